@@ -1,0 +1,1 @@
+"""Configuration: TOML files in config/, environment overrides, secrets from the environment only."""

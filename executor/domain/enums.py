@@ -1,0 +1,49 @@
+"""Enumerations shared across rooms, so that no module compares against bare strings."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    LONG = "long"
+    SHORT = "short"
+
+    @property
+    def sign(self) -> int:
+        """+1 for a long, -1 for a short: PnL = sign × (exit − entry) × qty."""
+        return 1 if self is Side.LONG else -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SHORT if self is Side.LONG else Side.LONG
+
+
+class EntryType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class Setup(StrEnum):
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+
+
+class Regime(StrEnum):
+    TRENDING = "trending"
+    RANGING = "ranging"
+    VOLATILE = "volatile"
+
+
+class OrderKind(StrEnum):
+    """The leg an order plays for a signal; part of its deterministic client order id."""
+
+    ENTRY = "entry"
+    STOP = "stop"
+    TAKE_PROFIT = "take_profit"
+    CLOSE = "close"
+
+
+class BreakerStatus(StrEnum):
+    ACTIVE = "active"
+    TRIPPED = "tripped"
