@@ -1,0 +1,341 @@
+"""The daemon's settings: config/default.toml, an optional file of the user's, then EXECUTOR__ variables.
+
+Secrets never come from a file that could be committed: the TOML loader refuses them, and they are read
+from `EXECUTOR__SECTION__KEY` or from the file named by `EXECUTOR__SECTION__KEY_FILE` (Docker secrets).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from contextvars import ContextVar
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from executor.config.paths import config_dir
+
+ENV_PREFIX = "EXECUTOR__"
+_CONFIG_FILES: ContextVar[tuple[Path, ...]] = ContextVar("config_files", default=())
+SECRET_KEYS: dict[str, tuple[str, ...]] = {
+    "exchange": ("api_key", "api_secret"),
+    "ingress": ("secret",),
+}
+
+
+class ExchangeName(StrEnum):
+    BINANCE = "binance"
+    PHEMEX = "phemex"
+    SIM_BINANCE = "sim-binance"
+    SIM_PHEMEX = "sim-phemex"
+
+    @property
+    def is_simulated(self) -> bool:
+        return self in (ExchangeName.SIM_BINANCE, ExchangeName.SIM_PHEMEX)
+
+
+class ExchangeMode(StrEnum):
+    LIVE = "live"
+    PAPER = "paper"
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _host_port(value: str, field: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{field} must be HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:8080")
+    return value
+
+
+class ExchangeSettings(_Section):
+    name: ExchangeName = ExchangeName.SIM_BINANCE
+    mode: ExchangeMode = ExchangeMode.PAPER
+    account: str = Field(default="main", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    sim_url: str = ""
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _live_needs_keys(self) -> Self:
+        if not self.name.is_simulated and (self.api_key is None or self.api_secret is None):
+            raise ValueError(
+                f"exchange.name = {self.name.value!r} needs EXECUTOR__EXCHANGE__API_KEY and "
+                "EXECUTOR__EXCHANGE__API_SECRET (or their _FILE variants) in the environment"
+            )
+        return self
+
+    @field_validator("sim_url")
+    @classmethod
+    def _sim_url_is_http(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("exchange.sim_url must be empty (embedded simulator) or an http:// URL")
+        return value.rstrip("/")
+
+
+class DatabaseSettings(_Section):
+    url: str = Field(default="sqlite+aiosqlite:///var/executor.db", repr=False)
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "database.url must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                "(the daemon uses the asyncio drivers)"
+            )
+        return value
+
+
+class IngressSettings(_Section):
+    websocket: str = "127.0.0.1:8765"
+    http: str = "127.0.0.1:8080"
+    redis_url: str = Field(default="", repr=False)
+    redis_stream: str = Field(default="executor:signals", min_length=1)
+    redis_group: str = Field(default="executor", min_length=1)
+    replay_window_seconds: int = Field(default=300, ge=1, le=3600)
+    secret: SecretStr | None = None
+
+    @field_validator("websocket", "http")
+    @classmethod
+    def _is_host_port(cls, value: str, info: Any) -> str:
+        return _host_port(value, f"ingress.{info.field_name}")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("ingress.redis_url must be empty or a redis:// / rediss:// URL")
+        return value
+
+
+class RiskSettings(_Section):
+    profile: str = Field(default="handbook", min_length=1)
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class LoggingSettings(_Section):
+    level: LogLevel = LogLevel.INFO
+    format: LogFormat = LogFormat.AUTO
+
+
+class ServiceSettings(_Section):
+    shutdown_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+
+class _TomlFiles(PydanticBaseSettingsSource):
+    """default.toml, then the user's file on top; a secret in either is refused, not silently used."""
+
+    def __init__(self, settings_cls: type[BaseSettings], files: tuple[Path, ...]) -> None:
+        super().__init__(settings_cls)
+        self._files = files
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for path in self._files:
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError as exc:
+                raise ConfigError(f"config file {path} does not exist") from exc
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+            for section, keys in SECRET_KEYS.items():
+                for key in keys:
+                    if isinstance(data.get(section), dict) and key in data[section]:
+                        raise ConfigError(
+                            f"{section}.{key} is a secret and may not be in a file ({path}); set "
+                            f"{ENV_PREFIX}{section.upper()}__{key.upper()} or "
+                            f"{ENV_PREFIX}{section.upper()}__{key.upper()}_FILE instead"
+                        )
+            merged = _deep_merge(merged, data)
+        return merged
+
+
+class _SecretFiles(PydanticBaseSettingsSource):
+    """`EXECUTOR__SECTION__KEY_FILE=/run/secrets/x` reads the secret from that file."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for section, keys in SECRET_KEYS.items():
+            for key in keys:
+                variable = f"{ENV_PREFIX}{section.upper()}__{key.upper()}_FILE"
+                path = os.environ.get(variable)
+                if not path:
+                    continue
+                try:
+                    value = Path(path).read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise ConfigError(
+                        f"{variable} names {path}, which cannot be read: {exc.strerror}"
+                    ) from exc
+                found.setdefault(section, {})[key] = value
+        return found
+
+
+class _Environment(PydanticBaseSettingsSource):
+    """EXECUTOR__SECTION__KEY[__SUBKEY…] overrides; values are read as TOML literals when they parse."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for variable, raw in os.environ.items():
+            if not variable.startswith(ENV_PREFIX) or variable.endswith("_FILE"):
+                continue
+            path = [part.lower() for part in variable[len(ENV_PREFIX) :].split("__")]
+            if len(path) < 2 or not all(path):
+                raise ConfigError(f"{variable} must name a SECTION__KEY, e.g. {ENV_PREFIX}DATABASE__URL")
+            node = found
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+                if not isinstance(node, dict):
+                    raise ConfigError(f"{variable} conflicts with another variable for the same key")
+            node[path[-1]] = raw if _is_secret(path) else _literal(raw)
+        return found
+
+
+def _is_secret(path: list[str]) -> bool:
+    return len(path) == 2 and path[1] in SECRET_KEYS.get(path[0], ())
+
+
+def _literal(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class ConfigError(ValueError):
+    """A configuration the daemon refuses to start with; the message names the key and the fix."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+
+    exchange: ExchangeSettings = ExchangeSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    ingress: IngressSettings = IngressSettings()
+    risk: RiskSettings = RiskSettings()
+    logging: LoggingSettings = LoggingSettings()
+    service: ServiceSettings = ServiceSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            _SecretFiles(settings_cls),
+            _Environment(settings_cls),
+            _TomlFiles(settings_cls, _CONFIG_FILES.get()),
+        )
+
+    def secrets(self) -> list[str]:
+        """Every configured secret's plain value (and URL passwords), for the log redactor."""
+        values = [self.exchange.api_key, self.exchange.api_secret, self.ingress.secret]
+        found = [value.get_secret_value() for value in values if value is not None]
+        found += [
+            password for url in (self.database.url, self.ingress.redis_url) if (password := _password(url))
+        ]
+        return [value for value in found if value]
+
+    def redacted(self) -> dict[str, Any]:
+        """The resolved configuration as plain data with every secret shown as '**********'."""
+        data = self.model_dump(mode="json")
+        data["database"]["url"] = redact_url(self.database.url)
+        data["ingress"]["redis_url"] = redact_url(self.ingress.redis_url)
+        return data
+
+
+def _password(url: str) -> str | None:
+    return urlsplit(url).password if "@" in url else None
+
+
+def redact_url(url: str) -> str:
+    """postgresql+asyncpg://user:pw@host/db → postgresql+asyncpg://user:***@host/db."""
+    password = _password(url)
+    return url.replace(f":{password}@", ":***@", 1) if password else url
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Resolve and validate the configuration, or raise ConfigError with one line per problem."""
+    files = (config_dir() / "default.toml",) if path is None else (config_dir() / "default.toml", path)
+    token = _CONFIG_FILES.set(files)
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc)) from None
+    finally:
+        _CONFIG_FILES.reset(token)
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors(include_url=False):
+        key = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "is not a known setting; check the spelling against config/default.toml"
+        value = error.get("input")
+        if isinstance(value, dict) or not key:
+            lines.append(f"config: {key}: {message}" if key else f"config: {message}")
+            continue
+        shown = "(redacted)" if _ALL_SECRET_NAMES.intersection(map(str, error["loc"])) else repr(value)
+        lines.append(f"config: {key} = {shown}: {message}")
+    return "\n".join(lines)
+
+
+_ALL_SECRET_NAMES = {key for keys in SECRET_KEYS.values() for key in keys}

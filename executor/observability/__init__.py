@@ -1,0 +1,1 @@
+"""Logging and metrics: how the daemon tells its operators what it does."""

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy 2 async models and repositories. The only room that imports SQLAlchemy."""

@@ -1,0 +1,62 @@
+"""Schema upgrades through Alembic on the daemon's own async engine (usable inside a running loop)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from executor.config.paths import migrations_dir
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    return config
+
+
+async def _with_connection(engine: AsyncEngine, action: Any) -> Any:
+    async with engine.connect() as connection:
+        result = await connection.run_sync(action)
+        await connection.commit()
+        return result
+
+
+def _run_command(name: str, revision: str) -> Any:
+    def action(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        getattr(command, name)(config, revision)
+
+    return action
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    await _with_connection(engine, _run_command("upgrade", revision))
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    await _with_connection(engine, _run_command("downgrade", revision))
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    def action(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    result: str | None = await _with_connection(engine, action)
+    return result
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "migrations/ has no revisions"
+    return head
+
+
+async def is_at_head(engine: AsyncEngine) -> bool:
+    return await current_revision(engine) == head_revision()

@@ -1,0 +1,271 @@
+"""Repositories: the queries the daemon needs, one class per table, all inside one session."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from executor.store.models import (
+    DailyLossRow,
+    DecisionRow,
+    EventRow,
+    FillRow,
+    FundingPaymentRow,
+    OrderRow,
+    PositionRow,
+    RejectedSignalRow,
+    RiskStateRow,
+    SignalRow,
+    SignalStatus,
+)
+
+
+class _Repository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def _insert_unique(self, row: Any) -> bool:
+        """Insert unless a unique key already holds it; False means the row was there already."""
+        try:
+            async with self.session.begin_nested():
+                self.session.add(row)
+                await self.session.flush()
+        except IntegrityError:
+            return False
+        return True
+
+
+class SignalRepository(_Repository):
+    async def store(
+        self, *, account: str, signal_id: str, source: str, payload: dict[str, Any], received_at: datetime
+    ) -> tuple[SignalRow, bool]:
+        """Store a signal once; a second arrival of the same id returns the first row and True."""
+        row = SignalRow(
+            account=account,
+            signal_id=signal_id,
+            source=source,
+            payload=payload,
+            status=SignalStatus.QUEUED.value,
+            received_at=received_at,
+        )
+        if await self._insert_unique(row):
+            return row, False
+        existing = await self.get(account, signal_id)
+        assert existing is not None
+        return existing, True
+
+    async def get(self, account: str, signal_id: str) -> SignalRow | None:
+        return await self.session.scalar(
+            select(SignalRow).where(SignalRow.account == account, SignalRow.signal_id == signal_id)
+        )
+
+    async def queued(self, account: str, limit: int = 100) -> Sequence[SignalRow]:
+        result = await self.session.scalars(
+            select(SignalRow)
+            .where(SignalRow.account == account, SignalRow.status == SignalStatus.QUEUED.value)
+            .order_by(SignalRow.id)
+            .limit(limit)
+        )
+        return result.all()
+
+    async def mark(
+        self, row: SignalRow, status: SignalStatus, at: datetime, error: str | None = None
+    ) -> None:
+        row.status = status.value
+        row.decided_at = at
+        row.error = error
+        await self.session.flush()
+
+
+class RejectedSignalRepository(_Repository):
+    MAX_RAW = 65536
+
+    async def add(
+        self,
+        *,
+        account: str,
+        source: str,
+        raw: str,
+        errors: list[Any],
+        received_at: datetime,
+        signal_id: str | None = None,
+    ) -> RejectedSignalRow:
+        row = RejectedSignalRow(
+            account=account,
+            source=source,
+            signal_id=signal_id,
+            raw=raw[: self.MAX_RAW],
+            errors=errors,
+            received_at=received_at,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def count(self, account: str) -> int:
+        count = await self.session.scalar(
+            select(func.count()).select_from(RejectedSignalRow).where(RejectedSignalRow.account == account)
+        )
+        return int(count or 0)
+
+
+class DecisionRepository(_Repository):
+    async def add(self, row: DecisionRow) -> DecisionRow:
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def for_signal(self, signal_pk: int) -> DecisionRow | None:
+        return await self.session.scalar(select(DecisionRow).where(DecisionRow.signal_pk == signal_pk))
+
+
+class OrderRepository(_Repository):
+    async def add(self, row: OrderRow) -> OrderRow:
+        """Write-ahead: raises IntegrityError if the client id exists, so an order is never written twice."""
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def by_client_id(self, account: str, client_order_id: str) -> OrderRow | None:
+        return await self.session.scalar(
+            select(OrderRow).where(OrderRow.account == account, OrderRow.client_order_id == client_order_id)
+        )
+
+    async def in_states(self, account: str, states: Sequence[str]) -> Sequence[OrderRow]:
+        result = await self.session.scalars(
+            select(OrderRow)
+            .where(OrderRow.account == account, OrderRow.state.in_(states))
+            .order_by(OrderRow.id)
+        )
+        return result.all()
+
+    async def for_position(self, position_pk: int) -> Sequence[OrderRow]:
+        result = await self.session.scalars(
+            select(OrderRow).where(OrderRow.position_pk == position_pk).order_by(OrderRow.id)
+        )
+        return result.all()
+
+
+class FillRepository(_Repository):
+    async def add(self, row: FillRow) -> bool:
+        """Book a fill once; False when its trade id was booked before."""
+        return await self._insert_unique(row)
+
+    async def by_trade_id(self, account: str, trade_id: str) -> FillRow | None:
+        return await self.session.scalar(
+            select(FillRow).where(FillRow.account == account, FillRow.trade_id == trade_id)
+        )
+
+    async def latest_time(self, account: str) -> datetime | None:
+        row = await self.session.scalar(
+            select(FillRow).where(FillRow.account == account).order_by(FillRow.executed_at.desc()).limit(1)
+        )
+        return row.executed_at if row else None
+
+
+class PositionRepository(_Repository):
+    async def add(self, row: PositionRow) -> PositionRow:
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def get(self, position_pk: int) -> PositionRow | None:
+        return await self.session.get(PositionRow, position_pk)
+
+    async def with_status(self, account: str, status: str) -> Sequence[PositionRow]:
+        result = await self.session.scalars(
+            select(PositionRow)
+            .where(PositionRow.account == account, PositionRow.status == status)
+            .order_by(PositionRow.id)
+        )
+        return result.all()
+
+    async def closed_since(self, account: str, since: datetime) -> Sequence[PositionRow]:
+        result = await self.session.scalars(
+            select(PositionRow)
+            .where(PositionRow.account == account, PositionRow.closed_at >= since)
+            .order_by(PositionRow.closed_at)
+        )
+        return result.all()
+
+
+class FundingRepository(_Repository):
+    async def add(self, row: FundingPaymentRow) -> bool:
+        """Book a funding payment once; False when its id was booked before."""
+        return await self._insert_unique(row)
+
+    async def for_position(self, position_pk: int) -> Sequence[FundingPaymentRow]:
+        result = await self.session.scalars(
+            select(FundingPaymentRow).where(FundingPaymentRow.position_pk == position_pk)
+        )
+        return result.all()
+
+
+class DailyLossRepository(_Repository):
+    async def get(self, account: str, trading_day: date) -> DailyLossRow | None:
+        return await self.session.scalar(
+            select(DailyLossRow).where(
+                DailyLossRow.account == account, DailyLossRow.trading_day == trading_day
+            )
+        )
+
+    async def latest(self, account: str) -> DailyLossRow | None:
+        return await self.session.scalar(
+            select(DailyLossRow)
+            .where(DailyLossRow.account == account)
+            .order_by(DailyLossRow.trading_day.desc())
+            .limit(1)
+        )
+
+    async def add(self, row: DailyLossRow) -> DailyLossRow:
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+
+class RiskStateRepository(_Repository):
+    async def get(self, account: str) -> RiskStateRow | None:
+        return await self.session.get(RiskStateRow, account)
+
+    async def save(self, row: RiskStateRow) -> RiskStateRow:
+        merged = await self.session.merge(row)
+        await self.session.flush()
+        return merged
+
+
+class EventRepository(_Repository):
+    async def append(
+        self, *, account: str, at: datetime, kind: str, data: dict[str, Any], signal_id: str | None = None
+    ) -> EventRow:
+        row = EventRow(account=account, at=at, kind=kind, data=data, signal_id=signal_id)
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def recent(self, account: str, limit: int = 100) -> Sequence[EventRow]:
+        result = await self.session.scalars(
+            select(EventRow).where(EventRow.account == account).order_by(EventRow.id.desc()).limit(limit)
+        )
+        return result.all()
+
+
+class Repositories:
+    """Every repository on one session, so a unit of work spans tables atomically."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.signals = SignalRepository(session)
+        self.rejected = RejectedSignalRepository(session)
+        self.decisions = DecisionRepository(session)
+        self.orders = OrderRepository(session)
+        self.fills = FillRepository(session)
+        self.positions = PositionRepository(session)
+        self.funding = FundingRepository(session)
+        self.daily_loss = DailyLossRepository(session)
+        self.risk_state = RiskStateRepository(session)
+        self.events = EventRepository(session)

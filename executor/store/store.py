@@ -1,0 +1,46 @@
+"""The store: one engine, short transactions, and a repository per table behind each transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from executor.store import migrate
+from executor.store.engine import create_engine, session_factory
+from executor.store.repositories import Repositories
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        return cls(create_engine(url))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def upgrade(self) -> None:
+        await migrate.upgrade(self.engine)
+
+    async def is_at_head(self) -> bool:
+        return await migrate.is_at_head(self.engine)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Repositories]:
+        """Commit on success, roll back on any exception: no partial writes."""
+        async with self._sessions() as session, session.begin():
+            yield Repositories(session)

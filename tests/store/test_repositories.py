@@ -1,0 +1,307 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from executor.store.models import (
+    DailyLossRow,
+    DecisionRow,
+    FillRow,
+    FundingPaymentRow,
+    OrderRow,
+    PositionRow,
+    RiskStateRow,
+    SignalStatus,
+)
+from executor.store.store import Store
+
+# 18 significant digits each, large and small, positive and negative.
+BIG = Decimal("123456789.012345678")
+SMALL = Decimal("0.123456789012345678")
+NEG = Decimal("-98765432.1098765432")
+NOW = datetime(2026, 6, 2, 14, 0, 0, 123456, tzinfo=UTC)
+ACCOUNT = "main"
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    store = Store.open(database_url)
+    await store.upgrade()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def assert_exact(read: Decimal | None, written: Decimal) -> None:
+    assert read is not None
+    assert (read, str(read)) == (written, str(written))
+
+
+async def _signal(store: Store, signal_id: str = "s1") -> int:
+    async with store.transaction() as tx:
+        row, duplicate = await tx.signals.store(
+            account=ACCOUNT, signal_id=signal_id, source="ws", payload={"id": signal_id}, received_at=NOW
+        )
+    assert not duplicate
+    return row.id
+
+
+async def test_signal_is_stored_once_and_a_second_arrival_is_a_duplicate(store: Store) -> None:
+    first = await _signal(store)
+    async with store.transaction() as tx:
+        row, duplicate = await tx.signals.store(
+            account=ACCOUNT, signal_id="s1", source="http", payload={"other": True}, received_at=NOW
+        )
+    assert (row.id, duplicate, row.source, row.payload) == (first, True, "ws", {"id": "s1"})
+    async with store.transaction() as tx:
+        queued = await tx.signals.queued(ACCOUNT)
+        assert [r.signal_id for r in queued] == ["s1"]
+        await tx.signals.mark(queued[0], SignalStatus.DECIDED, NOW)
+    async with store.transaction() as tx:
+        assert await tx.signals.queued(ACCOUNT) == []
+        stored = await tx.signals.get(ACCOUNT, "s1")
+    assert stored is not None
+    assert (stored.status, stored.received_at, stored.decided_at) == ("decided", NOW, NOW)
+
+
+async def test_rejected_signal_round_trips_and_is_truncated(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.rejected.add(
+            account=ACCOUNT, source="http", raw="x" * 100_000, errors=[{"field": "stop"}], received_at=NOW
+        )
+    async with store.transaction() as tx:
+        assert await tx.rejected.count(ACCOUNT) == 1
+
+
+async def test_decision_round_trips_exact_decimals_and_step_log(store: Store) -> None:
+    signal_pk = await _signal(store)
+    steps = [{"step": "gates", "before": {}, "after": {"qty": str(BIG)}, "binding": False, "note": ""}]
+    async with store.transaction() as tx:
+        await tx.decisions.add(
+            DecisionRow(
+                signal_pk=signal_pk,
+                account=ACCOUNT,
+                accepted=True,
+                reason=None,
+                message="ok",
+                symbol="SOL/USDT:USDT",
+                side="long",
+                qty=BIG,
+                leverage=20,
+                entry=SMALL,
+                stop=NEG,
+                take_profit=None,
+                notional=BIG,
+                margin=SMALL,
+                risk=SMALL,
+                risk_pct=SMALL,
+                liquidation_price=BIG,
+                binding="account_leverage",
+                steps=steps,
+                decided_at=NOW,
+            )
+        )
+    async with store.transaction() as tx:
+        row = await tx.decisions.for_signal(signal_pk)
+    assert row is not None
+    for read, written in [(row.qty, BIG), (row.entry, SMALL), (row.stop, NEG), (row.liquidation_price, BIG)]:
+        assert_exact(read, written)
+    assert (row.steps, row.decided_at, row.take_profit) == (steps, NOW, None)
+
+
+async def test_order_client_id_is_unique_per_account(store: Store) -> None:
+    signal_pk = await _signal(store)
+
+    def order(account: str) -> OrderRow:
+        return OrderRow(
+            account=account,
+            client_order_id="x-s1-entry",
+            signal_pk=signal_pk,
+            kind="entry",
+            symbol="SOL/USDT:USDT",
+            side="buy",
+            order_type="market",
+            qty=BIG,
+            price=None,
+            trigger_price=SMALL,
+            reduce_only=False,
+            conditional=False,
+            state="pending",
+            state_history=[{"state": "pending", "at": NOW.isoformat()}],
+            filled_qty=Decimal(0),
+            created_at=NOW,
+            updated_at=NOW,
+        )
+
+    async with store.transaction() as tx:
+        await tx.orders.add(order(ACCOUNT))
+        await tx.orders.add(order("other"))
+    with pytest.raises(IntegrityError):
+        async with store.transaction() as tx:
+            await tx.orders.add(order(ACCOUNT))
+    async with store.transaction() as tx:
+        row = await tx.orders.by_client_id(ACCOUNT, "x-s1-entry")
+        pending = await tx.orders.in_states(ACCOUNT, ["pending"])
+    assert row is not None and [r.id for r in pending] == [row.id]
+    assert_exact(row.qty, BIG)
+    assert_exact(row.trigger_price, SMALL)
+
+
+async def test_fill_books_once_by_trade_id(store: Store) -> None:
+    def fill() -> FillRow:
+        return FillRow(
+            account=ACCOUNT,
+            trade_id="t-1",
+            symbol="SOL/USDT:USDT",
+            side="sell",
+            qty=BIG,
+            price=SMALL,
+            fee=SMALL,
+            fee_asset="USDT",
+            realized_pnl=NEG,
+            executed_at=NOW,
+        )
+
+    async with store.transaction() as tx:
+        assert await tx.fills.add(fill()) is True
+        assert await tx.fills.add(fill()) is False
+    async with store.transaction() as tx:
+        row = await tx.fills.by_trade_id(ACCOUNT, "t-1")
+        latest = await tx.fills.latest_time(ACCOUNT)
+    assert row is not None and latest == NOW
+    assert_exact(row.realized_pnl, NEG)
+    assert_exact(row.fee, SMALL)
+
+
+async def test_position_and_its_funding_payments_round_trip(store: Store) -> None:
+    async with store.transaction() as tx:
+        position = await tx.positions.add(
+            PositionRow(
+                account=ACCOUNT,
+                symbol="BTC/USDT:USDT",
+                side="short",
+                status="open",
+                qty=SMALL,
+                entry_price=BIG,
+                stop_price=BIG,
+                take_profit=None,
+                leverage=5,
+                setup="primary",
+                equity_before=BIG,
+                exit_price=None,
+                opened_at=NOW,
+                closed_at=None,
+            )
+        )
+        payment = FundingPaymentRow(
+            account=ACCOUNT,
+            payment_id="f-1",
+            position_pk=position.id,
+            symbol="BTC/USDT:USDT",
+            amount=NEG,
+            asset="USDT",
+            rate=SMALL,
+            paid_at=NOW,
+        )
+        assert await tx.funding.add(payment) is True
+        duplicate = FundingPaymentRow(
+            account=ACCOUNT, payment_id="f-1", symbol="BTC/USDT:USDT", amount=NEG, asset="USDT", paid_at=NOW
+        )
+        assert await tx.funding.add(duplicate) is False
+    async with store.transaction() as tx:
+        opened = await tx.positions.with_status(ACCOUNT, "open")
+        payments = await tx.funding.for_position(opened[0].id)
+    assert_exact(opened[0].qty, SMALL)
+    assert_exact(opened[0].entry_price, BIG)
+    assert_exact(opened[0].realized_pnl, Decimal(0))
+    assert [p.payment_id for p in payments] == ["f-1"]
+    assert_exact(payments[0].amount, NEG)
+
+
+async def test_daily_loss_row_survives_a_new_store_on_the_same_database(database_url: str) -> None:
+    first = Store.open(database_url)
+    await first.upgrade()
+    async with first.transaction() as tx:
+        await tx.daily_loss.add(
+            DailyLossRow(
+                account=ACCOUNT,
+                trading_day=date(2026, 6, 2),
+                start_of_day_equity=BIG,
+                realized_pnl=NEG,
+                fees=SMALL,
+                funding=SMALL,
+                breaker="tripped",
+                tripped_at=NOW,
+                trip_reason="limit",
+                updated_at=NOW,
+            )
+        )
+    await first.close()
+    second = Store.open(database_url)
+    try:
+        async with second.transaction() as tx:
+            row = await tx.daily_loss.latest(ACCOUNT)
+            same = await tx.daily_loss.get(ACCOUNT, date(2026, 6, 2))
+    finally:
+        await second.close()
+    assert row is not None and same is not None and row.id == same.id
+    assert (row.breaker, row.tripped_at, row.trip_reason) == ("tripped", NOW, "limit")
+    assert_exact(row.start_of_day_equity, BIG)
+    assert_exact(row.realized_pnl, NEG)
+
+
+async def test_risk_state_is_saved_and_replaced(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.risk_state.save(
+            RiskStateRow(account=ACCOUNT, state={"loss_streak": 2}, peak_equity=BIG, updated_at=NOW)
+        )
+    later = NOW + timedelta(hours=1)
+    async with store.transaction() as tx:
+        await tx.risk_state.save(
+            RiskStateRow(account=ACCOUNT, state={"loss_streak": 0}, peak_equity=SMALL, updated_at=later)
+        )
+    async with store.transaction() as tx:
+        row = await tx.risk_state.get(ACCOUNT)
+    assert row is not None and (row.state, row.updated_at) == ({"loss_streak": 0}, later)
+    assert_exact(row.peak_equity, SMALL)
+
+
+async def test_events_append_in_order(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.events.append(account=ACCOUNT, at=NOW, kind="a", data={"n": 1}, signal_id="s1")
+        await tx.events.append(account=ACCOUNT, at=NOW, kind="b", data={"n": 2})
+    async with store.transaction() as tx:
+        events = await tx.events.recent(ACCOUNT)
+    assert [(e.kind, e.data, e.signal_id) for e in events] == [("b", {"n": 2}, None), ("a", {"n": 1}, "s1")]
+
+
+async def test_a_failed_transaction_writes_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as tx:
+            await tx.events.append(account=ACCOUNT, at=NOW, kind="a", data={})
+            raise RuntimeError("boom")
+    async with store.transaction() as tx:
+        assert await tx.events.recent(ACCOUNT) == []
+
+
+async def test_money_columns_refuse_floats(store: Store) -> None:
+    with pytest.raises(Exception, match="Decimal"):
+        async with store.transaction() as tx:
+            await tx.fills.add(
+                FillRow(
+                    account=ACCOUNT,
+                    trade_id="t",
+                    symbol="X",
+                    side="buy",
+                    qty=0.1,
+                    price=SMALL,  # type: ignore[arg-type]
+                    fee=SMALL,
+                    fee_asset="USDT",
+                    executed_at=NOW,
+                )
+            )
