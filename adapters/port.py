@@ -1,0 +1,96 @@
+"""The one narrow interface the daemon uses to talk to an exchange.
+
+Domain types in and out (Decimal money, the project's own orders and positions), never ccxt
+dicts; failures come out as :mod:`adapters.errors` exceptions with a classification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+from executor.domain.account import AccountSnapshot, MarginMode
+from executor.domain.enums import Side
+from executor.domain.market import Market, MarketSnapshot
+from executor.domain.orders import EntryRequest, Fill, FundingPayment, Order, ProtectedEntry
+
+
+@runtime_checkable
+class ExchangePort(Protocol):
+    @property
+    def name(self) -> str:
+        """'binance' or 'phemex' (also for their paper and simulated modes)."""
+        ...
+
+    @property
+    def banned_until(self) -> datetime | None:
+        """While the exchange bans this IP/key: its expiry; entries must halt until then."""
+        ...
+
+    async def markets(self) -> Mapping[str, Market]:
+        """Linear USDT perpetuals by unified symbol (cached)."""
+        ...
+
+    async def market_snapshot(self, symbol: str) -> MarketSnapshot:
+        """Mark, filters, tiers, fee, funding and insurance fund; stale parts are named, not hidden."""
+        ...
+
+    async def account_snapshot(self) -> AccountSnapshot: ...
+
+    async def ensure_leverage(self, symbol: str, leverage: int, margin_mode: MarginMode) -> None:
+        """Idempotent and cached; 'already set' is success."""
+        ...
+
+    async def open_with_stop(self, request: EntryRequest) -> ProtectedEntry:
+        """The entry and its reduce-only mark-price stop as one operation; see ProtectedEntry."""
+        ...
+
+    async def place_stop(
+        self, symbol: str, position_side: Side, qty: Decimal, trigger_price: Decimal, client_id: str
+    ) -> Order:
+        """A reduce-only stop-market on mark price that closes ``qty`` of the position."""
+        ...
+
+    async def place_take_profit(
+        self, symbol: str, position_side: Side, qty: Decimal, trigger_price: Decimal, client_id: str
+    ) -> Order: ...
+
+    async def replace_stop(
+        self, old: Order, position_side: Side, trigger_price: Decimal, client_id: str
+    ) -> Order:
+        """Place the new stop first, then cancel the old one: never a moment without a stop."""
+        ...
+
+    async def cancel_order(self, order: Order) -> Order:
+        """Cancel and return the order's final state (OrderNotFoundError if the exchange lost it)."""
+        ...
+
+    async def close_position(self, symbol: str, position_side: Side, qty: Decimal, client_id: str) -> Order:
+        """Reduce-only market order; returns it with its fill read back."""
+        ...
+
+    async def fetch_order(self, symbol: str, client_id: str) -> Order | None:
+        """Look up by client id across normal and conditional (algo) orders; None if unknown."""
+        ...
+
+    async def open_orders(self, symbol: str) -> list[Order]:
+        """Open normal and conditional orders for one symbol."""
+        ...
+
+    async def fills_since(self, symbol: str, since: datetime) -> list[Fill]:
+        """Executions since ``since``, unique by trade id, oldest first."""
+        ...
+
+    async def funding_payments_since(
+        self, since: datetime, symbol: str | None = None
+    ) -> list[FundingPayment]: ...
+
+    async def start_background_refresh(self) -> None:
+        """Keep markets, tiers, funding and insurance fund fresh off the critical path."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop the background task and release the HTTP session."""
+        ...

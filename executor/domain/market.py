@@ -1,0 +1,126 @@
+"""Market data the risk engine reads: filters, leverage tiers and a point-in-time snapshot.
+
+Every field that can be missing or old is explicit, so the risk engine can fail safe instead of
+guessing: the snapshot names its stale items, and an unknown insurance fund is ``None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+
+class MarketDataItem(StrEnum):
+    """A piece of market data with its own source and freshness limit."""
+
+    MARKET = "market"
+    TIERS = "tiers"
+    MARK_PRICE = "mark_price"
+    FUNDING = "funding"
+    INSURANCE_FUND = "insurance_fund"
+
+
+#: Items without which no order may be sized; the insurance fund is excluded because
+#: RISK_SPEC.md treats an unknown fund as a low one (a leverage cap, not a rejection).
+REQUIRED_ITEMS: frozenset[MarketDataItem] = frozenset(
+    {MarketDataItem.MARKET, MarketDataItem.TIERS, MarketDataItem.MARK_PRICE, MarketDataItem.FUNDING}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LeverageTier:
+    """One notional bracket: maintenance margin = notional × rate − amount (ccxt 'cum')."""
+
+    notional_floor: Decimal
+    notional_cap: Decimal | None
+    max_leverage: Decimal
+    maintenance_margin_rate: Decimal
+    maintenance_amount: Decimal
+
+    def contains(self, notional: Decimal) -> bool:
+        return notional >= self.notional_floor and (self.notional_cap is None or notional < self.notional_cap)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketFilters:
+    """Exchange limits an order must respect after rounding."""
+
+    amount_step: Decimal
+    price_tick: Decimal
+    min_amount: Decimal
+    min_notional: Decimal
+    max_leverage: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    """A linear perpetual as the exchange lists it."""
+
+    symbol: str
+    exchange_symbol: str
+    base: str
+    quote: str
+    settle: str
+    contract_size: Decimal
+    filters: MarketFilters
+    taker_fee: Decimal
+    maker_fee: Decimal
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FundingInfo:
+    rate: Decimal
+    next_funding_time: datetime | None
+    interval: timedelta | None
+
+
+def tier_for(tiers: tuple[LeverageTier, ...], notional: Decimal) -> LeverageTier | None:
+    """The bracket holding this notional, or None when the tiers do not cover it."""
+    for tier in tiers:
+        if tier.contains(notional):
+            return tier
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSnapshot:
+    """What the risk engine needs about one symbol at one moment.
+
+    ``insurance_fund`` is the settlement asset's fund balance, or None when the exchange has no
+    such data (Phemex) or it is stale: the risk engine then behaves as if the fund were low.
+    """
+
+    symbol: str
+    as_of: datetime
+    mark_price: Decimal | None
+    filters: MarketFilters | None
+    tiers: tuple[LeverageTier, ...]
+    taker_fee: Decimal | None
+    funding: FundingInfo | None
+    settle_asset: str
+    insurance_fund: Decimal | None
+    stale: frozenset[MarketDataItem] = field(default_factory=frozenset)
+
+    @property
+    def missing_required(self) -> frozenset[MarketDataItem]:
+        """Required items that are stale or absent: any of them means reject with DATA_MISSING."""
+        absent: set[MarketDataItem] = set()
+        if self.mark_price is None:
+            absent.add(MarketDataItem.MARK_PRICE)
+        if self.filters is None or self.taker_fee is None:
+            absent.add(MarketDataItem.MARKET)
+        if not self.tiers:
+            absent.add(MarketDataItem.TIERS)
+        if self.funding is None:
+            absent.add(MarketDataItem.FUNDING)
+        return frozenset(absent | (self.stale & REQUIRED_ITEMS))
+
+    @property
+    def is_complete(self) -> bool:
+        return not self.missing_required
+
+    def tier_for(self, notional: Decimal) -> LeverageTier | None:
+        return tier_for(self.tiers, notional)

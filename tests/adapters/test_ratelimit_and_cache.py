@@ -1,0 +1,77 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from adapters.cache import FreshnessCache
+from adapters.ratelimit import BackoffGate, BackoffPolicy, GateRegistry, key_fingerprint, throttle_config
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = datetime(2025, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def test_throttle_is_a_rolling_window_not_the_leaky_bucket() -> None:
+    config = throttle_config("binance")
+    assert config["rateLimiterAlgorithm"] == "rollingWindow"
+    assert config["rollingWindowSize"] == 60_000.0
+    assert config["enableRateLimit"] is True
+
+
+def test_backoff_grows_exponentially_up_to_the_cap_and_resets_on_success() -> None:
+    clock = FakeClock()
+    gate = BackoffGate(BackoffPolicy(timedelta(seconds=1), timedelta(seconds=5), 2.0), clock)
+    pauses = [gate.on_rate_limited().total_seconds() for _ in range(5)]
+    assert pauses == [1, 2, 4, 5, 5]
+    assert gate.delay() == timedelta(seconds=5)
+    clock.advance(3)
+    assert gate.delay() == timedelta(seconds=2)
+    gate.on_success()
+    assert gate.delay() == timedelta(0)
+    assert gate.on_rate_limited() == timedelta(seconds=1)
+
+
+def test_ban_is_reported_until_it_expires() -> None:
+    clock = FakeClock()
+    gate = BackoffGate(clock=clock)
+    until = clock.now + timedelta(minutes=3)
+    gate.on_banned(until)
+    gate.on_banned(clock.now + timedelta(minutes=1))
+    assert gate.banned_until == until
+    clock.advance(181)
+    assert gate.banned_until is None
+
+
+def test_one_gate_per_api_key() -> None:
+    registry = GateRegistry()
+    assert registry.gate_for("binance", "k1") is registry.gate_for("binance", "k1")
+    assert registry.gate_for("binance", "k1") is not registry.gate_for("binance", "k2")
+    assert registry.gate_for("binance", "k1") is not registry.gate_for("phemex", "k1")
+    assert "k1" not in key_fingerprint("binance", "k1")
+
+
+def test_cache_flags_values_older_than_the_limit_but_keeps_them() -> None:
+    clock = FakeClock()
+    cache: FreshnessCache[str, int] = FreshnessCache(timedelta(seconds=10), clock)
+    assert not cache.is_fresh("a")
+    assert cache.needs_refresh("a")
+    cache.put("a", 1)
+    assert cache.is_fresh("a")
+    assert not cache.needs_refresh("a")
+    clock.advance(6)
+    assert cache.needs_refresh("a")
+    assert cache.is_fresh("a")
+    clock.advance(5)
+    assert not cache.is_fresh("a")
+    assert cache.get("a") == 1
+
+
+def test_cache_refuses_a_non_positive_limit() -> None:
+    with pytest.raises(ValueError):
+        FreshnessCache(timedelta(0))
