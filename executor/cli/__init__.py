@@ -9,3 +9,12 @@ import click
 @click.version_option(package_name="perp-executor")
 def main() -> None:
     """Live execution daemon for crypto perpetual futures."""
+
+
+from executor.cli import config as _config_cmd  # noqa: E402
+from executor.cli import db as _db_cmd  # noqa: E402
+from executor.cli import run as _run_cmd  # noqa: E402
+
+main.add_command(_config_cmd.config)
+main.add_command(_db_cmd.db)
+main.add_command(_run_cmd.run)

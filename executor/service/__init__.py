@@ -1,0 +1,1 @@
+"""Wiring and supervision: starts the daemon's tasks, serves health and readiness, drains on SIGTERM."""

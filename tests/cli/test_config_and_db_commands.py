@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+EXECUTOR = str(Path(sys.executable).with_name("executor"))
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("EXECUTOR__")}
+    return subprocess.run(
+        [EXECUTOR, *args], env=base | (env or {}), capture_output=True, text=True, timeout=60
+    )
+
+
+def test_help_lists_the_commands() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("config", "db", "run"):
+        assert f"  {command} " in result.stdout
+
+
+def test_config_check_prints_resolved_configuration_with_secrets_redacted() -> None:
+    result = run("config", "check", env={"EXECUTOR__INGRESS__SECRET": "webhook-secret-123"})
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["ingress"]["secret"] == "**********"
+    assert "webhook-secret-123" not in result.stdout + result.stderr
+
+
+def test_config_check_exits_non_zero_on_an_invalid_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[ingress]\nreplay_window_seconds = "soon"\n')
+    result = run("config", "check", "--config", str(path))
+    assert result.returncode == 2
+    assert "ingress.replay_window_seconds = 'soon'" in result.stderr
+
+
+def test_db_upgrade_current_and_downgrade(tmp_path: Path) -> None:
+    env = {"EXECUTOR__DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"}
+    assert run("db", "current", env=env).stdout.strip() == "base (empty database)"
+    assert run("db", "upgrade", env=env).returncode == 0
+    assert run("db", "current", env=env).stdout.strip() == "0001"
+    assert run("db", "downgrade", "base", env=env).returncode == 0
+    assert run("db", "current", env=env).stdout.strip() == "base (empty database)"

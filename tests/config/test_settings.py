@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from executor.config.settings import ConfigError, ExchangeName, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for variable in list(os.environ):
+        if variable.startswith("EXECUTOR__"):
+            monkeypatch.delenv(variable)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "my.toml"
+    path.write_text(text)
+    return path
+
+
+def test_embedded_default_is_sqlite_simulator_and_loopback() -> None:
+    settings = load_settings()
+    assert settings.database.url == "sqlite+aiosqlite:///var/executor.db"
+    assert settings.exchange.name is ExchangeName.SIM_BINANCE
+    assert settings.ingress.http.startswith("127.0.0.1:")
+    assert settings.ingress.websocket.startswith("127.0.0.1:")
+    assert settings.risk.profile == "handbook"
+
+
+def test_user_file_overrides_default_and_environment_overrides_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, '[ingress]\nhttp = "127.0.0.1:9000"\nwebsocket = "127.0.0.1:9001"\n')
+    monkeypatch.setenv("EXECUTOR__INGRESS__HTTP", "127.0.0.1:9100")
+    settings = load_settings(path)
+    assert (settings.ingress.http, settings.ingress.websocket) == ("127.0.0.1:9100", "127.0.0.1:9001")
+
+
+def test_environment_values_are_typed_and_reach_nested_risk_overrides(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EXECUTOR__SERVICE__SHUTDOWN_TIMEOUT_SECONDS", "3")
+    monkeypatch.setenv("EXECUTOR__RISK__OVERRIDES__DAILY_LOSS__LIMIT_PCT", '"0.02"')
+    settings = load_settings()
+    assert settings.service.shutdown_timeout_seconds == 3
+    assert settings.risk.overrides == {"daily_loss": {"limit_pct": "0.02"}}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[exchange]\nname = "kraken"\n', "config: exchange.name = 'kraken': Input should be 'binance'"),
+        ("[ingress]\nhttp = 8080\n", "config: ingress.http = 8080: Input should be a valid string"),
+        ('[ingress]\nhttp = "localhost"\n', "ingress.http must be HOST:PORT"),
+        ('[database]\nurl = "sqlite:///x.db"\n', "database.url must start with sqlite+aiosqlite://"),
+        (
+            "[service]\nshutdown_timeout_seconds = -1\n",
+            "service.shutdown_timeout_seconds = -1: Input should be greater than 0",
+        ),
+        ('[exchange]\nnmae = "binance"\n', "config: exchange.nmae = 'binance': is not a known setting"),
+        (
+            '[exchange]\naccount = "has space"\n',
+            "config: exchange.account = 'has space': String should match pattern",
+        ),
+        ('[exchange]\nname = "binance"\n', "needs EXECUTOR__EXCHANGE__API_KEY"),
+        ("[exchange\n", "is not valid TOML"),
+    ],
+)
+def test_bad_value_is_refused_with_a_message_naming_key_value_and_what_is_allowed(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, text))
+    assert expected in str(error.value)
+
+
+def test_unknown_environment_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXECUTOR__DATABASE__URLL", "x")
+    with pytest.raises(ConfigError, match=r"database\.urll"):
+        load_settings()
+
+
+def test_secret_in_a_file_is_refused_and_not_echoed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, '[exchange]\napi_secret = "s3cr3t-value"\n'))
+    assert "EXECUTOR__EXCHANGE__API_SECRET" in str(error.value)
+    assert "s3cr3t-value" not in str(error.value)
+
+
+def test_secrets_come_from_environment_or_a_named_file_and_are_redacted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("file-secret-value\n")
+    monkeypatch.setenv("EXECUTOR__EXCHANGE__NAME", "binance")
+    monkeypatch.setenv("EXECUTOR__EXCHANGE__API_KEY", "env-key-value")
+    monkeypatch.setenv("EXECUTOR__EXCHANGE__API_SECRET_FILE", str(secret_file))
+    monkeypatch.setenv("EXECUTOR__DATABASE__URL", "postgresql+asyncpg://u:db-password@127.0.0.1/x")
+    settings = load_settings()
+    assert settings.exchange.api_secret is not None
+    assert settings.exchange.api_secret.get_secret_value() == "file-secret-value"
+    shown = repr(settings) + str(settings) + repr(settings.redacted())
+    for secret in ("env-key-value", "file-secret-value", "db-password"):
+        assert secret not in shown
+    assert set(settings.secrets()) == {"env-key-value", "file-secret-value", "db-password"}
+
+
+def test_unreadable_secret_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXECUTOR__INGRESS__SECRET_FILE", "/nonexistent/secret")
+    with pytest.raises(ConfigError, match="EXECUTOR__INGRESS__SECRET_FILE names /nonexistent/secret"):
+        load_settings()
