@@ -1,0 +1,1 @@
+"""Execution: accepted decisions become exchange orders; positions are followed and booked."""

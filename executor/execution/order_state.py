@@ -1,0 +1,82 @@
+"""The life of a write-ahead order row, as an explicit state machine.
+
+A row is PENDING from the moment it is written (before its request leaves) until the exchange's
+answer is known. An ambiguous answer makes it UNKNOWN: only a lookup by client order id moves it on,
+never a blind resend. NOT_SENT records an intent that was provably never placed (found absent on the
+exchange after a restart), so it is never sent late into a market that has moved.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class OrderState(StrEnum):
+    PENDING = "pending"
+    UNKNOWN = "unknown"
+    OPEN = "open"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    NOT_SENT = "not_sent"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL
+
+    @property
+    def may_be_live(self) -> bool:
+        """The exchange may hold this order: reconciliation must look at it."""
+        return self in (OrderState.PENDING, OrderState.UNKNOWN, OrderState.OPEN)
+
+
+_FINAL = frozenset({OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED, OrderState.NOT_SENT})
+
+_ALLOWED: dict[OrderState, frozenset[OrderState]] = {
+    OrderState.PENDING: frozenset(
+        {
+            OrderState.UNKNOWN,
+            OrderState.OPEN,
+            OrderState.FILLED,
+            OrderState.CANCELED,
+            OrderState.REJECTED,
+            OrderState.NOT_SENT,
+        }
+    ),
+    OrderState.UNKNOWN: frozenset(
+        {OrderState.OPEN, OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED, OrderState.NOT_SENT}
+    ),
+    OrderState.OPEN: frozenset({OrderState.OPEN, OrderState.FILLED, OrderState.CANCELED}),
+    OrderState.FILLED: frozenset(),
+    OrderState.CANCELED: frozenset(),
+    OrderState.REJECTED: frozenset(),
+    OrderState.NOT_SENT: frozenset(),
+}
+
+
+class IllegalTransition(RuntimeError):
+    """A state change the order's life does not allow: a bug or an exchange report out of order."""
+
+
+def can_move(current: OrderState, target: OrderState) -> bool:
+    return current == target or target in _ALLOWED[current]
+
+
+def history_entry(state: OrderState, at: datetime, note: str | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"state": state.value, "at": at.isoformat()}
+    if note:
+        entry["note"] = note
+    return entry
+
+
+def advance(
+    current: OrderState, target: OrderState, history: list[Any], at: datetime, note: str | None = None
+) -> tuple[OrderState, list[Any]]:
+    """The new state and history; a repeated report of the same state changes nothing."""
+    if current == target:
+        return current, history
+    if not can_move(current, target):
+        raise IllegalTransition(f"order cannot go from {current.value} to {target.value}")
+    return target, [*history, history_entry(target, at, note)]
