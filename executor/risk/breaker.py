@@ -1,0 +1,64 @@
+"""The daily-loss circuit breaker's verdict (RISK_SPEC section 3): pure arithmetic on the day's numbers.
+The daemon acts on a trip (cancel entries, flatten, persist, notify); this only says whether and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from executor.risk.profile import BreakerAction, DailyLoss, LossBasis
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerVerdict:
+    trips: bool
+    loss: Decimal | None
+    limit: Decimal | None
+    basis: LossBasis
+    action: BreakerAction
+    flatten: bool
+    reason: str
+
+
+def daily_loss_limit(config: DailyLoss, start_of_day_equity: Decimal | None) -> Decimal | None:
+    """The smaller of the absolute and percentage limits that are configured (and computable)."""
+    limits = []
+    if config.limit_amount is not None:
+        limits.append(config.limit_amount)
+    if config.limit_pct is not None and start_of_day_equity is not None:
+        limits.append(start_of_day_equity * config.limit_pct)
+    return min(limits) if limits else None
+
+
+def evaluate_daily_loss(
+    config: DailyLoss,
+    *,
+    start_of_day_equity: Decimal | None,
+    equity: Decimal | None,
+    realized_today: Decimal | None,
+) -> BreakerVerdict:
+    """Trip at or past the limit. Missing numbers trip too (fail closed): a breaker that cannot see the
+    day's loss must not assume it is fine."""
+
+    def verdict(trips: bool, loss: Decimal | None, limit: Decimal | None, reason: str) -> BreakerVerdict:
+        return BreakerVerdict(trips, loss, limit, config.basis, config.action, config.flatten, reason)
+
+    if not config.enabled:
+        return verdict(False, None, None, "daily loss breaker disabled")
+    if config.limit_pct is not None and start_of_day_equity is None:
+        return verdict(True, None, None, "start-of-day equity unknown: daily loss cannot be checked")
+    limit = daily_loss_limit(config, start_of_day_equity)
+    if config.basis is LossBasis.REALIZED:
+        if realized_today is None:
+            return verdict(True, None, limit, "today's realized PnL unknown: daily loss cannot be checked")
+        loss = -realized_today
+    else:
+        if equity is None or start_of_day_equity is None:
+            return verdict(True, None, limit, "equity unknown: daily loss cannot be checked")
+        loss = start_of_day_equity - equity
+    if limit is not None and loss >= limit:
+        return verdict(
+            True, loss, limit, f"daily loss {loss} ({config.basis.value}) reached the limit {limit}"
+        )
+    return verdict(False, loss, limit, f"daily loss {loss} ({config.basis.value}) under the limit {limit}")

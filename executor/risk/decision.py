@@ -1,0 +1,101 @@
+"""The engine's answer with its reasoning: every step's input, output and whether it bound the size."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from enum import Enum
+from typing import Any
+
+from executor.risk.reasons import ReasonCode
+
+MONEY_PLACES = Decimal("0.00000001")
+
+Value = Decimal | int | str | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    step: str
+    before: Mapping[str, Value]
+    after: Mapping[str, Value]
+    binding: bool = False
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "before": {key: _json(value) for key, value in self.before.items()},
+            "after": {key: _json(value) for key, value in self.after.items()},
+            "binding": self.binding,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    accepted: bool
+    reason: ReasonCode | None
+    message: str
+    signal_id: str
+    steps: tuple[Step, ...] = ()
+    qty: Decimal | None = None
+    leverage: int | None = None
+    entry: Decimal | None = None
+    stop: Decimal | None = None
+    take_profit: tuple[Decimal, ...] = field(default=())
+    notional: Decimal | None = None
+    margin: Decimal | None = None
+    risk: Decimal | None = None
+    risk_pct: Decimal | None = None
+    liquidation_price: Decimal | None = None
+    binding: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of `executor size`: order values already on the market's grid, money as
+        plain decimal strings."""
+        return {
+            "accepted": self.accepted,
+            "reason": None if self.reason is None else self.reason.value,
+            "message": self.message,
+            "signal_id": self.signal_id,
+            "qty": _plain(self.qty),
+            "leverage": self.leverage,
+            "entry": _plain(self.entry),
+            "stop": _plain(self.stop),
+            "take_profit": _take_profit(self.take_profit),
+            "notional": _money(self.notional),
+            "margin": _money(self.margin),
+            "risk": _money(self.risk),
+            "risk_pct": _money(self.risk_pct),
+            "liquidation_price": _plain(self.liquidation_price),
+            "binding": self.binding,
+            "steps": [step.to_dict() for step in self.steps],
+        }
+
+
+def _take_profit(targets: tuple[Decimal, ...]) -> str | list[str] | None:
+    if not targets:
+        return None
+    if len(targets) == 1:
+        return format(targets[0], "f")
+    return [format(target, "f") for target in targets]
+
+
+def _plain(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+def _money(value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    return format(value.quantize(MONEY_PLACES, rounding=ROUND_HALF_EVEN).normalize(), "f")
+
+
+def _json(value: Value) -> Any:
+    if isinstance(value, Decimal):
+        return _money(value) if value.as_tuple().exponent not in range(-8, 1) else format(value, "f")
+    if isinstance(value, Enum):
+        return value.value
+    return value

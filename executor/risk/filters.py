@@ -1,0 +1,40 @@
+"""Step 12 of RISK_SPEC section 2: the order as the exchange will see it, on its grid and above its
+minimums, with a last check that rounding kept the liquidation requirements."""
+
+from __future__ import annotations
+
+from executor.domain.money import floor_to_step
+from executor.risk.decision import Value
+from executor.risk.proposal import Proposal, Reject
+from executor.risk.reasons import ReasonCode
+from executor.risk.safety import liquidation_at, liquidation_problem
+
+
+def exchange_filters(p: Proposal) -> None:
+    qty = floor_to_step(p.qty, p.amount_step)
+    before: dict[str, Value] = {"qty": p.qty}
+    cause = f" (bound by {p.binding})" if p.binding else ""
+    if qty <= 0 or qty < p.min_amount:
+        message = f"Quantity {qty} is under the exchange minimum amount {p.min_amount}{cause}."
+        p.record("exchange_filters", before, {"rejected": ReasonCode.BELOW_MIN_AMOUNT.value}, note=message)
+        raise Reject(ReasonCode.BELOW_MIN_AMOUNT, message)
+    notional = qty * p.entry
+    if notional < p.min_notional:
+        message = f"Notional {notional} is under the exchange minimum notional {p.min_notional}{cause}."
+        p.record("exchange_filters", before, {"rejected": ReasonCode.BELOW_MIN_NOTIONAL.value}, note=message)
+        raise Reject(ReasonCode.BELOW_MIN_NOTIONAL, message)
+    liq = liquidation_at(p, qty, p.leverage)
+    problem = liquidation_problem(p, liq)
+    if problem is not None:
+        message = f"After rounding, the liquidation is too close: {problem}."
+        p.record(
+            "exchange_filters", before, {"rejected": ReasonCode.LIQUIDATION_TOO_CLOSE.value}, note=message
+        )
+        raise Reject(ReasonCode.LIQUIDATION_TOO_CLOSE, message)
+    p.qty, p.liquidation = qty, liq
+    p.record(
+        "exchange_filters",
+        before,
+        {"qty": qty, "notional": notional},
+        note=f"quantity rounded down to the step {p.amount_step}",
+    )

@@ -1,0 +1,215 @@
+"""Steps that refuse before any arithmetic on size: RISK_SPEC 2.1, the data check (fail closed),
+the live daily-loss check and the drawdown gate of section 3."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import NoReturn
+
+from executor.domain.enums import BreakerStatus, EntryType, Setup
+from executor.risk.breaker import evaluate_daily_loss
+from executor.risk.clock import trading_day
+from executor.risk.decision import Value
+from executor.risk.inputs import AccountSnapshot
+from executor.risk.profile import BreakerAction, LossBasis, SizerKind
+from executor.risk.proposal import Proposal, Reject
+from executor.risk.reasons import ReasonCode
+from executor.risk.state import TradingMode
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+
+def gates(p: Proposal) -> None:
+    state, signal, profile = p.state, p.signal, p.profile
+    p.breaker_tripped = state.breaker is BreakerStatus.TRIPPED or p.account.breaker is BreakerStatus.TRIPPED
+    before: dict[str, Value] = {
+        "breaker": "tripped" if p.breaker_tripped else "active",
+        "mode": state.mode.value,
+    }
+    halting = profile.daily_loss.action is BreakerAction.HALT
+    if p.breaker_tripped and halting:
+        _refuse(p, before, ReasonCode.HALTED, f"The daily-loss breaker is tripped ({_why(p)}); no new risk.")
+    if state.mode is TradingMode.REDUCING:
+        _refuse(p, before, ReasonCode.REDUCING, "Trading is in reduce-only mode; the signal would open risk.")
+    if signal.expires_at is not None and signal.expires_at <= p.now:
+        _refuse(p, before, ReasonCode.EXPIRED, f"The signal expired at {signal.expires_at.isoformat()}.")
+    if profile.allowed_symbols and signal.symbol not in profile.allowed_symbols:
+        _refuse(
+            p,
+            before,
+            ReasonCode.SYMBOL_NOT_ALLOWED,
+            f"{signal.symbol} is not in the profile's allowed symbols.",
+        )
+    if signal.setup is Setup.SECONDARY and state.in_recovery(profile):
+        _refuse(
+            p,
+            before,
+            ReasonCode.SECONDARY_DISABLED,
+            f"Recovery mode ({state.recovery_remaining} trades left) refuses secondary setups.",
+        )
+    if profile.throttle.enabled:
+        entries = recent_entries(p.account, p.now, profile.throttle.window_seconds)
+        before["recent_entries"] = entries
+        if entries >= profile.throttle.max_entries:
+            _refuse(
+                p,
+                before,
+                ReasonCode.THROTTLED,
+                f"{entries} entries in the last {profile.throttle.window_seconds} s reach the limit of "
+                f"{profile.throttle.max_entries}.",
+            )
+    p.record("gates", before, {"passed": True})
+
+
+def _why(p: Proposal) -> str:
+    return p.state.trip_reason or "reported by the account"
+
+
+def _refuse(p: Proposal, before: dict[str, Value], reason: ReasonCode, message: str) -> NoReturn:
+    p.record("gates", dict(before), {"rejected": reason.value}, note=message)
+    raise Reject(reason, message)
+
+
+def recent_entries(account: AccountSnapshot, now: datetime, window_seconds: int) -> int:
+    """Entries opened in the rolling window: open positions plus closed trades, newest closes first."""
+    start = now - timedelta(seconds=window_seconds)
+    count = sum(1 for pos in account.positions if pos.opened_at is not None and pos.opened_at > start)
+    for trade in reversed(account.history):
+        if trade.closed_at <= start:
+            break
+        if trade.opened_at > start:
+            count += 1
+    return count
+
+
+def data(p: Proposal) -> None:
+    """Every input the rest of the pipeline needs must be present, positive where it must be, and fresh."""
+    account, market, signal, profile = p.account, p.market, p.signal, p.profile
+    missing: list[str] = []
+    if account.stale:
+        missing.append("account snapshot is stale")
+    if market.stale:
+        missing.append("market snapshot is stale")
+    limit_price = signal.entry.price if signal.entry.type is EntryType.LIMIT else None
+    if signal.entry.type is EntryType.LIMIT:
+        _positive(missing, "entry.price", limit_price)
+    else:
+        _positive(missing, "market.price", market.price)
+    for name, value in (
+        ("account.equity", account.equity),
+        ("account.free_margin", account.free_margin),
+        ("market.amount_step", market.amount_step),
+        ("market.price_tick", market.price_tick),
+        ("market.min_amount", market.min_amount),
+        ("market.min_notional", market.min_notional),
+        ("market.funding_rate", market.funding_rate),
+    ):
+        if value is None:
+            missing.append(f"{name} is unknown")
+    for name, value in (("market.amount_step", market.amount_step), ("market.price_tick", market.price_tick)):
+        if value is not None and value <= 0:
+            missing.append(f"{name} must be positive")
+    if market.max_leverage is None or market.max_leverage < 1:
+        missing.append("market.max_leverage is unknown")
+    if not market.leverage_tiers:
+        missing.append("market.leverage_tiers are unknown")
+    if profile.daily_loss.enabled and account.start_of_day_equity is None:
+        missing.append("account.start_of_day_equity is unknown")
+    if profile.drawdown.enabled and account.peak_equity is None:
+        missing.append("account.peak_equity is unknown")
+    if profile.sizer is SizerKind.VOL_TARGET and not (signal.volatility and signal.volatility > 0):
+        missing.append("signal.volatility is unknown (the vol_target sizer needs it)")
+    if missing:
+        message = "Required data is missing or stale: " + "; ".join(missing) + "."
+        p.record("data", {}, {"rejected": ReasonCode.DATA_MISSING.value}, note=message)
+        raise Reject(ReasonCode.DATA_MISSING, message)
+    assert account.equity is not None and account.free_margin is not None
+    if account.equity <= 0:
+        message = f"Equity is {account.equity}: nothing to put at risk."
+        p.record("data", {"equity": account.equity}, {"rejected": "INSUFFICIENT_MARGIN"}, note=message)
+        raise Reject(ReasonCode.INSUFFICIENT_MARGIN, message)
+    p.equity, p.free_margin = account.equity, account.free_margin
+    assert market.amount_step is not None and market.price_tick is not None
+    assert market.min_amount is not None and market.min_notional is not None
+    p.amount_step, p.price_tick = market.amount_step, market.price_tick
+    p.min_amount, p.min_notional = market.min_amount, market.min_notional
+    p.taker_fee = profile.taker_fee if market.taker_fee is None else market.taker_fee
+    p.record(
+        "data",
+        {},
+        {"equity": p.equity, "free_margin": p.free_margin, "taker_fee": p.taker_fee},
+        note="all required inputs present and fresh"
+        + ("" if market.taker_fee is not None else "; taker fee from the profile"),
+    )
+
+
+def _positive(missing: list[str], name: str, value: Decimal | None) -> None:
+    if value is None:
+        missing.append(f"{name} is unknown")
+    elif value <= 0:
+        missing.append(f"{name} must be positive")
+
+
+def realized_today(p: Proposal) -> Decimal:
+    if p.account.realized_pnl_today is not None:
+        return p.account.realized_pnl_today
+    zone = p.profile.daily_loss.timezone
+    today = trading_day(p.now, zone)
+    total = ZERO
+    for trade in reversed(p.account.history):
+        if trading_day(trade.closed_at, zone) != today:
+            break
+        total += trade.pnl
+    return total
+
+
+def daily_loss(p: Proposal) -> None:
+    """The breaker evaluated on this very snapshot, so a trip the daemon has not yet booked still counts."""
+    config = p.profile.daily_loss
+    if not config.enabled:
+        p.record("daily_loss", {}, {"enabled": False}, note="daily loss breaker off in this profile")
+        return
+    verdict = evaluate_daily_loss(
+        config,
+        start_of_day_equity=p.account.start_of_day_equity,
+        equity=p.equity,
+        realized_today=realized_today(p) if config.basis is LossBasis.REALIZED else None,
+    )
+    before = {"loss": verdict.loss, "limit": verdict.limit, "basis": config.basis.value}
+    if verdict.trips and config.action is BreakerAction.HALT:
+        message = f"The daily-loss breaker trips: {verdict.reason}; no new risk today."
+        p.record("daily_loss", before, {"rejected": ReasonCode.HALTED.value}, note=message)
+        raise Reject(ReasonCode.HALTED, message)
+    p.breaker_tripped = p.breaker_tripped or verdict.trips
+    note = verdict.reason
+    if p.breaker_tripped:
+        note += "; action reduce: leverage capped at 1x until the reset"
+    p.record("daily_loss", before, {"tripped": p.breaker_tripped}, note=note)
+
+
+def drawdown(p: Proposal) -> None:
+    """Seed 001 v2: scale R down with the drawdown from peak equity; refuse at the maximum drawdown."""
+    config = p.profile.drawdown
+    peak = p.account.peak_equity
+    if peak is not None and peak > 0:
+        p.drawdown = max(ZERO, (peak - p.equity) / peak)
+    if not config.enabled:
+        p.record("drawdown", {"drawdown": p.drawdown}, {"scale": ONE}, note="drawdown scaling off")
+        return
+    if p.drawdown >= config.max_drawdown:
+        message = f"Drawdown {_pct(p.drawdown)} from peak reaches the maximum {_pct(config.max_drawdown)}."
+        p.record("drawdown", {"drawdown": p.drawdown}, {"rejected": ReasonCode.DRAWDOWN.value}, note=message)
+        raise Reject(ReasonCode.DRAWDOWN, message)
+    p.drawdown_scale = max(config.floor, max(ZERO, ONE - p.drawdown / config.max_drawdown))
+    p.record(
+        "drawdown",
+        {"drawdown": p.drawdown},
+        {"scale": p.drawdown_scale},
+        note=f"R × {p.drawdown_scale} (floor {config.floor})",
+    )
+
+
+def _pct(fraction: Decimal) -> str:
+    return f"{(fraction * 100).quantize(Decimal('0.01'))}%"

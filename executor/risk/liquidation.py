@@ -1,0 +1,45 @@
+"""Isolated-margin liquidation price for linear USDT perpetuals in one-way mode (RISK_SPEC 2.8),
+with the maintenance rate and amount of the leverage tier that the position's notional falls in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from executor.domain.enums import Side
+from executor.risk.inputs import LeverageTier
+
+ONE = Decimal(1)
+
+
+def tier_for(tiers: Sequence[LeverageTier], notional: Decimal) -> LeverageTier | None:
+    """The bracket whose upper bound is the first at or above `notional`; None past the last bracket."""
+    for tier in tiers:
+        if notional <= tier.max_notional:
+            return tier
+    return None
+
+
+def liquidation_price(
+    side: Side, qty: Decimal, entry: Decimal, leverage: Decimal | int, mmr: Decimal, cum: Decimal
+) -> Decimal:
+    """long:  (qty·entry − IM − cum) / (qty·(1 − mmr));  short: (qty·entry + IM + cum) / (qty·(1 + mmr)),
+    with initial margin IM = qty·entry / leverage. A long below zero cannot be liquidated: 0."""
+    if qty <= 0 or entry <= 0 or Decimal(leverage) <= 0:
+        raise ValueError("qty, entry and leverage must be positive")
+    notional = qty * entry
+    initial_margin = notional / Decimal(leverage)
+    if side is Side.LONG:
+        price = (notional - initial_margin - cum) / (qty * (ONE - mmr))
+        return max(price, Decimal(0))
+    return (notional + initial_margin + cum) / (qty * (ONE + mmr))
+
+
+def liquidation_for_tiers(
+    side: Side, qty: Decimal, entry: Decimal, leverage: int, tiers: Sequence[LeverageTier]
+) -> Decimal | None:
+    tier = tier_for(tiers, qty * entry)
+    if tier is None:
+        return None
+    return liquidation_price(side, qty, entry, leverage, tier.mmr, tier.cum)

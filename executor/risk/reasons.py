@@ -1,0 +1,25 @@
+"""Why a signal was refused: one code per rule, so that logs, metrics and tests never match on prose."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ReasonCode(StrEnum):
+    HALTED = "HALTED"
+    REDUCING = "REDUCING"
+    EXPIRED = "EXPIRED"
+    SYMBOL_NOT_ALLOWED = "SYMBOL_NOT_ALLOWED"
+    SECONDARY_DISABLED = "SECONDARY_DISABLED"
+    THROTTLED = "THROTTLED"
+    DRAWDOWN = "DRAWDOWN"
+    BAD_GEOMETRY = "BAD_GEOMETRY"
+    REWARD_RISK_TOO_LOW = "REWARD_RISK_TOO_LOW"
+    LOW_CONVICTION = "LOW_CONVICTION"
+    LIQUIDATION_TOO_CLOSE = "LIQUIDATION_TOO_CLOSE"
+    HEAT_CAP = "HEAT_CAP"
+    FUNDING_ADVERSE = "FUNDING_ADVERSE"
+    INSUFFICIENT_MARGIN = "INSUFFICIENT_MARGIN"
+    BELOW_MIN_AMOUNT = "BELOW_MIN_AMOUNT"
+    BELOW_MIN_NOTIONAL = "BELOW_MIN_NOTIONAL"
+    DATA_MISSING = "DATA_MISSING"

@@ -1,0 +1,171 @@
+"""Steps 8–10 of RISK_SPEC section 2: liquidation distance, portfolio heat with correlation groups,
+and the adverse-funding gate."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from executor.domain.enums import Side
+from executor.domain.money import ceil_to_step, floor_to_step
+from executor.risk.decision import Value
+from executor.risk.liquidation import liquidation_for_tiers
+from executor.risk.profile import HeatPolicy
+from executor.risk.proposal import Proposal, Reject
+from executor.risk.reasons import ReasonCode
+from executor.risk.sizing import funding_paid_rate
+
+ZERO = Decimal(0)
+EIGHT_HOURS = Decimal(8)
+
+
+def liquidation_at(p: Proposal, qty: Decimal, leverage: int) -> Decimal | None:
+    """The expected liquidation price, rounded to the tick toward the entry (the pessimistic side)."""
+    raw = liquidation_for_tiers(p.signal.side, qty, p.entry, leverage, p.market.leverage_tiers)
+    if raw is None:
+        return None
+    if p.signal.side is Side.LONG:
+        return ceil_to_step(raw, p.price_tick)
+    return floor_to_step(raw, p.price_tick)
+
+
+def liquidation_problem(p: Proposal, liq: Decimal | None) -> str | None:
+    """Which of the configured distance requirements fails, or None when all hold."""
+    if liq is None:
+        return "the notional is beyond the exchange's last leverage bracket"
+    config, side = p.profile.liquidation, p.signal.side
+    to_liq = (p.entry - liq) * side.sign
+    to_stop = (p.entry - p.stop) * side.sign
+    stop_to_liq = (p.stop - liq) * side.sign
+    if stop_to_liq <= 0:
+        return f"liquidation {liq} is not beyond the stop {p.stop}"
+    if to_liq < config.safety_multiple * to_stop:
+        return f"liquidation distance {to_liq} < {config.safety_multiple} × stop distance {to_stop}"
+    if stop_to_liq < config.stop_buffer * p.entry:
+        return f"stop-to-liquidation {stop_to_liq} < {config.stop_buffer * 100}% of the entry"
+    volatility = p.signal.volatility
+    if volatility is not None and to_liq < config.vol_multiple * volatility * p.entry:
+        return f"liquidation distance {to_liq} < {config.vol_multiple} × daily volatility {volatility}"
+    return None
+
+
+def liquidation(p: Proposal) -> None:
+    """Lower leverage one step at a time until every distance requirement holds; reject at 1x."""
+    start = p.leverage
+    before: dict[str, Value] = {"leverage": start, "qty": p.qty}
+    shrank = False
+    problem: str | None = None
+    for candidate in range(start, 0, -1):
+        if candidate != start:
+            shrank = p.set_leverage(candidate) or shrank
+            _margin_still_orderable(p)
+        qty = floor_to_step(p.qty, p.amount_step)
+        if qty <= 0:
+            p.liquidation = None
+            p.record("liquidation", before, {"leverage": p.leverage, "qty": p.qty}, note="no quantity left")
+            return
+        liq = liquidation_at(p, qty, candidate)
+        problem = liquidation_problem(p, liq)
+        if problem is None:
+            p.liquidation = liq
+            note = f"liquidation {liq} at {candidate}x"
+            if candidate != start:
+                note += f" (lowered from {start}x)"
+            after: dict[str, Value] = {"leverage": p.leverage, "qty": p.qty, "liquidation": liq}
+            p.record("liquidation", before, after, shrank, note)
+            return
+    message = f"Even at 1x the liquidation is too close: {problem}."
+    p.record("liquidation", before, {"rejected": ReasonCode.LIQUIDATION_TOO_CLOSE.value}, note=message)
+    raise Reject(ReasonCode.LIQUIDATION_TOO_CLOSE, message)
+
+
+def _margin_still_orderable(p: Proposal) -> None:
+    if "margin" in p.ceilings and not p.orderable(p.ceilings["margin"]):
+        message = f"At {p.leverage}x the free margin cannot carry the minimum order."
+        p.record("liquidation", {}, {"rejected": ReasonCode.INSUFFICIENT_MARGIN.value}, note=message)
+        raise Reject(ReasonCode.INSUFFICIENT_MARGIN, message)
+
+
+def base_asset(symbol: str) -> str:
+    return symbol.split("/", 1)[0]
+
+
+def in_group(p: Proposal, symbol: str) -> bool:
+    """Same symbol, same configured correlation group (by symbol or base asset), or correlated ≥ threshold."""
+    own = p.signal.symbol
+    if symbol == own:
+        return True
+    own_base, other_base = base_asset(own), base_asset(symbol)
+    for group in p.profile.portfolio.correlation_groups:
+        if (own in group or own_base in group) and (symbol in group or other_base in group):
+            return True
+    correlation = p.market.correlations.get(symbol)
+    return correlation is not None and correlation >= p.profile.portfolio.correlation_threshold
+
+
+def portfolio_heat(p: Proposal) -> None:
+    """Seed 003: open risk plus this trade's ≤ the heat cap; shrink to fit or reject by policy."""
+    config = p.profile.portfolio
+    if config.heat_cap is None:
+        p.record("portfolio_heat", {}, {"cap": None}, note="portfolio heat cap off in this profile")
+        return
+    open_risk = sum((pos.open_risk for pos in p.account.positions), ZERO)
+    limit = p.equity * config.heat_cap
+    this_risk = p.qty * p.cost_per_unit
+    before: dict[str, Value] = {"open_risk": open_risk, "trade_risk": this_risk, "cap": limit}
+    if open_risk + this_risk <= limit:
+        p.record("portfolio_heat", before, {"qty": p.qty}, note=f"heat within {config.heat_cap * 100}%")
+        return
+    room = limit - open_risk
+    ceiling = room / p.cost_per_unit if room > 0 else ZERO
+    if config.policy is HeatPolicy.REJECT or not p.orderable(ceiling):
+        message = (
+            f"Open risk {open_risk} plus this trade's {this_risk.quantize(Decimal('0.01'))} exceeds the "
+            f"portfolio heat cap {limit}"
+            + (
+                " (policy reject)."
+                if config.policy is HeatPolicy.REJECT
+                else "; the rest is under the minimum."
+            )
+        )
+        p.record("portfolio_heat", before, {"rejected": ReasonCode.HEAT_CAP.value}, note=message)
+        raise Reject(ReasonCode.HEAT_CAP, message)
+    bound = p.cap("portfolio_heat", ceiling)
+    p.record("portfolio_heat", before, {"qty": p.qty}, bound, "shrunk to fit the portfolio heat cap")
+
+
+def correlation_group(p: Proposal) -> None:
+    """Correlated positions count as one: their leverage adds up and is capped as a group."""
+    cap = p.profile.portfolio.max_group_leverage
+    members = [pos for pos in p.account.positions if in_group(p, pos.symbol)]
+    used = sum(pos.leverage for pos in members)
+    before: dict[str, Value] = {
+        "group_positions": len(members),
+        "group_leverage": used,
+        "leverage": p.leverage,
+    }
+    room = cap - used
+    if room < 1:
+        message = f"Correlated positions already use {used}x of the {cap}x group leverage."
+        p.record("correlation_group", before, {"rejected": ReasonCode.HEAT_CAP.value}, note=message)
+        raise Reject(ReasonCode.HEAT_CAP, message)
+    if p.leverage > room:
+        bound = p.set_leverage(room)
+        _margin_still_orderable(p)
+        note = f"group leverage {used}x + this ≤ {cap}x: leverage lowered to {room}x"
+        p.record("correlation_group", before, {"leverage": p.leverage, "qty": p.qty}, bound, note)
+        return
+    p.record("correlation_group", before, {"leverage": p.leverage}, note=f"group leverage within {cap}x")
+
+
+def funding(p: Proposal) -> None:
+    assert p.market.funding_rate is not None
+    paid = funding_paid_rate(p.signal.side, p.market.funding_rate)
+    per_8h = paid * EIGHT_HOURS / p.market.funding_interval_hours
+    limit = p.profile.funding.max_adverse
+    before: dict[str, Value] = {"funding_rate": p.market.funding_rate, "paid_per_8h": per_8h}
+    if per_8h > limit:
+        message = f"This {p.signal.side.value} would pay funding {per_8h} per 8 h, above the maximum {limit}."
+        p.record("funding", before, {"rejected": ReasonCode.FUNDING_ADVERSE.value}, note=message)
+        raise Reject(ReasonCode.FUNDING_ADVERSE, message)
+    note = "pays funding" if paid > 0 else "receives or pays no funding"
+    p.record("funding", before, {"allowed": True}, note=note)

@@ -1,0 +1,188 @@
+"""Steps 2–5 of RISK_SPEC section 2: geometry, conviction tier, risk budget R and the stop-based size."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from executor.domain.enums import EntryType, Side
+from executor.domain.money import ceil_to_step, floor_to_step
+from executor.risk.conviction import choose_tier
+from executor.risk.decision import Value
+from executor.risk.profile import RiskMode
+from executor.risk.proposal import Proposal, Reject
+from executor.risk.reasons import ReasonCode
+
+ZERO = Decimal(0)
+
+
+def nearest_tick(value: Decimal, tick: Decimal) -> Decimal:
+    return (value / tick).to_integral_value(rounding=ROUND_HALF_EVEN) * tick
+
+
+def away_from(side: Side, price: Decimal, tick: Decimal) -> Decimal:
+    """Round a price to the tick on the loss side: a stop never moves closer to the entry."""
+    return floor_to_step(price, tick) if side is Side.LONG else ceil_to_step(price, tick)
+
+
+def toward(side: Side, price: Decimal, tick: Decimal) -> Decimal:
+    """Round a price to the tick toward the long's cheaper side: limit buys lower, sells higher."""
+    return floor_to_step(price, tick) if side is Side.LONG else ceil_to_step(price, tick)
+
+
+def fee_per_unit(taker: Decimal, entry: Decimal, exit_price: Decimal) -> Decimal:
+    return taker * (entry + exit_price)
+
+
+def reward_risk(side: Side, entry: Decimal, stop: Decimal, target: Decimal, taker: Decimal) -> Decimal:
+    """Reward:risk after taker fees on both legs of both outcomes (seed 003's "2:1 becomes 1.9:1")."""
+    reward = (target - entry) * side.sign - fee_per_unit(taker, entry, target)
+    risk = (entry - stop) * side.sign + fee_per_unit(taker, entry, stop)
+    return reward / risk
+
+
+def _bad(p: Proposal, before: dict[str, Value], message: str, reason: ReasonCode) -> Reject:
+    p.record("geometry", before, {"rejected": reason.value}, note=message)
+    return Reject(reason, message)
+
+
+def geometry(p: Proposal) -> None:
+    signal, side, tick = p.signal, p.signal.side, p.price_tick
+    if signal.entry.type is EntryType.LIMIT:
+        assert signal.entry.price is not None
+        raw_entry = signal.entry.price
+        entry = floor_to_step(raw_entry, tick) if side is Side.LONG else ceil_to_step(raw_entry, tick)
+    else:
+        assert p.market.price is not None
+        raw_entry = p.market.price
+        entry = nearest_tick(raw_entry, tick)
+    stop = away_from(side, signal.stop, tick)
+    targets = tuple(
+        floor_to_step(tp, tick) if side is Side.LONG else ceil_to_step(tp, tick) for tp in signal.take_profits
+    )
+    before: dict[str, Value] = {"entry": raw_entry, "stop": signal.stop}
+    loss_side = "below" if side is Side.LONG else "above"
+    if (entry - stop) * side.sign <= 0 or (raw_entry - signal.stop) * side.sign <= 0:
+        raise _bad(
+            p,
+            before,
+            f"A {side.value} needs its stop {loss_side} the entry {entry}.",
+            ReasonCode.BAD_GEOMETRY,
+        )
+    for target in targets:
+        if (target - entry) * side.sign <= 0:
+            raise _bad(
+                p,
+                before,
+                f"Take-profit {target} is not on the profit side of {entry}.",
+                ReasonCode.BAD_GEOMETRY,
+            )
+    distance = (entry - stop) * side.sign
+    minimum = max(tick, entry * p.profile.geometry.min_stop_distance)
+    if distance < minimum:
+        raise _bad(
+            p,
+            before,
+            f"Stop distance {distance} is under the minimum {minimum.normalize():f} (one tick and "
+            f"{p.profile.geometry.min_stop_distance * 100}% of the entry).",
+            ReasonCode.BAD_GEOMETRY,
+        )
+    after: dict[str, Value] = {"entry": entry, "stop": stop, "distance": distance}
+    note = "stop rounded away from the entry to the tick"
+    if targets:
+        nearest = min(targets, key=lambda tp: (tp - entry) * side.sign)
+        ratio = reward_risk(side, entry, stop, nearest, p.taker_fee)
+        after["reward_risk"] = ratio
+        if ratio < p.profile.geometry.min_reward_risk:
+            raise _bad(
+                p,
+                before,
+                f"Reward:risk after fees is {ratio.quantize(Decimal('0.01'))} to the nearest target "
+                f"{nearest}, "
+                f"under the minimum {p.profile.geometry.min_reward_risk}.",
+                ReasonCode.REWARD_RISK_TOO_LOW,
+            )
+        note += f"; reward:risk after fees {ratio.quantize(Decimal('0.001'))} to {nearest}"
+    p.entry, p.stop, p.take_profits = entry, stop, targets
+    p.record("geometry", before, after, note=note)
+
+
+def conviction(p: Proposal) -> None:
+    config = p.profile.conviction
+    if not config.enabled:
+        p.record("conviction", {}, {"tier": None}, note="conviction tiers off in this profile")
+        return
+    choice = choose_tier(p.signal.conviction, config.default_score, config.tiers)
+    before: dict[str, Value] = {"conviction": p.signal.conviction, "default": config.default_score}
+    if choice is None:
+        score = config.default_score if p.signal.conviction is None else p.signal.conviction
+        message = f"Conviction {score} is below every tier (lowest {config.tiers[-1].min_score}): skip."
+        p.record("conviction", before, {"rejected": ReasonCode.LOW_CONVICTION.value}, note=message)
+        raise Reject(ReasonCode.LOW_CONVICTION, message)
+    p.tier = choice
+    tier = choice.tier
+    p.record(
+        "conviction",
+        before,
+        {"tier": tier.name, "max_leverage": tier.max_leverage, "risk": tier.risk},
+        note=f"score {choice.score}{' (default)' if choice.defaulted else ''} → {tier.name}",
+    )
+
+
+def risk_budget(p: Proposal) -> None:
+    profile, state = p.profile, p.state
+    if profile.risk.mode is RiskMode.FIXED:
+        base = profile.risk.fixed_amount
+        note = f"fixed {base}"
+    else:
+        fraction = p.tier.tier.risk if p.tier is not None else profile.risk.percent
+        base = p.equity * fraction
+        note = f"{(fraction * 100).normalize():f}% of equity {p.equity}"
+    budget = base
+    if state.in_recovery(profile):
+        budget *= profile.recovery.risk_multiplier
+        note += f"; recovery × {profile.recovery.risk_multiplier}"
+    if profile.drawdown.enabled:
+        budget *= p.drawdown_scale
+        note += f"; drawdown × {p.drawdown_scale}"
+    p.risk_budget = budget
+    p.record("risk_budget", {"base": base}, {"risk_budget": budget}, note=note)
+
+
+def position_heat(p: Proposal) -> None:
+    cap = p.profile.risk.position_heat_cap
+    if cap is None:
+        p.record("position_heat", {}, {"cap": None}, note="position heat cap off in this profile")
+        return
+    limit = p.equity * cap
+    before: dict[str, Value] = {"risk_budget": p.risk_budget, "cap": limit}
+    bound = limit < p.risk_budget
+    p.risk_budget = min(p.risk_budget, limit)
+    p.record("position_heat", before, {"risk_budget": p.risk_budget}, bound, f"R ≤ {cap * 100}% of equity")
+
+
+def funding_paid_rate(side: Side, rate: Decimal) -> Decimal:
+    """The rate this side pays per interval: longs pay a positive rate, shorts a negative one."""
+    return rate if side is Side.LONG else -rate
+
+
+def quantity(p: Proposal) -> None:
+    """qty = R / (|entry − stop| + taker·(entry + stop) + expected adverse funding per unit)."""
+    distance = (p.entry - p.stop) * p.signal.side.sign
+    fees = fee_per_unit(p.taker_fee, p.entry, p.stop)
+    assert p.market.funding_rate is not None
+    paid = funding_paid_rate(p.signal.side, p.market.funding_rate)
+    intervals = p.profile.funding.expected_holding_hours / p.market.funding_interval_hours
+    funding = paid * p.entry * intervals if paid > 0 else ZERO
+    p.cost_per_unit = distance + fees + funding
+    p.cap("quantity", p.risk_budget / p.cost_per_unit)
+    p.record(
+        "quantity",
+        {
+            "risk_budget": p.risk_budget,
+            "distance": distance,
+            "fees_per_unit": fees,
+            "funding_per_unit": funding,
+        },
+        {"qty": p.qty, "notional": p.qty * p.entry},
+        note="R / (stop distance + round-trip taker fees + expected funding)",
+    )
