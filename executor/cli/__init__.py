@@ -18,3 +18,6 @@ from executor.cli import run as _run_cmd  # noqa: E402
 main.add_command(_config_cmd.config)
 main.add_command(_db_cmd.db)
 main.add_command(_run_cmd.run)
+
+from executor.cli import size as _size_cmd  # noqa: E402
+main.add_command(_size_cmd.size)

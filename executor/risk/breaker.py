@@ -4,9 +4,13 @@ The daemon acts on a trip (cancel entries, flatten, persist, notify); this only 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
+from executor.risk.clock import trading_day
+from executor.risk.inputs import ClosedTrade
 from executor.risk.profile import BreakerAction, DailyLoss, LossBasis
 
 
@@ -62,3 +66,14 @@ def evaluate_daily_loss(
             True, loss, limit, f"daily loss {loss} ({config.basis.value}) reached the limit {limit}"
         )
     return verdict(False, loss, limit, f"daily loss {loss} ({config.basis.value}) under the limit {limit}")
+
+
+def realized_today(history: Sequence[ClosedTrade], now: datetime, timezone: str) -> Decimal:
+    """PnL of the trades closed on the trading day of `now` (history is oldest first)."""
+    today = trading_day(now, timezone)
+    total = Decimal(0)
+    for trade in reversed(history):
+        if trading_day(trade.closed_at, timezone) != today:
+            break
+        total += trade.pnl
+    return total

@@ -8,8 +8,7 @@ from decimal import Decimal
 from typing import NoReturn
 
 from executor.domain.enums import BreakerStatus, EntryType, Setup
-from executor.risk.breaker import evaluate_daily_loss
-from executor.risk.clock import trading_day
+from executor.risk.breaker import evaluate_daily_loss, realized_today
 from executor.risk.decision import Value
 from executor.risk.inputs import AccountSnapshot
 from executor.risk.profile import BreakerAction, LossBasis, SizerKind
@@ -152,17 +151,10 @@ def _positive(missing: list[str], name: str, value: Decimal | None) -> None:
         missing.append(f"{name} must be positive")
 
 
-def realized_today(p: Proposal) -> Decimal:
+def _realized_today(p: Proposal) -> Decimal:
     if p.account.realized_pnl_today is not None:
         return p.account.realized_pnl_today
-    zone = p.profile.daily_loss.timezone
-    today = trading_day(p.now, zone)
-    total = ZERO
-    for trade in reversed(p.account.history):
-        if trading_day(trade.closed_at, zone) != today:
-            break
-        total += trade.pnl
-    return total
+    return realized_today(p.account.history, p.now, p.profile.daily_loss.timezone)
 
 
 def daily_loss(p: Proposal) -> None:
@@ -175,7 +167,7 @@ def daily_loss(p: Proposal) -> None:
         config,
         start_of_day_equity=p.account.start_of_day_equity,
         equity=p.equity,
-        realized_today=realized_today(p) if config.basis is LossBasis.REALIZED else None,
+        realized_today=_realized_today(p) if config.basis is LossBasis.REALIZED else None,
     )
     before = {"loss": verdict.loss, "limit": verdict.limit, "basis": config.basis.value}
     if verdict.trips and config.action is BreakerAction.HALT:
