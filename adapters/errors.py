@@ -266,6 +266,15 @@ def malformed(message: str) -> MalformedResponseError:
     )
 
 
+#: Failures that come from the exchange or the network; anything else is a bug and propagates.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    ccxt.BaseError,
+    asyncio.TimeoutError,
+    aiohttp.ClientError,
+    OSError,
+)
+
+
 def to_port_error(
     exc: BaseException, family: str, *, write: bool, secrets: Iterable[str] = (), now: datetime | None = None
 ) -> ExchangeError:

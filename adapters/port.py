@@ -75,6 +75,10 @@ class ExchangePort(Protocol):
         """Look up by client id across normal and conditional (algo) orders; None if unknown."""
         ...
 
+    async def cancel_all(self, symbol: str) -> None:
+        """Cancel every open order of the symbol, normal and conditional (breaker, post-close sweep)."""
+        ...
+
     async def open_orders(self, symbol: str) -> list[Order]:
         """Open normal and conditional orders for one symbol."""
         ...

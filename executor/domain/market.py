@@ -56,7 +56,7 @@ class MarketFilters:
 
 @dataclass(frozen=True, slots=True)
 class Market:
-    """A linear perpetual as the exchange lists it."""
+    """A linear perpetual as the exchange lists it; a fee is None when the exchange does not say."""
 
     symbol: str
     exchange_symbol: str
@@ -65,8 +65,8 @@ class Market:
     settle: str
     contract_size: Decimal
     filters: MarketFilters
-    taker_fee: Decimal
-    maker_fee: Decimal
+    taker_fee: Decimal | None
+    maker_fee: Decimal | None
     active: bool
 
 
@@ -91,6 +91,7 @@ class MarketSnapshot:
 
     ``insurance_fund`` is the settlement asset's fund balance, or None when the exchange has no
     such data (Phemex) or it is stale: the risk engine then behaves as if the fund were low.
+    ``taker_fee`` None means the exchange gave no rate; the risk engine uses its configured default.
     """
 
     symbol: str
@@ -110,7 +111,7 @@ class MarketSnapshot:
         absent: set[MarketDataItem] = set()
         if self.mark_price is None:
             absent.add(MarketDataItem.MARK_PRICE)
-        if self.filters is None or self.taker_fee is None:
+        if self.filters is None:
             absent.add(MarketDataItem.MARKET)
         if not self.tiers:
             absent.add(MarketDataItem.TIERS)

@@ -42,6 +42,8 @@ class OrderType(StrEnum):
     LIMIT = "limit"
     STOP_MARKET = "stop_market"
     TAKE_PROFIT_MARKET = "take_profit_market"
+    OTHER = "other"
+    """Types this daemon never places (e.g. a manual trailing stop); listed so reconciliation sees them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,588 @@
+"""What both ccxt adapters share: request pacing and retries, write resolution, caches, parsing.
+
+The exchange classes supply only what differs (how a stop is placed, where the insurance fund and
+the tiers come from, how the account is read). Every ccxt call goes through :meth:`_request`, and
+every order-creating call through :meth:`_submit`, so retry and ambiguity rules live in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar, TypeVar
+
+import structlog
+
+from adapters.cache import FreshnessCache, utc_now
+from adapters.errors import (
+    TRANSPORT_ERRORS,
+    AmbiguousWriteError,
+    Classification,
+    ErrorClass,
+    ErrorReason,
+    ExchangeBannedError,
+    ExchangeError,
+    OrderNotFoundError,
+    to_port_error,
+)
+from adapters.parsing import (
+    is_linear_perpetual,
+    parse_fill,
+    parse_funding_payment,
+    parse_market,
+    parse_order,
+    to_ms,
+    unique_fills,
+)
+from adapters.ratelimit import BackoffGate
+from executor.domain.account import AccountSnapshot, MarginMode
+from executor.domain.enums import EntryType, Side
+from executor.domain.market import (
+    FundingInfo,
+    LeverageTier,
+    Market,
+    MarketDataItem,
+    MarketSnapshot,
+)
+from executor.domain.orders import (
+    EntryRequest,
+    Fill,
+    FundingPayment,
+    Order,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    ProtectedEntry,
+)
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """API credentials; never printed (repr hides both values)."""
+
+    api_key: str = field(repr=False)
+    secret: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Credentials(api_key=***, secret=***)"
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterSettings:
+    """Freshness limits and retry budgets; defaults suit a live daemon, tests shrink them."""
+
+    market_max_age: timedelta = timedelta(hours=1)
+    tiers_max_age: timedelta = timedelta(hours=1)
+    funding_max_age: timedelta = timedelta(minutes=5)
+    mark_max_age: timedelta = timedelta(seconds=5)
+    insurance_max_age: timedelta = timedelta(minutes=30)
+    refresh_interval: timedelta = timedelta(seconds=15)
+    request_attempts: int = 5
+    write_attempts: int = 3
+    read_retry_delay: timedelta = timedelta(milliseconds=200)
+    fill_readback_attempts: int = 20
+    fill_readback_delay: timedelta = timedelta(milliseconds=100)
+    timeout_ms: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class _MarkAndFunding:
+    mark: Decimal | None
+    funding: FundingInfo
+
+
+class CcxtAdapter(ABC):
+    """The port implemented over one ccxt exchange instance (one instance per API key)."""
+
+    family: ClassVar[str]
+
+    def __init__(
+        self,
+        exchange: Any,
+        *,
+        name: str,
+        credentials: Credentials | None,
+        gate: BackoffGate,
+        settings: AdapterSettings | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._exchange = exchange
+        self._name = name
+        self._secrets = (credentials.api_key, credentials.secret) if credentials else ()
+        self._gate = gate
+        self._settings = settings or AdapterSettings()
+        self._clock = clock
+        s = self._settings
+        self._markets: FreshnessCache[str, dict[str, Market]] = FreshnessCache(s.market_max_age, clock)
+        self._tiers: FreshnessCache[str, tuple[LeverageTier, ...]] = FreshnessCache(s.tiers_max_age, clock)
+        self._funding: FreshnessCache[str, _MarkAndFunding] = FreshnessCache(s.funding_max_age, clock)
+        self._marks: FreshnessCache[str, Decimal] = FreshnessCache(s.mark_max_age, clock)
+        self._insurance: FreshnessCache[str, Decimal] = FreshnessCache(s.insurance_max_age, clock)
+        self._leverage_set: dict[str, tuple[int, MarginMode]] = {}
+        self._watched: set[str] = set()
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._markets_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self._name!r})"
+
+    # ------------------------------------------------------------------ identity and state
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def banned_until(self) -> datetime | None:
+        return self._gate.banned_until
+
+    @property
+    def exchange(self) -> Any:
+        """The underlying ccxt instance, for tests and diagnostics inside ``adapters`` only."""
+        return self._exchange
+
+    # ------------------------------------------------------------------ requests
+
+    async def _request(self, call: Callable[[], Awaitable[T]], *, write: bool) -> T:
+        """One logical request: waits out backoff, retries what is safe to retry, classifies the rest.
+
+        Rate limits and clock skew are rejections before execution, so they are retried for writes
+        too; network failures are retried only for reads (for writes they are ambiguous).
+        """
+        last: ExchangeError | None = None
+        for attempt in range(self._settings.request_attempts):
+            banned = self._gate.banned_until
+            if banned is not None:
+                raise ExchangeBannedError(
+                    f"{self._name}: requests halted, IP banned until {banned.isoformat()}",
+                    Classification(ErrorReason.IP_BANNED, ErrorClass.RETRYABLE, None, banned),
+                    banned,
+                )
+            await self._gate.wait()
+            try:
+                result = await call()
+            except TRANSPORT_ERRORS as exc:
+                error = to_port_error(exc, self.family, write=write, secrets=self._secrets, now=self._clock())
+                last = error
+                if isinstance(error, ExchangeBannedError):
+                    self._gate.on_banned(error.until)
+                    log.error("exchange_ip_banned", exchange=self._name, until=error.until.isoformat())
+                    raise error from None
+                if error.reason is ErrorReason.RATE_LIMITED:
+                    pause = self._gate.on_rate_limited()
+                    log.warning("exchange_rate_limited", exchange=self._name, pause_s=pause.total_seconds())
+                    continue
+                if error.reason is ErrorReason.CLOCK_SKEW:
+                    await self._resync_clock()
+                    continue
+                if error.error_class is ErrorClass.RETRYABLE:
+                    log.warning("exchange_read_retry", exchange=self._name, attempt=attempt, error=str(error))
+                    await asyncio.sleep(self._settings.read_retry_delay.total_seconds() * (attempt + 1))
+                    continue
+                raise error from None
+            self._gate.on_success()
+            return result
+        assert last is not None
+        raise last
+
+    async def _resync_clock(self) -> None:
+        """Binance signs with a timestamp; after -1021 measure the server clock offset again."""
+        log.warning("exchange_clock_resync", exchange=self._name)
+        with contextlib.suppress(Exception):
+            await self._exchange.load_time_difference()
+
+    async def _submit(
+        self, symbol: str, client_id: str, *, conditional: bool, send: Callable[[], Awaitable[Any]]
+    ) -> Order:
+        """Send an order-creating request exactly once in effect.
+
+        An ambiguous answer is resolved by looking the client id up and only then resending with
+        the same id; a duplicate-id rejection proves an earlier attempt landed.
+        """
+        last: ExchangeError | None = None
+        for _ in range(self._settings.write_attempts):
+            try:
+                raw = await self._request(send, write=True)
+                return self._order_from_raw(raw, conditional=conditional)
+            except ExchangeError as error:
+                if error.reason is ErrorReason.DUPLICATE_CLIENT_ID:
+                    found = await self._lookup(symbol, client_id, conditional=conditional)
+                    if found is not None:
+                        log.info("exchange_duplicate_id_resolved", exchange=self._name, client_id=client_id)
+                        return found
+                    raise AmbiguousWriteError(
+                        f"{self._name}: {client_id} rejected as duplicate but not found by lookup",
+                        error.classification,
+                    ) from None
+                if error.error_class is not ErrorClass.AMBIGUOUS:
+                    raise
+                last = error
+                log.warning(
+                    "exchange_ambiguous_write", exchange=self._name, client_id=client_id, error=str(error)
+                )
+                found = await self._lookup(symbol, client_id, conditional=conditional)
+                if found is not None:
+                    return found
+        assert last is not None
+        raise AmbiguousWriteError(
+            f"{self._name}: {client_id} unresolved after {self._settings.write_attempts} attempts: {last}",
+            last.classification,
+        )
+
+    def _order_from_raw(self, raw: Any, *, conditional: bool | None = None) -> Order:
+        return parse_order(raw, conditional=conditional)
+
+    # ------------------------------------------------------------------ order lookups
+
+    async def _lookup(self, symbol: str, client_id: str, *, conditional: bool) -> Order | None:
+        """One kind of order by client id; None when the exchange does not know it."""
+        try:
+            raw = await self._request(
+                lambda: self._exchange.fetch_order(None, symbol, self._lookup_params(client_id, conditional)),
+                write=False,
+            )
+        except OrderNotFoundError:
+            return None
+        return self._order_from_raw(raw, conditional=conditional)
+
+    def _lookup_params(self, client_id: str, conditional: bool) -> dict[str, Any]:
+        return {"clientOrderId": client_id}
+
+    async def fetch_order(self, symbol: str, client_id: str) -> Order | None:
+        found = await self._lookup(symbol, client_id, conditional=False)
+        if found is None and self._has_separate_conditional_orders():
+            found = await self._lookup(symbol, client_id, conditional=True)
+        return found
+
+    def _has_separate_conditional_orders(self) -> bool:
+        return False
+
+    async def open_orders(self, symbol: str) -> list[Order]:
+        raws = await self._request(lambda: self._exchange.fetch_open_orders(symbol), write=False)
+        orders = [self._order_from_raw(raw) for raw in raws]
+        if self._has_separate_conditional_orders():
+            algo = await self._request(
+                lambda: self._exchange.fetch_open_orders(symbol, None, None, {"trigger": True}), write=False
+            )
+            orders.extend(self._order_from_raw(raw, conditional=True) for raw in algo)
+        return orders
+
+    async def _await_fill(self, order: Order) -> Order:
+        """A market order's answer may be only an acknowledgement: read the fill back."""
+        current = order
+        for _ in range(self._settings.fill_readback_attempts):
+            if current.status.is_final or current.filled >= current.qty > 0:
+                return current
+            await asyncio.sleep(self._settings.fill_readback_delay.total_seconds())
+            if current.client_id is None:
+                return current
+            found = await self._lookup(current.symbol, current.client_id, conditional=False)
+            if found is not None:
+                current = found
+        return current
+
+    # ------------------------------------------------------------------ orders
+
+    @abstractmethod
+    async def open_with_stop(self, request: EntryRequest) -> ProtectedEntry: ...
+
+    @abstractmethod
+    async def _send_trigger_order(
+        self,
+        symbol: str,
+        position_side: Side,
+        qty: Decimal,
+        trigger_price: Decimal,
+        client_id: str,
+        order_type: OrderType,
+    ) -> Order: ...
+
+    async def place_stop(
+        self, symbol: str, position_side: Side, qty: Decimal, trigger_price: Decimal, client_id: str
+    ) -> Order:
+        return await self._send_trigger_order(
+            symbol, position_side, qty, trigger_price, client_id, OrderType.STOP_MARKET
+        )
+
+    async def place_take_profit(
+        self, symbol: str, position_side: Side, qty: Decimal, trigger_price: Decimal, client_id: str
+    ) -> Order:
+        return await self._send_trigger_order(
+            symbol, position_side, qty, trigger_price, client_id, OrderType.TAKE_PROFIT_MARKET
+        )
+
+    async def replace_stop(
+        self, old: Order, position_side: Side, trigger_price: Decimal, client_id: str
+    ) -> Order:
+        """New stop first, then cancel the old: for a moment there are two, never none.
+
+        If the cancel fails the new stop stays (both are reduce-only), and the error propagates so
+        the caller's reconciliation removes the old one.
+        """
+        new = await self.place_stop(
+            old.symbol, position_side, old.remaining or old.qty, trigger_price, client_id
+        )
+        await self.cancel_order(old)
+        return new
+
+    async def cancel_order(self, order: Order) -> Order:
+        """Cancel, then read the order back: only the exchange's own record says it is gone."""
+        await self._request(lambda: self._send_cancel(order), write=False)
+        if order.client_id is None:
+            return replace(order, status=OrderStatus.CANCELED)
+        current = await self._lookup(order.symbol, order.client_id, conditional=order.conditional)
+        if current is None:
+            raise OrderNotFoundError(
+                f"{self._name}: {order.client_id} not found after cancel",
+                Classification(ErrorReason.ORDER_NOT_FOUND, ErrorClass.FINAL, None),
+            )
+        return current
+
+    async def _send_cancel(self, order: Order) -> Any:
+        return await self._exchange.cancel_order(order.exchange_id, order.symbol, self._cancel_params(order))
+
+    def _cancel_params(self, order: Order) -> dict[str, Any]:
+        return {}
+
+    async def close_position(self, symbol: str, position_side: Side, qty: Decimal, client_id: str) -> Order:
+        params = {"clientOrderId": client_id, "reduceOnly": True}
+        side = OrderSide.closing(position_side).value
+        order = await self._submit(
+            symbol,
+            client_id,
+            conditional=False,
+            send=lambda: self._exchange.create_order(symbol, "market", side, float(qty), None, dict(params)),
+        )
+        return await self._await_fill(order)
+
+    async def _send_entry(self, request: EntryRequest, extra: Mapping[str, Any]) -> Order:
+        side = OrderSide.opening(request.side).value
+        order_type = "market" if request.entry_type is EntryType.MARKET else "limit"
+        price = float(request.limit_price) if request.limit_price is not None else None
+        params = {"clientOrderId": request.entry_client_id, **extra}
+        order = await self._submit(
+            request.symbol,
+            request.entry_client_id,
+            conditional=False,
+            send=lambda: self._exchange.create_order(
+                request.symbol, order_type, side, float(request.qty), price, dict(params)
+            ),
+        )
+        if request.entry_type is EntryType.MARKET:
+            order = await self._await_fill(order)
+        return order
+
+    # ------------------------------------------------------------------ leverage
+
+    async def ensure_leverage(self, symbol: str, leverage: int, margin_mode: MarginMode) -> None:
+        if leverage < 1:
+            raise ValueError("leverage must be at least 1")
+        if self._leverage_set.get(symbol) == (leverage, margin_mode):
+            return
+        await self._apply_leverage(symbol, leverage, margin_mode)
+        self._leverage_set[symbol] = (leverage, margin_mode)
+
+    @abstractmethod
+    async def _apply_leverage(self, symbol: str, leverage: int, margin_mode: MarginMode) -> None: ...
+
+    async def _idempotent(self, call: Callable[[], Awaitable[Any]]) -> None:
+        """Settings calls are idempotent: resending is safe and 'no change needed' is success."""
+        try:
+            await self._request(call, write=False)
+        except ExchangeError as error:
+            if error.reason is not ErrorReason.NO_CHANGE:
+                raise
+
+    # ------------------------------------------------------------------ fills and funding
+
+    async def fills_since(self, symbol: str, since: datetime) -> list[Fill]:
+        raws = await self._request(lambda: self._exchange.fetch_my_trades(symbol, to_ms(since)), write=False)
+        return unique_fills([parse_fill(raw) for raw in raws if raw.get("timestamp", 0) >= to_ms(since)])
+
+    async def funding_payments_since(self, symbol: str, since: datetime) -> list[FundingPayment]:
+        raws = await self._request(
+            lambda: self._exchange.fetch_funding_history(symbol, to_ms(since)), write=False
+        )
+        payments = {p.payment_id: p for p in map(parse_funding_payment, raws) if p.timestamp >= since}
+        return sorted(payments.values(), key=lambda p: (p.timestamp, p.payment_id))
+
+    # ------------------------------------------------------------------ market data
+
+    async def markets(self) -> Mapping[str, Market]:
+        cached = self._markets.get("all")
+        if cached is None:
+            await self._refresh_markets()
+            cached = self._markets.get("all")
+        assert cached is not None
+        return cached
+
+    async def _refresh_markets(self) -> None:
+        async with self._markets_lock:
+            raw = await self._request(lambda: self._exchange.load_markets(True), write=False)
+            markets = {
+                symbol: parse_market(market) for symbol, market in raw.items() if is_linear_perpetual(market)
+            }
+            self._markets.put("all", markets)
+            for symbol in markets:
+                tiers = self._tiers_from_market(symbol)
+                if tiers:
+                    self._tiers.put(symbol, tiers)
+
+    def _tiers_from_market(self, symbol: str) -> tuple[LeverageTier, ...]:
+        """Tiers some exchanges ship with the market list (Phemex); empty when they come separately."""
+        return ()
+
+    @abstractmethod
+    async def _fetch_tiers(self, symbol: str) -> tuple[LeverageTier, ...]: ...
+
+    @abstractmethod
+    async def _fetch_mark_and_funding(self, symbol: str) -> tuple[Decimal | None, FundingInfo]: ...
+
+    async def _fetch_insurance_fund(self, symbol: str, settle: str) -> Decimal | None:
+        """None: this exchange publishes no insurance-fund balance."""
+        return None
+
+    @property
+    def _has_insurance_fund(self) -> bool:
+        return False
+
+    async def _refresh_tiers(self, symbol: str) -> None:
+        tiers = await self._fetch_tiers(symbol)
+        if tiers:
+            self._tiers.put(symbol, tiers)
+
+    async def _refresh_mark_and_funding(self, symbol: str) -> None:
+        mark, funding = await self._fetch_mark_and_funding(symbol)
+        self._funding.put(symbol, _MarkAndFunding(mark, funding))
+        if mark is not None:
+            self._marks.put(symbol, mark)
+
+    async def _refresh_insurance(self, symbol: str, settle: str) -> None:
+        balance = await self._fetch_insurance_fund(symbol, settle)
+        if balance is not None:
+            self._insurance.put(symbol, balance)
+
+    async def market_snapshot(self, symbol: str) -> MarketSnapshot:
+        """Cached parts as they are (flagged when too old); only a stale mark price is fetched now."""
+        self._watched.add(symbol)
+        market = await self._market_or_none(symbol)
+        if not self._marks.is_fresh(symbol):
+            await self._best_effort(self._refresh_mark_and_funding(symbol), "mark_and_funding", symbol)
+        if self._tiers.entry(symbol) is None:
+            await self._best_effort(self._refresh_tiers(symbol), "tiers", symbol)
+        settle = market.settle if market is not None else "USDT"
+        if self._has_insurance_fund and self._insurance.entry(symbol) is None:
+            await self._best_effort(self._refresh_insurance(symbol, settle), "insurance_fund", symbol)
+        return self._snapshot_from_cache(symbol, market, settle)
+
+    def _snapshot_from_cache(self, symbol: str, market: Market | None, settle: str) -> MarketSnapshot:
+        stale: set[MarketDataItem] = set()
+        if not self._markets.is_fresh("all"):
+            stale.add(MarketDataItem.MARKET)
+        if not self._tiers.is_fresh(symbol):
+            stale.add(MarketDataItem.TIERS)
+        if not self._marks.is_fresh(symbol):
+            stale.add(MarketDataItem.MARK_PRICE)
+        if not self._funding.is_fresh(symbol):
+            stale.add(MarketDataItem.FUNDING)
+        insurance = None
+        if self._has_insurance_fund:
+            if self._insurance.is_fresh(symbol):
+                insurance = self._insurance.get(symbol)
+            else:
+                stale.add(MarketDataItem.INSURANCE_FUND)
+        funding = self._funding.get(symbol)
+        return MarketSnapshot(
+            symbol=symbol,
+            as_of=self._clock(),
+            mark_price=self._marks.get(symbol),
+            filters=market.filters if market is not None else None,
+            tiers=self._tiers.get(symbol) or (),
+            taker_fee=market.taker_fee if market is not None else None,
+            funding=funding.funding if funding is not None else None,
+            settle_asset=settle,
+            insurance_fund=insurance,
+            stale=frozenset(stale),
+        )
+
+    async def _market_or_none(self, symbol: str) -> Market | None:
+        try:
+            markets = await self.markets()
+        except ExchangeError as error:
+            log.warning("exchange_markets_unavailable", exchange=self._name, error=str(error))
+            return None
+        market = markets.get(symbol)
+        if market is None:
+            raise ExchangeError(
+                f"{self._name}: {symbol} is not a listed linear perpetual",
+                Classification(ErrorReason.BAD_SYMBOL, ErrorClass.FINAL, None),
+            )
+        return market
+
+    async def _best_effort(self, refresh: Awaitable[None], item: str, symbol: str) -> None:
+        """A failed refresh leaves the old value, which the snapshot then reports as stale."""
+        try:
+            await refresh
+        except ExchangeError as error:
+            log.warning(
+                "exchange_refresh_failed", exchange=self._name, item=item, symbol=symbol, error=str(error)
+            )
+
+    # ------------------------------------------------------------------ account
+
+    @abstractmethod
+    async def account_snapshot(self) -> AccountSnapshot: ...
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start_background_refresh(self) -> None:
+        if self._refresh_task is None or self._refresh_task.done():
+            self._refresh_task = asyncio.create_task(
+                self._refresh_loop(), name=f"{self._name}-market-refresh"
+            )
+
+    async def refresh_once(self) -> None:
+        """Refresh everything that is due; the background loop calls this every interval."""
+        if self._markets.needs_refresh("all"):
+            await self._best_effort(self._refresh_markets(), "markets", "*")
+        markets = self._markets.get("all") or {}
+        for symbol in sorted(self._watched):
+            if self._tiers.needs_refresh(symbol):
+                await self._best_effort(self._refresh_tiers(symbol), "tiers", symbol)
+            if self._funding.needs_refresh(symbol) or self._marks.needs_refresh(symbol):
+                await self._best_effort(self._refresh_mark_and_funding(symbol), "mark_and_funding", symbol)
+            market = markets.get(symbol)
+            if self._has_insurance_fund and market is not None and self._insurance.needs_refresh(symbol):
+                await self._best_effort(
+                    self._refresh_insurance(symbol, market.settle), "insurance_fund", symbol
+                )
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            try:
+                await self.refresh_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("exchange_refresh_loop_error", exchange=self._name)
+            await asyncio.sleep(self._settings.refresh_interval.total_seconds())
+
+    def watch(self, symbol: str) -> None:
+        """Keep this symbol's data fresh in the background before the first snapshot asks for it."""
+        self._watched.add(symbol)
+
+    async def aclose(self) -> None:
+        task, self._refresh_task = self._refresh_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._exchange.close()

@@ -1,0 +1,114 @@
+"""Build the adapter a configuration names: exchange × mode × credentials (× simulator URL).
+
+The simulated exchanges are the same two adapter classes with ccxt's ``urls['api']`` rewritten,
+so the code that runs against the simulator is exactly the code that runs live.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+import ccxt.async_support as ccxt  # type: ignore[import-untyped]
+
+from adapters.binance import BinanceUsdmAdapter
+from adapters.ccxt_base import AdapterSettings, CcxtAdapter, Credentials
+from adapters.phemex import PhemexAdapter
+from adapters.ratelimit import GATES, GateRegistry, throttle_config
+
+SIM_CREDENTIALS = Credentials("sim-key", "sim-secret")
+
+
+class ExchangeId(StrEnum):
+    BINANCE = "binance"
+    PHEMEX = "phemex"
+    SIM_BINANCE = "sim-binance"
+    SIM_PHEMEX = "sim-phemex"
+
+    @property
+    def family(self) -> str:
+        return "binance" if self in (ExchangeId.BINANCE, ExchangeId.SIM_BINANCE) else "phemex"
+
+    @property
+    def simulated(self) -> bool:
+        return self in (ExchangeId.SIM_BINANCE, ExchangeId.SIM_PHEMEX)
+
+
+class Mode(StrEnum):
+    LIVE = "live"
+    PAPER = "paper"
+
+
+def build_ccxt(
+    exchange: ExchangeId | str,
+    mode: Mode | str,
+    credentials: Credentials | None,
+    *,
+    sim_base_url: str | None = None,
+    timeout_ms: int = 10_000,
+) -> Any:
+    """A configured ccxt instance: rolling-window throttle, no ccxt retries, the right URLs."""
+    exchange, mode = ExchangeId(exchange), Mode(mode)
+    config: dict[str, Any] = {"timeout": timeout_ms, **throttle_config(exchange.family)}
+    if credentials is not None:
+        config["apiKey"] = credentials.api_key
+        config["secret"] = credentials.secret
+    if exchange.family == "binance":
+        config["options"] = {"fetchCurrencies": False, "maxRetriesOnFailure": 0, "defaultType": "swap"}
+        instance = ccxt.binanceusdm(config)
+        if mode is Mode.PAPER and not exchange.simulated:
+            instance.enable_demo_trading(True)
+    else:
+        config["options"] = {"maxRetriesOnFailure": 0, "defaultType": "swap"}
+        instance = ccxt.phemex(config)
+        if mode is Mode.PAPER and not exchange.simulated:
+            instance.set_sandbox_mode(True)
+    if exchange.simulated:
+        if not sim_base_url:
+            raise ValueError(f"{exchange.value} needs the simulator's base URL")
+        point_at(instance, sim_base_url)
+    return instance
+
+
+def point_at(instance: Any, base_url: str) -> None:
+    """Keep each API path, replace scheme and host (ccxt's proxyUrl is unusable in async 4.5.90)."""
+    base = base_url.rstrip("/")
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: rewrite(item) for key, item in value.items()}
+        if isinstance(value, str):
+            return base + urlsplit(value.replace("{hostname}", "host")).path
+        return value
+
+    instance.urls["api"] = rewrite(instance.urls["api"])
+
+
+def build_adapter(
+    exchange: ExchangeId | str,
+    mode: Mode | str = Mode.PAPER,
+    credentials: Credentials | None = None,
+    *,
+    sim_base_url: str | None = None,
+    settings: AdapterSettings | None = None,
+    gates: GateRegistry = GATES,
+) -> CcxtAdapter:
+    """The port for a configured exchange; one per API key (the key's backoff gate is shared)."""
+    exchange = ExchangeId(exchange)
+    if exchange.simulated and credentials is None:
+        credentials = SIM_CREDENTIALS
+    if credentials is None:
+        raise ValueError(f"{exchange.value} needs an API key and secret")
+    settings = settings or AdapterSettings()
+    instance = build_ccxt(
+        exchange, mode, credentials, sim_base_url=sim_base_url, timeout_ms=settings.timeout_ms
+    )
+    adapter_class: type[CcxtAdapter] = BinanceUsdmAdapter if exchange.family == "binance" else PhemexAdapter
+    return adapter_class(
+        instance,
+        name=exchange.value,
+        credentials=credentials,
+        gate=gates.gate_for(exchange.family, credentials.api_key),
+        settings=settings,
+    )

@@ -1,0 +1,169 @@
+"""Phemex USDT perpetuals (the hedged-perpetual ``g-`` API) through ccxt's ``phemex``.
+
+Quirks handled here: the stop-loss is attached to the entry request (``stopLossRp`` with
+``slTrigger=ByMarkPrice``) and becomes a separate conditional order once the entry fills, named by
+the exchange, not by us; trigger orders need ``triggerDirection``; the market-order answer is only
+an acknowledgement, so the fill is read back; cancel-all of untriggered stops needs the raw
+``untriggered`` flag (ccxt's own spelling is wrong); there is no insurance-fund API (the snapshot
+says unknown); leverage tiers come with the product list (ccxt's tier call refuses USDT markets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from adapters.ccxt_base import CcxtAdapter
+from adapters.errors import ExchangeError, malformed
+from adapters.parsing import (
+    dec,
+    from_ms,
+    parse_order,
+    parse_position,
+    positive,
+    tiers_from_phemex_risk_limits,
+)
+from executor.domain.account import AccountSnapshot, MarginMode
+from executor.domain.enums import Side
+from executor.domain.market import FundingInfo, LeverageTier
+from executor.domain.orders import EntryRequest, Order, OrderSide, OrderType, ProtectedEntry
+
+SETTLE = "USDT"
+MARK_TRIGGER = "ByMarkPrice"
+ORDER_TYPES = {"stop": OrderType.STOP_MARKET, "marketiftouched": OrderType.TAKE_PROFIT_MARKET}
+
+
+def trigger_direction(position_side: Side, order_type: OrderType) -> str:
+    """A long's stop fires on a falling mark and its take-profit on a rising one; a short mirrors."""
+    falling = (position_side is Side.LONG) == (order_type is OrderType.STOP_MARKET)
+    return "descending" if falling else "ascending"
+
+
+class PhemexAdapter(CcxtAdapter):
+    family: ClassVar[str] = "phemex"
+
+    def _order_from_raw(self, raw: Any, *, conditional: bool | None = None) -> Order:
+        return parse_order(raw, conditional=conditional, dialect_types=ORDER_TYPES)
+
+    async def cancel_all(self, symbol: str) -> None:
+        await self._request(lambda: self._exchange.cancel_all_orders(symbol), write=False)
+        await self._request(
+            lambda: self._exchange.cancel_all_orders(symbol, {"untriggered": True}), write=False
+        )
+
+    async def open_with_stop(self, request: EntryRequest) -> ProtectedEntry:
+        """One request carries entry and stop; the exchange arms the stop when the entry fills."""
+        attached = {"stopLoss": {"triggerPrice": float(request.stop_price), "triggerPriceType": "mark"}}
+        entry = await self._send_entry(request, attached)
+        if entry.filled == 0:
+            if entry.status.is_final:
+                return ProtectedEntry(
+                    entry, None, f"entry {entry.status.value} without a fill; no stop needed"
+                )
+            return ProtectedEntry(entry, None, "entry resting; its attached stop arms when it fills")
+        stop = await self._find_attached_stop(request)
+        if stop is None:
+            return ProtectedEntry(entry, None, "attached stop not found on the exchange after the fill")
+        return ProtectedEntry(entry, stop, None)
+
+    async def _find_attached_stop(self, request: EntryRequest) -> Order | None:
+        closing = OrderSide.closing(request.side)
+        for _ in range(self._settings.fill_readback_attempts):
+            try:
+                orders = await self.open_orders(request.symbol)
+            except ExchangeError:
+                orders = []
+            for order in orders:
+                if (
+                    order.conditional
+                    and order.type is OrderType.STOP_MARKET
+                    and order.side is closing
+                    and order.trigger_price == request.stop_price
+                ):
+                    return order
+            await asyncio.sleep(self._settings.fill_readback_delay.total_seconds())
+        return None
+
+    async def _send_trigger_order(
+        self,
+        symbol: str,
+        position_side: Side,
+        qty: Decimal,
+        trigger_price: Decimal,
+        client_id: str,
+        order_type: OrderType,
+    ) -> Order:
+        params = {
+            "triggerPrice": float(trigger_price),
+            "triggerDirection": trigger_direction(position_side, order_type),
+            "triggerType": MARK_TRIGGER,
+            "reduceOnly": True,
+            "clientOrderId": client_id,
+        }
+        side = OrderSide.closing(position_side).value
+        return await self._submit(
+            symbol,
+            client_id,
+            conditional=True,
+            send=lambda: self._exchange.create_order(symbol, "market", side, float(qty), None, dict(params)),
+        )
+
+    async def _apply_leverage(self, symbol: str, leverage: int, margin_mode: MarginMode) -> None:
+        """One call sets both: a positive leverageRr means isolated, a negative one cross."""
+        await self._idempotent(
+            lambda: self._exchange.set_margin_mode(margin_mode.value, symbol, {"leverage": leverage})
+        )
+
+    def _tiers_from_market(self, symbol: str) -> tuple[LeverageTier, ...]:
+        market = self._exchange.markets.get(symbol) or {}
+        return tiers_from_phemex_risk_limits((market.get("info") or {}).get("riskLimits") or [])
+
+    async def _fetch_tiers(self, symbol: str) -> tuple[LeverageTier, ...]:
+        await self._refresh_markets()
+        return self._tiers_from_market(symbol)
+
+    async def _fetch_mark_and_funding(self, symbol: str) -> tuple[Decimal | None, FundingInfo]:
+        raw = await self._request(lambda: self._exchange.fetch_funding_rate(symbol), write=False)
+        market = self._exchange.markets.get(symbol) or {}
+        return parse_phemex_funding(raw, market.get("info") or {})
+
+    async def account_snapshot(self) -> AccountSnapshot:
+        balance = await self._request(
+            lambda: self._exchange.fetch_balance({"type": "swap", "code": SETTLE}), write=False
+        )
+        positions = await self._request(
+            lambda: self._exchange.fetch_positions(None, {"code": SETTLE}), write=False
+        )
+        return account_from_phemex(balance.get("info") or {}, positions, self._clock())
+
+
+def parse_phemex_funding(
+    raw: dict[str, Any], market_info: dict[str, Any]
+) -> tuple[Decimal | None, FundingInfo]:
+    rate = dec(raw.get("fundingRate"))
+    if rate is None:
+        raise malformed("funding response without a rate")
+    funding = FundingInfo(rate, from_ms(raw.get("fundingTimestamp")), funding_interval(market_info))
+    return positive(raw.get("markPrice")), funding
+
+
+def funding_interval(market_info: dict[str, Any]) -> timedelta | None:
+    """Phemex lists the interval in hours (v1 products) or seconds (v2 products)."""
+    value = positive(market_info.get("fundingInterval"))
+    if value is None:
+        return None
+    return timedelta(seconds=float(value)) if value > 24 else timedelta(hours=float(value))
+
+
+def account_from_phemex(info: dict[str, Any], positions: list[dict[str, Any]], now: Any) -> AccountSnapshot:
+    """Equity = wallet (accountBalanceRv) + unrealized PnL; free = wallet − used balance."""
+    account = (info.get("data") or {}).get("account") or {}
+    wallet = dec(account.get("accountBalanceRv"))
+    used = dec(account.get("totalUsedBalanceRv"))
+    if wallet is None or used is None:
+        raise malformed("account response without accountBalanceRv or totalUsedBalanceRv")
+    parsed = tuple(p for p in map(parse_position, positions) if p is not None)
+    upnl = sum((p.unrealized_pnl for p in parsed), Decimal(0))
+    return AccountSnapshot(SETTLE, now, wallet + upnl, wallet, wallet - used, parsed)
