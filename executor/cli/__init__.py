@@ -21,3 +21,5 @@ main.add_command(_run_cmd.run)
 
 from executor.cli import size as _size_cmd  # noqa: E402
 main.add_command(_size_cmd.size)
+from executor.cli import sim as _sim_cmd  # noqa: E402
+main.add_command(_sim_cmd.sim)

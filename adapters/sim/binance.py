@@ -1,0 +1,854 @@
+"""The Binance USDⓈ-M dialect: `/fapi` routes, HMAC signing, `{"code": -NNNN}` errors over the engine."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from adapters.sim.config import Instrument, SimConfig
+from adapters.sim.engine import Engine
+from adapters.sim.model import (
+    Account,
+    EngineReject,
+    Fill,
+    IncomeType,
+    MarginMode,
+    Order,
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Reject,
+    TimeInForce,
+    TriggerSource,
+    fmt,
+)
+from adapters.sim.wire import ApiError, WireRequest, flag, wire_of
+from executor.domain.money import NotANumber, to_decimal
+
+NAME = "binance"
+API_KEY_HEADER = "X-MBX-APIKEY"
+ALGO_ORDER_PATH = "/fapi/v1/algoOrder"
+_SIGNATURE = re.compile(r"(^|&)signature=[^&]*")
+
+_REJECT_CODES: dict[Reject, int] = {
+    Reject.UNKNOWN_SYMBOL: -1121,
+    Reject.DUPLICATE_CLIENT_ID: -4116,
+    Reject.ORDER_NOT_FOUND: -2013,
+    Reject.WOULD_TRIGGER_IMMEDIATELY: -2021,
+    Reject.INSUFFICIENT_MARGIN: -2019,
+    Reject.REDUCE_ONLY_REJECTED: -2022,
+    Reject.POST_ONLY_WOULD_TAKE: -5022,
+    Reject.QTY_INVALID: -4003,
+    Reject.QTY_STEP: -1111,
+    Reject.QTY_TOO_SMALL: -1013,
+    Reject.QTY_TOO_LARGE: -4005,
+    Reject.PRICE_TICK: -4014,
+    Reject.PRICE_REQUIRED: -1102,
+    Reject.NOTIONAL_TOO_SMALL: -4164,
+    Reject.LEVERAGE_INVALID: -4028,
+    Reject.POSITION_LIMIT: -2027,
+    Reject.MARGIN_MODE_UNCHANGED: -4046,
+    Reject.MARGIN_MODE_UNSUPPORTED: -4048,
+    Reject.CLOSE_POSITION_WITH_QTY: -4137,
+    Reject.CLOSE_POSITION_WITH_REDUCE_ONLY: -1106,
+    Reject.CLOSE_POSITION_NOT_CONDITIONAL: -4136,
+    Reject.STOP_LOSS_WRONG_SIDE: -1102,
+    Reject.TAKE_PROFIT_WRONG_SIDE: -1102,
+    Reject.STOP_REJECTED: -4045,
+}
+
+_ALGO_STATUS: dict[OrderStatus, str] = {
+    OrderStatus.UNTRIGGERED: "NEW",
+    OrderStatus.TRIGGERED: "TRIGGERED",
+    OrderStatus.FILLED: "FINISHED",
+    OrderStatus.CANCELED: "CANCELLED",
+    OrderStatus.EXPIRED: "EXPIRED",
+}
+
+RATE_LIMIT_MSG = (
+    "Too many requests; current limit of IP(127.0.0.1) is 2400 requests per minute. "
+    "Please use the websocket for live updates to avoid polling the API."
+)
+
+
+def _algo_status(order: Order) -> str:
+    """A fired conditional order is TRIGGERED until the order it placed fills, then FINISHED."""
+    if order.status is OrderStatus.TRIGGERED and order.filled_qty:
+        return "FINISHED"
+    return _ALGO_STATUS.get(order.status, order.status.value)
+
+
+def error(code: int, msg: str, status: int = 400) -> ApiError:
+    return ApiError(status, {"code": code, "msg": msg})
+
+
+def reject_error(exc: EngineReject, *, cancelling: bool = False) -> ApiError:
+    if exc.reason is Reject.ORDER_NOT_FOUND:
+        return error(-2011, "Unknown order sent.") if cancelling else error(-2013, "Order does not exist.")
+    if exc.reason is Reject.LEVERAGE_INVALID:
+        return error(-4028, exc.message)
+    return error(_REJECT_CODES[exc.reason], exc.message)
+
+
+def rate_limit_response(status: int) -> web.Response:
+    """Binance's answer to a 429 (rate limited) or 418 (IP banned)."""
+    if status == 418:
+        banned_until = int(time.time() * 1000) + 120_000
+        msg = f"Way too many requests; IP(127.0.0.1) banned until {banned_until}. Please use the websocket."
+    else:
+        msg = RATE_LIMIT_MSG
+    return web.json_response({"code": -1003, "msg": msg}, status=status, headers={"Retry-After": "120"})
+
+
+def server_error_response(status: int) -> web.Response:
+    return web.json_response(
+        {"code": -1001, "msg": "Internal error; unable to process your request. Please try again."},
+        status=status,
+    )
+
+
+def stop_rejected_response() -> web.Response:
+    return reject_error(EngineReject(Reject.STOP_REJECTED, "Reach max stop order limit.")).response()
+
+
+def is_stop_order(wire: WireRequest) -> bool:
+    return wire.method == "POST" and wire.path == ALGO_ORDER_PATH
+
+
+def _decimal(params: dict[str, Any], name: str, *, required: bool = False) -> Decimal | None:
+    raw = params.get(name)
+    if raw in (None, ""):
+        if required:
+            raise error(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+        return None
+    try:
+        return to_decimal(raw)
+    except NotANumber as exc:
+        raise error(
+            -1100,
+            f"Illegal characters found in parameter '{name}'.",
+        ) from exc
+
+
+def _int(params: dict[str, Any], name: str) -> int | None:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except (TypeError, ValueError) as exc:
+        raise error(-1100, f"Illegal characters found in parameter '{name}'.") from exc
+
+
+def _precision(step: Decimal) -> int:
+    return max(-step.normalize().as_tuple().exponent, 0)  # type: ignore[operator]
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class BinanceDialect:
+    name = NAME
+
+    def __init__(self, engine: Engine, config: SimConfig) -> None:
+        self.engine = engine
+        self.config = config
+        self.secrets = {c.api_key: c.secret for c in config.credentials}
+
+    # ----------------------------------------------------------------- plumbing
+
+    def add_routes(self, app: web.Application) -> None:
+        public: list[tuple[str, str, Callable[[WireRequest], Any]]] = [
+            ("GET", "/fapi/v1/ping", lambda wire: {}),
+            ("GET", "/fapi/v1/time", self.server_time),
+            ("GET", "/fapi/v1/exchangeInfo", self.exchange_info),
+            ("GET", "/fapi/v1/premiumIndex", self.premium_index),
+            ("GET", "/fapi/v1/fundingRate", self.funding_rate_history),
+            ("GET", "/fapi/v1/fundingInfo", self.funding_info),
+            ("GET", "/fapi/v1/insuranceBalance", self.insurance_balance),
+            ("GET", "/fapi/v1/ticker/price", self.ticker_price),
+        ]
+        private: list[tuple[str, str, Callable[[WireRequest, Account], Any]]] = [
+            ("GET", "/sapi/v1/capital/config/getall", lambda wire, account: []),
+            ("GET", "/sapi/v1/margin/allPairs", lambda wire, account: []),
+            ("GET", "/sapi/v1/margin/isolated/allPairs", lambda wire, account: []),
+            ("GET", "/fapi/v3/account", self.account_info),
+            ("GET", "/fapi/v2/account", self.account_info),
+            ("GET", "/fapi/v3/positionRisk", self.position_risk),
+            ("GET", "/fapi/v2/positionRisk", self.position_risk),
+            ("GET", "/fapi/v1/leverageBracket", self.leverage_bracket),
+            ("GET", "/fapi/v1/income", self.income),
+            ("POST", "/fapi/v1/leverage", self.set_leverage),
+            ("POST", "/fapi/v1/marginType", self.set_margin_type),
+            ("GET", "/fapi/v1/symbolConfig", self.symbol_config),
+            ("GET", "/fapi/v1/positionSide/dual", lambda wire, account: {"dualSidePosition": False}),
+            ("POST", "/fapi/v1/positionSide/dual", self.set_position_mode),
+            ("POST", "/fapi/v1/order", self.create_order),
+            ("GET", "/fapi/v1/order", self.get_order),
+            ("DELETE", "/fapi/v1/order", self.cancel_order),
+            ("GET", "/fapi/v1/openOrders", self.open_orders),
+            ("GET", "/fapi/v1/openOrder", self.open_order),
+            ("GET", "/fapi/v1/allOrders", self.all_orders),
+            ("DELETE", "/fapi/v1/allOpenOrders", self.cancel_all),
+            ("POST", ALGO_ORDER_PATH, self.create_algo_order),
+            ("GET", ALGO_ORDER_PATH, self.get_algo_order),
+            ("DELETE", ALGO_ORDER_PATH, self.cancel_algo_order),
+            ("GET", "/fapi/v1/openAlgoOrders", self.open_algo_orders),
+            ("GET", "/fapi/v1/allAlgoOrders", self.all_algo_orders),
+            ("DELETE", "/fapi/v1/algoOpenOrders", self.cancel_all_algo),
+            ("GET", "/fapi/v1/userTrades", self.user_trades),
+        ]
+        for method, path, public_fn in public:
+            app.router.add_route(method, path, self._public(public_fn))
+        for method, path, private_fn in private:
+            app.router.add_route(method, path, self._private(private_fn))
+
+    def _public(self, fn: Callable[[WireRequest], Any]) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            try:
+                return web.json_response(fn(wire_of(request)))
+            except ApiError as exc:
+                return exc.response()
+            except EngineReject as exc:
+                return reject_error(exc).response()
+
+        return handle
+
+    def _private(self, fn: Callable[[WireRequest, Account], Any]) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            wire = wire_of(request)
+            try:
+                account = self.authenticate(wire, request.headers.get(API_KEY_HEADER))
+                return web.json_response(fn(wire, account))
+            except ApiError as exc:
+                return exc.response()
+            except EngineReject as exc:
+                return reject_error(exc, cancelling=wire.method == "DELETE").response()
+
+        return handle
+
+    def authenticate(self, wire: WireRequest, api_key: str | None) -> Account:
+        """Binance's checks in Binance's order: key, timestamp and recvWindow, then the HMAC signature."""
+        if not api_key:
+            raise error(-2014, "API-key format invalid.", status=401)
+        secret = self.secrets.get(api_key)
+        if secret is None:
+            raise error(-2015, "Invalid API-key, IP, or permissions for action.", status=401)
+        params = wire.params
+        timestamp = _int(params, "timestamp")
+        if timestamp is None:
+            raise error(-1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.")
+        recv_window = _int(params, "recvWindow") or 5000
+        if recv_window > self.config.recv_window_max_ms:
+            raise error(-1131, f"recvWindow must be less than {self.config.recv_window_max_ms}.")
+        server_ms = int(time.time() * 1000)
+        if timestamp > server_ms + 1000 or server_ms - timestamp > recv_window:
+            raise error(-1021, "Timestamp for this request is outside of the recvWindow.")
+        signature = str(params.get("signature", ""))
+        payload = _SIGNATURE.sub("", wire.raw_query).lstrip("&") + _SIGNATURE.sub("", wire.body).lstrip("&")
+        expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        if not signature or not hmac.compare_digest(signature.lower(), expected):
+            raise error(-1022, "Signature for this request is not valid.")
+        self.engine.catch_up()
+        return self.engine.account(api_key)
+
+    def _instrument(self, params: dict[str, Any], *, required: bool = True) -> Instrument | None:
+        symbol = params.get("symbol")
+        if not symbol:
+            if required:
+                raise error(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+            return None
+        try:
+            return self.engine.instrument(str(symbol))
+        except EngineReject as exc:
+            raise error(-1121, "Invalid symbol.") from exc
+
+    # ----------------------------------------------------------------- market data
+
+    def server_time(self, wire: WireRequest) -> Any:
+        return {"serverTime": self.engine.clock.now_ms()}
+
+    def exchange_info(self, wire: WireRequest) -> Any:
+        now = self.engine.clock.now_ms()
+        return {
+            "timezone": "UTC",
+            "serverTime": now,
+            "futuresType": "U_MARGINED",
+            "rateLimits": [
+                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+                {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
+            ],
+            "exchangeFilters": [],
+            "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
+            "symbols": [self._symbol_info(inst) for inst in self.engine.instruments.values()],
+        }
+
+    def _symbol_info(self, inst: Instrument) -> dict[str, Any]:
+        return {
+            "symbol": inst.symbol,
+            "pair": inst.symbol,
+            "contractType": "PERPETUAL",
+            "deliveryDate": 4133404800000,
+            "onboardDate": 1569398400000,
+            "status": "TRADING",
+            "maintMarginPercent": "2.5000",
+            "requiredMarginPercent": "5.0000",
+            "baseAsset": inst.base,
+            "quoteAsset": inst.quote,
+            "marginAsset": inst.quote,
+            "pricePrecision": _precision(inst.tick),
+            "quantityPrecision": _precision(inst.step),
+            "baseAssetPrecision": 8,
+            "quotePrecision": 8,
+            "underlyingType": "COIN",
+            "underlyingSubType": [],
+            "triggerProtect": "0.0500",
+            "liquidationFee": "0.012500",
+            "marketTakeBound": "0.05",
+            "filters": [
+                {
+                    "filterType": "PRICE_FILTER",
+                    "minPrice": fmt(inst.tick),
+                    "maxPrice": "10000000",
+                    "tickSize": fmt(inst.tick),
+                },
+                {
+                    "filterType": "LOT_SIZE",
+                    "stepSize": fmt(inst.step),
+                    "minQty": fmt(inst.min_qty),
+                    "maxQty": fmt(inst.max_qty),
+                },
+                {
+                    "filterType": "MARKET_LOT_SIZE",
+                    "stepSize": fmt(inst.step),
+                    "minQty": fmt(inst.min_qty),
+                    "maxQty": fmt(inst.max_qty),
+                },
+                {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+                {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
+                {"filterType": "MIN_NOTIONAL", "notional": fmt(inst.min_notional)},
+                {
+                    "filterType": "PERCENT_PRICE",
+                    "multiplierUp": "1.0500",
+                    "multiplierDown": "0.9500",
+                    "multiplierDecimal": "4",
+                },
+            ],
+            "orderTypes": [t.value for t in OrderType],
+            "timeInForce": [t.value for t in TimeInForce],
+        }
+
+    def _premium(self, inst: Instrument) -> dict[str, Any]:
+        mark = self.engine.marks[inst.symbol]
+        return {
+            "symbol": inst.symbol,
+            "markPrice": fmt(mark),
+            "indexPrice": fmt(mark),
+            "estimatedSettlePrice": fmt(mark),
+            "lastFundingRate": fmt(self.engine.funding_rates[inst.symbol]),
+            "interestRate": "0.00010000",
+            "nextFundingTime": self.engine.next_funding_ms[inst.symbol],
+            "time": self.engine.clock.now_ms(),
+        }
+
+    def premium_index(self, wire: WireRequest) -> Any:
+        self.engine.catch_up()
+        inst = self._instrument(wire.params, required=False)
+        if inst is not None:
+            return self._premium(inst)
+        return [self._premium(i) for i in self.engine.instruments.values()]
+
+    def ticker_price(self, wire: WireRequest) -> Any:
+        inst = self._instrument(wire.params)
+        assert inst is not None
+        last = self.engine.lasts[inst.symbol]
+        return {"symbol": inst.symbol, "price": fmt(last), "time": self.engine.clock.now_ms()}
+
+    def funding_rate_history(self, wire: WireRequest) -> Any:
+        self.engine.catch_up()
+        params = wire.params
+        inst = self._instrument(params, required=False)
+        symbols = [inst.symbol] if inst else list(self.engine.instruments)
+        start, end = _int(params, "startTime"), _int(params, "endTime")
+        limit = _int(params, "limit") or 100
+        rows = [
+            e
+            for s in symbols
+            for e in self.engine.funding_history[s]
+            if (start is None or e.time_ms >= start) and (end is None or e.time_ms <= end)
+        ]
+        rows.sort(key=lambda e: e.time_ms)
+        rows = rows[:limit] if start is not None else rows[-limit:]
+        return [
+            {
+                "symbol": e.symbol,
+                "fundingTime": e.time_ms,
+                "fundingRate": fmt(e.rate),
+                "markPrice": fmt(e.mark),
+            }
+            for e in rows
+        ]
+
+    def funding_info(self, wire: WireRequest) -> Any:
+        return [
+            {
+                "symbol": inst.symbol,
+                "adjustedFundingRateCap": "0.02000000",
+                "adjustedFundingRateFloor": "-0.02000000",
+                "fundingIntervalHours": inst.funding_interval_hours,
+                "disclaimer": False,
+            }
+            for inst in self.engine.instruments.values()
+        ]
+
+    def insurance_balance(self, wire: WireRequest) -> Any:
+        pool = {
+            "symbols": sorted(self.engine.instruments),
+            "assets": [
+                {
+                    "asset": "USDT",
+                    "marginBalance": fmt(self.engine.insurance_fund),
+                    "updateTime": self.engine.clock.now_ms(),
+                }
+            ],
+        }
+        if wire.params.get("symbol"):
+            self._instrument(wire.params)
+            return pool
+        return [pool]
+
+    # ----------------------------------------------------------------- account
+
+    def account_info(self, wire: WireRequest, account: Account) -> Any:
+        engine = self.engine
+        views = [engine.position_view(account, s) for s in engine.instruments]
+        open_views = [v for v in views if v.qty]
+        upnl = sum((v.unrealized for v in open_views), Decimal(0))
+        maint = sum((v.maint_margin for v in open_views), Decimal(0))
+        initial = sum((v.margin for v in open_views), Decimal(0))
+        order_margin = engine.order_margin(account)
+        available = engine.available_balance(account)
+        now = engine.clock.now_ms()
+        asset = {
+            "asset": "USDT",
+            "walletBalance": fmt(account.wallet),
+            "unrealizedProfit": fmt(upnl),
+            "marginBalance": fmt(account.wallet + upnl),
+            "maintMargin": fmt(maint),
+            "initialMargin": fmt(initial + order_margin),
+            "positionInitialMargin": fmt(initial),
+            "openOrderInitialMargin": fmt(order_margin),
+            "crossWalletBalance": fmt(account.wallet - initial),
+            "crossUnPnl": "0",
+            "availableBalance": fmt(available),
+            "maxWithdrawAmount": fmt(available),
+            "updateTime": now,
+        }
+        return {
+            "totalInitialMargin": fmt(initial + order_margin),
+            "totalMaintMargin": fmt(maint),
+            "totalWalletBalance": fmt(account.wallet),
+            "totalUnrealizedProfit": fmt(upnl),
+            "totalMarginBalance": fmt(account.wallet + upnl),
+            "totalPositionInitialMargin": fmt(initial),
+            "totalOpenOrderInitialMargin": fmt(order_margin),
+            "totalCrossWalletBalance": fmt(account.wallet - initial),
+            "totalCrossUnPnl": "0",
+            "availableBalance": fmt(available),
+            "maxWithdrawAmount": fmt(available),
+            "assets": [asset],
+            "positions": [
+                {
+                    "symbol": v.symbol,
+                    "positionSide": "BOTH",
+                    "positionAmt": fmt(v.qty),
+                    "unrealizedProfit": fmt(v.unrealized),
+                    "isolatedMargin": fmt(v.margin + v.unrealized),
+                    "notional": fmt(v.notional),
+                    "isolatedWallet": fmt(v.margin),
+                    "initialMargin": fmt(v.initial_margin),
+                    "maintMargin": fmt(v.maint_margin),
+                    "updateTime": v.updated_ms,
+                }
+                for v in open_views
+            ],
+        }
+
+    def position_risk(self, wire: WireRequest, account: Account) -> Any:
+        inst = self._instrument(wire.params, required=False)
+        symbols = [inst.symbol] if inst else list(self.engine.instruments)
+        rows = []
+        for symbol in symbols:
+            v = self.engine.position_view(account, symbol)
+            if not v.qty:
+                continue
+            rows.append(
+                {
+                    "symbol": v.symbol,
+                    "positionSide": "BOTH",
+                    "positionAmt": fmt(v.qty),
+                    "entryPrice": fmt(v.entry_price),
+                    "breakEvenPrice": fmt(v.entry_price),
+                    "markPrice": fmt(v.mark),
+                    "unRealizedProfit": fmt(v.unrealized),
+                    "liquidationPrice": fmt(v.liquidation_price),
+                    "isolatedMargin": fmt(v.margin + v.unrealized),
+                    "notional": fmt(v.notional),
+                    "marginAsset": "USDT",
+                    "isolatedWallet": fmt(v.margin),
+                    "initialMargin": fmt(v.initial_margin),
+                    "maintMargin": fmt(v.maint_margin),
+                    "positionInitialMargin": fmt(v.initial_margin),
+                    "openOrderInitialMargin": "0",
+                    "adl": 1,
+                    "bidNotional": "0",
+                    "askNotional": "0",
+                    "updateTime": v.updated_ms,
+                }
+            )
+        return rows
+
+    def leverage_bracket(self, wire: WireRequest, account: Account) -> Any:
+        inst = self._instrument(wire.params, required=False)
+        instruments = [inst] if inst else list(self.engine.instruments.values())
+        entries = [
+            {
+                "symbol": i.symbol,
+                "notionalCoef": 1.0,
+                "brackets": [
+                    {
+                        "bracket": n,
+                        "initialLeverage": t.max_leverage,
+                        "notionalCap": int(t.cap),
+                        "notionalFloor": int(t.floor),
+                        "maintMarginRatio": float(t.mmr),
+                        "cum": float(t.cum),
+                    }
+                    for n, t in enumerate(i.tiers, start=1)
+                ],
+            }
+            for i in instruments
+        ]
+        return entries[0] if inst else entries
+
+    def income(self, wire: WireRequest, account: Account) -> Any:
+        params = wire.params
+        inst = self._instrument(params, required=False)
+        kind = params.get("incomeType")
+        start, end = _int(params, "startTime"), _int(params, "endTime")
+        limit = _int(params, "limit") or 100
+        rows = [
+            r
+            for r in account.income
+            if (inst is None or r.symbol == inst.symbol)
+            and (not kind or r.type.value == kind)
+            and (start is None or r.time_ms >= start)
+            and (end is None or r.time_ms <= end)
+        ]
+        rows = rows[:limit] if start is not None else rows[-limit:]
+        return [
+            {
+                "symbol": r.symbol,
+                "incomeType": r.type.value,
+                "income": fmt(r.amount),
+                "asset": "USDT",
+                "info": r.type.value if r.type is IncomeType.FUNDING_FEE else r.info,
+                "time": r.time_ms,
+                "tranId": r.tran_id,
+                "tradeId": r.info,
+            }
+            for r in rows
+        ]
+
+    def set_leverage(self, wire: WireRequest, account: Account) -> Any:
+        inst = self._instrument(wire.params)
+        assert inst is not None
+        leverage = _int(wire.params, "leverage")
+        if leverage is None:
+            raise error(-1102, "Mandatory parameter 'leverage' was not sent, was empty/null, or malformed.")
+        value, cap = self.engine.set_leverage(account, inst.symbol, leverage)
+        return {"leverage": value, "maxNotionalValue": fmt(cap), "symbol": inst.symbol}
+
+    def set_margin_type(self, wire: WireRequest, account: Account) -> Any:
+        inst = self._instrument(wire.params)
+        assert inst is not None
+        raw = str(wire.params.get("marginType", "")).upper()
+        modes = {"ISOLATED": MarginMode.ISOLATED, "CROSSED": MarginMode.CROSS, "CROSS": MarginMode.CROSS}
+        if raw not in modes:
+            raise error(-1102, "Mandatory parameter 'marginType' was not sent, was empty/null, or malformed.")
+        self.engine.set_margin_mode(account, inst.symbol, modes[raw])
+        return {"code": 200, "msg": "success"}
+
+    def symbol_config(self, wire: WireRequest, account: Account) -> Any:
+        inst = self._instrument(wire.params, required=False)
+        instruments = [inst] if inst else list(self.engine.instruments.values())
+        rows = []
+        for i in instruments:
+            leverage = self.engine.leverage_of(account, i.symbol)
+            mode = self.engine.margin_mode_of(account, i.symbol)
+            rows.append(
+                {
+                    "symbol": i.symbol,
+                    "marginType": "ISOLATED" if mode is MarginMode.ISOLATED else "CROSSED",
+                    "isAutoAddMargin": "false",
+                    "leverage": leverage,
+                    "maxNotionalValue": fmt(i.max_notional_for(leverage)),
+                }
+            )
+        return rows
+
+    def set_position_mode(self, wire: WireRequest, account: Account) -> Any:
+        if flag(wire.params, "dualSidePosition"):
+            raise error(-1102, "The simulator supports one-way position mode only.")
+        raise error(-4059, "No need to change position side.")
+
+    # ----------------------------------------------------------------- orders
+
+    def _order_request(self, params: dict[str, Any], *, algo: bool) -> OrderRequest:
+        inst = self._instrument(params)
+        assert inst is not None
+        side_raw = str(params.get("side", "")).upper()
+        if side_raw not in ("BUY", "SELL"):
+            raise error(-1117, "Invalid side.")
+        type_raw = str(params.get("type", "")).upper()
+        try:
+            order_type = OrderType(type_raw)
+        except ValueError as exc:
+            raise error(-1116, "Invalid orderType.") from exc
+        if algo and not order_type.conditional:
+            raise error(-1116, "Invalid orderType.")
+        if not algo and order_type.conditional:
+            raise error(
+                -4120,
+                "Order type not supported for this endpoint. "
+                "Please use the Algo Order API endpoints instead.",
+            )
+        if str(params.get("positionSide", "BOTH")).upper() != "BOTH":
+            raise error(-4061, "Order's position side does not match user's setting.")
+        tif_raw = str(params.get("timeInForce", "GTC")).upper()
+        try:
+            tif = TimeInForce(tif_raw)
+        except ValueError as exc:
+            raise error(-1115, "Invalid timeInForce.") from exc
+        if order_type is OrderType.LIMIT and "timeInForce" not in params:
+            raise error(
+                -1102, "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed."
+            )
+        working = str(params.get("workingType", TriggerSource.LAST.value)).upper()
+        try:
+            source = TriggerSource(working)
+        except ValueError as exc:
+            raise error(-1102, "Invalid workingType.") from exc
+        client_field = "clientAlgoId" if algo else "newClientOrderId"
+        client_id = str(params.get(client_field) or f"sim-{time.time_ns()}")
+        return OrderRequest(
+            symbol=inst.symbol,
+            side=OrderSide(side_raw),
+            type=order_type,
+            qty=_decimal(params, "quantity", required=not flag(params, "closePosition")),
+            client_id=client_id,
+            price=_decimal(params, "price"),
+            trigger_price=_decimal(params, "triggerPrice" if algo else "stopPrice"),
+            trigger_source=source,
+            time_in_force=tif,
+            reduce_only=flag(params, "reduceOnly"),
+            close_position=flag(params, "closePosition"),
+        )
+
+    def create_order(self, wire: WireRequest, account: Account) -> Any:
+        order = self.engine.place(account, self._order_request(wire.params, algo=False))
+        return self.order_json(order)
+
+    def create_algo_order(self, wire: WireRequest, account: Account) -> Any:
+        if str(wire.params.get("algoType", "")).upper() != "CONDITIONAL":
+            raise error(-1102, "Mandatory parameter 'algoType' was not sent, was empty/null, or malformed.")
+        order = self.engine.place(account, self._order_request(wire.params, algo=True))
+        return self.algo_json(order)
+
+    def _lookup(self, params: dict[str, Any], account: Account, *, algo: bool) -> Order:
+        inst = self._instrument(params, required=not algo)
+        id_field, client_field = ("algoId", "clientAlgoId") if algo else ("orderId", "origClientOrderId")
+        order_id = _int(params, id_field)
+        client_id = params.get(client_field)
+        if order_id is None and not client_id:
+            raise error(-1102, f"Either '{id_field}' or '{client_field}' must be sent.")
+        return self.engine.find_order(
+            account,
+            order_id=order_id,
+            client_id=str(client_id) if client_id else None,
+            conditional=algo,
+            symbol=inst.symbol if inst else None,
+        )
+
+    def get_order(self, wire: WireRequest, account: Account) -> Any:
+        return self.order_json(self._lookup(wire.params, account, algo=False))
+
+    def open_order(self, wire: WireRequest, account: Account) -> Any:
+        order = self._lookup(wire.params, account, algo=False)
+        if not order.status.is_open:
+            raise error(-2013, "Order does not exist.")
+        return self.order_json(order)
+
+    def cancel_order(self, wire: WireRequest, account: Account) -> Any:
+        order = self._lookup(wire.params, account, algo=False)
+        return self.order_json(self.engine.cancel(account, order_id=order.order_id, conditional=False))
+
+    def open_orders(self, wire: WireRequest, account: Account) -> Any:
+        inst = self._instrument(wire.params, required=False)
+        orders = self.engine.open_orders(account, inst.symbol if inst else None, conditional=False)
+        return [self.order_json(o) for o in orders]
+
+    def all_orders(self, wire: WireRequest, account: Account) -> Any:
+        inst = self._instrument(wire.params)
+        assert inst is not None
+        limit = _int(wire.params, "limit") or 500
+        orders = [o for o in account.orders.values() if o.symbol == inst.symbol and not o.conditional]
+        return [self.order_json(o) for o in orders[-limit:]]
+
+    def cancel_all(self, wire: WireRequest, account: Account) -> Any:
+        inst = self._instrument(wire.params)
+        assert inst is not None
+        self.engine.cancel_all(account, inst.symbol, conditional=False)
+        return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+    def get_algo_order(self, wire: WireRequest, account: Account) -> Any:
+        return self.algo_json(self._lookup(wire.params, account, algo=True))
+
+    def cancel_algo_order(self, wire: WireRequest, account: Account) -> Any:
+        order = self._lookup(wire.params, account, algo=True)
+        self.engine.cancel(account, order_id=order.order_id, conditional=True)
+        return {"algoId": order.order_id, "clientAlgoId": order.client_id, "code": "200", "msg": "success"}
+
+    def open_algo_orders(self, wire: WireRequest, account: Account) -> Any:
+        inst = self._instrument(wire.params, required=False)
+        orders = self.engine.open_orders(account, inst.symbol if inst else None, conditional=True)
+        return [self.algo_json(o) for o in orders]
+
+    def all_algo_orders(self, wire: WireRequest, account: Account) -> Any:
+        inst = self._instrument(wire.params)
+        assert inst is not None
+        limit = _int(wire.params, "limit") or 500
+        orders = [o for o in account.orders.values() if o.symbol == inst.symbol and o.conditional]
+        return [self.algo_json(o) for o in orders[-limit:]]
+
+    def cancel_all_algo(self, wire: WireRequest, account: Account) -> Any:
+        inst = self._instrument(wire.params)
+        assert inst is not None
+        self.engine.cancel_all(account, inst.symbol, conditional=True)
+        return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+    def user_trades(self, wire: WireRequest, account: Account) -> Any:
+        params = wire.params
+        inst = self._instrument(params)
+        assert inst is not None
+        start, end = _int(params, "startTime"), _int(params, "endTime")
+        from_id, order_id = _int(params, "fromId"), _int(params, "orderId")
+        limit = _int(params, "limit") or 500
+        fills = [
+            f
+            for f in account.fills
+            if f.symbol == inst.symbol
+            and (start is None or f.time_ms >= start)
+            and (end is None or f.time_ms <= end)
+            and (from_id is None or f.trade_id >= from_id)
+            and (order_id is None or f.order_id == order_id)
+        ]
+        fills = fills[:limit] if (start is not None or from_id is not None) else fills[-limit:]
+        return [self.trade_json(f) for f in fills]
+
+    # ----------------------------------------------------------------- shapes
+
+    @staticmethod
+    def order_json(order: Order) -> dict[str, Any]:
+        status = OrderStatus.NEW if order.status is OrderStatus.UNTRIGGERED else order.status
+        return {
+            "orderId": order.order_id,
+            "symbol": order.symbol,
+            "status": status.value,
+            "clientOrderId": order.client_id,
+            "price": fmt(order.price or Decimal(0)),
+            "avgPrice": fmt(order.avg_price),
+            "origQty": fmt(order.qty),
+            "executedQty": fmt(order.filled_qty),
+            "cumQty": fmt(order.filled_qty),
+            "cumQuote": fmt(order.cum_quote),
+            "timeInForce": order.time_in_force.value,
+            "type": order.type.value,
+            "reduceOnly": order.reduce_only,
+            "closePosition": order.close_position,
+            "side": order.side.value,
+            "positionSide": "BOTH",
+            "stopPrice": fmt(order.trigger_price or Decimal(0)),
+            "workingType": order.trigger_source.value,
+            "priceProtect": False,
+            "origType": "LIQUIDATION" if order.liquidation else order.type.value,
+            "priceMatch": "NONE",
+            "selfTradePreventionMode": "NONE",
+            "goodTillDate": 0,
+            "time": order.created_ms,
+            "updateTime": order.updated_ms,
+        }
+
+    @staticmethod
+    def algo_json(order: Order) -> dict[str, Any]:
+        return {
+            "algoId": order.order_id,
+            "clientAlgoId": order.client_id,
+            "algoType": "CONDITIONAL",
+            "orderType": order.type.value,
+            "symbol": order.symbol,
+            "side": order.side.value,
+            "positionSide": "BOTH",
+            "timeInForce": order.time_in_force.value,
+            "quantity": fmt(order.qty),
+            "algoStatus": _algo_status(order),
+            "actualOrderId": str(order.child_id) if order.child_id else "",
+            "actualPrice": fmt(order.avg_price),
+            "triggerPrice": fmt(order.trigger_price or Decimal(0)),
+            "price": fmt(order.price or Decimal(0)),
+            "icebergQuantity": None,
+            "tpTriggerPrice": "0",
+            "tpPrice": "0",
+            "slTriggerPrice": "0",
+            "slPrice": "0",
+            "tpOrderType": "",
+            "selfTradePreventionMode": "EXPIRE_MAKER",
+            "workingType": order.trigger_source.value,
+            "priceMatch": "NONE",
+            "closePosition": order.close_position,
+            "priceProtect": False,
+            "reduceOnly": order.reduce_only,
+            "createTime": order.created_ms,
+            "updateTime": order.updated_ms,
+            "triggerTime": order.triggered_ms or 0,
+            "goodTillDate": 0,
+        }
+
+    @staticmethod
+    def trade_json(fill: Fill) -> dict[str, Any]:
+        return {
+            "symbol": fill.symbol,
+            "id": fill.trade_id,
+            "orderId": fill.order_id,
+            "side": fill.side.value,
+            "price": fmt(fill.price),
+            "qty": fmt(fill.qty),
+            "realizedPnl": fmt(fill.realized_pnl),
+            "marginAsset": "USDT",
+            "quoteQty": fmt(fill.quote_qty),
+            "commission": fmt(fill.fee),
+            "commissionAsset": "USDT",
+            "time": fill.time_ms,
+            "positionSide": "BOTH",
+            "maker": fill.maker,
+            "buyer": fill.side is OrderSide.BUY,
+        }

@@ -1,0 +1,199 @@
+"""Fault rules and the request log: what to do to the next matching requests, and what arrived when."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from adapters.sim.wire import WireRequest
+
+
+class FaultAction(StrEnum):
+    DELAY = "delay"  # answer after delay_ms (the request still executes)
+    ERROR_5XX = "error_5xx"  # answer `status` (default 503) without executing
+    RATE_LIMIT = "rate_limit"  # answer 429 with the exchange's body, without executing
+    BAN = "ban"  # answer 418 with the exchange's body, without executing
+    DROP_BEFORE = "drop_before"  # close the connection without executing
+    DROP_AFTER = "drop_after"  # execute, then close the connection instead of answering
+    REJECT_STOP = "reject_stop"  # refuse a stop order with the exchange's error (other requests pass)
+
+
+class FaultRuleError(ValueError):
+    pass
+
+
+@dataclass
+class FaultRule:
+    rule_id: int
+    action: FaultAction
+    method: str = "*"
+    path: str = "*"
+    match: dict[str, str] = field(default_factory=dict)
+    count: int | None = 1
+    probability: float | None = None
+    delay_ms: int = 0
+    status: int = 503
+    body: Any = None
+    seed: int = 0
+    fired: int = 0
+    _rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def matches(self, wire: WireRequest) -> bool:
+        if self.method != "*" and self.method.upper() != wire.method.upper():
+            return False
+        if self.path != "*":
+            if self.path.endswith("*"):
+                if not wire.path.startswith(self.path[:-1]):
+                    return False
+            elif wire.path != self.path:
+                return False
+        return all(str(wire.params.get(key)) == str(value) for key, value in self.match.items())
+
+    def roll(self) -> bool:
+        """Consume one firing if this request is hit (by probability, when set)."""
+        if self.probability is not None and self._rng.random() >= self.probability:
+            return False
+        self.fired += 1
+        if self.count is not None:
+            self.count -= 1
+        return True
+
+    @property
+    def exhausted(self) -> bool:
+        return self.count is not None and self.count <= 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.rule_id,
+            "action": self.action.value,
+            "method": self.method,
+            "path": self.path,
+            "match": self.match,
+            "count": self.count,
+            "probability": self.probability,
+            "delay_ms": self.delay_ms,
+            "status": self.status,
+            "body": self.body,
+            "seed": self.seed,
+            "fired": self.fired,
+        }
+
+
+class FaultBook:
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+        self._next_id = 1
+        self.rules: list[FaultRule] = []
+
+    def install(self, spec: dict[str, Any]) -> FaultRule:
+        try:
+            action = FaultAction(spec["action"])
+        except (KeyError, ValueError) as exc:
+            names = ", ".join(a.value for a in FaultAction)
+            raise FaultRuleError(f"'action' must be one of: {names}") from exc
+        match = spec.get("match") or {}
+        if not isinstance(match, dict):
+            raise FaultRuleError("'match' must be an object of parameter name to value")
+        count = spec.get("count", None if spec.get("probability") is not None else 1)
+        status = int(spec.get("status", 503))
+        if action is FaultAction.ERROR_5XX and not 500 <= status <= 599:
+            raise FaultRuleError("'status' of error_5xx must be 5xx")
+        probability = spec.get("probability")
+        rule = FaultRule(
+            rule_id=self._next_id,
+            action=action,
+            method=str(spec.get("method", "*")),
+            path=str(spec.get("path", "*")),
+            match={str(k): str(v) for k, v in match.items()},
+            count=None if count is None else int(count),
+            probability=None if probability is None else float(probability),
+            delay_ms=int(spec.get("delay_ms", 0)),
+            status=status,
+            body=spec.get("body"),
+            seed=int(spec.get("seed", self._seed + self._next_id)),
+        )
+        self._next_id += 1
+        self.rules.append(rule)
+        return rule
+
+    def clear(self) -> None:
+        self.rules.clear()
+
+    def pick(self, wire: WireRequest, *, is_stop_order: bool) -> FaultRule | None:
+        """The first rule that fires for this request (consuming one of its N), if any."""
+        for rule in list(self.rules):
+            if not rule.matches(wire):
+                continue
+            if rule.action is FaultAction.REJECT_STOP and not is_stop_order:
+                continue
+            if rule.roll():
+                if rule.exhausted:
+                    self.rules.remove(rule)
+                return rule
+        return None
+
+
+@dataclass
+class RecordedRequest:
+    seq: int
+    method: str
+    path: str
+    query: str
+    body: str
+    params: dict[str, Any]
+    api_key: str | None
+    arrival_monotonic_ns: int
+    arrival_wall_ns: int
+    fault: str | None = None
+    status: int | None = None
+    answered_monotonic_ns: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "body": self.body,
+            "params": self.params,
+            "api_key": self.api_key,
+            "arrival_monotonic_ns": self.arrival_monotonic_ns,
+            "arrival_wall_ns": self.arrival_wall_ns,
+            "arrival_wall_ms": self.arrival_wall_ns // 1_000_000,
+            "fault": self.fault,
+            "status": self.status,
+            "answered_monotonic_ns": self.answered_monotonic_ns,
+        }
+
+
+class RequestLog:
+    """Every exchange request, in arrival order, with monotonic and wall arrival times."""
+
+    def __init__(self) -> None:
+        self.entries: list[RecordedRequest] = []
+        self._seq = 0
+
+    def record(self, wire: WireRequest, api_key: str | None, arrival_monotonic_ns: int) -> RecordedRequest:
+        self._seq += 1
+        entry = RecordedRequest(
+            seq=self._seq,
+            method=wire.method,
+            path=wire.path,
+            query=wire.raw_query,
+            body=wire.body,
+            params={k: v for k, v in wire.params.items() if k != "signature"},
+            api_key=api_key,
+            arrival_monotonic_ns=arrival_monotonic_ns,
+            arrival_wall_ns=time.time_ns(),
+        )
+        self.entries.append(entry)
+        return entry
+
+    def clear(self) -> None:
+        self.entries.clear()

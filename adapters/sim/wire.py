@@ -1,0 +1,65 @@
+"""What the dialects share on the wire: request parameters, the raw strings signatures cover, errors."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class WireRequest:
+    """The request as sent: raw query and body strings (what is signed) and their parsed parameters."""
+
+    method: str
+    path: str
+    raw_query: str
+    body: str
+    params: dict[str, Any]
+
+
+WIRE_KEY = web.RequestKey("sim_wire", WireRequest)  # set by the server middleware on every exchange request
+
+
+def wire_of(request: web.Request) -> WireRequest:
+    return request[WIRE_KEY]
+
+
+async def read_wire(request: web.Request) -> WireRequest:
+    raw_path = request.raw_path
+    raw_query = raw_path.split("?", 1)[1] if "?" in raw_path else ""
+    body = await request.text() if request.can_read_body else ""
+    params: dict[str, Any] = dict(parse_qsl(raw_query, keep_blank_values=True))
+    if body:
+        if body.lstrip().startswith("{"):
+            try:
+                decoded = json.loads(body)
+            except ValueError:
+                decoded = {}
+            if isinstance(decoded, dict):
+                params.update(decoded)
+        else:
+            params.update(parse_qsl(body, keep_blank_values=True))
+    return WireRequest(request.method, request.path, raw_query, body, params)
+
+
+class ApiError(Exception):
+    """An answer in the exchange's error envelope, raised from anywhere inside a handler."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(json.dumps(body))
+        self.status = status
+        self.body = body
+
+    def response(self) -> web.Response:
+        return web.json_response(self.body, status=self.status)
+
+
+def flag(params: dict[str, Any], name: str) -> bool:
+    value = params.get(name)
+    if isinstance(value, bool):
+        return value
+    return str(value).lower() == "true"

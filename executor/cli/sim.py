@@ -1,0 +1,51 @@
+"""`executor sim`: run the exchange simulator standalone, print its base URL, serve until SIGTERM/Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import replace
+from pathlib import Path
+from typing import Literal
+
+import click
+
+
+async def _serve(
+    exchange: Literal["binance", "phemex"], host: str, port: int, config_file: Path | None, seed: int | None
+) -> None:
+    from adapters.sim import SimServer, load_sim_config
+
+    config = load_sim_config(config_file)
+    if seed is not None:
+        config = replace(config, seed=seed)
+    server = SimServer(config, exchange=exchange)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    url = await server.start(host=host, port=port)
+    click.echo(url)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+@click.command("sim")
+@click.option("--exchange", type=click.Choice(["binance", "phemex"]), required=True, help="Dialect.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=int, default=0, show_default=True, help="Port (0 picks a free one).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML merged over config/sim/*.toml.",
+)
+@click.option("--seed", type=int, default=None, help="Seed for the price path and fault probabilities.")
+def sim(exchange: str, host: str, port: int, config_file: Path | None, seed: int | None) -> None:
+    """Run the local exchange simulator; prints its base URL on one line."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(exchange, host, port, config_file, seed))  # type: ignore[arg-type]

@@ -1,0 +1,71 @@
+"""Shared fixtures: a simulator on a free 127.0.0.1 port with a static price path, and ccxt clients on it."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+# tests/ is on sys.path (tests/conftest.py), so `adapters.sim` would resolve to this very directory as a
+# namespace package; the checkout root first makes it the real package (as pytest `pythonpath = ["."]` would).
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+import aiohttp
+import pytest
+from simkit import Control, binance_client, phemex_client, static_config
+
+from adapters.sim import SimServer
+
+
+async def _serve(exchange: str) -> AsyncIterator[tuple[SimServer, str]]:
+    server = SimServer(static_config(), exchange=exchange)  # type: ignore[arg-type]
+    url = await server.start()
+    try:
+        yield server, url
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def binance_sim() -> AsyncIterator[tuple[SimServer, str]]:
+    async for item in _serve("binance"):
+        yield item
+
+
+@pytest.fixture
+async def phemex_sim() -> AsyncIterator[tuple[SimServer, str]]:
+    async for item in _serve("phemex"):
+        yield item
+
+
+@pytest.fixture
+async def binance(binance_sim: tuple[SimServer, str]) -> AsyncIterator[Any]:
+    client = binance_client(binance_sim[1])
+    await client.load_markets()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def phemex_ex(phemex_sim: tuple[SimServer, str]) -> AsyncIterator[Any]:
+    client = phemex_client(phemex_sim[1])
+    await client.load_markets()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def control_b(binance_sim: tuple[SimServer, str]) -> AsyncIterator[Control]:
+    async with aiohttp.ClientSession() as session:
+        yield Control(binance_sim[1], session)
+
+
+@pytest.fixture
+async def control_p(phemex_sim: tuple[SimServer, str]) -> AsyncIterator[Control]:
+    async with aiohttp.ClientSession() as session:
+        yield Control(phemex_sim[1], session)
