@@ -5,8 +5,9 @@ the tests all run the very same code.
 """
 
 from executor.risk._schema import ProfileError
-from executor.risk.breaker import BreakerVerdict, daily_loss_limit, evaluate_daily_loss
+from executor.risk.breaker import BreakerVerdict, daily_loss_limit, evaluate_daily_loss, realized_today
 from executor.risk.decision import Decision, Step
+from executor.risk.derive import derive_state
 from executor.risk.inputs import (
     AccountSnapshot,
     ClosedTrade,
@@ -18,11 +19,13 @@ from executor.risk.inputs import (
 )
 from executor.risk.liquidation import liquidation_price, tier_for
 from executor.risk.pipeline import decide
+from executor.risk.position_rule import PositionAction, PositionVerdict, position_drawdown_action
 from executor.risk.profile import BreakerAction, HeatPolicy, LossBasis, RiskMode, RiskProfile, SizerKind
 from executor.risk.reasons import ReasonCode
 from executor.risk.state import (
     CarriedState,
     TradingMode,
+    fold_trades,
     on_day_rollover,
     on_trade_closed,
     reset,
@@ -45,6 +48,8 @@ __all__ = [
     "LossBasis",
     "MarketSnapshot",
     "OpenPosition",
+    "PositionAction",
+    "PositionVerdict",
     "ProfileError",
     "ReasonCode",
     "RiskMode",
@@ -55,10 +60,14 @@ __all__ = [
     "TradingMode",
     "daily_loss_limit",
     "decide",
+    "derive_state",
     "evaluate_daily_loss",
+    "fold_trades",
     "liquidation_price",
     "on_day_rollover",
     "on_trade_closed",
+    "position_drawdown_action",
+    "realized_today",
     "reset",
     "resume",
     "roll_to",

@@ -8,10 +8,11 @@ from executor.risk.decision import Value
 from executor.risk.proposal import Proposal, Reject
 from executor.risk.reasons import ReasonCode
 from executor.risk.safety import liquidation_at, liquidation_problem
+from executor.risk.sizing import on_grid
 
 
 def exchange_filters(p: Proposal) -> None:
-    qty = floor_to_step(p.qty, p.amount_step)
+    qty = on_grid(floor_to_step(p.qty, p.amount_step), p.amount_step)
     before: dict[str, Value] = {"qty": p.qty}
     cause = f" (bound by {p.binding})" if p.binding else ""
     if qty <= 0 or qty < p.min_amount:

@@ -12,7 +12,7 @@ from executor.risk.liquidation import liquidation_for_tiers
 from executor.risk.profile import HeatPolicy
 from executor.risk.proposal import Proposal, Reject
 from executor.risk.reasons import ReasonCode
-from executor.risk.sizing import funding_paid_rate
+from executor.risk.sizing import funding_paid_rate, on_grid
 
 ZERO = Decimal(0)
 EIGHT_HOURS = Decimal(8)
@@ -24,8 +24,8 @@ def liquidation_at(p: Proposal, qty: Decimal, leverage: int) -> Decimal | None:
     if raw is None:
         return None
     if p.signal.side is Side.LONG:
-        return ceil_to_step(raw, p.price_tick)
-    return floor_to_step(raw, p.price_tick)
+        return on_grid(ceil_to_step(raw, p.price_tick), p.price_tick)
+    return on_grid(floor_to_step(raw, p.price_tick), p.price_tick)
 
 
 def liquidation_problem(p: Proposal, liq: Decimal | None) -> str | None:
@@ -143,6 +143,9 @@ def correlation_group(p: Proposal) -> None:
         "group_leverage": used,
         "leverage": p.leverage,
     }
+    if not members:
+        p.record("correlation_group", before, {"leverage": p.leverage}, note="no correlated open position")
+        return
     room = cap - used
     if room < 1:
         message = f"Correlated positions already use {used}x of the {cap}x group leverage."

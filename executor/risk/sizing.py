@@ -15,8 +15,13 @@ from executor.risk.reasons import ReasonCode
 ZERO = Decimal(0)
 
 
+def on_grid(value: Decimal, step: Decimal) -> Decimal:
+    """Show a value already on the grid with the grid's decimals (50 on a 0.01 step prints 50.00)."""
+    return value.quantize(step) if step.as_tuple().exponent != value.as_tuple().exponent else value
+
+
 def nearest_tick(value: Decimal, tick: Decimal) -> Decimal:
-    return (value / tick).to_integral_value(rounding=ROUND_HALF_EVEN) * tick
+    return on_grid((value / tick).to_integral_value(rounding=ROUND_HALF_EVEN) * tick, tick)
 
 
 def away_from(side: Side, price: Decimal, tick: Decimal) -> Decimal:
@@ -25,7 +30,8 @@ def away_from(side: Side, price: Decimal, tick: Decimal) -> Decimal:
 
 
 def toward(side: Side, price: Decimal, tick: Decimal) -> Decimal:
-    """Round a price to the tick toward the long's cheaper side: limit buys lower, sells higher."""
+    """Round a limit entry or a target to the tick: a buy never pays more, a sell never gets less than
+    asked, and a long's target never sits further than given (a short's likewise)."""
     return floor_to_step(price, tick) if side is Side.LONG else ceil_to_step(price, tick)
 
 
@@ -50,15 +56,13 @@ def geometry(p: Proposal) -> None:
     if signal.entry.type is EntryType.LIMIT:
         assert signal.entry.price is not None
         raw_entry = signal.entry.price
-        entry = floor_to_step(raw_entry, tick) if side is Side.LONG else ceil_to_step(raw_entry, tick)
+        entry = on_grid(toward(side, raw_entry, tick), tick)
     else:
         assert p.market.price is not None
         raw_entry = p.market.price
         entry = nearest_tick(raw_entry, tick)
-    stop = away_from(side, signal.stop, tick)
-    targets = tuple(
-        floor_to_step(tp, tick) if side is Side.LONG else ceil_to_step(tp, tick) for tp in signal.take_profits
-    )
+    stop = on_grid(away_from(side, signal.stop, tick), tick)
+    targets = tuple(on_grid(toward(side, tp, tick), tick) for tp in signal.take_profits)
     before: dict[str, Value] = {"entry": raw_entry, "stop": signal.stop}
     loss_side = "below" if side is Side.LONG else "above"
     if (entry - stop) * side.sign <= 0 or (raw_entry - signal.stop) * side.sign <= 0:
