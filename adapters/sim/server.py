@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 
 from aiohttp import web
 
-from adapters.sim import binance
+from adapters.sim import binance, phemex
 from adapters.sim.clock import SimClock
 from adapters.sim.config import SimConfig
 from adapters.sim.control import PREFIX, ControlApi
@@ -43,9 +43,10 @@ class DialectModule(Protocol):
     def is_stop_order(self, wire: WireRequest) -> bool: ...
 
 
-_MODULES = {"binance": binance}
+_MODULES = {"binance": binance, "phemex": phemex}
 _DIALECTS: dict[str, Callable[[Engine, SimConfig], Dialect]] = {
     "binance": binance.BinanceDialect,
+    "phemex": phemex.PhemexDialect,
 }
 
 

@@ -1,0 +1,831 @@
+"""The Phemex USDT-perpetual dialect: g- routes, request-expiry signing, HTTP 200 `{"code": N}` errors."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from adapters.sim.config import Instrument, SimConfig
+from adapters.sim.engine import Engine
+from adapters.sim.model import (
+    Account,
+    AttachedTrigger,
+    EngineReject,
+    Fill,
+    IncomeType,
+    MarginMode,
+    Order,
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Reject,
+    TimeInForce,
+    TriggerSource,
+    fmt,
+)
+from adapters.sim.wire import ApiError, WireRequest, flag, wire_of
+from executor.domain.money import NotANumber, to_decimal
+
+NAME = "phemex"
+API_KEY_HEADER = "x-phemex-access-token"
+ORDER_PATHS = ("/g-orders", "/g-orders/create")
+RATIO_SCALE = 8
+_ID_PREFIX = "00000000-0000-4000-8000-"
+
+_REJECT_CODES: dict[Reject, tuple[int, str]] = {
+    Reject.UNKNOWN_SYMBOL: (11027, "TE_SYMBOL_INVALID"),
+    Reject.DUPLICATE_CLIENT_ID: (11085, "TE_CL_ORD_ID_DUPLICATE"),
+    Reject.ORDER_NOT_FOUND: (10002, "OM_ORDER_NOT_FOUND"),
+    Reject.INSUFFICIENT_MARGIN: (11001, "TE_NO_ENOUGH_AVAILABLE_BALANCE"),
+    Reject.REDUCE_ONLY_REJECTED: (11011, "TE_REDUCE_ONLY_ABORT"),
+    Reject.POST_ONLY_WOULD_TAKE: (11035, "TE_ORD_TYPE_INVALID: PostOnly order would take liquidity"),
+    Reject.QTY_INVALID: (11058, "TE_QTY_TOO_SMALL"),
+    Reject.QTY_STEP: (11058, "TE_QTY_TOO_SMALL: quantity is not a multiple of the step"),
+    Reject.QTY_TOO_SMALL: (11058, "TE_QTY_TOO_SMALL"),
+    Reject.QTY_TOO_LARGE: (11056, "TE_QTY_TOO_LARGE"),
+    Reject.PRICE_TICK: (11055, "TE_PRICE_TOO_SMALL: price is not a multiple of the tick"),
+    Reject.PRICE_REQUIRED: (11055, "TE_PRICE_TOO_SMALL"),
+    Reject.NOTIONAL_TOO_SMALL: (11115, "TE_ORDER_VALUE_TOO_SMALL"),
+    Reject.LEVERAGE_INVALID: (11004, "TE_INVALID_LEVERAGE"),
+    Reject.POSITION_LIMIT: (11081, "TE_RISK_LIMIT_EXCEEDS"),
+    Reject.MARGIN_MODE_UNSUPPORTED: (
+        11004,
+        "TE_INVALID_LEVERAGE: the simulator supports isolated margin only",
+    ),
+    Reject.CLOSE_POSITION_WITH_QTY: (11037, "TE_EXEC_INST_INVALID"),
+    Reject.CLOSE_POSITION_WITH_REDUCE_ONLY: (11037, "TE_EXEC_INST_INVALID"),
+    Reject.CLOSE_POSITION_NOT_CONDITIONAL: (11037, "TE_EXEC_INST_INVALID"),
+    Reject.STOP_REJECTED: (11031, "TE_SO_NUM_EXCEEDS"),
+}
+
+_ORD_TYPES = {"Market": OrderType.MARKET, "Limit": OrderType.LIMIT}
+_TIFS = {
+    "GoodTillCancel": TimeInForce.GTC,
+    "ImmediateOrCancel": TimeInForce.IOC,
+    "FillOrKill": TimeInForce.FOK,
+    "PostOnly": TimeInForce.GTX,
+}
+_TIF_NAMES = {value: key for key, value in _TIFS.items()}
+_TRIGGERS = {"ByMarkPrice": TriggerSource.MARK, "ByLastPrice": TriggerSource.LAST}
+_TRIGGER_NAMES = {value: key for key, value in _TRIGGERS.items()}
+_NUMERIC_TYPE = {"Market": "1", "Limit": "2", "Stop": "3", "MarketIfTouched": "5"}
+_NUMERIC_STATUS = {
+    "Created": "1",
+    "New": "5",
+    "PartiallyFilled": "6",
+    "Untriggered": "5",
+    "Filled": "7",
+    "Canceled": "8",
+    "Deactivated": "3",
+    "Rejected": "4",
+}
+
+
+def phemex_id(order_id: int) -> str:
+    """Phemex order ids are UUIDs; the engine's integer id is kept readable in the last group."""
+    return f"{_ID_PREFIX}{order_id:012x}"
+
+
+def engine_id(phemex_order_id: str) -> int | None:
+    if not phemex_order_id.startswith(_ID_PREFIX):
+        return None
+    try:
+        return int(phemex_order_id[len(_ID_PREFIX) :], 16)
+    except ValueError:
+        return None
+
+
+def error(code: int, msg: str, status: int = 200) -> ApiError:
+    return ApiError(status, {"code": code, "msg": msg, "data": None})
+
+
+def reject_error(exc: EngineReject, params: dict[str, Any] | None = None) -> ApiError:
+    """Phemex's code for a rejection; trigger and TP/SL codes depend on the order's side and direction."""
+    reason = exc.reason
+    params = params or {}
+    buy = params.get("side") == "Buy"
+    if reason is Reject.WOULD_TRIGGER_IMMEDIATELY:
+        rising = (params.get("ordType") == "Stop") == buy
+        return (
+            error(11043, "TE_RISING_TRIGGER_DIRECTLY")
+            if rising
+            else error(11044, "TE_FALLING_TRIGGER_DIRECTLY")
+        )
+    if reason is Reject.STOP_LOSS_WRONG_SIDE:
+        return error(11048, "TE_BUY_SL_SHOULD_LT_BASE") if buy else error(11052, "TE_SELL_SL_SHOULD_GT_BASE")
+    if reason is Reject.TAKE_PROFIT_WRONG_SIDE:
+        return error(11047, "TE_BUY_TP_SHOULD_GT_BASE") if buy else error(11050, "TE_SELL_TP_SHOULD_LT_BASE")
+    code, msg = _REJECT_CODES.get(reason, (19999, exc.message))
+    return error(code, msg)
+
+
+def rate_limit_response(status: int) -> web.Response:
+    """Phemex throttles with a plain-text 429 and a retry-after header (no JSON envelope)."""
+    return web.Response(
+        status=status,
+        text="Too Many Requests",
+        headers={"x-ratelimit-retry-after-CONTRACT": "60", "x-ratelimit-remaining-CONTRACT": "0"},
+    )
+
+
+def server_error_response(status: int) -> web.Response:
+    return web.Response(status=status, text=f"{status} Service Unavailable", content_type="text/html")
+
+
+def stop_rejected_response() -> web.Response:
+    return reject_error(EngineReject(Reject.STOP_REJECTED, "stop rejected")).response()
+
+
+def is_stop_order(wire: WireRequest) -> bool:
+    if wire.path not in ORDER_PATHS or wire.method not in ("POST", "PUT"):
+        return False
+    return any(
+        wire.params.get(key) not in (None, "", "0") for key in ("stopPxRp", "stopLossRp", "takeProfitRp")
+    )
+
+
+def _decimal(params: dict[str, Any], name: str) -> Decimal | None:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = to_decimal(raw)
+    except NotANumber as exc:
+        raise error(19999, f"invalid number in '{name}'") from exc
+    return value if value else None
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _ns(ms: int) -> int:
+    return ms * 1_000_000
+
+
+class PhemexDialect:
+    name = NAME
+
+    def __init__(self, engine: Engine, config: SimConfig) -> None:
+        self.engine = engine
+        self.config = config
+        self.secrets = {c.api_key: c.secret for c in config.credentials}
+
+    # ----------------------------------------------------------------- plumbing
+
+    def add_routes(self, app: web.Application) -> None:
+        public: list[tuple[str, str, Callable[[WireRequest], Any]]] = [
+            ("GET", "/public/products", self.products),
+            ("GET", "/exchange/public/products", self.products),
+            ("GET", "/v1/exchange/public/products", self.v1_products),
+            ("GET", "/md/v2/ticker/24hr", self.ticker),
+            ("GET", "/api-data/public/data/funding-rate-history", self.funding_rate_history),
+            ("GET", "/public/time", lambda wire: {"code": 0, "msg": "", "data": {"serverTime": self._now()}}),
+        ]
+        private: list[tuple[str, str, Callable[[WireRequest, Account], Any]]] = [
+            ("GET", "/g-accounts/accountPositions", self.account_positions),
+            ("GET", "/g-accounts/positions", self.positions_with_pnl),
+            ("PUT", "/g-positions/leverage", self.set_leverage),
+            ("PUT", "/g-positions/switch-pos-mode-sync", self.switch_pos_mode),
+            ("POST", "/g-orders", self.create_order),
+            ("PUT", "/g-orders/create", self.create_order),
+            ("GET", "/g-orders/activeList", self.active_list),
+            ("GET", "/api-data/g-futures/orders/by-order-id", self.orders_by_id),
+            ("DELETE", "/g-orders/cancel", self.cancel_order),
+            ("DELETE", "/g-orders/all", self.cancel_all),
+            ("GET", "/exchange/order/v2/orderList", self.order_list),
+            ("GET", "/exchange/order/v2/tradingList", self.trading_list),
+            ("GET", "/api-data/g-futures/funding-fees", self.funding_fees),
+        ]
+        for method, path, public_fn in public:
+            app.router.add_route(method, path, self._public(public_fn))
+        for method, path, private_fn in private:
+            app.router.add_route(method, path, self._private(private_fn))
+
+    def _now(self) -> int:
+        return self.engine.clock.now_ms()
+
+    @staticmethod
+    def _ok(data: Any) -> dict[str, Any]:
+        return {"code": 0, "msg": "", "data": data}
+
+    def _public(self, fn: Callable[[WireRequest], Any]) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            try:
+                return web.json_response(fn(wire_of(request)))
+            except ApiError as exc:
+                return exc.response()
+            except EngineReject as exc:
+                return reject_error(exc).response()
+
+        return handle
+
+    def _private(self, fn: Callable[[WireRequest, Account], Any]) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            wire = wire_of(request)
+            try:
+                account = self.authenticate(wire, request.headers)
+                return web.json_response(fn(wire, account))
+            except ApiError as exc:
+                return exc.response()
+            except EngineReject as exc:
+                return reject_error(exc, wire.params).response()
+
+        return handle
+
+    def authenticate(self, wire: WireRequest, headers: Any) -> Account:
+        """HMAC-SHA256(secret, path + query + expiry + body) , expiry in the future, as Phemex checks."""
+        api_key = headers.get(API_KEY_HEADER)
+        secret = self.secrets.get(api_key or "")
+        if secret is None:
+            raise error(401, "401 Failed to load API KEY.", status=401)
+        expiry = str(headers.get("x-phemex-request-expiry", ""))
+        if not expiry.isdigit() or int(expiry) < int(time.time()):
+            raise error(401, "401 Request expired.", status=401)
+        payload = wire.path + wire.raw_query + expiry + wire.body
+        expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        signature = str(headers.get("x-phemex-request-signature", ""))
+        if not hmac.compare_digest(signature.lower(), expected):
+            raise error(401, "401 Signature verification failed.", status=401)
+        self.engine.catch_up()
+        return self.engine.account(str(api_key))
+
+    def _instrument(self, params: dict[str, Any]) -> Instrument:
+        symbol = params.get("symbol")
+        if not symbol:
+            raise error(412, "Missing parameter - symbol")
+        try:
+            return self.engine.instrument(str(symbol))
+        except EngineReject as exc:
+            raise error(39997, f"Symbol not listed {symbol}") from exc
+
+    # ----------------------------------------------------------------- market data
+
+    def _product(self, inst: Instrument) -> dict[str, Any]:
+        scale = Decimal(10) ** RATIO_SCALE
+        return {
+            "symbol": inst.symbol,
+            "code": 41541,
+            "type": "PerpetualV2",
+            "displaySymbol": f"{inst.base} / {inst.quote}",
+            "indexSymbol": f".{inst.symbol}",
+            "markSymbol": f".M{inst.symbol}",
+            "fundingRateSymbol": f".{inst.symbol}FR",
+            "fundingRate8hSymbol": f".{inst.symbol}FR8H",
+            "contractUnderlyingAssets": inst.base,
+            "settleCurrency": inst.quote,
+            "quoteCurrency": inst.quote,
+            "baseCurrency": inst.base,
+            "tickSize": fmt(inst.tick),
+            "priceScale": 0,
+            "ratioScale": RATIO_SCALE,
+            "pricePrecision": max(-inst.tick.normalize().as_tuple().exponent, 0),  # type: ignore[operator]
+            "minPriceRp": fmt(inst.tick),
+            "maxPriceRp": "2000000",
+            "maxOrderQtyRq": fmt(inst.max_qty),
+            "minOrderValueRv": fmt(inst.min_notional),
+            "qtyStepSize": fmt(inst.step),
+            "minOrderQtyRq": fmt(inst.min_qty),
+            "status": "Listed",
+            "majorSymbol": True,
+            "defaultLeverage": "-10",
+            "fundingInterval": inst.funding_interval_hours * 3600,
+            "maxLeverage": inst.max_leverage,
+            "makerFeeRateEr": int(inst.maker_fee * scale),
+            "takerFeeRateEr": int(inst.taker_fee * scale),
+        }
+
+    def _risk_limits(self, inst: Instrument) -> dict[str, Any]:
+        return {
+            "symbol": inst.symbol,
+            "steps": "tiers",
+            "riskLimits": [
+                {
+                    "limit": int(t.cap),
+                    "initialMarginRr": fmt(Decimal(1) / t.max_leverage),
+                    "maintenanceMarginRr": fmt(t.mmr),
+                }
+                for t in inst.tiers
+            ],
+        }
+
+    def products(self, wire: WireRequest) -> Any:
+        instruments = list(self.engine.instruments.values())
+        codes = ["USDT", *sorted({i.base for i in instruments})]
+        currencies = [
+            {
+                "currency": code,
+                "name": code,
+                "code": n,
+                "valueScale": 8,
+                "minValueEv": 1,
+                "maxValueEv": 5000000000000000000,
+                "needAddrTag": 0,
+                "status": "Listed",
+                "displayCurrency": code,
+                "inAssetsDisplay": 1,
+                "perpetual": 2 if code == "USDT" else 0,
+                "stableCoin": 1 if code == "USDT" else 0,
+                "assetsPrecision": 8,
+            }
+            for n, code in enumerate(codes, start=1)
+        ]
+        return self._ok(
+            {
+                "currencies": currencies,
+                "products": [],
+                "perpProductsV2": [self._product(i) for i in instruments],
+                "riskLimits": [],
+                "riskLimitsV2": [self._risk_limits(i) for i in instruments],
+                "leverages": [],
+                "leveragesV2": [],
+            }
+        )
+
+    def v1_products(self, wire: WireRequest) -> Any:
+        return {"code": 0, "msg": "OK", "data": [self._product(i) for i in self.engine.instruments.values()]}
+
+    def ticker(self, wire: WireRequest) -> Any:
+        self.engine.catch_up()
+        inst = self._instrument(wire.params)
+        mark = self.engine.marks[inst.symbol]
+        last = self.engine.lasts[inst.symbol]
+        rate = fmt(self.engine.funding_rates[inst.symbol])
+        return {
+            "error": None,
+            "id": 0,
+            "result": {
+                "symbol": inst.symbol,
+                "askRp": fmt(last),
+                "bidRp": fmt(last),
+                "highRp": fmt(last),
+                "lowRp": fmt(last),
+                "lastRp": fmt(last),
+                "openRp": fmt(last),
+                "indexPriceRp": fmt(mark),
+                "markPriceRp": fmt(mark),
+                "openInterestRv": "0",
+                "turnoverRv": "0",
+                "volumeRq": "0",
+                "fundingRateRr": rate,
+                "predFundingRateRr": rate,
+                "timestamp": self.engine.clock.now_ns(),
+            },
+        }
+
+    def funding_rate_history(self, wire: WireRequest) -> Any:
+        self.engine.catch_up()
+        raw = str(wire.params.get("symbol", ""))
+        symbol = raw[1:-4] if raw.startswith(".") and raw.endswith("FR8H") else raw
+        inst = self._instrument({"symbol": symbol})
+        start = _int(wire.params, "start")
+        end = _int(wire.params, "end")
+        limit = _int(wire.params, "limit") or 100
+        rows = [
+            e
+            for e in self.engine.funding_history[inst.symbol]
+            if (start is None or e.time_ms >= start) and (end is None or e.time_ms <= end)
+        ]
+        rows = rows[-limit:]
+        return self._ok(
+            {
+                "rows": [
+                    {
+                        "symbol": raw,
+                        "fundingRate": fmt(e.rate),
+                        "fundingTime": e.time_ms,
+                        "intervalSeconds": inst.funding_interval_hours * 3600,
+                    }
+                    for e in rows
+                ]
+            }
+        )
+
+    # ----------------------------------------------------------------- account
+
+    def _account(self, account: Account) -> dict[str, Any]:
+        used = self.engine.order_margin(account) + sum(
+            (p.margin for p in account.positions.values() if p.qty), Decimal(0)
+        )
+        return {
+            "userID": 1,
+            "accountId": 10001,
+            "currency": "USDT",
+            "accountBalanceRv": fmt(account.wallet),
+            "totalUsedBalanceRv": fmt(used),
+            "bonusBalanceRv": "0",
+            "status": "0",
+        }
+
+    def _position_row(self, account: Account, inst: Instrument, *, with_pnl: bool) -> dict[str, Any]:
+        view = self.engine.position_view(account, inst.symbol)
+        fills = [f for f in account.fills if f.symbol == inst.symbol]
+        side = "Buy" if view.qty > 0 else "Sell" if view.qty < 0 else "None"
+        funding = sum(
+            (
+                r.amount
+                for r in account.income
+                if r.symbol == inst.symbol and r.type is IncomeType.FUNDING_FEE
+            ),
+            Decimal(0),
+        )
+        row: dict[str, Any] = {
+            "userID": 1,
+            "accountID": 10001,
+            "symbol": inst.symbol,
+            "currency": "USDT",
+            "side": side,
+            "positionStatus": "Normal",
+            "crossMargin": view.margin_mode is MarginMode.CROSS,
+            "leverageRr": fmt(Decimal(view.leverage)),
+            "initMarginReqRr": fmt(Decimal(1) / view.leverage),
+            "maintMarginReqRr": fmt(view.mmr),
+            "riskLimitRv": fmt(inst.max_notional_for(view.leverage)),
+            "size": fmt(abs(view.qty)),
+            "valueRv": fmt(abs(view.qty) * view.entry_price),
+            "avgEntryPriceRp": fmt(view.entry_price),
+            "avgEntryPrice": fmt(view.entry_price),
+            "posCostRv": fmt(view.margin),
+            "assignedPosBalanceRv": fmt(view.margin),
+            "bankruptCommRv": "0",
+            "bankruptPriceRp": "0",
+            "positionMarginRv": fmt(view.margin),
+            "liquidationPriceRp": fmt(view.liquidation_price),
+            "deleveragePercentileRr": "0",
+            "buyValueToCostRr": fmt(Decimal(1) / view.leverage),
+            "sellValueToCostRr": fmt(Decimal(1) / view.leverage),
+            "markPriceRp": fmt(view.mark),
+            "estimatedOrdLossRv": "0",
+            "usedBalanceRv": fmt(view.margin),
+            "cumClosedPnlRv": fmt(sum((f.realized_pnl for f in fills), Decimal(0))),
+            "cumFundingFeeRv": fmt(-funding),
+            "cumTransactFeeRv": fmt(sum((f.fee for f in fills), Decimal(0))),
+            "transactTimeNs": _ns(view.updated_ms),
+            "takerFeeRateRr": fmt(inst.taker_fee),
+            "makerFeeRateRr": fmt(inst.maker_fee),
+            "term": 1,
+            "lastTermEndTimeNs": 0,
+            "lastFundingTimeNs": 0,
+            "curTermRealisedPnlRv": "0",
+            "execSeq": len(fills),
+            "posSide": "Merged",
+            "posMode": "OneWay",
+            "buyLeavesValueRv": "0",
+            "sellLeavesValueRv": "0",
+        }
+        if with_pnl:
+            row["unRealisedPnlRv"] = fmt(view.unrealized)
+        return row
+
+    def account_positions(self, wire: WireRequest, account: Account) -> Any:
+        if str(wire.params.get("currency", "USDT")) != "USDT":
+            raise error(11028, "TE_CURRENCY_INVALID")
+        rows = [self._position_row(account, i, with_pnl=False) for i in self.engine.instruments.values()]
+        return self._ok({"account": self._account(account), "positions": rows})
+
+    def positions_with_pnl(self, wire: WireRequest, account: Account) -> Any:
+        rows = [self._position_row(account, i, with_pnl=True) for i in self.engine.instruments.values()]
+        return self._ok({"account": self._account(account), "positions": rows})
+
+    def set_leverage(self, wire: WireRequest, account: Account) -> Any:
+        inst = self._instrument(wire.params)
+        raw = wire.params.get("leverageRr", wire.params.get("longLeverageRr"))
+        try:
+            leverage = int(Decimal(str(raw)))
+        except (ArithmeticError, ValueError) as exc:
+            raise error(11004, "TE_INVALID_LEVERAGE") from exc
+        if leverage < 0:
+            self.engine.set_margin_mode(account, inst.symbol, MarginMode.CROSS)
+        self.engine.set_leverage(account, inst.symbol, leverage)
+        return self._ok("OK")
+
+    def switch_pos_mode(self, wire: WireRequest, account: Account) -> Any:
+        self._instrument(wire.params)
+        if str(wire.params.get("targetPosMode", "OneWay")) != "OneWay":
+            raise error(20004, "TE_ERR_INCONSISTENT_POS_MODE: the simulator supports one-way mode only")
+        return self._ok("OK")
+
+    # ----------------------------------------------------------------- orders
+
+    def _order_request(self, params: dict[str, Any]) -> OrderRequest:
+        inst = self._instrument(params)
+        side_raw = str(params.get("side", ""))
+        if side_raw not in ("Buy", "Sell"):
+            raise error(11034, "TE_SIDE_INVALID")
+        side = OrderSide.BUY if side_raw == "Buy" else OrderSide.SELL
+        if str(params.get("posSide", "Merged")) != "Merged":
+            raise error(
+                11016, "TE_ADL_NOT_TRADING_REQUESTED_ACCOUNT: the simulator runs one-way (Merged) mode"
+            )
+        ord_type = str(params.get("ordType", ""))
+        trigger_price = _decimal(params, "stopPxRp")
+        if ord_type in ("Stop", "MarketIfTouched"):
+            order_type = OrderType.STOP_MARKET if ord_type == "Stop" else OrderType.TAKE_PROFIT_MARKET
+        elif ord_type in _ORD_TYPES and trigger_price is None:
+            order_type = _ORD_TYPES[ord_type]
+        else:
+            raise error(11035, "TE_ORD_TYPE_INVALID")
+        tif_raw = str(params.get("timeInForce", "GoodTillCancel"))
+        if tif_raw not in _TIFS:
+            raise error(11036, "TE_TIME_IN_FORCE_INVALID")
+        trigger_raw = str(params.get("triggerType", "ByMarkPrice"))
+        if trigger_raw not in _TRIGGERS:
+            raise error(11038, "TE_TRIGGER_INVALID")
+        client_id = str(params.get("clOrdID") or f"sim{time.time_ns()}")
+        return OrderRequest(
+            symbol=inst.symbol,
+            side=side,
+            type=order_type,
+            qty=_decimal(params, "orderQtyRq"),
+            client_id=client_id,
+            price=_decimal(params, "priceRp"),
+            trigger_price=trigger_price,
+            trigger_source=_TRIGGERS[trigger_raw],
+            time_in_force=_TIFS[tif_raw],
+            reduce_only=flag(params, "reduceOnly") or flag(params, "closeOnTrigger"),
+            stop_loss=self._attached(params, "stopLossRp", "slTrigger"),
+            take_profit=self._attached(params, "takeProfitRp", "tpTrigger"),
+        )
+
+    @staticmethod
+    def _attached(params: dict[str, Any], price_key: str, trigger_key: str) -> AttachedTrigger | None:
+        price = _decimal(params, price_key)
+        if price is None:
+            return None
+        trigger_raw = str(params.get(trigger_key, "ByMarkPrice"))
+        if trigger_raw not in _TRIGGERS:
+            raise error(11080 if price_key == "stopLossRp" else 11077, "TE_SL_TRIGGER_INVALID")
+        return AttachedTrigger(price, _TRIGGERS[trigger_raw])
+
+    def create_order(self, wire: WireRequest, account: Account) -> Any:
+        request = self._order_request(wire.params)
+        order = self.engine.place(account, request)
+        return self._ok(self.ack_json(order))
+
+    def _visible(self, account: Account, symbol: str | None = None) -> list[Order]:
+        """Orders as Phemex lists them: a fired conditional keeps its id, its market child is internal."""
+        return [
+            o
+            for o in account.orders.values()
+            if not (o.type is OrderType.MARKET and o.parent_id is not None)
+            and (symbol is None or o.symbol == symbol)
+        ]
+
+    def _find(self, wire: WireRequest, account: Account) -> Order:
+        inst = self._instrument(wire.params)
+        raw_id = str(wire.params.get("orderID", ""))
+        client_id = wire.params.get("clOrdID")
+        order_id = engine_id(raw_id) if raw_id else None
+        if raw_id and order_id is None:
+            raise EngineReject(Reject.ORDER_NOT_FOUND, "OM_ORDER_NOT_FOUND")
+        for order in reversed(self._visible(account, inst.symbol)):
+            if (order_id is not None and order.order_id == order_id) or (
+                order_id is None and client_id and order.client_id == client_id
+            ):
+                return order
+        raise EngineReject(Reject.ORDER_NOT_FOUND, "OM_ORDER_NOT_FOUND")
+
+    def active_list(self, wire: WireRequest, account: Account) -> Any:
+        inst = self._instrument(wire.params)
+        rows = [self.order_json(o) for o in self._visible(account, inst.symbol) if o.status.is_open]
+        if not rows:
+            raise error(10002, "OM_ORDER_NOT_FOUND")
+        return self._ok({"rows": rows, "nextPageArg": ""})
+
+    def orders_by_id(self, wire: WireRequest, account: Account) -> Any:
+        try:
+            return self._ok([self.order_json(self._find(wire, account))])
+        except EngineReject:
+            return self._ok([])
+
+    def cancel_order(self, wire: WireRequest, account: Account) -> Any:
+        order = self._find(wire, account)
+        self.engine.cancel(account, order_id=order.order_id)
+        return self._ok(self.order_json(order))
+
+    def cancel_all(self, wire: WireRequest, account: Account) -> Any:
+        inst = self._instrument(wire.params)
+        conditional = flag(wire.params, "untriggered")
+        cancelled = self.engine.cancel_all(account, inst.symbol, conditional=conditional)
+        return self._ok(len(cancelled))
+
+    def order_list(self, wire: WireRequest, account: Account) -> Any:
+        inst = self._instrument(wire.params)
+        start = _int(wire.params, "start")
+        limit = _int(wire.params, "limit") or 200
+        orders = [o for o in self._visible(account, inst.symbol) if start is None or o.created_ms >= start]
+        return {"code": 0, "msg": "OK", "data": [self.history_json(o) for o in orders[-limit:]]}
+
+    def trading_list(self, wire: WireRequest, account: Account) -> Any:
+        start = _int(wire.params, "start")
+        limit = _int(wire.params, "limit") or 200
+        offset = _int(wire.params, "offset") or 0
+        symbol = wire.params.get("symbol")
+        fills = [
+            f
+            for f in account.fills
+            if (start is None or f.time_ms >= start) and (not symbol or f.symbol == symbol)
+        ]
+        fills.sort(key=lambda f: f.trade_id, reverse=True)
+        return {
+            "code": 0,
+            "msg": "OK",
+            "data": [self.trade_json(account, f) for f in fills[offset : offset + limit]],
+        }
+
+    def funding_fees(self, wire: WireRequest, account: Account) -> Any:
+        inst = self._instrument(wire.params)
+        limit = _int(wire.params, "limit") or 20
+        rows = [r for r in account.income if r.symbol == inst.symbol and r.type is IncomeType.FUNDING_FEE]
+        rows = list(reversed(rows))[:limit]
+        events = {e.time_ms: e for e in self.engine.funding_history[inst.symbol]}
+        out = []
+        for r in rows:
+            event = events.get(r.time_ms)
+            mark = event.mark if event else Decimal(0)
+            rate = event.rate if event else Decimal(0)
+            qty = abs(r.amount / (mark * rate)) if mark and rate else Decimal(0)
+            out.append(
+                {
+                    "symbol": inst.symbol,
+                    "currency": "USDT",
+                    "execQtyRq": fmt(qty),
+                    "side": "Buy" if -r.amount * rate > 0 else "Sell",
+                    "execPriceRp": fmt(mark),
+                    "execValueRv": fmt(qty * mark),
+                    "fundingRateRr": fmt(rate),
+                    "feeRateRr": fmt(rate),
+                    "execFeeRv": fmt(-r.amount),
+                    "createTime": r.time_ms,
+                }
+            )
+        return self._ok({"rows": out, "total": len(out)})
+
+    # ----------------------------------------------------------------- shapes
+
+    @staticmethod
+    def _ord_type(order: Order) -> str:
+        if order.type is OrderType.STOP_MARKET:
+            return "Stop"
+        if order.type is OrderType.TAKE_PROFIT_MARKET:
+            return "MarketIfTouched"
+        return "Market" if order.type is OrderType.MARKET else "Limit"
+
+    @staticmethod
+    def _status(order: Order) -> str:
+        if order.conditional:
+            if order.status is OrderStatus.UNTRIGGERED:
+                return "Untriggered"
+            if order.status is OrderStatus.TRIGGERED:
+                return "Filled" if order.filled_qty else "Deactivated"
+            if order.status is OrderStatus.EXPIRED:
+                return "Deactivated"
+        names = {
+            OrderStatus.NEW: "New",
+            OrderStatus.PARTIALLY_FILLED: "PartiallyFilled",
+            OrderStatus.FILLED: "Filled",
+            OrderStatus.CANCELED: "Canceled",
+            OrderStatus.EXPIRED: "Canceled",
+        }
+        return names.get(order.status, "Canceled")
+
+    def order_json(self, order: Order) -> dict[str, Any]:
+        conditional = order.conditional
+        rising = conditional and order.triggered_by(order.trigger_price + 1) if order.trigger_price else False
+        leaves = order.remaining if order.status.is_open else Decimal(0)
+        exec_inst = (
+            "CloseOnTrigger" if order.close_position else "ReduceOnly" if order.reduce_only else "None"
+        )
+        return {
+            "bizError": 0,
+            "orderID": phemex_id(order.order_id),
+            "clOrdID": order.client_id,
+            "symbol": order.symbol,
+            "side": "Buy" if order.side is OrderSide.BUY else "Sell",
+            "actionTimeNs": _ns(order.created_ms),
+            "transactTimeNs": _ns(order.updated_ms),
+            "orderType": self._ord_type(order),
+            "priceRp": fmt(order.price or Decimal(0)),
+            "orderQtyRq": fmt(order.qty),
+            "displayQtyRq": fmt(order.qty),
+            "timeInForce": _TIF_NAMES[order.time_in_force] if not conditional else "ImmediateOrCancel",
+            "closedPnlRv": "0",
+            "closedSizeRq": "0",
+            "cumQtyRq": fmt(order.filled_qty),
+            "cumValueRv": fmt(order.cum_quote),
+            "leavesQtyRq": fmt(leaves),
+            "leavesValueRv": fmt(leaves * (order.price or Decimal(0))),
+            "stopDirection": ("Rising" if rising else "Falling") if conditional else "UNSPECIFIED",
+            "stopPxRp": fmt(order.trigger_price or Decimal(0)),
+            "trigger": _TRIGGER_NAMES[order.trigger_source] if conditional else "UNSPECIFIED",
+            "pegOffsetValueRp": "0",
+            "pegOffsetProportionRr": "0",
+            "execStatus": "Registered" if order.status is OrderStatus.UNTRIGGERED else "New",
+            "pegPriceType": "UNSPECIFIED",
+            "ordStatus": self._status(order),
+            "execInst": exec_inst,
+            "takeProfitRp": fmt(order.take_profit.trigger_price) if order.take_profit else "0",
+            "stopLossRp": fmt(order.stop_loss.trigger_price) if order.stop_loss else "0",
+            "slPxRp": "0",
+            "tpPxRp": "0",
+            "execFeeRv": fmt(order.fee),
+            "reduceOnly": order.reduce_only,
+            "posSide": "Merged",
+        }
+
+    def ack_json(self, order: Order) -> dict[str, Any]:
+        """Phemex answers a new order with an ack: Created (or Untriggered), nothing filled yet."""
+        ack = self.order_json(order)
+        ack.update(
+            {
+                "ordStatus": "Untriggered" if order.conditional else "Created",
+                "execStatus": "Registered" if order.conditional else "PendingNew",
+                "cumQtyRq": "0",
+                "cumValueRv": "0",
+                "leavesQtyRq": fmt(order.qty) if order.type is OrderType.LIMIT else "0",
+                "leavesValueRv": fmt(order.qty * (order.price or Decimal(0))),
+                "transactTimeNs": _ns(order.created_ms),
+                "execFeeRv": "0",
+            }
+        )
+        return ack
+
+    def history_json(self, order: Order) -> dict[str, Any]:
+        ord_type = self._ord_type(order)
+        status = self._status(order)
+        rising = order.conditional and order.trigger_price and order.triggered_by(order.trigger_price + 1)
+        return {
+            "createdAt": order.created_ms,
+            "symbol": order.symbol,
+            "orderQtyRq": fmt(order.qty),
+            "side": "1" if order.side is OrderSide.BUY else "2",
+            "posSide": "3",
+            "priceRp": fmt(order.price or Decimal(0)),
+            "execQtyRq": fmt(order.filled_qty),
+            "leavesQtyRq": fmt(order.remaining if order.status.is_open else Decimal(0)),
+            "execPriceRp": fmt(order.avg_price),
+            "orderValueRv": fmt(order.qty * (order.price or order.avg_price)),
+            "leavesValueRv": "0",
+            "cumValueRv": fmt(order.cum_quote),
+            "stopDirection": ("1" if rising else "2") if order.conditional else "0",
+            "stopPxRp": fmt(order.trigger_price or Decimal(0)),
+            "trigger": ("1" if order.trigger_source is TriggerSource.MARK else "2")
+            if order.conditional
+            else "0",
+            "actionBy": "1",
+            "execFeeRv": fmt(order.fee),
+            "ordType": _NUMERIC_TYPE[ord_type],
+            "ordStatus": _NUMERIC_STATUS[status],
+            "clOrdId": order.client_id,
+            "orderId": phemex_id(order.order_id),
+            "execStatus": "7" if order.filled_qty else "0",
+            "bizError": "0",
+            "totalPnlRv": None,
+            "avgTransactPriceRp": fmt(order.avg_price) if order.filled_qty else None,
+            "orderDetailsVos": None,
+            "tradeType": "1",
+            "updatedAt": order.updated_ms,
+        }
+
+    def trade_json(self, account: Account, fill: Fill) -> dict[str, Any]:
+        order = account.orders[fill.order_id]
+        shown = (
+            account.orders[order.parent_id] if order.parent_id and order.type is OrderType.MARKET else order
+        )
+        return {
+            "createdAt": fill.time_ms,
+            "symbol": fill.symbol,
+            "currency": "USDT",
+            "action": "1",
+            "tradeType": "1",
+            "execQtyRq": fmt(fill.qty),
+            "execPriceRp": fmt(fill.price),
+            "side": "1" if fill.side is OrderSide.BUY else "2",
+            "orderQtyRq": fmt(shown.qty),
+            "priceRp": fmt(shown.price or Decimal(0)),
+            "execValueRv": fmt(fill.quote_qty),
+            "feeRateRr": fmt(fill.fee_rate),
+            "execFeeRv": fmt(fill.fee),
+            "ordType": _NUMERIC_TYPE[self._ord_type(shown)],
+            "execId": f"{fill.trade_id:016x}",
+            "execStatus": "6" if fill.maker else "7",
+            "posSide": "3",
+            "ptFeeRv": "0",
+            "ptPriceRp": "0",
+        }
+
+
+def _int(params: dict[str, Any], name: str) -> int | None:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except (TypeError, ValueError) as exc:
+        raise error(19999, f"invalid integer in '{name}'") from exc
