@@ -1,0 +1,146 @@
+"""The durable inbox: a signal is stored before any source acknowledges it, once per id.
+
+Every transport hands the raw message and what it saw beside it to `Inbox.submit`, which
+authenticates, validates and stores, and returns the answer to send back. The order matters:
+authentication comes before validation, so a stranger learns nothing about the schema and
+writes nothing; an invalid message leaves only a `rejected_signals` row; a valid one is
+committed before `queued` is returned, and only then is the consumer woken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from executor.config.settings import IngressSettings
+from executor.domain.signal import FieldError, InvalidSignal, Signal, load_object
+from executor.observability.logging import get_logger
+from executor.signals.auth import Authenticator, Credentials, Unauthorized
+from executor.signals.result import IngressResult, IngressStatus
+from executor.store.store import Store
+
+log = get_logger("executor.signals")
+
+AUTH_FIELD = "auth"
+
+
+class InboxUnavailable(Exception):
+    """The signal could not be stored; the sender must not be told it was received, and should retry."""
+
+
+def _as_bytes(raw: bytes | str) -> bytes:
+    return raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+
+
+def _as_text(raw: bytes | str) -> str:
+    """The message as storable text: undecodable bytes replaced, no NULs (PostgreSQL refuses them)."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+
+
+class Inbox:
+    def __init__(
+        self,
+        store: Store,
+        account: str,
+        clock: Callable[[], datetime],
+        authenticator: Authenticator | None = None,
+    ) -> None:
+        self.store = store
+        self.account = account
+        self.clock = clock
+        self.authenticator = authenticator if authenticator is not None else Authenticator(None)
+        self.wakeup = asyncio.Event()
+        """Set whenever a signal was queued; the consumer clears it, then reads the queued rows."""
+
+    @classmethod
+    def from_settings(
+        cls, store: Store, account: str, settings: IngressSettings, clock: Callable[[], datetime]
+    ) -> Inbox:
+        return cls(store, account, clock, Authenticator(settings.secret, settings.replay_window_seconds))
+
+    async def submit(self, raw: bytes | str, source: str, auth: Credentials | None = None) -> IngressResult:
+        """Authenticate, validate and store one message; raises InboxUnavailable if it cannot be stored."""
+        received_at = self.clock()
+        credentials = auth if auth is not None else Credentials()
+        try:
+            data = self._authenticate(raw, credentials, received_at)
+            signal = Signal.parse(raw) if data is None else Signal.from_object(data)
+        except Unauthorized as refused:
+            log.warning("signal refused: unauthorized", source=source, reason=str(refused))
+            return IngressResult(None, IngressStatus.UNAUTHORIZED, (FieldError(AUTH_FIELD, str(refused)),))
+        except InvalidSignal as invalid:
+            return await self._reject(raw, source, invalid, received_at)
+        return await self._store(signal, source, received_at)
+
+    def _authenticate(
+        self, raw: bytes | str, credentials: Credentials, now: datetime
+    ) -> dict[str, Any] | None:
+        """Returns the parsed object when the body had to be read for its token, so it is parsed once."""
+        method = self.authenticator.check_headers(_as_bytes(raw), credentials, now)
+        if method is not None:
+            return None
+        data = None
+        with contextlib.suppress(InvalidSignal):
+            data = load_object(raw)
+        self.authenticator.check_token(None if data is None else data.get("token"))
+        return data
+
+    async def _reject(
+        self, raw: bytes | str, source: str, invalid: InvalidSignal, received_at: datetime
+    ) -> IngressResult:
+        errors = [error.as_dict() for error in invalid.errors]
+        with structlog.contextvars.bound_contextvars(signal_id=invalid.signal_id):
+            try:
+                async with self.store.transaction() as tx:
+                    await tx.rejected.add(
+                        account=self.account,
+                        source=source,
+                        raw=_as_text(raw),
+                        errors=errors,
+                        received_at=received_at,
+                        signal_id=invalid.signal_id,
+                    )
+            except Exception as exc:
+                log.exception("rejected signal could not be recorded", source=source)
+                raise InboxUnavailable("the rejected signal could not be recorded") from exc
+            log.info("signal invalid", source=source, errors=errors)
+        return IngressResult(invalid.signal_id, IngressStatus.INVALID, invalid.errors)
+
+    async def _store(self, signal: Signal, source: str, received_at: datetime) -> IngressResult:
+        payload = signal.payload()
+        with structlog.contextvars.bound_contextvars(signal_id=signal.id):
+            try:
+                async with self.store.transaction() as tx:
+                    row, duplicate = await tx.signals.store(
+                        account=self.account,
+                        signal_id=signal.id,
+                        source=source,
+                        payload=payload,
+                        received_at=received_at,
+                    )
+            except Exception as exc:
+                log.exception("signal could not be stored", source=source)
+                raise InboxUnavailable("the signal could not be stored; retry") from exc
+            if duplicate:
+                log.info(
+                    "signal duplicate",
+                    source=source,
+                    first_source=row.source,
+                    same_content=row.payload == payload,
+                )
+                return IngressResult(signal.id, IngressStatus.DUPLICATE)
+            self.wakeup.set()
+            log.info(
+                "signal queued",
+                source=source,
+                action=signal.action.value,
+                symbol=signal.symbol,
+                side=signal.side.value if signal.side else None,
+            )
+        return IngressResult(signal.id, IngressStatus.QUEUED)

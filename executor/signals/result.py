@@ -1,0 +1,39 @@
+"""What every ingress source answers for one message, in the same shape whatever the transport."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from executor.domain.signal import FieldError
+
+
+class Source(StrEnum):
+    WEBSOCKET = "websocket"
+    WEBHOOK = "webhook"
+    REDIS = "redis"
+
+
+class IngressStatus(StrEnum):
+    QUEUED = "queued"
+    """Stored in the inbox before this answer was given; it will be decided."""
+    DUPLICATE = "duplicate"
+    """The id was stored before; nothing new was written and it will not be decided twice."""
+    INVALID = "invalid"
+    UNAUTHORIZED = "unauthorized"
+
+
+@dataclass(frozen=True, slots=True)
+class IngressResult:
+    signal_id: str | None
+    status: IngressStatus
+    errors: tuple[FieldError, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON answer: {"signal_id", "status", "errors": [{"field", "message"}]}."""
+        return {
+            "signal_id": self.signal_id,
+            "status": self.status.value,
+            "errors": [error.as_dict() for error in self.errors],
+        }
