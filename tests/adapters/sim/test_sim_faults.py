@@ -1,0 +1,123 @@
+"""Each fault kind as ccxt experiences it, plus the request log that records what reached the exchange."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import ccxt.async_support as ccxt
+import pytest
+from simkit import Control
+
+from adapters.sim.faults import FaultBook
+from adapters.sim.wire import WireRequest
+
+BTC = "BTC/USDT:USDT"
+ORDER = "/fapi/v1/order"
+
+
+async def test_delay_holds_the_answer_but_executes(binance: Any, control_b: Control) -> None:
+    await control_b.fault(action="delay", method="POST", path=ORDER, delay_ms=300)
+    started = time.monotonic()
+    order = await binance.create_order(BTC, "market", "buy", 0.01)
+    assert time.monotonic() - started >= 0.3 and order["status"] == "closed"
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ({"action": "error_5xx", "status": 503}, ccxt.ExchangeNotAvailable),
+        ({"action": "rate_limit"}, ccxt.DDoSProtection),
+        ({"action": "ban"}, ccxt.DDoSProtection),
+        ({"action": "drop_before"}, ccxt.NetworkError),
+    ],
+)
+async def test_refusals_never_execute_the_order(
+    binance: Any, control_b: Control, rule: dict[str, Any], expected: type[Exception]
+) -> None:
+    await control_b.fault(method="POST", path=ORDER, match={"newClientOrderId": "f-1"}, **rule)
+    with pytest.raises(expected):
+        await binance.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "f-1"})
+    with pytest.raises(ccxt.OrderNotFound):
+        await binance.fetch_order(None, BTC, {"clientOrderId": "f-1"})
+    [logged] = [r for r in await control_b.requests() if (r["method"], r["path"]) == ("POST", ORDER)]
+    assert logged["fault"] == rule["action"] and logged["params"]["newClientOrderId"] == "f-1"
+    retry = await binance.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "f-1"})
+    assert retry["status"] == "closed"  # the rule fired once (count defaults to 1)
+
+
+async def test_execute_then_drop_leaves_an_order_the_client_never_heard_of(
+    binance: Any, control_b: Control
+) -> None:
+    await control_b.fault(action="drop_after", method="POST", path=ORDER, match={"newClientOrderId": "amb-1"})
+    with pytest.raises(ccxt.NetworkError):
+        await binance.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "amb-1"})
+    landed = await binance.fetch_order(None, BTC, {"clientOrderId": "amb-1"})
+    assert landed["status"] == "closed" and landed["filled"] == 0.01
+    with pytest.raises(ccxt.InvalidOrder, match="-4116"):
+        await binance.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "amb-1"})
+
+
+async def test_reject_stop_refuses_only_the_stop(binance: Any, control_b: Control) -> None:
+    await control_b.fault(action="reject_stop")
+    await binance.create_order(BTC, "market", "buy", 0.01)
+    stop = {"stopLossPrice": 59000, "reduceOnly": True}
+    with pytest.raises(ccxt.OperationRejected, match="-4045"):
+        await binance.create_order(BTC, "market", "sell", 0.01, None, stop)
+    assert await binance.fetch_open_orders(BTC, params={"trigger": True}) == []
+    placed = await binance.create_order(BTC, "market", "sell", 0.01, None, stop)
+    assert placed["status"] == "open"
+
+
+async def test_phemex_rate_limit_and_execute_then_drop(phemex_ex: Any, control_p: Control) -> None:
+    await control_p.fault(action="rate_limit", method="POST", path="/g-orders")
+    with pytest.raises(ccxt.RateLimitExceeded):
+        await phemex_ex.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "pf-1"})
+    await control_p.fault(action="drop_after", method="POST", path="/g-orders", match={"clOrdID": "pf-2"})
+    with pytest.raises(ccxt.NetworkError):
+        await phemex_ex.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "pf-2"})
+    landed = await phemex_ex.fetch_order(None, BTC, {"clientOrderId": "pf-2"})
+    assert landed["status"] == "closed"
+    with pytest.raises(ccxt.OrderNotFound):
+        await phemex_ex.fetch_order(None, BTC, {"clientOrderId": "pf-1"})
+
+
+async def test_phemex_reject_stop_refuses_an_entry_carrying_a_stop_loss(
+    phemex_ex: Any, control_p: Control
+) -> None:
+    await control_p.fault(action="reject_stop")
+    with pytest.raises(ccxt.InvalidOrder, match="11031"):
+        await phemex_ex.create_order(BTC, "market", "buy", 0.01, None, {"stopLoss": {"triggerPrice": 59000}})
+    assert (await control_p.state())["accounts"]["sim-key"]["positions"] == []
+
+
+async def test_requests_are_recorded_in_arrival_order_with_times(binance: Any, control_b: Control) -> None:
+    await control_b.call("DELETE", "requests")
+    before = time.time_ns()
+    await binance.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "rec-1"})
+    await binance.create_order(
+        BTC, "market", "sell", 0.01, None, {"stopLossPrice": 59000, "reduceOnly": True}
+    )
+    rows = await control_b.requests()
+    assert [(r["method"], r["path"]) for r in rows] == [("POST", ORDER), ("POST", "/fapi/v1/algoOrder")]
+    assert rows[0]["params"]["newClientOrderId"] == "rec-1" and "signature" not in rows[0]["params"]
+    assert rows[0]["arrival_monotonic_ns"] < rows[1]["arrival_monotonic_ns"]
+    assert before <= rows[0]["arrival_wall_ns"] <= time.time_ns() and rows[0]["status"] == 200
+    assert rows[1]["params"]["type"] == "STOP_MARKET" and rows[1]["params"]["algoType"] == "CONDITIONAL"
+
+
+def test_probability_rules_fire_reproducibly_under_a_seed() -> None:
+    wire = WireRequest("GET", "/fapi/v1/time", "", "", {})
+    outcomes = []
+    for _ in range(2):
+        book = FaultBook(seed=1)
+        book.install({"action": "error_5xx", "probability": 0.5, "seed": 42})
+        outcomes.append([book.pick(wire, is_stop_order=False) is not None for _ in range(40)])
+    assert outcomes[0] == outcomes[1] and 5 < sum(outcomes[0]) < 35
+
+
+async def test_bad_fault_rule_is_refused_with_the_reason(control_b: Control) -> None:
+    async with control_b.session.post(
+        f"{control_b.base_url}/_sim/faults", json={"action": "explode"}
+    ) as response:
+        assert response.status == 400 and "action" in (await response.json())["error"]
