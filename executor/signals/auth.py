@@ -160,10 +160,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def ensure_safe_bind(address: str, secret: SecretStr | str | None, setting: str) -> None:
+def ensure_safe_bind(address: str, has_secret: bool, setting: str) -> None:
     """Refuse to listen on `address` (HOST:PORT) beyond loopback without a secret, naming both ways out."""
-    value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
-    if value or is_loopback(address.rpartition(":")[0]):
+    if has_secret or is_loopback(address.rpartition(":")[0]):
         return
     raise InsecureBind(
         f"{setting} = {address!r} would accept signals from other machines with no ingress.secret: "

@@ -6,11 +6,15 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from executor.store.store import Store
 
 ACCOUNT = "main"
 SECRET = "ingress-secret-0123456789"
 NOW = datetime(2026, 6, 2, 14, 0, tzinfo=UTC)
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+"""For tests of a transport or of auth, where the database makes no difference."""
 
 
 def signal_body(signal_id: str = "sol-1", **fields: Any) -> bytes:

@@ -103,18 +103,18 @@ def test_loopback_hosts(host: str) -> None:
 )
 def test_no_secret_and_a_non_loopback_bind_is_refused_with_the_fix(address: str) -> None:
     with pytest.raises(InsecureBind, match="Set EXECUTOR__INGRESS__SECRET") as caught:
-        ensure_safe_bind(address, None, "ingress.websocket")
+        ensure_safe_bind(address, False, "ingress.websocket")
     assert "ingress.websocket" in str(caught.value) and "bind ingress.websocket to 127.0.0.1" in str(
         caught.value
     )
-    ensure_safe_bind(address, SecretStr(SECRET), "ingress.websocket")
+    ensure_safe_bind(address, True, "ingress.websocket")
     with pytest.raises(InsecureBind):
-        ensure_safe_bind(address, SecretStr(""), "ingress.http")
+        ensure_safe_bind(address, Authenticator(SecretStr("")).required, "ingress.http")
 
 
 def test_no_secret_on_loopback_is_allowed() -> None:
-    ensure_safe_bind("127.0.0.1:0", None, "ingress.http")
-    ensure_safe_bind("[::1]:8080", None, "ingress.http")
+    ensure_safe_bind("127.0.0.1:0", False, "ingress.http")
+    ensure_safe_bind("[::1]:8080", False, "ingress.http")
 
 
 def test_window_edges_follow_the_clock_not_the_wall() -> None:

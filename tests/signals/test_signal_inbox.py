@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from signal_helpers import ACCOUNT, NOW, SECRET, counts, signal_body
+from signal_helpers import ACCOUNT, NOW, SECRET, SQLITE_ONLY, counts, signal_body
 
 from executor.domain.signal import InvalidSignal, Signal
 from executor.observability.logging import configure_logging
@@ -64,9 +64,6 @@ async def test_the_token_is_never_stored(secured_inbox: Inbox, store: Store) -> 
     async with store.transaction() as tx:
         row = await tx.signals.get(ACCOUNT, "tv-1")
     assert row is not None and "token" not in row.payload and SECRET not in json.dumps(row.payload)
-
-
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @SQLITE_ONLY

@@ -1,0 +1,117 @@
+"""WebSocket ingress at ws://HOST:PORT/signals: one JSON signal per message, one JSON answer per message.
+
+The Bearer token is checked at the handshake (401 before any message is read); messages on one
+connection are handled in order, so answers come back in the order the signals were sent. When the
+inbox cannot store, the connection is closed with 1011 instead of answering, so the sender knows
+the signal was not received and resends it (a resend that did land is answered as a duplicate).
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Final
+from urllib.parse import urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from executor.domain.signal import MAX_BODY_BYTES
+from executor.observability.logging import get_logger
+from executor.signals.auth import Credentials, Unauthorized, ensure_safe_bind
+from executor.signals.inbox import Inbox, InboxUnavailable
+from executor.signals.result import Source
+
+log = get_logger("executor.signals.websocket")
+
+PATH: Final = "/signals"
+MAX_FRAME_BYTES: Final = 16 * MAX_BODY_BYTES
+"""Messages up to this size get an `invalid` answer; beyond it the connection is closed (1009)."""
+INTERNAL_ERROR: Final = 1011
+
+
+class WebSocketIngress:
+    def __init__(self, inbox: Inbox, host: str, port: int, *, setting: str = "ingress.websocket") -> None:
+        self._inbox = inbox
+        self.host = host
+        self._requested_port = port
+        self._setting = setting
+        self._server: Server | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when 0 was asked for); only valid after start()."""
+        if self._server is None:
+            raise RuntimeError("the WebSocket ingress is not started")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}{PATH}"
+
+    async def start(self) -> None:
+        """Refuses (InsecureBind) to listen beyond loopback without a secret."""
+        secured = self._inbox.authenticator.required
+        ensure_safe_bind(f"{self.host}:{self._requested_port}", secured, self._setting)
+        self._server = await serve(
+            self._handle,
+            self.host,
+            self._requested_port,
+            process_request=self._handshake,
+            max_size=MAX_FRAME_BYTES,
+            server_header=None,
+        )
+        log.info(
+            "websocket ingress listening",
+            url=self.url,
+            authentication="bearer" if secured else "none (loopback only)",
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting, close connections, and wait for messages in flight to be stored."""
+        if self._server is None:
+            return
+        self._server.close(close_connections=True)
+        await self._server.wait_closed()
+        self._server = None
+        log.info("websocket ingress stopped")
+
+    def _handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+        if urlsplit(request.path).path != PATH:
+            return connection.respond(HTTPStatus.NOT_FOUND, f"signals are accepted at {PATH}\n")
+        try:
+            self._inbox.authenticator.check_bearer(_credentials(request.headers).bearer)
+        except Unauthorized as refused:
+            log.warning("websocket refused: unauthorized", remote=_remote(connection), reason=str(refused))
+            return connection.respond(HTTPStatus.UNAUTHORIZED, f"{refused}\n")
+        return None
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        credentials = _credentials(connection.request.headers if connection.request else Headers())
+        remote = _remote(connection)
+        log.info("websocket client connected", remote=remote)
+        try:
+            async for message in connection:
+                try:
+                    result = await self._inbox.submit(message, Source.WEBSOCKET, credentials)
+                except InboxUnavailable:
+                    await connection.close(INTERNAL_ERROR, "the inbox cannot store signals; resend later")
+                    return
+                await connection.send(json.dumps(result.as_dict()))
+        except ConnectionClosed:
+            pass
+        finally:
+            log.info("websocket client disconnected", remote=remote)
+
+
+def _credentials(headers: Headers) -> Credentials:
+    """Only the Bearer header counts on the WebSocket; signing headers are an HTTP matter."""
+    return Credentials(bearer=Credentials.from_headers(headers).bearer)
+
+
+def _remote(connection: ServerConnection) -> str:
+    address = connection.remote_address
+    return f"{address[0]}:{address[1]}" if address else "unknown"
