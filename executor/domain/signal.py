@@ -424,7 +424,7 @@ def load_object(raw: bytes | str) -> dict[str, Any]:
     """Decode and parse a message into a JSON object, refusing anything hostile with a clear error."""
     size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
     if size > MAX_BODY_BYTES:
-        _reject(f"the message is {size} bytes; a signal must be at most {MAX_BODY_BYTES} bytes")
+        _reject(f"the message is larger than the limit; a signal must be at most {MAX_BODY_BYTES} bytes")
     if isinstance(raw, bytes):
         try:
             text = raw.decode("utf-8-sig")

@@ -1,0 +1,86 @@
+"""HTTP webhook ingress, TradingView-compatible: `POST /signals`, answered within a few seconds.
+
+202 queued, 200 duplicate, 400 invalid with the errors, 401 unauthorized, and 503 when the
+signal could not be stored in time: TradingView gives up after 3 s and resends on a 5xx, so a
+slow store is answered 503 while the store carries on in the background, and the resend is then
+either queued or a duplicate, never a second decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Final
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from executor.domain.signal import BODY, MAX_BODY_BYTES
+from executor.observability.logging import get_logger
+from executor.signals.auth import Credentials
+from executor.signals.inbox import Inbox, InboxUnavailable
+from executor.signals.result import IngressResult, IngressStatus, Source
+
+log = get_logger("executor.signals.webhook")
+
+PATH: Final = "/signals"
+UNAVAILABLE: Final = "unavailable"
+"""The `status` of a 503 answer: nothing is known to be stored; resend the same signal."""
+
+HTTP_STATUS: Final = {
+    IngressStatus.QUEUED: 202,
+    IngressStatus.DUPLICATE: 200,
+    IngressStatus.INVALID: 400,
+    IngressStatus.UNAUTHORIZED: 401,
+}
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """At most limit + 1 bytes: enough for the inbox to see it is too large, never the whole flood."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            break
+    return bytes(body[: limit + 1])
+
+
+def signals_router(inbox: Inbox, *, answer_within: float = 2.5) -> APIRouter:
+    """The `POST /signals` route; the caller mounts it and refuses a public bind without a secret."""
+    router = APIRouter()
+    pending: set[asyncio.Task[IngressResult]] = set()
+
+    @router.post(PATH, summary="Submit one signal")
+    async def receive_signal(request: Request) -> JSONResponse:
+        body = await _read_capped(request, MAX_BODY_BYTES)
+        credentials = Credentials.from_headers(request.headers)
+        task = asyncio.create_task(inbox.submit(body, Source.WEBHOOK, credentials))
+        pending.add(task)
+        task.add_done_callback(_finished(pending))
+        try:
+            result = await asyncio.wait_for(asyncio.shield(task), answer_within)
+        except (TimeoutError, InboxUnavailable):
+            if not task.done():
+                log.warning("webhook answered 503: the store is slow", answer_within=answer_within)
+            return _unavailable()
+        return JSONResponse(result.as_dict(), status_code=HTTP_STATUS[result.status])
+
+    return router
+
+
+def _finished(pending: set[asyncio.Task[IngressResult]]) -> Callable[[asyncio.Task[IngressResult]], None]:
+    def done(task: asyncio.Task[IngressResult]) -> None:
+        pending.discard(task)
+        if not task.cancelled():
+            task.exception()  # marks a failure as seen: the inbox has logged it, the sender got 503
+
+    return done
+
+
+def _unavailable() -> JSONResponse:
+    body = {
+        "signal_id": None,
+        "status": UNAVAILABLE,
+        "errors": [{"field": BODY, "message": "the signal could not be stored in time; resend it unchanged"}],
+    }
+    return JSONResponse(body, status_code=503)
