@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from executor.risk.reasons import ReasonCode
 
@@ -15,8 +15,9 @@ MONEY_PLACES = Decimal("0.00000001")
 Value = Decimal | int | str | bool | None
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
+    """Immutable like every value here; a tuple because twenty are built per decision."""
+
     step: str
     before: Mapping[str, Value]
     after: Mapping[str, Value]

@@ -24,8 +24,9 @@ def exchange_filters(p: Proposal) -> None:
         message = f"Notional {notional} is under the exchange minimum notional {p.min_notional}{cause}."
         p.record("exchange_filters", before, {"rejected": ReasonCode.BELOW_MIN_NOTIONAL.value}, note=message)
         raise Reject(ReasonCode.BELOW_MIN_NOTIONAL, message)
-    liq = liquidation_at(p, qty, p.leverage)
-    problem = liquidation_problem(p, liq)
+    same = p.liquidation is not None and p.liquidation_key == (qty, p.leverage)
+    liq = p.liquidation if same else liquidation_at(p, qty, p.leverage)
+    problem = None if same else liquidation_problem(p, liq)
     if problem is not None:
         message = f"After rounding, the liquidation is too close: {problem}."
         p.record(

@@ -59,6 +59,7 @@ class Proposal:
     leverage: int = 1
     sizer_fraction: Decimal | None = None
     liquidation: Decimal | None = None
+    liquidation_key: tuple[Decimal, int] | None = None
     binding: str | None = None
     qty: Decimal = ZERO
     ceilings: dict[str, Decimal] = field(default_factory=dict)
@@ -97,6 +98,25 @@ class Proposal:
             self.ceilings["sizer"] = self.sizer_ceiling(self.sizer_fraction)
         self.qty = min(self.ceilings.values())
         return self.qty < before
+
+    def qty_at(self, leverage: int) -> Decimal:
+        """The quantity the ceilings would allow at `leverage`, without changing the proposal."""
+        if leverage == self.leverage:
+            return self.qty
+        saved = self.leverage
+        self.leverage = leverage
+        qty = min(
+            self.trade_notional_ceiling()
+            if name == "trade_notional"
+            else self.margin_ceiling()
+            if name == "margin"
+            else self.sizer_ceiling(self.sizer_fraction)
+            if name == "sizer" and self.sizer_fraction is not None
+            else ceiling
+            for name, ceiling in self.ceilings.items()
+        )
+        self.leverage = saved
+        return qty
 
     def trade_notional_ceiling(self) -> Decimal:
         return self.equity * self.leverage / self.entry

@@ -4,6 +4,7 @@ and the adverse-funding gate."""
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 
 from executor.domain.enums import Side
 from executor.domain.money import ceil_to_step, floor_to_step
@@ -15,6 +16,7 @@ from executor.risk.reasons import ReasonCode
 from executor.risk.sizing import funding_paid_rate, on_grid
 
 ZERO = Decimal(0)
+ONE = Decimal(1)
 EIGHT_HOURS = Decimal(8)
 
 
@@ -52,30 +54,61 @@ def liquidation(p: Proposal) -> None:
     """Lower leverage one step at a time until every distance requirement holds; reject at 1x."""
     start = p.leverage
     before: dict[str, Value] = {"leverage": start, "qty": p.qty}
-    shrank = False
-    problem: str | None = None
-    for candidate in range(start, 0, -1):
-        if candidate != start:
-            shrank = p.set_leverage(candidate) or shrank
-            _margin_still_orderable(p)
-        qty = floor_to_step(p.qty, p.amount_step)
+    need = _needed_distance(p)
+    to_stop = (p.entry - p.stop) * p.signal.side.sign
+    sign = p.signal.side.sign
+    liq: Decimal | None = None
+    for candidate in range(min(start, _leverage_bound(p, need)), 0, -1):
+        qty = floor_to_step(p.qty_at(candidate), p.amount_step)
         if qty <= 0:
+            shrank = p.set_leverage(candidate) if candidate != start else False
             p.liquidation = None
-            p.record("liquidation", before, {"leverage": p.leverage, "qty": p.qty}, note="no quantity left")
+            after: dict[str, Value] = {"leverage": p.leverage, "qty": p.qty}
+            p.record("liquidation", before, after, shrank, note="no quantity left")
             return
         liq = liquidation_at(p, qty, candidate)
-        problem = liquidation_problem(p, liq)
-        if problem is None:
-            p.liquidation = liq
+        if liq is not None and (to_liq := (p.entry - liq) * sign) >= need and to_liq > to_stop:
+            shrank = p.set_leverage(candidate) if candidate != start else False
+            _margin_still_orderable(p)
+            p.liquidation, p.liquidation_key = liq, (qty, candidate)
             note = f"liquidation {liq} at {candidate}x"
             if candidate != start:
                 note += f" (lowered from {start}x)"
-            after: dict[str, Value] = {"leverage": p.leverage, "qty": p.qty, "liquidation": liq}
+            after = {"leverage": p.leverage, "qty": p.qty, "liquidation": liq}
             p.record("liquidation", before, after, shrank, note)
             return
-    message = f"Even at 1x the liquidation is too close: {problem}."
+    p.set_leverage(1)
+    _margin_still_orderable(p)
+    message = f"Even at 1x the liquidation is too close: {liquidation_problem(p, liq)}."
     p.record("liquidation", before, {"rejected": ReasonCode.LIQUIDATION_TOO_CLOSE.value}, note=message)
     raise Reject(ReasonCode.LIQUIDATION_TOO_CLOSE, message)
+
+
+def _needed_distance(p: Proposal) -> Decimal:
+    """The smallest |entry − liquidation| that meets all of liquidation_problem's requirements."""
+    config, entry = p.profile.liquidation, p.entry
+    to_stop = (entry - p.stop) * p.signal.side.sign
+    need = max(config.safety_multiple * to_stop, to_stop + config.stop_buffer * entry)
+    if p.signal.volatility is not None:
+        need = max(need, config.vol_multiple * p.signal.volatility * entry)
+    return need
+
+
+def _leverage_bound(p: Proposal, need: Decimal) -> int:
+    """No leverage above this can meet the distance requirements, whatever the tier: the distance to
+    liquidation is at most entry / (L·(1 − mmr)) for a long and entry / L for a short (cum ≤ notional·mmr),
+    with mmr the highest of the brackets the quantity can still be in. Starting the step-down here skips
+    only leverages that are sure to fail."""
+    entry = p.entry
+    if p.signal.side is Side.SHORT:
+        return max(1, int(entry / need))
+    notional = p.qty * entry
+    worst_mmr = ZERO
+    for tier in p.market.leverage_tiers:
+        worst_mmr = max(worst_mmr, tier.mmr)
+        if notional <= tier.max_notional:
+            break
+    return max(1, int(entry / (need * (ONE - worst_mmr))))
 
 
 def _margin_still_orderable(p: Proposal) -> None:
@@ -89,15 +122,21 @@ def base_asset(symbol: str) -> str:
     return symbol.split("/", 1)[0]
 
 
+@lru_cache(maxsize=1024)
+def group_keys(groups: tuple[tuple[str, ...], ...], symbol: str) -> frozenset[int]:
+    """Indexes of the configured groups that name this symbol or its base asset."""
+    base = base_asset(symbol)
+    return frozenset(i for i, group in enumerate(groups) if symbol in group or base in group)
+
+
 def in_group(p: Proposal, symbol: str) -> bool:
     """Same symbol, same configured correlation group (by symbol or base asset), or correlated ≥ threshold."""
     own = p.signal.symbol
     if symbol == own:
         return True
-    own_base, other_base = base_asset(own), base_asset(symbol)
-    for group in p.profile.portfolio.correlation_groups:
-        if (own in group or own_base in group) and (symbol in group or other_base in group):
-            return True
+    groups = p.profile.portfolio.correlation_groups
+    if group_keys(groups, own) & group_keys(groups, symbol):
+        return True
     correlation = p.market.correlations.get(symbol)
     return correlation is not None and correlation >= p.profile.portfolio.correlation_threshold
 
@@ -136,7 +175,7 @@ def portfolio_heat(p: Proposal) -> None:
 def correlation_group(p: Proposal) -> None:
     """Correlated positions count as one: their leverage adds up and is capped as a group."""
     cap = p.profile.portfolio.max_group_leverage
-    members = [pos for pos in p.account.positions if in_group(p, pos.symbol)]
+    members = [pos for pos in p.account.positions if in_group(p, pos.symbol)] if p.account.positions else []
     used = sum(pos.leverage for pos in members)
     before: dict[str, Value] = {
         "group_positions": len(members),

@@ -17,7 +17,7 @@ ZERO = Decimal(0)
 
 def on_grid(value: Decimal, step: Decimal) -> Decimal:
     """Show a value already on the grid with the grid's decimals (50 on a 0.01 step prints 50.00)."""
-    return value.quantize(step) if step.as_tuple().exponent != value.as_tuple().exponent else value
+    return value.quantize(step)
 
 
 def nearest_tick(value: Decimal, tick: Decimal) -> Decimal:
