@@ -39,7 +39,7 @@ from adapters.parsing import (
     to_ms,
     unique_fills,
 )
-from adapters.ratelimit import BackoffGate
+from adapters.ratelimit import BackoffGate, BackoffPolicy
 from executor.domain.account import AccountSnapshot, MarginMode
 from executor.domain.enums import EntryType, Side
 from executor.domain.market import (
@@ -91,6 +91,7 @@ class AdapterSettings:
     fill_readback_attempts: int = 20
     fill_readback_delay: timedelta = timedelta(milliseconds=100)
     timeout_ms: int = 10_000
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 
 import ccxt.async_support as ccxt  # type: ignore[import-untyped]
 
@@ -16,6 +15,7 @@ from adapters.binance import BinanceUsdmAdapter
 from adapters.ccxt_base import AdapterSettings, CcxtAdapter, Credentials
 from adapters.phemex import PhemexAdapter
 from adapters.ratelimit import GATES, GateRegistry, throttle_config
+from adapters.sim.ccxt_target import target_simulator
 
 SIM_CREDENTIALS = Credentials("sim-key", "sim-secret")
 
@@ -67,22 +67,8 @@ def build_ccxt(
     if exchange.simulated:
         if not sim_base_url:
             raise ValueError(f"{exchange.value} needs the simulator's base URL")
-        point_at(instance, sim_base_url)
+        target_simulator(instance, sim_base_url)
     return instance
-
-
-def point_at(instance: Any, base_url: str) -> None:
-    """Keep each API path, replace scheme and host (ccxt's proxyUrl is unusable in async 4.5.90)."""
-    base = base_url.rstrip("/")
-
-    def rewrite(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {key: rewrite(item) for key, item in value.items()}
-        if isinstance(value, str):
-            return base + urlsplit(value.replace("{hostname}", "host")).path
-        return value
-
-    instance.urls["api"] = rewrite(instance.urls["api"])
 
 
 def build_adapter(
@@ -109,6 +95,6 @@ def build_adapter(
         instance,
         name=exchange.value,
         credentials=credentials,
-        gate=gates.gate_for(exchange.family, credentials.api_key),
+        gate=gates.gate_for(exchange.family, credentials.api_key, settings.backoff),
         settings=settings,
     )

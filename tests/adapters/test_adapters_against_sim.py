@@ -1,0 +1,359 @@
+"""Every port method, through real ccxt, against the simulator speaking each exchange's dialect."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from adapters_sim_harness import BTC, EXCHANGES, FAST, Sim, dec, eventually, running_sim
+
+from adapters.client_ids import client_order_id
+from adapters.errors import ExchangeBannedError, OrderRejectedError
+from executor.domain.account import MarginMode
+from executor.domain.enums import EntryType, OrderKind, Side
+from executor.domain.market import MarketDataItem
+from executor.domain.orders import EntryRequest, OrderSide, OrderStatus, OrderType
+
+D = Decimal
+QTY = D("0.010")
+
+
+@pytest.fixture(params=EXCHANGES)
+async def sim(request: pytest.FixtureRequest) -> AsyncIterator[Sim]:
+    async with running_sim(request.param) as running:
+        yield running
+
+
+def entry_request(
+    signal: str, side: Side = Side.LONG, stop: str = "59000", qty: Decimal = QTY
+) -> EntryRequest:
+    return EntryRequest(
+        symbol=BTC,
+        side=side,
+        qty=qty,
+        entry_type=EntryType.MARKET,
+        limit_price=None,
+        stop_price=D(stop),
+        entry_client_id=client_order_id(signal, OrderKind.ENTRY),
+        stop_client_id=client_order_id(signal, OrderKind.STOP),
+    )
+
+
+async def open_long(sim: Sim, signal: str = "sig-1", stop: str = "59000") -> tuple[object, object]:
+    await sim.adapter.ensure_leverage(BTC, 5, MarginMode.ISOLATED)
+    result = await sim.adapter.open_with_stop(entry_request(signal, stop=stop))
+    assert result.protected, result.stop_error
+    return result.entry, result.stop
+
+
+async def test_markets_and_snapshot_carry_filters_tiers_funding(sim: Sim) -> None:
+    markets = await sim.adapter.markets()
+    assert BTC in markets
+    snapshot = await sim.adapter.market_snapshot(BTC)
+    assert snapshot.is_complete, snapshot.missing_required
+    assert snapshot.mark_price == D(60000)
+    assert snapshot.filters is not None and snapshot.filters.price_tick == D("0.1")
+    assert snapshot.tiers and snapshot.tiers[0].notional_floor == 0
+    assert snapshot.funding is not None
+    if sim.exchange == "binance":
+        assert snapshot.insurance_fund is not None and snapshot.insurance_fund > 0
+        assert snapshot.tiers[1].maintenance_amount == D(50)
+        assert snapshot.funding.next_funding_time is not None
+    else:
+        assert snapshot.insurance_fund is None
+        assert MarketDataItem.INSURANCE_FUND not in snapshot.stale
+
+
+async def test_account_snapshot_before_and_after_a_position(sim: Sim) -> None:
+    account = await sim.adapter.account_snapshot()
+    assert account.equity == account.wallet_balance == D(10000)
+    assert account.positions == ()
+    await open_long(sim)
+    account = await sim.adapter.account_snapshot()
+    (position,) = account.positions
+    exchange_view = (await sim.account())["positions"][0]
+    assert (position.symbol, position.side, position.qty) == (BTC, Side.LONG, QTY)
+    assert position.liquidation_price == dec(exchange_view["liquidation_price"])
+    assert position.liquidation_price is not None and position.liquidation_price < D(59000)
+    assert account.free_margin < account.wallet_balance
+
+
+async def test_ensure_leverage_is_idempotent_and_cached(sim: Sim) -> None:
+    await sim.adapter.ensure_leverage(BTC, 7, MarginMode.ISOLATED)
+    first = len(await sim.requests())
+    await sim.adapter.ensure_leverage(BTC, 7, MarginMode.ISOLATED)
+    assert len(await sim.requests()) == first
+    assert (await sim.account())["leverage"]["BTCUSDT"] == 7
+    fresh = sim.new_adapter()
+    try:
+        await fresh.ensure_leverage(BTC, 7, MarginMode.ISOLATED)  # "already set" is success
+        await fresh.ensure_leverage(BTC, 3, MarginMode.ISOLATED)
+    finally:
+        await fresh.aclose()
+    assert (await sim.account())["leverage"]["BTCUSDT"] == 3
+
+
+async def test_open_with_stop_leaves_a_resting_reduce_only_stop_on_mark_price(sim: Sim) -> None:
+    entry, stop = await open_long(sim)
+    assert entry.status is OrderStatus.CLOSED and entry.filled == QTY and entry.average_price is not None
+    assert stop.is_open and stop.conditional and stop.reduce_only
+    assert (stop.side, stop.type, stop.trigger_price) == (OrderSide.SELL, OrderType.STOP_MARKET, D(59000))
+    (resting,) = [o for o in (await sim.account())["open_orders"] if o["type"] == "STOP_MARKET"]
+    assert resting["trigger_source"] == "MARK_PRICE"
+    assert resting["reduce_only"] or resting["close_position"]
+    await sim.mark(BTC, "58900")
+    assert (await sim.account())["positions"] == []
+
+
+async def test_binance_stop_leaves_right_after_the_entry_answer(sim: Sim) -> None:
+    if sim.exchange != "binance":
+        assert (await open_long(sim))[1] is not None  # Phemex: one request carries both legs
+        assert len(await sim.requests("POST", sim.order_path)) == 1
+        return
+    await open_long(sim)
+    (entry,) = await sim.requests("POST", "/fapi/v1/order")
+    (stop,) = await sim.requests("POST", "/fapi/v1/algoOrder")
+    assert stop["params"]["workingType"] == "MARK_PRICE" and stop["params"]["reduceOnly"] == "true"
+    gap_ms = (stop["arrival_monotonic_ns"] - entry["answered_monotonic_ns"]) / 1e6
+    assert gap_ms < 50, f"the position was naked for {gap_ms:.1f} ms in the client"
+
+
+async def test_replace_stop_places_the_new_stop_before_cancelling_the_old(sim: Sim) -> None:
+    _, stop = await open_long(sim)
+    await sim.control("DELETE", "requests")
+    new = await sim.adapter.replace_stop(
+        stop, Side.LONG, D(59500), client_order_id("sig-1", OrderKind.STOP, 1)
+    )
+    assert new.is_open and new.trigger_price == D(59500)
+    rows = await sim.requests()
+    placed = next(r for r in rows if r["method"] == "POST" and r["path"] == sim.stop_path)
+    cancel_method, cancel_path = sim.cancel_path
+    cancelled = next(r for r in rows if r["method"] == cancel_method and r["path"] == cancel_path)
+    assert placed["answered_monotonic_ns"] < cancelled["arrival_monotonic_ns"]
+    stops = [o for o in (await sim.account())["open_orders"] if o["type"] == "STOP_MARKET"]
+    assert [dec(o["trigger_price"]) for o in stops] == [D(59500)]
+
+
+async def test_lookup_by_client_id_across_normal_and_conditional_orders(sim: Sim) -> None:
+    entry, stop = await open_long(sim)
+    found_entry = await sim.adapter.fetch_order(BTC, entry.client_id)
+    assert found_entry is not None and found_entry.exchange_id == entry.exchange_id
+    assert found_entry.kind is OrderKind.ENTRY
+    if stop.client_id is not None:
+        found_stop = await sim.adapter.fetch_order(BTC, stop.client_id)
+        assert found_stop is not None and found_stop.conditional and found_stop.kind is OrderKind.STOP
+    assert await sim.adapter.fetch_order(BTC, client_order_id("never-sent", OrderKind.ENTRY)) is None
+
+
+async def test_open_orders_list_both_kinds_and_cancel_returns_the_final_state(sim: Sim) -> None:
+    _, stop = await open_long(sim)
+    tp = await sim.adapter.place_take_profit(
+        BTC, Side.LONG, QTY, D(62000), client_order_id("sig-1", OrderKind.TAKE_PROFIT)
+    )
+    assert tp.conditional and tp.type is OrderType.TAKE_PROFIT_MARKET and tp.reduce_only
+    limit_cid = client_order_id("sig-2", OrderKind.ENTRY)
+    limit = EntryRequest(BTC, Side.LONG, QTY, EntryType.LIMIT, D(50000), D(49000), limit_cid, "px-unused")
+    resting = await sim.adapter.open_with_stop(limit)
+    assert resting.entry.is_open
+    orders = await sim.adapter.open_orders(BTC)
+    ids = {o.exchange_id for o in orders}
+    assert {stop.exchange_id, tp.exchange_id, resting.entry.exchange_id} <= ids
+    assert any(o.conditional for o in orders) and any(not o.conditional for o in orders)
+    cancelled = await sim.adapter.cancel_order(tp)
+    assert cancelled.status is OrderStatus.CANCELED
+    cancelled_entry = await sim.adapter.cancel_order(resting.entry)
+    assert cancelled_entry.status is OrderStatus.CANCELED
+    await sim.adapter.cancel_all(BTC)
+    assert await sim.adapter.open_orders(BTC) == []
+
+
+async def test_close_position_and_fills_unique_by_trade_id(sim: Sim) -> None:
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    await open_long(sim)
+    close = await sim.adapter.close_position(BTC, Side.LONG, QTY, client_order_id("sig-1", OrderKind.CLOSE))
+    assert close.status is OrderStatus.CLOSED and close.filled == QTY and close.reduce_only
+    account = await sim.account()
+    assert account["positions"] == []
+    fills = await sim.adapter.fills_since(BTC, since)
+    assert len(fills) == len({f.trade_id for f in fills}) == len(account["fills"])
+    assert {f.side for f in fills} == {OrderSide.BUY, OrderSide.SELL}
+    assert all(f.fee > 0 for f in fills)
+
+
+async def test_funding_payments_since(sim: Sim) -> None:
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    await open_long(sim)
+    await sim.control("POST", "funding", {"symbol": "BTCUSDT", "rate": "0.001"})
+    await sim.control("POST", "clock", {"advance_seconds": 8 * 3600 + 60})
+    payments = await sim.adapter.funding_payments_since(BTC, since)
+    assert payments, "a long pays positive funding"
+    assert all(p.amount < 0 and p.symbol == BTC for p in payments)
+    assert len({p.payment_id for p in payments}) == len(payments)
+
+
+async def test_answer_dropped_after_execution_resolves_to_the_existing_order(sim: Sim) -> None:
+    await sim.adapter.ensure_leverage(BTC, 5, MarginMode.ISOLATED)
+    await sim.fault(action="drop_after", method="POST", path=sim.order_path)
+    result = await sim.adapter.open_with_stop(entry_request("sig-drop"))
+    assert result.entry.filled == QTY
+    assert len(await sim.requests("POST", sim.order_path)) == 1, "found by lookup, so never resent"
+    account = await sim.account()
+    assert len([o for o in account["orders"] if o["type"] == "MARKET"]) == 1
+    assert dec(account["positions"][0]["qty"]) == QTY
+    assert result.protected
+
+
+async def test_stop_answer_dropped_after_execution_never_places_a_second_stop(sim: Sim) -> None:
+    if sim.exchange == "phemex":
+        await sim.fault(action="drop_after", method="GET", path="/g-orders/activeList")
+        _, stop = await open_long(sim, "sig-drop-stop")
+        assert stop is not None
+    else:
+        await sim.adapter.ensure_leverage(BTC, 5, MarginMode.ISOLATED)
+        await sim.fault(action="drop_after", method="POST", path=sim.stop_path)
+        result = await sim.adapter.open_with_stop(entry_request("sig-drop-stop"))
+        assert result.protected
+    stops = [o for o in (await sim.account())["orders"] if o["type"] == "STOP_MARKET"]
+    assert len(stops) == 1
+
+
+async def test_unexecuted_5xx_and_dropped_request_are_resent_with_the_same_id(sim: Sim) -> None:
+    await sim.adapter.ensure_leverage(BTC, 5, MarginMode.ISOLATED)
+    await sim.fault(action="error_5xx", method="POST", path=sim.order_path, status=503)
+    await sim.fault(action="drop_before", method="POST", path=sim.order_path)
+    result = await sim.adapter.open_with_stop(entry_request("sig-5xx"))
+    assert result.protected
+    posts = await sim.requests("POST", sim.order_path)
+    ids = {r["params"].get("newClientOrderId") or r["params"].get("clOrdID") for r in posts}
+    assert len(posts) == 3 and ids == {client_order_id("sig-5xx", OrderKind.ENTRY)}
+    assert len([o for o in (await sim.account())["orders"] if o["type"] == "MARKET"]) == 1
+
+
+async def test_timeout_then_late_execution_never_opens_twice() -> None:
+    settings = replace(FAST, timeout_ms=300)
+    for exchange in EXCHANGES:
+        async with running_sim(exchange, settings) as sim:
+            await sim.adapter.ensure_leverage(BTC, 5, MarginMode.ISOLATED)
+            await sim.fault(action="delay", method="POST", path=sim.order_path, delay_ms=700)
+            result = await sim.adapter.open_with_stop(entry_request("sig-late"))
+            assert result.entry.filled == QTY
+            await eventually(lambda s=sim: _all_answered(s))
+            account = await sim.account()
+            assert len([o for o in account["orders"] if o["type"] == "MARKET"]) == 1
+            assert dec(account["positions"][0]["qty"]) == QTY
+
+
+async def _all_answered(sim: Sim) -> bool:
+    return all(r["status"] is not None for r in await sim.requests("POST", sim.order_path))
+
+
+async def test_duplicate_client_id_proves_the_first_attempt_landed(sim: Sim) -> None:
+    await open_long(sim)
+    cid = client_order_id("sig-dup", OrderKind.TAKE_PROFIT)
+    first = await sim.adapter.place_take_profit(BTC, Side.LONG, QTY, D(63000), cid)
+    again = await sim.adapter.place_take_profit(BTC, Side.LONG, QTY, D(63000), cid)
+    assert again.exchange_id == first.exchange_id
+    tps = [o for o in (await sim.account())["orders"] if o["type"] == "TAKE_PROFIT_MARKET"]
+    assert len(tps) == 1
+
+
+async def test_rejected_stop_is_reported_so_the_caller_can_close(sim: Sim) -> None:
+    await sim.adapter.ensure_leverage(BTC, 5, MarginMode.ISOLATED)
+    await sim.fault(action="reject_stop")
+    result = await sim.adapter.open_with_stop(entry_request("sig-reject"))
+    if result.stop is None:
+        assert not result.protected and result.stop_error
+        assert result.entry.filled == QTY
+    else:
+        raise AssertionError("a rejected stop must not be reported as placed")
+    close = await sim.adapter.close_position(
+        BTC, Side.LONG, result.entry.filled, client_order_id("sig-reject", OrderKind.CLOSE)
+    )
+    assert close.filled == QTY
+    assert (await sim.account())["positions"] == []
+
+
+async def test_insufficient_margin_is_a_final_rejection(sim: Sim) -> None:
+    await sim.adapter.ensure_leverage(BTC, 1, MarginMode.ISOLATED)
+    with pytest.raises(OrderRejectedError) as caught:
+        await sim.adapter.open_with_stop(entry_request("sig-big", qty=D("1")))
+    assert caught.value.reason.value == "insufficient_funds"
+
+
+async def test_rate_limit_storm_backs_off_then_succeeds(sim: Sim) -> None:
+    await sim.adapter.markets()
+    await sim.fault(action="rate_limit", method="GET", count=3)
+    started = time.monotonic()
+    account = await sim.adapter.account_snapshot()
+    elapsed = time.monotonic() - started
+    assert account.equity == D(10000)
+    assert elapsed >= 0.05 + 0.1 + 0.2  # FAST backoff: 50 ms doubling
+    limited = [r for r in await sim.requests() if r["fault"] == "rate_limit"]
+    assert len(limited) == 3
+
+
+async def test_ip_ban_is_reported_with_its_expiry_and_halts_requests(sim: Sim) -> None:
+    await sim.adapter.markets()
+    await sim.fault(action="ban", method="GET")
+    with pytest.raises(ExchangeBannedError) as caught:
+        await sim.adapter.account_snapshot()
+    assert caught.value.until > datetime.now(UTC)
+    assert sim.adapter.banned_until == caught.value.until
+    before = len(await sim.requests())
+    with pytest.raises(ExchangeBannedError):
+        await sim.adapter.account_snapshot()
+    assert len(await sim.requests()) == before
+
+
+async def test_stale_market_data_is_reported_as_stale(sim: Sim) -> None:
+    settings = replace(
+        FAST,
+        funding_max_age=timedelta(milliseconds=200),
+        mark_max_age=timedelta(milliseconds=100),
+        tiers_max_age=timedelta(milliseconds=200),
+        insurance_max_age=timedelta(milliseconds=200),
+    )
+    adapter = sim.new_adapter(settings)
+    try:
+        assert (await adapter.market_snapshot(BTC)).is_complete
+        await sim.fault(action="error_5xx", method="GET", count=None, status=503)
+        await asyncio.sleep(0.25)
+        snapshot = await adapter.market_snapshot(BTC)
+        assert not snapshot.is_complete
+        assert {MarketDataItem.MARK_PRICE, MarketDataItem.FUNDING, MarketDataItem.TIERS} <= snapshot.stale
+        if sim.exchange == "binance":
+            assert snapshot.insurance_fund is None and MarketDataItem.INSURANCE_FUND in snapshot.stale
+    finally:
+        await adapter.aclose()
+
+
+async def test_background_refresh_keeps_data_fresh_off_the_critical_path(sim: Sim) -> None:
+    settings = replace(
+        FAST, refresh_interval=timedelta(milliseconds=20), mark_max_age=timedelta(milliseconds=200)
+    )
+    adapter = sim.new_adapter(settings)
+    funding_path = "/fapi/v1/premiumIndex" if sim.exchange == "binance" else "/md/v2/ticker/24hr"
+    try:
+        adapter.watch(BTC)
+        await adapter.start_background_refresh()
+        await eventually(lambda: _count(sim, funding_path, at_least=3))
+        await sim.mark(BTC, "61000")
+
+        async def sees_new_mark() -> bool:
+            return (await adapter.market_snapshot(BTC)).mark_price == D(61000)
+
+        await eventually(sees_new_mark)
+    finally:
+        await adapter.aclose()
+    stopped = len(await sim.requests())
+    await asyncio.sleep(0.1)
+    assert len(await sim.requests()) == stopped
+
+
+async def _count(sim: Sim, path: str, at_least: int) -> bool:
+    return len(await sim.requests("GET", path)) >= at_least
