@@ -1,0 +1,116 @@
+"""Default instruments are consistent, price paths reproducible, the engine orders events along the path."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import ccxt.async_support as ccxt
+import pytest
+
+from adapters.sim import load_sim_config
+from adapters.sim.ccxt_target import target_simulator
+from adapters.sim.clock import SimClock
+from adapters.sim.config import PricePathConfig, PricePathKind
+from adapters.sim.engine import Engine
+from adapters.sim.model import EngineReject, OrderRequest, OrderSide, OrderType, Reject
+from adapters.sim.prices import CsvPath, RandomWalk
+
+
+@pytest.mark.parametrize("dialect", ["binance", "phemex"])
+def test_default_tiers_are_contiguous_with_continuous_maintenance(dialect: str) -> None:
+    config = load_sim_config().for_dialect(dialect)
+    assert {i.symbol for i in config.instruments} == {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
+    for inst in config.instruments:
+        assert inst.tiers[0].floor == 0 and inst.tiers[0].cum == 0
+        for lower, upper in zip(inst.tiers, inst.tiers[1:], strict=False):
+            assert lower.cap == upper.floor and lower.max_leverage > upper.max_leverage
+            edge = upper.floor
+            assert edge * lower.mmr - lower.cum == edge * upper.mmr - upper.cum, (inst.symbol, edge)
+
+
+def test_phemex_overrides_apply_only_to_the_phemex_dialect() -> None:
+    config = load_sim_config()
+    assert config.for_dialect("binance").instrument("SOLUSDT").step == Decimal("1")
+    assert config.for_dialect("phemex").instrument("SOLUSDT").step == Decimal("0.01")
+    assert config.for_dialect("phemex").instrument("BTCUSDT").taker_fee == Decimal("0.0006")
+
+
+def test_a_mark_jump_past_the_liquidation_price_liquidates_before_a_farther_stop() -> None:
+    config = (
+        load_sim_config()
+        .for_dialect("binance")
+        .with_overrides(price_path=PricePathConfig(PricePathKind.STATIC))
+    )
+    engine = Engine(config, SimClock())
+    account = engine.account("sim-key")
+    engine.place(account, OrderRequest("BTCUSDT", OrderSide.BUY, OrderType.MARKET, Decimal("0.01"), "e"))
+    stop = engine.place(
+        account,
+        OrderRequest(
+            "BTCUSDT",
+            OrderSide.SELL,
+            OrderType.STOP_MARKET,
+            Decimal("0.01"),
+            "s",
+            trigger_price=Decimal("55000"),
+            reduce_only=True,
+        ),
+    )
+    engine.set_mark("BTCUSDT", Decimal("54000"))
+    assert account.position("BTCUSDT").qty == 0
+    assert stop.status.value == "EXPIRED"
+    assert [o.client_id for o in account.orders.values()][-1].startswith("autoclose-")
+
+
+def test_quantity_off_the_step_is_refused() -> None:
+    config = load_sim_config().for_dialect("binance")
+    engine = Engine(config, SimClock())
+    with pytest.raises(EngineReject) as caught:
+        engine.place(
+            engine.account("sim-key"),
+            OrderRequest("BTCUSDT", OrderSide.BUY, OrderType.MARKET, Decimal("0.0105"), "x"),
+        )
+    assert caught.value.reason is Reject.QTY_STEP
+
+
+def test_random_walk_is_reproducible_and_on_the_tick() -> None:
+    inst = load_sim_config().instrument("BTCUSDT")
+    paths = [RandomWalk(3, Decimal("5")), RandomWalk(3, Decimal("5"))]
+    series: list[list[Decimal]] = [[], []]
+    for path, out in zip(paths, series, strict=True):
+        mark = inst.start_price
+        for step in range(50):
+            mark = path.next_mark(inst, mark, step) or mark
+            out.append(mark)
+    assert series[0] == series[1] and len(set(series[0])) > 10
+    assert all(m % inst.tick == 0 for m in series[0])
+
+
+def test_csv_path_gives_the_latest_mark_at_or_before_the_time(tmp_path: Path) -> None:
+    csv = tmp_path / "path.csv"
+    csv.write_text("# timestamp_ms,symbol,mark\n1000,BTCUSDT,60000\n2000,BTCUSDT,61000.5\n", encoding="utf-8")
+    inst = load_sim_config().instrument("BTCUSDT")
+    path = CsvPath(csv)
+    assert [path.next_mark(inst, Decimal(1), t) for t in (999, 1000, 1999, 5000)] == [
+        None,
+        Decimal("60000"),
+        Decimal("60000"),
+        Decimal("61000.5"),
+    ]
+
+
+async def test_ccxt_target_rewrites_every_api_url_and_keeps_paths() -> None:
+    binance = target_simulator(ccxt.binanceusdm(), "http://127.0.0.1:9/")
+    phemex = target_simulator(ccxt.phemex(), "http://127.0.0.1:9")
+    try:
+        assert binance.urls["api"]["fapiPrivateV3"] == "http://127.0.0.1:9/fapi/v3"
+        assert all(u.startswith("http://127.0.0.1:9") for u in binance.urls["api"].values())
+        assert phemex.urls["api"]["public"] == "http://127.0.0.1:9/exchange/public"
+        assert phemex.urls["api"]["private"] == "http://127.0.0.1:9"
+        assert binance.get_exceptions_by_url("http://127.0.0.1:9/fapi/v1/order", "exact")["-2019"] is (
+            ccxt.InsufficientFunds
+        )
+    finally:
+        await binance.close()
+        await phemex.close()
