@@ -17,7 +17,7 @@ from executor.risk.inputs import (
     OpenPosition,
     Signal,
 )
-from executor.risk.liquidation import liquidation_price, tier_for
+from executor.risk.liquidation import liquidation_price, liquidation_violation, tier_for
 from executor.risk.pipeline import decide
 from executor.risk.position_rule import PositionAction, PositionVerdict, position_drawdown_action
 from executor.risk.profile import BreakerAction, HeatPolicy, LossBasis, RiskMode, RiskProfile, SizerKind
@@ -64,6 +64,7 @@ __all__ = [
     "evaluate_daily_loss",
     "fold_trades",
     "liquidation_price",
+    "liquidation_violation",
     "on_day_rollover",
     "on_trade_closed",
     "position_drawdown_action",

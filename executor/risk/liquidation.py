@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from executor.domain.enums import Side
 from executor.risk.inputs import LeverageTier
+from executor.risk.profile import Liquidation
 
 ONE = Decimal(1)
 
@@ -43,3 +44,29 @@ def liquidation_for_tiers(
     if tier is None:
         return None
     return liquidation_price(side, qty, entry, leverage, tier.mmr, tier.cum)
+
+
+def liquidation_violation(
+    side: Side,
+    entry: Decimal,
+    stop: Decimal,
+    liquidation: Decimal | None,
+    config: Liquidation,
+    volatility: Decimal | None = None,
+) -> str | None:
+    """Which distance requirement of RISK_SPEC 2.8 a liquidation price breaks, or None. The pipeline
+    uses it before the order; the daemon applies it to the exchange's own price after the fill."""
+    if liquidation is None or (liquidation <= 0 and side is Side.SHORT):
+        return "the liquidation price is unknown"
+    to_liq = (entry - liquidation) * side.sign
+    to_stop = (entry - stop) * side.sign
+    stop_to_liq = (stop - liquidation) * side.sign
+    if stop_to_liq <= 0:
+        return f"liquidation {liquidation} is not beyond the stop {stop}"
+    if to_liq < config.safety_multiple * to_stop:
+        return f"liquidation distance {to_liq} < {config.safety_multiple} × stop distance {to_stop}"
+    if stop_to_liq < config.stop_buffer * entry:
+        return f"stop-to-liquidation {stop_to_liq} < {config.stop_buffer * 100}% of the entry"
+    if volatility is not None and to_liq < config.vol_multiple * volatility * entry:
+        return f"liquidation distance {to_liq} < {config.vol_multiple} × daily volatility {volatility}"
+    return None

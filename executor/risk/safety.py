@@ -9,7 +9,7 @@ from functools import lru_cache
 from executor.domain.enums import Side
 from executor.domain.money import ceil_to_step, floor_to_step
 from executor.risk.decision import Value
-from executor.risk.liquidation import liquidation_for_tiers
+from executor.risk.liquidation import liquidation_for_tiers, liquidation_violation
 from executor.risk.profile import HeatPolicy
 from executor.risk.proposal import Proposal, Reject
 from executor.risk.reasons import ReasonCode
@@ -34,20 +34,9 @@ def liquidation_problem(p: Proposal, liq: Decimal | None) -> str | None:
     """Which of the configured distance requirements fails, or None when all hold."""
     if liq is None:
         return "the notional is beyond the exchange's last leverage bracket"
-    config, side = p.profile.liquidation, p.signal.side
-    to_liq = (p.entry - liq) * side.sign
-    to_stop = (p.entry - p.stop) * side.sign
-    stop_to_liq = (p.stop - liq) * side.sign
-    if stop_to_liq <= 0:
-        return f"liquidation {liq} is not beyond the stop {p.stop}"
-    if to_liq < config.safety_multiple * to_stop:
-        return f"liquidation distance {to_liq} < {config.safety_multiple} × stop distance {to_stop}"
-    if stop_to_liq < config.stop_buffer * p.entry:
-        return f"stop-to-liquidation {stop_to_liq} < {config.stop_buffer * 100}% of the entry"
-    volatility = p.signal.volatility
-    if volatility is not None and to_liq < config.vol_multiple * volatility * p.entry:
-        return f"liquidation distance {to_liq} < {config.vol_multiple} × daily volatility {volatility}"
-    return None
+    return liquidation_violation(
+        p.signal.side, p.entry, p.stop, liq, p.profile.liquidation, p.signal.volatility
+    )
 
 
 def liquidation(p: Proposal) -> None:

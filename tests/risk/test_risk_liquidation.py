@@ -75,3 +75,19 @@ def test_matches_binance_formula_with_isolated_wallet_equal_to_initial_margin(
     theirs = binance_formula(side, qty, entry, qty * entry / leverage, tier.mmr, tier.cum)
     expected = max(theirs, D(0)) if side is Side.LONG else theirs
     assert abs(ours - expected) <= D("1e-18") * max(expected, D(1))
+
+
+def test_exchange_liquidation_after_the_fill_is_checked_with_the_same_rules() -> None:
+    from executor.risk import liquidation_violation
+    from executor.risk.profile import Liquidation
+
+    config = Liquidation()
+    assert liquidation_violation(Side.LONG, D(100), D(99), D("90.46"), config) is None
+    assert "2 × stop distance" in str(liquidation_violation(Side.LONG, D(100), D(99), D("98.5"), config))
+    assert "not beyond the stop" in str(liquidation_violation(Side.SHORT, D(100), D(101), D("100.5"), config))
+    assert (
+        liquidation_violation(Side.LONG, D(100), D(99), D("90.46"), config, volatility=D("0.05")) is not None
+    )
+    assert (
+        liquidation_violation(Side.SHORT, D(100), D(101), None, config) == "the liquidation price is unknown"
+    )
