@@ -30,6 +30,8 @@ from pydantic_settings import (
 )
 
 from executor.config.paths import config_dir
+from executor.config.risk_profiles import load_profile
+from executor.risk import ProfileError, RiskProfile
 
 ENV_PREFIX = "EXECUTOR__"
 _CONFIG_FILES: ContextVar[tuple[Path, ...]] = ContextVar("config_files", default=())
@@ -283,6 +285,13 @@ class Settings(BaseSettings):
             _TomlFiles(settings_cls, _CONFIG_FILES.get()),
         )
 
+    def risk_profile(self) -> RiskProfile:
+        """The named profile with [risk.overrides] applied; a bad value is a ConfigError naming it."""
+        try:
+            return load_profile(self.risk.profile, self.risk.overrides)
+        except ProfileError as exc:
+            raise ConfigError(f"config: risk: {exc}") from None
+
     def secrets(self) -> list[str]:
         """Every configured secret's plain value (and URL passwords), for the log redactor."""
         values = [self.exchange.api_key, self.exchange.api_secret, self.ingress.secret]
@@ -315,11 +324,13 @@ def load_settings(path: Path | None = None) -> Settings:
     files = (config_dir() / "default.toml",) if path is None else (config_dir() / "default.toml", path)
     token = _CONFIG_FILES.set(files)
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         raise ConfigError(_explain(exc)) from None
     finally:
         _CONFIG_FILES.reset(token)
+    settings.risk_profile()
+    return settings
 
 
 def _explain(exc: ValidationError) -> str:

@@ -113,3 +113,38 @@ def test_unreadable_secret_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("EXECUTOR__INGRESS__SECRET_FILE", "/nonexistent/secret")
     with pytest.raises(ConfigError, match="EXECUTOR__INGRESS__SECRET_FILE names /nonexistent/secret"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (
+            "[risk.overrides.risk]\npercent = -0.01\n",
+            "risk.percent: -0.01 is not allowed; expected a number from 0 to 1",
+        ),
+        (
+            "[risk.overrides.daily_loss]\nlimit_pct = 1.5\n",
+            "daily_loss.limit_pct: 1.5 is not allowed; expected a number from 0 to 1",
+        ),
+        (
+            "[risk.overrides.leverage]\nmax_per_trade = 0\n",
+            "leverage.max_per_trade: 0 is not allowed; expected a whole number from 1 to 125",
+        ),
+        ("[risk.overrides]\nleverag = 3\n", "leverag: unknown key"),
+        ('[risk]\nprofile = "nope"\n', "risk profile 'nope': no file"),
+    ],
+)
+def test_impossible_risk_values_are_refused_naming_the_key_and_the_allowed_range(
+    tmp_path: Path, overrides: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, overrides))
+    assert str(error.value).startswith("config: risk: ")
+    assert expected in str(error.value)
+
+
+def test_risk_overrides_reach_the_loaded_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXECUTOR__RISK__PROFILE", "fixed-risk")
+    monkeypatch.setenv("EXECUTOR__RISK__OVERRIDES__LEVERAGE__MAX_PER_TRADE", "7")
+    profile = load_settings().risk_profile()
+    assert profile.name == "fixed-risk" and profile.leverage.max_per_trade == 7

@@ -1,0 +1,46 @@
+"""Prometheus metrics, on a registry of the daemon's own so that several daemons in one test never clash."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.signals = Counter(
+            "executor_signals_total",
+            "Signals received, by ingress status",
+            ["status"],
+            registry=self.registry,
+        )
+        self.decisions = Counter(
+            "executor_decisions_total",
+            "Risk decisions, by reason code (accepted for an accepted one)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.orders = Counter(
+            "executor_orders_total",
+            "Order state changes, by kind and state",
+            ["kind", "state"],
+            registry=self.registry,
+        )
+        self.signal_to_wire = Histogram(
+            "executor_signal_to_wire_seconds",
+            "From a signal's arrival at ingress to its entry request leaving for the exchange",
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+        self.equity = Gauge("executor_equity", "Account equity in the quote currency", registry=self.registry)
+        self.day_loss = Gauge("executor_day_loss", "Today's loss (positive = loss)", registry=self.registry)
+        self.day_loss_limit = Gauge("executor_day_loss_limit", "Today's loss limit", registry=self.registry)
+        self.breaker_tripped = Gauge(
+            "executor_breaker_tripped", "1 while the daily-loss breaker is tripped", registry=self.registry
+        )
+        self.alerts = Counter(
+            "executor_alerts_total", "Alerts raised, by kind", ["kind"], registry=self.registry
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
