@@ -39,7 +39,7 @@ from adapters.parsing import (
     to_ms,
     unique_fills,
 )
-from adapters.ratelimit import BackoffGate, BackoffPolicy
+from adapters.ratelimit import BackoffGate, BackoffPolicy, retry_after
 from executor.domain.account import AccountSnapshot, MarginMode
 from executor.domain.enums import EntryType, Side
 from executor.domain.market import (
@@ -173,12 +173,15 @@ class CcxtAdapter(ABC):
             except TRANSPORT_ERRORS as exc:
                 error = to_port_error(exc, self.family, write=write, secrets=self._secrets, now=self._clock())
                 last = error
+                hint = retry_after(getattr(self._exchange, "last_response_headers", None))
                 if isinstance(error, ExchangeBannedError):
+                    if hint is not None and self._clock() + hint > error.until:
+                        error.until = self._clock() + hint
                     self._gate.on_banned(error.until)
                     log.error("exchange_ip_banned", exchange=self._name, until=error.until.isoformat())
                     raise error from None
                 if error.reason is ErrorReason.RATE_LIMITED:
-                    pause = self._gate.on_rate_limited()
+                    pause = self._gate.on_rate_limited(hint)
                     log.warning("exchange_rate_limited", exchange=self._name, pause_s=pause.total_seconds())
                     continue
                 if error.reason is ErrorReason.CLOCK_SKEW:
@@ -412,8 +415,11 @@ class CcxtAdapter(ABC):
         raws = await self._request(
             lambda: self._exchange.fetch_funding_history(symbol, to_ms(since)), write=False
         )
-        payments = {p.payment_id: p for p in map(parse_funding_payment, raws) if p.timestamp >= since}
+        payments = {p.payment_id: p for p in map(self._funding_from_raw, raws) if p.timestamp >= since}
         return sorted(payments.values(), key=lambda p: (p.timestamp, p.payment_id))
+
+    def _funding_from_raw(self, raw: Any) -> FundingPayment:
+        return parse_funding_payment(raw)
 
     # ------------------------------------------------------------------ market data
 

@@ -144,7 +144,8 @@ _CCXT_TYPES: tuple[tuple[type[BaseException], ErrorReason], ...] = (
 )
 
 _CODE_RE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
-_HTTP_STATUS_RE = re.compile(r"^\S+ (418|429) ")
+# ccxt: "binanceusdm 418 I'm a teapot {...}" or "phemex GET https://... 418 I'm a Teapot ..."
+_HTTP_STATUS_RE = re.compile(r"^\S+(?: [A-Z]+ \S+)? (418|429) ")
 _BANNED_UNTIL_RE = re.compile(r"banned until (\d{12,14})")
 DEFAULT_BAN = timedelta(minutes=2)
 

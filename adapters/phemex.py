@@ -20,6 +20,7 @@ from adapters.errors import ExchangeError, malformed
 from adapters.parsing import (
     dec,
     from_ms,
+    parse_funding_payment,
     parse_order,
     parse_position,
     positive,
@@ -28,7 +29,7 @@ from adapters.parsing import (
 from executor.domain.account import AccountSnapshot, MarginMode
 from executor.domain.enums import Side
 from executor.domain.market import FundingInfo, LeverageTier
-from executor.domain.orders import EntryRequest, Order, OrderSide, OrderType, ProtectedEntry
+from executor.domain.orders import EntryRequest, FundingPayment, Order, OrderSide, OrderType, ProtectedEntry
 
 SETTLE = "USDT"
 MARK_TRIGGER = "ByMarkPrice"
@@ -46,6 +47,13 @@ class PhemexAdapter(CcxtAdapter):
 
     def _order_from_raw(self, raw: Any, *, conditional: bool | None = None) -> Order:
         return parse_order(raw, conditional=conditional, dialect_types=ORDER_TYPES)
+
+    def _funding_from_raw(self, raw: Any) -> FundingPayment:
+        """Phemex reports the fee (paid > 0) under the raw symbol id; the port wants received > 0."""
+        market = self._exchange.safe_market(raw.get("symbol"))
+        fee = dec(raw.get("amount"))
+        received = -fee if fee is not None else None
+        return parse_funding_payment({**raw, "symbol": market["symbol"], "amount": received})
 
     async def cancel_all(self, symbol: str) -> None:
         await self._request(lambda: self._exchange.cancel_all_orders(symbol), write=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +33,18 @@ def throttle_config(family: str) -> dict[str, Any]:
     }
 
 
+def retry_after(headers: Mapping[str, str] | None) -> timedelta | None:
+    """The server's wait hint: Binance ``Retry-After``, Phemex ``x-ratelimit-retry-after-<group>``."""
+    for name, value in (headers or {}).items():
+        lowered = name.lower()
+        if lowered == "retry-after" or lowered.startswith("x-ratelimit-retry-after"):
+            try:
+                return timedelta(seconds=float(value))
+            except ValueError:
+                return None
+    return None
+
+
 def key_fingerprint(family: str, api_key: str) -> str:
     """Identify a key without keeping it: the registry and logs see only this."""
     return hashlib.sha256(f"{family}:{api_key}".encode()).hexdigest()[:16]
@@ -41,7 +53,7 @@ def key_fingerprint(family: str, api_key: str) -> str:
 @dataclass(frozen=True, slots=True)
 class BackoffPolicy:
     initial: timedelta = timedelta(milliseconds=500)
-    maximum: timedelta = timedelta(seconds=30)
+    maximum: timedelta = timedelta(seconds=60)
     factor: float = 2.0
 
 
@@ -81,10 +93,10 @@ class BackoffGate:
         if remaining > timedelta(0):
             await asyncio.sleep(remaining.total_seconds())
 
-    def on_rate_limited(self) -> timedelta:
-        """Record a 429 and return the pause before the next request."""
+    def on_rate_limited(self, retry_after: timedelta | None = None) -> timedelta:
+        """Record a 429 and return the pause before the next request (at least the server's hint)."""
         seconds = self._policy.initial.total_seconds() * self._policy.factor**self._streak
-        pause = min(timedelta(seconds=seconds), self._policy.maximum)
+        pause = min(max(timedelta(seconds=seconds), retry_after or timedelta(0)), self._policy.maximum)
         self._streak += 1
         self._not_before = self._clock() + pause
         return pause

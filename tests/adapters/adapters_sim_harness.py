@@ -21,7 +21,7 @@ from adapters.sim.config import PricePathConfig, PricePathKind
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
-EXCHANGES = ("binance",)
+EXCHANGES = ("binance", "phemex")
 
 FAST = AdapterSettings(
     read_retry_delay=timedelta(milliseconds=5),

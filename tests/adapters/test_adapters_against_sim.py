@@ -265,17 +265,28 @@ async def test_duplicate_client_id_proves_the_first_attempt_landed(sim: Sim) -> 
 async def test_rejected_stop_is_reported_so_the_caller_can_close(sim: Sim) -> None:
     await sim.adapter.ensure_leverage(BTC, 5, MarginMode.ISOLATED)
     await sim.fault(action="reject_stop")
+    if sim.exchange == "phemex":
+        # The stop rides on the entry request: refusing it refuses the entry, so no position exists.
+        with pytest.raises(OrderRejectedError):
+            await sim.adapter.open_with_stop(entry_request("sig-reject"))
+        assert (await sim.account())["positions"] == []
+        return
     result = await sim.adapter.open_with_stop(entry_request("sig-reject"))
-    if result.stop is None:
-        assert not result.protected and result.stop_error
-        assert result.entry.filled == QTY
-    else:
-        raise AssertionError("a rejected stop must not be reported as placed")
-    close = await sim.adapter.close_position(
-        BTC, Side.LONG, result.entry.filled, client_order_id("sig-reject", OrderKind.CLOSE)
-    )
+    assert result.stop is None and not result.protected and result.stop_error
+    assert result.entry.filled == QTY
+    close_id = client_order_id("sig-reject", OrderKind.CLOSE)
+    close = await sim.adapter.close_position(BTC, Side.LONG, result.entry.filled, close_id)
     assert close.filled == QTY
     assert (await sim.account())["positions"] == []
+
+
+async def test_rejected_replacement_keeps_the_old_stop(sim: Sim) -> None:
+    _, stop = await open_long(sim)
+    await sim.fault(action="reject_stop")
+    with pytest.raises(OrderRejectedError):
+        await sim.adapter.replace_stop(stop, Side.LONG, D(59500), client_order_id("sig-1", OrderKind.STOP, 1))
+    (still,) = [o for o in (await sim.account())["open_orders"] if o["type"] == "STOP_MARKET"]
+    assert dec(still["trigger_price"]) == D(59000)
 
 
 async def test_insufficient_margin_is_a_final_rejection(sim: Sim) -> None:

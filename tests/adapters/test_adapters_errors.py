@@ -161,3 +161,10 @@ def test_success_codes_are_not_error_codes() -> None:
     assert exchange_code('{"code":0,"msg":""}') is None
     assert exchange_code('{"code":"200","msg":"success"}') is None
     assert exchange_code('binanceusdm {"code": -2019, "msg": "x"}') == -2019
+
+
+def test_phemex_http_418_with_url_in_the_message_is_a_ban() -> None:
+    exc = ccxt.DDoSProtection("phemex GET http://127.0.0.1:1/g-accounts/accountPositions 418 I'm a Teapot x")
+    assert classify(exc, "phemex", write=False, now=NOW).reason is ErrorReason.IP_BANNED
+    exc = ccxt.RateLimitExceeded("phemex GET http://127.0.0.1:1/g-orders 429 Too Many Requests")
+    assert classify(exc, "phemex", write=True, now=NOW).reason is ErrorReason.RATE_LIMITED

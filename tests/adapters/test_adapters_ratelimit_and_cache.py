@@ -3,7 +3,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from adapters.cache import FreshnessCache
-from adapters.ratelimit import BackoffGate, BackoffPolicy, GateRegistry, key_fingerprint, throttle_config
+from adapters.ratelimit import (
+    BackoffGate,
+    BackoffPolicy,
+    GateRegistry,
+    key_fingerprint,
+    retry_after,
+    throttle_config,
+)
 
 
 class FakeClock:
@@ -75,3 +82,12 @@ def test_cache_flags_values_older_than_the_limit_but_keeps_them() -> None:
 def test_cache_refuses_a_non_positive_limit() -> None:
     with pytest.raises(ValueError):
         FreshnessCache(timedelta(0))
+
+
+def test_server_wait_hint_sets_the_minimum_pause_within_the_cap() -> None:
+    assert retry_after({"Retry-After": "7"}) == timedelta(seconds=7)
+    assert retry_after({"x-ratelimit-retry-after-CONTRACT": "60"}) == timedelta(seconds=60)
+    assert retry_after({"Content-Type": "text/plain"}) is None
+    gate = BackoffGate(BackoffPolicy(timedelta(seconds=1), timedelta(seconds=30), 2.0), FakeClock())
+    assert gate.on_rate_limited(timedelta(seconds=7)) == timedelta(seconds=7)
+    assert gate.on_rate_limited(timedelta(seconds=90)) == timedelta(seconds=30)
