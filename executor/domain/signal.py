@@ -189,20 +189,21 @@ def _volatility(value: object) -> Decimal | None:
 def _expires_at(value: object) -> datetime | None:
     if value is None:
         return None
-    parsed: datetime | None = None
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str) and len(value) <= _MAX_TEXT:
-        try:
+    try:
+        if isinstance(value, datetime):
+            parsed = value
+        elif isinstance(value, str) and len(value) <= _MAX_TEXT:
             parsed = datetime.fromisoformat(value)
-        except ValueError:
-            parsed = None
-    if parsed is None or parsed.tzinfo is None or parsed.utcoffset() is None:
+        else:
+            raise ValueError(value)
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            raise ValueError(value)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise ValueError(
             'must be an ISO 8601 time with its zone, e.g. "2026-06-02T14:00:00Z" '
             "(a time without Z or +hh:mm is ambiguous)"
-        )
-    return parsed.astimezone(UTC)
+        ) from None
 
 
 def _strategy(value: object) -> str | None:

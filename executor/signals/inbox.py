@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from executor.config.settings import IngressSettings
-from executor.domain.signal import FieldError, InvalidSignal, Signal, load_object
+from executor.domain.signal import BODY, FieldError, InvalidSignal, Signal, load_object
 from executor.observability.logging import get_logger
 from executor.signals.auth import Authenticator, Credentials, Unauthorized
 from executor.signals.result import IngressResult, IngressStatus
@@ -70,13 +70,25 @@ class Inbox:
         credentials = auth if auth is not None else Credentials()
         try:
             data = self._authenticate(raw, credentials, received_at)
-            signal = Signal.parse(raw) if data is None else Signal.from_object(data)
+            signal = self._validate(raw, data, source)
         except Unauthorized as refused:
             log.warning("signal refused: unauthorized", source=source, reason=str(refused))
             return IngressResult(None, IngressStatus.UNAUTHORIZED, (FieldError(AUTH_FIELD, str(refused)),))
         except InvalidSignal as invalid:
             return await self._reject(raw, source, invalid, received_at)
         return await self._store(signal, source, received_at)
+
+    @staticmethod
+    def _validate(raw: bytes | str, data: dict[str, Any] | None, source: str) -> Signal:
+        """The schema; should it ever fail in an unforeseen way, that is one more invalid message."""
+        try:
+            return Signal.parse(raw) if data is None else Signal.from_object(data)
+        except InvalidSignal:
+            raise
+        except Exception as exc:
+            log.exception("signal validation failed unexpectedly", source=source)
+            message = "the message could not be validated; check it against docs/signals.md"
+            raise InvalidSignal([FieldError(BODY, message)]) from exc
 
     def _authenticate(
         self, raw: bytes | str, credentials: Credentials, now: datetime

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -132,6 +132,8 @@ def test_fields_an_action_would_ignore_are_refused() -> None:
         ({"expires_at": "2026-06-02T14:00:00"}, "expires_at", "with its zone"),
         ({"expires_at": 1780000000}, "expires_at", "ISO 8601"),
         ({"expires_at": "tomorrow"}, "expires_at", "ISO 8601"),
+        ({"expires_at": "0001-01-01T00:00:00+01:00"}, "expires_at", "ISO 8601"),
+        ({"expires_at": "9999-12-31T23:59:59-01:00"}, "expires_at", "ISO 8601"),
         ({"strategy": "a\nb"}, "strategy", "printable characters"),
         ({"strategy": ""}, "strategy", "printable characters"),
         ({"token": 12345}, "token", "must be a string"),
@@ -226,3 +228,16 @@ def test_arbitrary_json_objects_parse_or_raise_invalid_signal_only(data: dict[st
         assert all(error.field and error.message for error in exc.errors)
     else:
         assert Signal.from_object(signal.payload()) == signal
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.datetimes(timezones=st.none() | st.timezones()), st.sampled_from(["close", "open"]))
+def test_any_expiry_time_parses_to_utc_or_is_an_expires_at_error(moment: datetime, action: str) -> None:
+    data = {"id": "t", "action": action, "symbol": "SOLUSDT", "expires_at": moment.isoformat()}
+    try:
+        signal = Signal.from_object(data)
+    except InvalidSignal as exc:
+        assert "expires_at" in {e.field for e in exc.errors} or action == "open"
+    else:
+        assert signal.expires_at is not None and signal.expires_at.utcoffset() == timedelta(0)
+        assert signal.expires_at == moment

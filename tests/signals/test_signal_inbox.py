@@ -256,3 +256,16 @@ async def test_arbitrary_messages_never_raise_and_only_valid_signals_are_queued(
     else:
         assert with_secret and after == before
         assert signal is None or signal.token is None or signal.token.get_secret_value() != SECRET
+
+
+@SQLITE_ONLY
+async def test_an_unforeseen_validator_failure_is_one_more_invalid_message(
+    open_inbox: Inbox, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(data: Any) -> Signal:
+        raise OverflowError("a bug in a validator")
+
+    monkeypatch.setattr(Signal, "from_object", broken)
+    result = await open_inbox.submit(signal_body("boom"), Source.WEBSOCKET)
+    assert (result.status, [e.field for e in result.errors]) == (IngressStatus.INVALID, ["body"])
+    assert await counts(store) == (0, 1)
