@@ -10,10 +10,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import structlog
 from adapters_sim_harness import BTC, EXCHANGES, FAST, Sim, dec, eventually, running_sim
 
+from adapters.ccxt_base import Credentials
 from adapters.client_ids import client_order_id
-from adapters.errors import ExchangeBannedError, OrderRejectedError
+from adapters.errors import ErrorReason, ExchangeBannedError, ExchangeError, OrderRejectedError
+from adapters.factory import build_adapter
+from adapters.ratelimit import GateRegistry
 from executor.domain.account import MarginMode
 from executor.domain.enums import EntryType, OrderKind, Side
 from executor.domain.market import MarketDataItem
@@ -368,3 +372,29 @@ async def test_background_refresh_keeps_data_fresh_off_the_critical_path(sim: Si
 
 async def _count(sim: Sim, path: str, at_least: int) -> bool:
     return len(await sim.requests("GET", path)) >= at_least
+
+
+async def test_binance_clock_skew_is_resynced_and_the_request_retried() -> None:
+    async with running_sim("binance") as sim:
+        await sim.adapter.markets()
+        sim.adapter.exchange.options["timeDifference"] = -3_600_000  # our clock one hour ahead
+        account = await sim.adapter.account_snapshot()
+        assert account.equity == D(10000)
+        statuses = [(r["path"], r["status"]) for r in await sim.requests()]
+        assert ("/fapi/v3/account", 400) in statuses and ("/fapi/v1/time", 200) in statuses
+        assert abs(sim.adapter.exchange.options["timeDifference"]) < 60_000
+
+
+async def test_secrets_never_reach_errors_or_logs(sim: Sim) -> None:
+    credentials = Credentials("UNKNOWNKEY1234567890", "TOPSECRET0987654321")
+    adapter = build_adapter(
+        f"sim-{sim.exchange}", "paper", credentials, sim_base_url=sim.url, settings=FAST, gates=GateRegistry()
+    )
+    try:
+        with structlog.testing.capture_logs() as logs, pytest.raises(ExchangeError) as caught:
+            await adapter.account_snapshot()
+        assert caught.value.reason is ErrorReason.AUTHENTICATION
+        shown = " ".join([str(caught.value), repr(caught.value), repr(adapter), repr(logs)])
+        assert "UNKNOWNKEY1234567890" not in shown and "TOPSECRET0987654321" not in shown
+    finally:
+        await adapter.aclose()

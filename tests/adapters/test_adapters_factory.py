@@ -8,6 +8,7 @@ from adapters.binance import BinanceUsdmAdapter
 from adapters.ccxt_base import Credentials
 from adapters.factory import build_adapter, build_ccxt
 from adapters.phemex import PhemexAdapter
+from adapters.port import ExchangePort
 
 KEYS = Credentials("k", "s")
 
@@ -66,3 +67,12 @@ def test_live_needs_credentials_and_sim_needs_its_url() -> None:
         build_adapter("binance", "live")
     with pytest.raises(ValueError, match="base URL"):
         build_adapter("sim-phemex")
+
+
+async def test_both_adapters_implement_the_whole_port() -> None:
+    for name in ("sim-binance", "sim-phemex"):
+        adapter = build_adapter(name, sim_base_url="http://127.0.0.1:1234")
+        try:
+            assert isinstance(adapter, ExchangePort)
+        finally:
+            await adapter.aclose()
