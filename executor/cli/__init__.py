@@ -14,12 +14,8 @@ def main() -> None:
 from executor.cli import config as _config_cmd  # noqa: E402
 from executor.cli import db as _db_cmd  # noqa: E402
 from executor.cli import run as _run_cmd  # noqa: E402
-
-main.add_command(_config_cmd.config)
-main.add_command(_db_cmd.db)
-main.add_command(_run_cmd.run)
-
-from executor.cli import size as _size_cmd  # noqa: E402
-main.add_command(_size_cmd.size)
 from executor.cli import sim as _sim_cmd  # noqa: E402
-main.add_command(_sim_cmd.sim)
+from executor.cli import size as _size_cmd  # noqa: E402
+
+for _command in (_config_cmd.config, _db_cmd.db, _run_cmd.run, _sim_cmd.sim, _size_cmd.size):
+    main.add_command(_command)
