@@ -338,8 +338,16 @@ class CcxtAdapter(ABC):
         return new
 
     async def cancel_order(self, order: Order) -> Order:
-        """Cancel, then read the order back: only the exchange's own record says it is gone."""
-        await self._request(lambda: self._send_cancel(order), write=False)
+        """Cancel, then read the order back: only the exchange's own record says it is gone.
+
+        Cancelling twice is safe: "unknown order" on the cancel is settled by the read-back.
+        """
+        try:
+            await self._request(lambda: self._send_cancel(order), write=False)
+        except OrderNotFoundError:
+            if order.client_id is None:
+                raise
+            # Already gone (an earlier cancel landed, or it filled): the read-back says which.
         if order.client_id is None:
             return replace(order, status=OrderStatus.CANCELED)
         current = await self._lookup(order.symbol, order.client_id, conditional=order.conditional)
@@ -409,7 +417,7 @@ class CcxtAdapter(ABC):
 
     async def fills_since(self, symbol: str, since: datetime) -> list[Fill]:
         raws = await self._request(lambda: self._exchange.fetch_my_trades(symbol, to_ms(since)), write=False)
-        return unique_fills([parse_fill(raw) for raw in raws if raw.get("timestamp", 0) >= to_ms(since)])
+        return unique_fills([fill for fill in map(parse_fill, raws) if fill.timestamp >= since])
 
     async def funding_payments_since(self, symbol: str, since: datetime) -> list[FundingPayment]:
         raws = await self._request(

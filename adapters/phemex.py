@@ -129,7 +129,9 @@ class PhemexAdapter(CcxtAdapter):
         return tiers_from_phemex_risk_limits((market.get("info") or {}).get("riskLimits") or [])
 
     async def _fetch_tiers(self, symbol: str) -> tuple[LeverageTier, ...]:
-        await self._refresh_markets()
+        """Tiers ride on the product list: reload it only when it is due, not per snapshot."""
+        if self._markets.needs_refresh("all"):
+            await self._refresh_markets()
         return self._tiers_from_market(symbol)
 
     async def _fetch_mark_and_funding(self, symbol: str) -> tuple[Decimal | None, FundingInfo]:

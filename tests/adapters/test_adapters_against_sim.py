@@ -170,6 +170,7 @@ async def test_open_orders_list_both_kinds_and_cancel_returns_the_final_state(si
     assert any(o.conditional for o in orders) and any(not o.conditional for o in orders)
     cancelled = await sim.adapter.cancel_order(tp)
     assert cancelled.status is OrderStatus.CANCELED
+    assert (await sim.adapter.cancel_order(tp)).status is OrderStatus.CANCELED  # twice is safe
     cancelled_entry = await sim.adapter.cancel_order(resting.entry)
     assert cancelled_entry.status is OrderStatus.CANCELED
     await sim.adapter.cancel_all(BTC)
