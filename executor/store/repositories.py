@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +19,7 @@ from executor.store.models import (
     FundingPaymentRow,
     OrderRow,
     PositionRow,
+    PositionStatus,
     RejectedSignalRow,
     RiskStateRow,
     SignalRow,
@@ -185,6 +187,16 @@ class PositionRepository(_Repository):
         )
         return result.all()
 
+    async def recent_closed(self, account: str, limit: int) -> Sequence[PositionRow]:
+        """The newest closed positions first (the risk engine's trade history)."""
+        result = await self.session.scalars(
+            select(PositionRow)
+            .where(PositionRow.account == account, PositionRow.status == PositionStatus.CLOSED.value)
+            .order_by(PositionRow.closed_at.desc(), PositionRow.id.desc())
+            .limit(limit)
+        )
+        return result.all()
+
     async def closed_since(self, account: str, since: datetime) -> Sequence[PositionRow]:
         result = await self.session.scalars(
             select(PositionRow)
@@ -230,7 +242,37 @@ class DailyLossRepository(_Repository):
 
 class RiskStateRepository(_Repository):
     async def get(self, account: str) -> RiskStateRow | None:
-        return await self.session.get(RiskStateRow, account)
+        return await self.session.get(RiskStateRow, account, populate_existing=True)
+
+    async def current_version(self, account: str) -> int | None:
+        return await self.session.scalar(select(RiskStateRow.version).where(RiskStateRow.account == account))
+
+    async def compare_and_save(
+        self,
+        *,
+        account: str,
+        expected_version: int,
+        state: dict[str, Any],
+        peak_equity: Decimal | None,
+        at: datetime,
+    ) -> bool:
+        """Write only over the version the writer read (0: no row yet); False when another writer won.
+
+        The daemon and the `executor halt`/`resume` commands both write this row; neither may
+        silently overwrite the other.
+        """
+        if expected_version == 0:
+            row = RiskStateRow(
+                account=account, state=state, peak_equity=peak_equity, version=1, updated_at=at
+            )
+            return await self._insert_unique(row)
+        result = await self.session.execute(
+            update(RiskStateRow)
+            .where(RiskStateRow.account == account, RiskStateRow.version == expected_version)
+            .values(state=state, peak_equity=peak_equity, version=expected_version + 1, updated_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def save(self, row: RiskStateRow) -> RiskStateRow:
         merged = await self.session.merge(row)
