@@ -16,6 +16,7 @@ from adapters.ccxt_base import AdapterSettings, CcxtAdapter, Credentials
 from adapters.phemex import PhemexAdapter
 from adapters.ratelimit import GATES, GateRegistry, throttle_config
 from adapters.sim.ccxt_target import target_simulator
+from executor.config.settings import ExchangeSettings
 
 SIM_CREDENTIALS = Credentials("sim-key", "sim-secret")
 
@@ -96,5 +97,24 @@ def build_adapter(
         name=exchange.value,
         credentials=credentials,
         gate=gates.gate_for(exchange.family, credentials.api_key, settings.backoff),
+        settings=settings,
+    )
+
+
+def adapter_from_settings(
+    exchange: ExchangeSettings,
+    *,
+    sim_base_url: str | None = None,
+    settings: AdapterSettings | None = None,
+) -> CcxtAdapter:
+    """The adapter the daemon's `[exchange]` configuration names (secrets come from the environment)."""
+    credentials = None
+    if exchange.api_key is not None and exchange.api_secret is not None:
+        credentials = Credentials(exchange.api_key.get_secret_value(), exchange.api_secret.get_secret_value())
+    return build_adapter(
+        exchange.name.value,
+        exchange.mode.value,
+        credentials,
+        sim_base_url=sim_base_url or exchange.sim_url or None,
         settings=settings,
     )

@@ -6,9 +6,10 @@ import pytest
 
 from adapters.binance import BinanceUsdmAdapter
 from adapters.ccxt_base import Credentials
-from adapters.factory import build_adapter, build_ccxt
+from adapters.factory import adapter_from_settings, build_adapter, build_ccxt
 from adapters.phemex import PhemexAdapter
 from adapters.port import ExchangePort
+from executor.config.settings import ExchangeSettings
 
 KEYS = Credentials("k", "s")
 
@@ -75,4 +76,20 @@ async def test_both_adapters_implement_the_whole_port() -> None:
         try:
             assert isinstance(adapter, ExchangePort)
         finally:
+            await adapter.aclose()
+
+
+async def test_paper_mode_is_selected_by_the_exchange_configuration() -> None:
+    binance = adapter_from_settings(
+        ExchangeSettings(name="binance", mode="paper", api_key="k", api_secret="s")
+    )
+    phemex = adapter_from_settings(ExchangeSettings(name="phemex", mode="paper", api_key="k", api_secret="s"))
+    sim = adapter_from_settings(ExchangeSettings(name="sim-phemex", sim_url="http://127.0.0.1:9"))
+    try:
+        assert binance.exchange.urls["api"]["fapiPrivate"].startswith("https://demo-fapi.binance.com/")
+        assert phemex.exchange.urls["api"]["private"] == "https://testnet-api.phemex.com"
+        assert sim.exchange.urls["api"]["private"] == "http://127.0.0.1:9"
+        assert binance.exchange.secret != "s" or "k" not in repr(binance)
+    finally:
+        for adapter in (binance, phemex, sim):
             await adapter.aclose()
