@@ -53,6 +53,3 @@ class FreshnessCache(Generic[K, V]):
         """Refresh ahead of expiry, so a background task keeps the value fresh."""
         entry = self._entries.get(key)
         return entry is None or self._clock() - entry.fetched_at > self.max_age * fraction
-
-    def keys(self) -> list[K]:
-        return list(self._entries)

@@ -158,11 +158,6 @@ class Classification:
     banned_until: datetime | None = None
 
 
-def exchange_family(exchange_id: str) -> str:
-    """'binanceusdm' → 'binance': the error tables are per exchange, not per ccxt class."""
-    return "binance" if exchange_id.startswith("binance") else exchange_id
-
-
 def exchange_code(message: str) -> int | None:
     """The exchange's numeric error code from a ccxt message (ccxt appends the raw JSON body)."""
     match = _CODE_RE.search(message)

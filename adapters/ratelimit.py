@@ -78,10 +78,6 @@ class BackoffGate:
             self._banned_until = None
         return self._banned_until
 
-    @property
-    def backoff_streak(self) -> int:
-        return self._streak
-
     def delay(self) -> timedelta:
         """How long the next request must wait (zero when it may go now)."""
         if self._not_before is None:
