@@ -94,6 +94,9 @@ class BinanceUsdmAdapter(CcxtAdapter):
             send=lambda: self._exchange.create_order(symbol, "market", side, float(qty), None, dict(params)),
         )
 
+    async def _fetch_server_ms(self) -> Any:
+        return await self._exchange.fetch_time()
+
     async def _apply_leverage(self, symbol: str, leverage: int, margin_mode: MarginMode) -> None:
         await self._idempotent(lambda: self._exchange.set_margin_mode(margin_mode.value, symbol))
         await self._idempotent(lambda: self._exchange.set_leverage(leverage, symbol))

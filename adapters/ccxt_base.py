@@ -28,9 +28,11 @@ from adapters.errors import (
     ExchangeBannedError,
     ExchangeError,
     OrderNotFoundError,
+    malformed,
     to_port_error,
 )
 from adapters.parsing import (
+    from_ms,
     is_linear_perpetual,
     parse_fill,
     parse_funding_payment,
@@ -393,6 +395,17 @@ class CcxtAdapter(ABC):
         return order
 
     # ------------------------------------------------------------------ leverage
+
+    async def server_time(self) -> datetime:
+        """The exchange's clock: trading days and signal expiry follow the venue, not the host."""
+        raw = await self._request(self._fetch_server_ms, write=False)
+        moment = from_ms(raw)
+        if moment is None:
+            raise malformed("server time answer without a time")
+        return moment
+
+    @abstractmethod
+    async def _fetch_server_ms(self) -> Any: ...
 
     async def ensure_leverage(self, symbol: str, leverage: int, margin_mode: MarginMode) -> None:
         if leverage < 1:

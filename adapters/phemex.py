@@ -94,6 +94,13 @@ class PhemexAdapter(CcxtAdapter):
             await asyncio.sleep(self._settings.fill_readback_delay.total_seconds())
         return None
 
+    async def _fetch_server_ms(self) -> Any:
+        """Phemex has no time endpoint: a ticker's timestamp is the exchange's clock."""
+        markets = await self.markets()
+        symbol = min(markets) if markets else "BTC/USDT:USDT"
+        ticker = await self._exchange.fetch_ticker(symbol)
+        return ticker.get("timestamp")
+
     async def _send_trigger_order(
         self,
         symbol: str,

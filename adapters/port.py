@@ -29,6 +29,10 @@ class ExchangePort(Protocol):
         """While the exchange bans this IP/key: its expiry; entries must halt until then."""
         ...
 
+    async def server_time(self) -> datetime:
+        """The exchange's clock (trading days and expiries follow it)."""
+        ...
+
     async def markets(self) -> Mapping[str, Market]:
         """Linear USDT perpetuals by unified symbol (cached)."""
         ...

@@ -152,6 +152,32 @@ class LoggingSettings(_Section):
     format: LogFormat = LogFormat.AUTO
 
 
+class ForeignPolicy(StrEnum):
+    HALT = "halt"
+    IGNORE = "ignore"
+
+
+class ExecutionSettings(_Section):
+    poll_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    breaker_interval_seconds: float = Field(default=2.0, gt=0, le=60)
+    reconcile_interval_seconds: float = Field(default=60.0, ge=5, le=3600)
+    account_max_age_seconds: float = Field(default=10.0, gt=0, le=300)
+    market_refresh_seconds: float = Field(default=2.0, gt=0, le=60)
+    allow_stop_away_from_profit: bool = False
+    on_foreign_position: ForeignPolicy = ForeignPolicy.HALT
+
+
+class AlertSettings(_Section):
+    webhook_url: str = Field(default="", repr=False)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("alerts.webhook_url must be empty or an http(s):// URL")
+        return value
+
+
 class ServiceSettings(_Section):
     shutdown_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
@@ -266,6 +292,8 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     ingress: IngressSettings = IngressSettings()
     risk: RiskSettings = RiskSettings()
+    execution: ExecutionSettings = ExecutionSettings()
+    alerts: AlertSettings = AlertSettings()
     logging: LoggingSettings = LoggingSettings()
     service: ServiceSettings = ServiceSettings()
 

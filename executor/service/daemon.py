@@ -1,14 +1,42 @@
-"""The daemon's life: start-up in order, serve until told to stop, shut down within the time limit."""
+"""The daemon's life: start-up in order, serve until told to stop, shut down within the time limit.
+
+Start-up order is the safety argument: database schema, exchange, risk state, reconciliation with
+the exchange, and only then ingress and the signal consumer. `/ready` turns true after the first
+reconciliation. On SIGTERM ingress stops first, the signal in flight finishes, and the exchange-side
+stops are left in place.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from adapters.ccxt_base import AdapterSettings
+from adapters.factory import adapter_from_settings
+from adapters.sim import SimServer, load_sim_config
 from executor.config.settings import Settings
+from executor.execution.alerts import Alerter
+from executor.execution.breaker_guard import BreakerGuard
+from executor.execution.clock import ExchangeClock
+from executor.execution.context import AccountCache, AccountContext
+from executor.execution.positions import PositionKeeper
+from executor.execution.reconcile import Reconciler
+from executor.execution.riskbook import RiskBook
+from executor.execution.trader import Trader
 from executor.observability.logging import get_logger
+from executor.observability.metrics import Metrics
 from executor.service.http import HttpServer, build_app
 from executor.service.state import ServiceState
+from executor.service.status import status_report
+from executor.service.supervisor import Supervisor
+from executor.signals.auth import ensure_safe_bind
+from executor.signals.inbox import Inbox
+from executor.signals.redis_stream import RedisStreamIngress
+from executor.signals.webhook import signals_router
+from executor.signals.websocket import WebSocketIngress
 from executor.store.store import Store
 
 log = get_logger("executor.service")
@@ -23,7 +51,9 @@ class Daemon:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.state = ServiceState()
+        self.metrics = Metrics()
         self._stop = asyncio.Event()
+        self._closers: list[Any] = []
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -32,33 +62,186 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
-        store = Store.open(self.settings.database.url)
-        http: HttpServer | None = None
         try:
-            await store.upgrade()
-            host, port = _split(self.settings.ingress.http)
-            http = HttpServer(build_app(self.state), host, port)
-            await http.start()
-            self.state.mark_ready()
-            log.info(
-                "ready",
-                http=http.url,
-                exchange=self.settings.exchange.name.value,
-                mode=self.settings.exchange.mode.value,
-                account=self.settings.exchange.account,
-                database=store.dialect,
-            )
-            await self._stop.wait()
-            log.info("stopping", reason="signal")
-            self.state.mark_not_ready("stopping")
+            await self._serve()
         finally:
-            timeout = self.settings.service.shutdown_timeout_seconds
-            await asyncio.wait_for(self._shutdown(http, store), timeout)
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
         log.info("stopped")
 
-    async def _shutdown(self, http: HttpServer | None, store: Store) -> None:
+    async def _serve(self) -> None:
+        settings = self.settings
+        account = settings.exchange.account
+        profile = settings.risk_profile()
+        supervisor = Supervisor()
+        store = Store.open(settings.database.url)
+        self._closers.append(store.close)
+        http: HttpServer | None = None
+        ingress: list[Any] = []
+        consumer: asyncio.Task[None] | None = None
+        try:
+            await store.upgrade()
+            if self._stop.is_set():
+                return
+            exchange = await self._exchange()
+            book = RiskBook(store, account, profile)
+            await book.load()
+            clock = ExchangeClock()
+            await self._sync_clock(exchange, clock)
+            ctx = AccountContext(
+                account=account,
+                store=store,
+                exchange=exchange,
+                profile=profile,
+                book=book,
+                clock=clock,
+                metrics=self.metrics,
+                settings=settings.execution,
+                accounts=AccountCache(exchange, settings.execution.account_max_age_seconds),
+            )
+            alerter = Alerter(self.metrics, settings.alerts.webhook_url, account)
+            keeper = PositionKeeper(ctx, alerter)
+            guard = BreakerGuard(ctx, keeper, alerter)
+            keeper.on_booked = guard.on_booked
+            trader = Trader(ctx, keeper, alerter)
+            reconciler = Reconciler(ctx, keeper, alerter)
+
+            secret = settings.ingress.secret is not None
+            ensure_safe_bind(settings.ingress.http, secret, "ingress.http")
+            ensure_safe_bind(settings.ingress.websocket, secret, "ingress.websocket")
+            if not secret:
+                log.warning("ingress_unauthenticated", detail="no ingress.secret: listening on loopback only")
+            inbox = Inbox.from_settings(
+                store,
+                account,
+                settings.ingress,
+                lambda: datetime.now(UTC),
+                on_result=lambda result: self.metrics.signals.labels(status=result.status.value).inc(),
+            )
+
+            async def report() -> dict[str, Any]:
+                latest = ctx.accounts.latest
+                return await status_report(
+                    store,
+                    account,
+                    profile,
+                    ctx.now(),
+                    equity=latest.equity if latest else None,
+                    exchange_positions=latest.positions if latest else None,
+                )
+
+            host, port = _split(settings.ingress.http)
+            http = HttpServer(
+                build_app(self.state, routers=[signals_router(inbox)], metrics=self.metrics, status=report),
+                host,
+                port,
+            )
+            await http.start()
+            self.state.mark_not_ready("reconciling with the exchange")
+
+            await reconciler.run()
+            await guard.tick()
+            await exchange.start_background_refresh()
+            ws_host, ws_port = _split(settings.ingress.websocket)
+            websocket = WebSocketIngress(inbox, ws_host, ws_port)
+            await websocket.start()
+            ingress.append(websocket)
+            if settings.ingress.redis_url:
+                redis = RedisStreamIngress.from_settings(inbox, settings.ingress)
+                await redis.start()
+                ingress.append(redis)
+
+            execution = settings.execution
+            supervisor.every(
+                "tracker", execution.poll_interval_seconds, lambda: self._locked(ctx, keeper.sync_all)
+            )
+            supervisor.every("breaker", execution.breaker_interval_seconds, guard.tick)
+            supervisor.every("reconcile", execution.reconcile_interval_seconds, reconciler.run)
+            supervisor.every("clock", 60.0, lambda: self._sync_clock(exchange, clock))
+            consumer = asyncio.create_task(self._consume(inbox, trader), name="consumer")
+
+            self.state.mark_ready()
+            log.info(
+                "ready",
+                http=http.url,
+                websocket=websocket.url,
+                redis=bool(settings.ingress.redis_url),
+                exchange=settings.exchange.name.value,
+                mode=settings.exchange.mode.value,
+                account=account,
+                database=store.dialect,
+                profile=profile.name,
+                breaker=book.state.breaker.value,
+            )
+            await self._stop.wait()
+            log.info("stopping", reason="signal")
+        finally:
+            self.state.mark_not_ready("stopping")
+            timeout = self.settings.service.shutdown_timeout_seconds
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._shutdown(ingress, consumer, supervisor, http), timeout)
+
+    async def _exchange(self) -> Any:
+        settings = self.settings
+        sim_url = settings.exchange.sim_url or None
+        if settings.exchange.name.is_simulated and sim_url is None:
+            family = "binance" if settings.exchange.name.value == "sim-binance" else "phemex"
+            server = SimServer(load_sim_config(), exchange=family)
+            sim_url = await server.start()
+            self._closers.insert(0, server.stop)
+            log.info("simulator_embedded", url=sim_url, exchange=family)
+        refresh = settings.execution.market_refresh_seconds
+        adapter = adapter_from_settings(
+            settings.exchange,
+            sim_base_url=sim_url,
+            settings=AdapterSettings(refresh_interval=timedelta(seconds=refresh)),
+        )
+        self._closers.insert(0, adapter.aclose)
+        return adapter
+
+    @staticmethod
+    async def _sync_clock(exchange: Any, clock: ExchangeClock) -> None:
+        sent = datetime.now(UTC)
+        server = await exchange.server_time()
+        clock.sync(server, sent, datetime.now(UTC))
+
+    @staticmethod
+    async def _locked(ctx: AccountContext, step: Any) -> None:
+        async with ctx.lock:
+            await step()
+
+    async def _consume(self, inbox: Inbox, trader: Trader) -> None:
+        """Decide stored signals in order; woken by the inbox, and every second for anything missed.
+
+        On shutdown the signal in flight finishes; the rest stay queued for the next start.
+        """
+        while not self._stop.is_set():
+            inbox.wakeup.clear()
+            try:
+                processed = await trader.process_queued(keep_going=lambda: not self._stop.is_set())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("consumer_failed")
+                processed = 0
+                await asyncio.sleep(1)
+            if not processed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(inbox.wakeup.wait(), 1.0)
+
+    async def _shutdown(
+        self,
+        ingress: list[Any],
+        consumer: asyncio.Task[None] | None,
+        supervisor: Supervisor,
+        http: HttpServer | None,
+    ) -> None:
+        for source in ingress:
+            await source.stop()
+        if consumer is not None:
+            await asyncio.gather(consumer, return_exceptions=True)
+        await supervisor.stop()
         if http is not None:
             await http.stop()
-        await store.close()
+        for close in self._closers:
+            await close()

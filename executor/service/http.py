@@ -5,17 +5,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from executor.observability.metrics import Metrics
 from executor.service.state import ServiceState
 
+StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
 
-def build_app(state: ServiceState) -> FastAPI:
+
+def build_app(
+    state: ServiceState,
+    *,
+    routers: Sequence[APIRouter] = (),
+    metrics: Metrics | None = None,
+    status: StatusProvider | None = None,
+) -> FastAPI:
     app = FastAPI(title="executor", docs_url=None, redoc_url=None)
+    for router in routers:
+        app.include_router(router)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -27,6 +40,22 @@ def build_app(state: ServiceState) -> FastAPI:
         """Readiness: 200 only once start-up finished and until shutdown begins."""
         body = {"ready": state.ready, "reason": state.not_ready_reason}
         return JSONResponse(body, status_code=200 if state.ready else 503)
+
+    if metrics is not None:
+        registry = metrics
+
+        @app.get("/metrics")
+        async def prometheus() -> Response:
+            """Prometheus text format: signals, decisions, orders, latency, equity, day loss, breaker."""
+            return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)
+
+    if status is not None:
+        report = status
+
+        @app.get("/status")
+        async def current_status() -> dict[str, Any]:
+            """Breaker, the day's loss and limit, equity, positions with their stops, open orders."""
+            return await report()
 
     return app
 

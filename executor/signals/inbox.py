@@ -50,8 +50,11 @@ class Inbox:
         account: str,
         clock: Callable[[], datetime],
         authenticator: Authenticator | None = None,
+        on_result: Callable[[IngressResult], None] | None = None,
     ) -> None:
         self.store = store
+        self.on_result = on_result
+        """Told every answer (the daemon counts them by status for its metrics)."""
         self.account = account
         self.clock = clock
         self.authenticator = authenticator if authenticator is not None else Authenticator(None)
@@ -60,12 +63,24 @@ class Inbox:
 
     @classmethod
     def from_settings(
-        cls, store: Store, account: str, settings: IngressSettings, clock: Callable[[], datetime]
+        cls,
+        store: Store,
+        account: str,
+        settings: IngressSettings,
+        clock: Callable[[], datetime],
+        on_result: Callable[[IngressResult], None] | None = None,
     ) -> Inbox:
-        return cls(store, account, clock, Authenticator(settings.secret, settings.replay_window_seconds))
+        authenticator = Authenticator(settings.secret, settings.replay_window_seconds)
+        return cls(store, account, clock, authenticator, on_result)
 
     async def submit(self, raw: bytes | str, source: str, auth: Credentials | None = None) -> IngressResult:
         """Authenticate, validate and store one message; raises InboxUnavailable if it cannot be stored."""
+        result = await self._submit(raw, source, auth)
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
+
+    async def _submit(self, raw: bytes | str, source: str, auth: Credentials | None) -> IngressResult:
         received_at = self.clock()
         credentials = auth if auth is not None else Credentials()
         try:

@@ -66,6 +66,9 @@ class SignalRepository(_Repository):
             select(SignalRow).where(SignalRow.account == account, SignalRow.signal_id == signal_id)
         )
 
+    async def by_pk(self, signal_pk: int) -> SignalRow | None:
+        return await self.session.get(SignalRow, signal_pk)
+
     async def queued(self, account: str, limit: int = 100) -> Sequence[SignalRow]:
         result = await self.session.scalars(
             select(SignalRow)
@@ -143,6 +146,18 @@ class OrderRepository(_Repository):
             select(OrderRow)
             .where(OrderRow.account == account, OrderRow.state.in_(states))
             .order_by(OrderRow.id)
+        )
+        return result.all()
+
+    async def symbols(self, account: str) -> set[str]:
+        result = await self.session.scalars(
+            select(OrderRow.symbol).where(OrderRow.account == account).distinct()
+        )
+        return set(result.all())
+
+    async def for_signal(self, signal_pk: int) -> Sequence[OrderRow]:
+        result = await self.session.scalars(
+            select(OrderRow).where(OrderRow.signal_pk == signal_pk).order_by(OrderRow.id)
         )
         return result.all()
 

@@ -1,0 +1,108 @@
+"""The daily-loss circuit breaker in action: evaluate, trip, cancel entries, flatten, and reset.
+
+The verdict is the risk engine's (`evaluate_daily_loss`); this module acts on it. On the equity basis a
+breach must hold on two consecutive readings, so one bad mark does not halt the day; on the realized
+basis the booked loss is a fact and trips at once.
+"""
+
+from __future__ import annotations
+
+from executor.domain.enums import BreakerStatus, OrderKind
+from executor.execution.alerts import Alerter, AlertKind
+from executor.execution.context import AccountContext
+from executor.execution.order_state import OrderState
+from executor.execution.positions import PositionKeeper
+from executor.observability.logging import get_logger
+from executor.risk import BreakerAction, LossBasis, evaluate_daily_loss, trip
+from executor.store.models import PositionRow
+
+log = get_logger("executor.breaker")
+
+
+class BreakerGuard:
+    def __init__(self, ctx: AccountContext, keeper: PositionKeeper, alerter: Alerter) -> None:
+        self.ctx = ctx
+        self.keeper = keeper
+        self.alerter = alerter
+        self._breaches = 0
+        self._was_tripped = ctx.book.halted
+
+    async def on_booked(self, _position: PositionRow) -> None:
+        await self.check()
+
+    async def tick(self) -> None:
+        """Periodic: pick up an operator's halt or resume, then evaluate on fresh equity."""
+        await self.ctx.book.refresh_if_changed()
+        async with self.ctx.lock:
+            await self.ctx.accounts.refresh()
+            await self.check()
+
+    async def check(self) -> None:
+        """Evaluate the day's loss; the caller holds the execution lock."""
+        ctx = self.ctx
+        account = ctx.accounts.latest
+        if account is None:
+            return
+        now = ctx.now()
+        await ctx.book.observe_equity(account.equity, now)
+        day = ctx.book.day
+        config = ctx.profile.daily_loss
+        verdict = evaluate_daily_loss(
+            config,
+            start_of_day_equity=day.start_of_day_equity if day else None,
+            equity=account.equity,
+            realized_today=day.net if day else None,
+        )
+        if verdict.loss is not None:
+            ctx.metrics.day_loss.set(float(verdict.loss))
+        if verdict.limit is not None:
+            ctx.metrics.day_loss_limit.set(float(verdict.limit))
+        if ctx.book.halted:
+            await self._enforce(newly=not self._was_tripped)
+            return
+        self._was_tripped = False
+        ctx.metrics.breaker_tripped.set(0)
+        if not verdict.trips or verdict.loss is None:
+            self._breaches = 0
+            return
+        self._breaches += 1
+        if config.basis is LossBasis.EQUITY and self._breaches < 2:
+            log.warning(
+                "daily_loss_breach_pending_confirmation", loss=str(verdict.loss), limit=str(verdict.limit)
+            )
+            return
+        reason = f"{verdict.reason} (loss {verdict.loss} ≥ limit {verdict.limit}, {config.basis.value} basis)"
+        async with ctx.store.transaction() as tx:
+            await ctx.book.set_breaker(
+                tx, lambda state: trip(state, now, reason), now, tripped_at=now, trip_reason=reason
+            )
+            await tx.events.append(
+                account=ctx.account,
+                at=now,
+                kind="breaker.tripped",
+                data={"reason": reason, "loss": str(verdict.loss), "limit": str(verdict.limit)},
+            )
+        self.alerter.raise_alert(AlertKind.BREAKER_TRIPPED, reason, action=config.action.value)
+        await self._enforce(newly=True)
+
+    async def _enforce(self, *, newly: bool) -> None:
+        """A tripped breaker with the halt action: no entry may rest, and with flatten no position stays."""
+        ctx = self.ctx
+        ctx.metrics.breaker_tripped.set(1)
+        self._was_tripped = True
+        config = ctx.profile.daily_loss
+        if config.action is not BreakerAction.HALT or ctx.book.state.breaker is not BreakerStatus.TRIPPED:
+            return
+        async with ctx.store.transaction() as tx:
+            entries = [
+                row
+                for row in await tx.orders.in_states(ctx.account, [OrderState.OPEN.value])
+                if row.kind == OrderKind.ENTRY.value
+            ]
+        for row in entries:
+            await self.keeper.cancel_leg(row)
+        if config.flatten:
+            for position in await self.keeper.open_positions():
+                if newly:
+                    log.warning("breaker_flatten", symbol=position.symbol)
+                await self.keeper.close_at_market(position.id, "daily-loss breaker tripped")

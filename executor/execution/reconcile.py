@@ -1,0 +1,181 @@
+"""Compare the database with the exchange and settle every difference before trading goes on.
+
+Runs at start-up before any signal is read, and then periodically. Orders are resolved by client
+order id only (never by time windows); "not found" settles an unacknowledged row as never sent, so it
+is never placed late. What cannot be explained halts trading with the reason: fail closed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from adapters.client_ids import parse_client_order_id
+from adapters.errors import ExchangeError
+from executor.config.settings import ForeignPolicy
+from executor.domain.enums import OrderKind
+from executor.domain.signal import Signal
+from executor.execution.alerts import Alerter, AlertKind
+from executor.execution.context import AccountContext
+from executor.execution.order_state import OrderState
+from executor.execution.orders import apply_exchange_view, move
+from executor.execution.positions import PositionKeeper
+from executor.observability.logging import get_logger
+from executor.risk import trip
+from executor.store.models import OrderRow, PositionStatus
+
+log = get_logger("executor.reconcile")
+
+
+@dataclass
+class ReconcileReport:
+    resolved_orders: int = 0
+    booked_closes: int = 0
+    protected: int = 0
+    orphans_cancelled: int = 0
+    unexplained: list[str] = field(default_factory=list)
+
+
+class Reconciler:
+    def __init__(self, ctx: AccountContext, keeper: PositionKeeper, alerter: Alerter) -> None:
+        self.ctx = ctx
+        self.keeper = keeper
+        self.alerter = alerter
+
+    async def run(self) -> ReconcileReport:
+        report = ReconcileReport()
+        async with self.ctx.lock:
+            account = await self.ctx.accounts.refresh()
+            await self.ctx.book.observe_equity(account.equity, self.ctx.now())
+            await self._resolve_unsettled_orders(report)
+            await self._adopt_unbooked_entries()
+            await self._positions(report)
+            await self._foreign_positions(report)
+            await self._orphans(report)
+            if report.unexplained:
+                await self._halt(report.unexplained)
+        log.info(
+            "reconciled",
+            resolved_orders=report.resolved_orders,
+            booked_closes=report.booked_closes,
+            protected=report.protected,
+            orphans_cancelled=report.orphans_cancelled,
+            unexplained=report.unexplained,
+        )
+        return report
+
+    async def _resolve_unsettled_orders(self, report: ReconcileReport) -> None:
+        """PENDING and UNKNOWN rows: what does the exchange know under their client id?"""
+        async with self.ctx.store.transaction() as tx:
+            rows = await tx.orders.in_states(
+                self.ctx.account, [OrderState.PENDING.value, OrderState.UNKNOWN.value]
+            )
+        for row in rows:
+            found = await self.ctx.exchange.fetch_order(row.symbol, row.client_order_id)
+            now = self.ctx.now()
+            if found is None and row.kind == OrderKind.STOP.value and await self._entry_resting(row):
+                continue
+            async with self.ctx.store.transaction() as tx:
+                fresh = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
+                assert fresh is not None
+                if found is None:
+                    move(
+                        fresh, OrderState.NOT_SENT, now, self.ctx.metrics, "not on the exchange after restart"
+                    )
+                else:
+                    apply_exchange_view(fresh, found, now, self.ctx.metrics)
+            report.resolved_orders += 1
+            if found is not None and row.kind == OrderKind.ENTRY.value and found.filled > 0:
+                await self._adopt_entry(row)
+
+    async def _adopt_unbooked_entries(self) -> None:
+        """Filled entries whose position row was not written before a crash."""
+        async with self.ctx.store.transaction() as tx:
+            rows = [
+                row
+                for row in await tx.orders.in_states(
+                    self.ctx.account, [OrderState.FILLED.value, OrderState.OPEN.value]
+                )
+                if row.kind == OrderKind.ENTRY.value and row.position_pk is None and row.filled_qty > 0
+            ]
+        for row in rows:
+            await self._adopt_entry(row)
+
+    async def _entry_resting(self, stop: OrderRow) -> bool:
+        """A stop that arms with its entry's fill (Phemex attached) is not missing while the entry rests."""
+        if stop.signal_pk is None:
+            return False
+        async with self.ctx.store.transaction() as tx:
+            siblings = await tx.orders.for_signal(stop.signal_pk)
+        return any(
+            row.kind == OrderKind.ENTRY.value and row.state == OrderState.OPEN.value and row.filled_qty == 0
+            for row in siblings
+        )
+
+    async def _adopt_entry(self, row: OrderRow) -> None:
+        """An entry that filled while the daemon was down (or before its answer was stored)."""
+        async with self.ctx.store.transaction() as tx:
+            fresh = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
+            signal = await tx.signals.by_pk(row.signal_pk) if row.signal_pk is not None else None
+        if fresh is None or signal is None or fresh.position_pk is not None:
+            return
+        order = await self.ctx.exchange.fetch_order(fresh.symbol, fresh.client_order_id)
+        if order is not None:
+            await self.keeper.adopt_filled_entry(fresh, Signal.from_object(signal.payload), order)
+
+    async def _positions(self, report: ReconcileReport) -> None:
+        account = self.ctx.accounts.latest
+        assert account is not None
+        for position in await self.keeper.open_positions():
+            live = account.position(position.symbol)
+            if live is None or live.qty == 0 or live.side.value != position.side:
+                await self.keeper.book_close(position.id)
+                report.booked_closes += 1
+                continue
+            await self.keeper.ensure_protected(position.id)
+            report.protected += 1
+
+    async def _foreign_positions(self, report: ReconcileReport) -> None:
+        account = self.ctx.accounts.latest
+        assert account is not None
+        ours = {position.symbol for position in await self.keeper.open_positions()}
+        for live in account.positions:
+            if live.qty > 0 and live.symbol not in ours:
+                message = f"position {live.side.value} {live.qty} {live.symbol} was not opened by this daemon"
+                self.alerter.raise_alert(AlertKind.FOREIGN_POSITION, message)
+                if self.ctx.settings.on_foreign_position is ForeignPolicy.HALT:
+                    report.unexplained.append(message)
+
+    async def _orphans(self, report: ReconcileReport) -> None:
+        """Our protective orders resting for positions that are closed: cancel them."""
+        async with self.ctx.store.transaction() as tx:
+            open_symbols = {
+                p.symbol for p in await tx.positions.with_status(self.ctx.account, PositionStatus.OPEN.value)
+            }
+            known = await tx.orders.symbols(self.ctx.account)
+        for symbol in sorted(known):
+            try:
+                orders = await self.ctx.exchange.open_orders(symbol)
+            except ExchangeError as exc:
+                report.unexplained.append(f"open orders of {symbol} unreadable: {exc}")
+                continue
+            for order in orders:
+                parts = parse_client_order_id(order.client_id)
+                if parts is None or parts.kind is OrderKind.ENTRY or symbol in open_symbols:
+                    continue
+                async with self.ctx.store.transaction() as tx:
+                    row = await tx.orders.by_client_id(self.ctx.account, order.client_id or "")
+                await self.keeper.cancel_exchange_order(order, row)
+                report.orphans_cancelled += 1
+                log.warning("orphan_cancelled", symbol=symbol, client_id=order.client_id)
+
+    async def _halt(self, reasons: list[str]) -> None:
+        now = self.ctx.now()
+        reason = "reconciliation: " + "; ".join(reasons)
+        async with self.ctx.store.transaction() as tx:
+            await self.ctx.book.set_breaker(
+                tx, lambda state: trip(state, now, reason), now, tripped_at=now, trip_reason=reason
+            )
+            await tx.events.append(
+                account=self.ctx.account, at=now, kind="reconcile.halted", data={"reasons": reasons}
+            )
+        self.alerter.raise_alert(AlertKind.UNEXPLAINED_STATE, reason)

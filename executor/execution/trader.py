@@ -1,0 +1,385 @@
+"""Signals to orders: decide through the risk engine, store the decision, send entry and stop.
+
+One consumer per account takes stored signals in arrival order. The decision and the order rows
+(with their deterministic client ids) are committed in one transaction before the entry leaves, so
+a crash at any point leaves rows that reconciliation can resolve by client id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+
+from adapters.client_ids import client_order_id
+from adapters.errors import AmbiguousWriteError, ExchangeError
+from executor.domain.account import MarginMode
+from executor.domain.enums import EntryType, OrderKind, Side
+from executor.domain.orders import EntryRequest, OrderSide, OrderType, ProtectedEntry
+from executor.domain.signal import Action, InvalidSignal, Signal
+from executor.execution.alerts import Alerter, AlertKind
+from executor.execution.context import AccountContext
+from executor.execution.order_state import OrderState
+from executor.execution.orders import apply_exchange_view, intent, move
+from executor.execution.positions import PositionKeeper
+from executor.execution.snapshots import risk_account, risk_market, risk_signal
+from executor.observability.logging import get_logger
+from executor.risk import Decision, ReasonCode, decide
+from executor.store.models import DecisionRow, OrderRow, PositionRow, SignalRow, SignalStatus
+from executor.store.repositories import Repositories
+
+log = get_logger("executor.trader")
+
+
+def rejection(signal_id: str, reason: ReasonCode, message: str) -> Decision:
+    return Decision(accepted=False, reason=reason, message=message, signal_id=signal_id)
+
+
+class Trader:
+    def __init__(self, ctx: AccountContext, keeper: PositionKeeper, alerter: Alerter) -> None:
+        self.ctx = ctx
+        self.keeper = keeper
+        self.alerter = alerter
+        self._symbols: dict[str, str] = {}
+
+    async def process_queued(self, limit: int = 50, keep_going: Callable[[], bool] = lambda: True) -> int:
+        """Decide queued signals, oldest first, while `keep_going()`; the count processed."""
+        async with self.ctx.store.transaction() as tx:
+            rows = await tx.signals.queued(self.ctx.account, limit)
+        processed = 0
+        for row in rows:
+            if not keep_going():
+                break
+            await self.process(row)
+            processed += 1
+        return processed
+
+    async def process(self, row: SignalRow) -> None:
+        with structlog.contextvars.bound_contextvars(signal_id=row.signal_id):
+            try:
+                signal = Signal.from_object(row.payload)
+            except InvalidSignal as exc:
+                await self._fail(row, f"stored payload no longer valid: {exc}")
+                return
+            async with self.ctx.lock:
+                if signal.action is Action.OPEN:
+                    await self._open(row, signal)
+                elif signal.action is Action.CLOSE:
+                    await self._close(row, signal)
+                else:
+                    await self._move_stop(row, signal)
+
+    async def _fail(self, row: SignalRow, error: str) -> None:
+        now = self.ctx.now()
+        async with self.ctx.store.transaction() as tx:
+            fresh = await tx.signals.get(self.ctx.account, row.signal_id)
+            assert fresh is not None
+            await tx.signals.mark(fresh, SignalStatus.FAILED, now, error)
+            await tx.events.append(
+                account=self.ctx.account,
+                at=now,
+                kind="signal.failed",
+                signal_id=row.signal_id,
+                data={"error": error},
+            )
+        log.warning("signal_failed", error=error)
+
+    async def resolve_symbol(self, symbol: str) -> str | None:
+        """A unified symbol (SOL/USDT:USDT) or the exchange's id (SOLUSDT) to the unified symbol."""
+        if symbol not in self._symbols:
+            markets = await self.ctx.exchange.markets()
+            self._symbols = {m.exchange_symbol: m.symbol for m in markets.values()} | {s: s for s in markets}
+        return self._symbols.get(symbol)
+
+    # ------------------------------------------------------------------ open
+
+    async def _open(self, row: SignalRow, signal: Signal) -> None:
+        ctx = self.ctx
+        now = ctx.now()
+        symbol = await self.resolve_symbol(signal.symbol)
+        decision, leverage_mode = await self._decide(signal, symbol, now)
+        orders: list[OrderRow] = []
+        async with ctx.store.transaction() as tx:
+            fresh = await tx.signals.get(ctx.account, row.signal_id)
+            assert fresh is not None
+            if fresh.status != SignalStatus.QUEUED.value:
+                return
+            await tx.decisions.add(self._decision_row(fresh, signal, symbol or signal.symbol, decision, now))
+            await tx.signals.mark(fresh, SignalStatus.DECIDED, now)
+            if decision.accepted:
+                assert symbol is not None
+                orders = await self._write_intents(tx, fresh, signal, symbol, decision, now)
+        ctx.metrics.decisions.labels(reason=decision.reason.value if decision.reason else "accepted").inc()
+        log.info(
+            "decision",
+            accepted=decision.accepted,
+            reason=decision.reason.value if decision.reason else None,
+            message=decision.message,
+            qty=str(decision.qty) if decision.qty is not None else None,
+            leverage=decision.leverage,
+        )
+        if decision.accepted:
+            assert symbol is not None and signal.side is not None
+            await self._send(row, signal, symbol, decision, orders, leverage_mode)
+
+    async def _decide(self, signal: Signal, symbol: str | None, now: datetime) -> tuple[Decision, MarginMode]:
+        ctx = self.ctx
+        if symbol is None:
+            return rejection(
+                signal.id,
+                ReasonCode.SYMBOL_NOT_ALLOWED,
+                f"{signal.symbol} is not listed on {ctx.exchange.name}",
+            ), MarginMode.ISOLATED
+        banned = ctx.exchange.banned_until
+        if banned is not None and banned > now:
+            return rejection(
+                signal.id, ReasonCode.DATA_MISSING, f"the exchange bans requests until {banned.isoformat()}"
+            ), MarginMode.ISOLATED
+        open_positions = await self.keeper.open_positions()
+        if any(position.symbol == symbol for position in open_positions):
+            return rejection(
+                signal.id,
+                ReasonCode.SYMBOL_NOT_ALLOWED,
+                f"a position on {symbol} is already open; one position per symbol (one-way mode)",
+            ), MarginMode.ISOLATED
+        try:
+            market = await ctx.exchange.market_snapshot(symbol)
+            account = ctx.accounts.fresh() or await ctx.accounts.refresh()
+        except ExchangeError as exc:
+            return rejection(signal.id, ReasonCode.DATA_MISSING, f"exchange data unavailable: {exc}"), (
+                MarginMode.ISOLATED
+            )
+        await ctx.book.observe_equity(account.equity, now)
+        decision = decide(
+            risk_signal(signal, symbol),
+            risk_account(account, open_positions, ctx.book, stale=False),
+            risk_market(market),
+            ctx.profile,
+            ctx.book.state,
+            now,
+        )
+        return decision, MarginMode.ISOLATED
+
+    def _decision_row(
+        self, row: SignalRow, signal: Signal, symbol: str, decision: Decision, now: datetime
+    ) -> DecisionRow:
+        return DecisionRow(
+            signal_pk=row.id,
+            account=self.ctx.account,
+            accepted=decision.accepted,
+            reason=decision.reason.value if decision.reason else None,
+            message=decision.message,
+            symbol=symbol,
+            side=signal.side.value if signal.side else "",
+            qty=decision.qty,
+            leverage=decision.leverage,
+            entry=decision.entry,
+            stop=decision.stop,
+            take_profit=decision.take_profit[0] if decision.take_profit else None,
+            notional=decision.notional,
+            margin=decision.margin,
+            risk=decision.risk,
+            risk_pct=decision.risk_pct,
+            liquidation_price=decision.liquidation_price,
+            binding=decision.binding,
+            steps=[step.to_dict() for step in decision.steps],
+            decided_at=now,
+        )
+
+    async def _write_intents(
+        self, tx: Repositories, row: SignalRow, signal: Signal, symbol: str, decision: Decision, now: datetime
+    ) -> list[OrderRow]:
+        assert signal.side is not None and signal.entry is not None
+        assert decision.qty is not None and decision.stop is not None
+        side = signal.side
+        limit = signal.entry.type is EntryType.LIMIT
+        rows = [
+            intent(
+                account=self.ctx.account,
+                client_id=client_order_id(signal.id, OrderKind.ENTRY),
+                kind=OrderKind.ENTRY,
+                symbol=symbol,
+                side=OrderSide.opening(side),
+                order_type=OrderType.LIMIT if limit else OrderType.MARKET,
+                qty=decision.qty,
+                price=decision.entry if limit else None,
+                signal_pk=row.id,
+                now=now,
+            ),
+            intent(
+                account=self.ctx.account,
+                client_id=client_order_id(signal.id, OrderKind.STOP),
+                kind=OrderKind.STOP,
+                symbol=symbol,
+                side=OrderSide.closing(side),
+                order_type=OrderType.STOP_MARKET,
+                qty=decision.qty,
+                trigger_price=decision.stop,
+                signal_pk=row.id,
+                now=now,
+            ),
+        ]
+        if decision.take_profit:
+            rows.append(
+                intent(
+                    account=self.ctx.account,
+                    client_id=client_order_id(signal.id, OrderKind.TAKE_PROFIT),
+                    kind=OrderKind.TAKE_PROFIT,
+                    symbol=symbol,
+                    side=OrderSide.closing(side),
+                    order_type=OrderType.TAKE_PROFIT_MARKET,
+                    qty=decision.qty,
+                    trigger_price=decision.take_profit[0],
+                    signal_pk=row.id,
+                    now=now,
+                )
+            )
+        for order in rows:
+            await tx.orders.add(order)
+        return rows
+
+    async def _send(
+        self,
+        row: SignalRow,
+        signal: Signal,
+        symbol: str,
+        decision: Decision,
+        orders: list[OrderRow],
+        margin_mode: MarginMode,
+    ) -> None:
+        ctx = self.ctx
+        assert signal.side is not None and signal.entry is not None
+        assert decision.qty is not None and decision.stop is not None and decision.leverage is not None
+        entry_row, stop_row = orders[0], orders[1]
+        try:
+            await ctx.exchange.ensure_leverage(symbol, decision.leverage, margin_mode)
+        except ExchangeError as exc:
+            await self._not_sent(orders, f"leverage/margin mode not set: {exc}")
+            return
+        request = EntryRequest(
+            symbol=symbol,
+            side=signal.side,
+            qty=decision.qty,
+            entry_type=signal.entry.type,
+            limit_price=decision.entry if signal.entry.type is EntryType.LIMIT else None,
+            stop_price=decision.stop,
+            entry_client_id=entry_row.client_order_id,
+            stop_client_id=stop_row.client_order_id,
+        )
+        ctx.metrics.signal_to_wire.observe(max(0.0, time.time() - row.received_at.timestamp()))
+        try:
+            result = await ctx.exchange.open_with_stop(request)
+        except AmbiguousWriteError as exc:
+            await self._mark(orders[:1], OrderState.UNKNOWN, str(exc))
+            self.alerter.raise_alert(AlertKind.ORDER_UNRESOLVED, "entry outcome unknown", error=str(exc))
+            return
+        except ExchangeError as exc:
+            await self._mark(orders[:1], OrderState.REJECTED, str(exc))
+            await self._not_sent(orders[1:], "entry rejected")
+            log.warning("entry_rejected", error=str(exc))
+            return
+        await self._record_entry(signal, decision, orders, result)
+
+    async def _mark(self, rows: list[OrderRow], state: OrderState, note: str) -> None:
+        now = self.ctx.now()
+        async with self.ctx.store.transaction() as tx:
+            for row in rows:
+                fresh = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
+                assert fresh is not None
+                move(fresh, state, now, self.ctx.metrics, note)
+
+    async def _not_sent(self, rows: list[OrderRow], note: str) -> None:
+        await self._mark(rows, OrderState.NOT_SENT, note)
+
+    async def _record_entry(
+        self, signal: Signal, decision: Decision, orders: list[OrderRow], result: ProtectedEntry
+    ) -> None:
+        ctx = self.ctx
+        now = ctx.now()
+        entry, stop = result.entry, result.stop
+        async with ctx.store.transaction() as tx:
+            entry_row = await tx.orders.by_client_id(ctx.account, orders[0].client_order_id)
+            stop_row = await tx.orders.by_client_id(ctx.account, orders[1].client_order_id)
+            assert entry_row is not None and stop_row is not None
+            apply_exchange_view(entry_row, entry, now, ctx.metrics)
+            if stop is not None:
+                apply_exchange_view(stop_row, stop, now, ctx.metrics)
+            elif entry.filled == 0 and entry.status.is_final:
+                move(stop_row, OrderState.NOT_SENT, now, ctx.metrics, result.stop_error)
+            elif entry.filled > 0:
+                move(stop_row, OrderState.REJECTED, now, ctx.metrics, result.stop_error)
+        log.info(
+            "entry_placed",
+            entry_state=entry.status.value,
+            filled=str(entry.filled),
+            stop=stop.exchange_id if stop else None,
+            stop_error=result.stop_error,
+        )
+        if entry.filled == 0:
+            return
+        if stop is None:
+            self.alerter.raise_alert(AlertKind.STOP_NOT_PLACED, "stop not confirmed", error=result.stop_error)
+        # Creates the position and confirms exactly one stop rests (placing it again, or closing, if not).
+        position_pk = await self.keeper.adopt_filled_entry(entry_row, signal, entry)
+        if position_pk is not None and len(orders) > 2:
+            await self.keeper.place_take_profit(position_pk, orders[2].client_order_id)
+
+    # ------------------------------------------------------------------ close and move_stop
+
+    async def _open_position_for(self, row: SignalRow, signal: Signal) -> PositionRow | None:
+        symbol = await self.resolve_symbol(signal.symbol)
+        for position in await self.keeper.open_positions():
+            if position.symbol == symbol and (signal.side is None or position.side == signal.side.value):
+                return position
+        await self._finish(row, f"no open position on {signal.symbol}", ok=False)
+        return None
+
+    async def _finish(self, row: SignalRow, message: str, *, ok: bool) -> None:
+        now = self.ctx.now()
+        async with self.ctx.store.transaction() as tx:
+            fresh = await tx.signals.get(self.ctx.account, row.signal_id)
+            assert fresh is not None
+            if fresh.status != SignalStatus.QUEUED.value:
+                return
+            status = SignalStatus.DECIDED if ok else SignalStatus.FAILED
+            await tx.signals.mark(fresh, status, now, None if ok else message)
+            await tx.events.append(
+                account=self.ctx.account,
+                at=now,
+                kind=f"signal.{row.payload.get('action', 'open')}",
+                signal_id=row.signal_id,
+                data={"ok": ok, "message": message},
+            )
+        log.info("signal_done", ok=ok, message=message)
+
+    async def _close(self, row: SignalRow, signal: Signal) -> None:
+        position = await self._open_position_for(row, signal)
+        if position is None:
+            return
+        await self._finish(row, f"closing {position.symbol} at market", ok=True)
+        await self.keeper.close_at_market(position.id, f"close signal {signal.id}", signal_id=signal.id)
+
+    async def _move_stop(self, row: SignalRow, signal: Signal) -> None:
+        position = await self._open_position_for(row, signal)
+        if position is None:
+            return
+        assert signal.stop is not None
+        side = Side(position.side)
+        current = position.stop_price
+        toward_profit = current is None or (signal.stop - current) * side.sign > 0
+        if not toward_profit and not self.ctx.settings.allow_stop_away_from_profit:
+            await self._finish(row, f"stop {signal.stop} is not toward profit from {current}", ok=False)
+            return
+        mark = None
+        try:
+            snapshot = await self.ctx.exchange.market_snapshot(position.symbol)
+            mark = snapshot.mark_price
+        except ExchangeError:
+            mark = None
+        if mark is None or (mark - signal.stop) * side.sign <= 0:
+            await self._finish(row, f"stop {signal.stop} is past the mark price {mark}; not moved", ok=False)
+            return
+        moved = await self.keeper.move_stop(position.id, signal.stop, signal.id)
+        await self._finish(row, moved, ok=True)
