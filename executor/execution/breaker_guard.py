@@ -7,6 +7,7 @@ basis the booked loss is a fact and trips at once.
 
 from __future__ import annotations
 
+from executor.crashpoints import CrashPoint, crash_point
 from executor.domain.enums import BreakerStatus, OrderKind
 from executor.execution.alerts import Alerter, AlertKind
 from executor.execution.context import AccountContext
@@ -82,6 +83,7 @@ class BreakerGuard:
                 kind="breaker.tripped",
                 data={"reason": reason, "loss": str(verdict.loss), "limit": str(verdict.limit)},
             )
+        crash_point(CrashPoint.BREAKER_TRIPPED)
         self.alerter.raise_alert(AlertKind.BREAKER_TRIPPED, reason, action=config.action.value)
         await self._enforce(newly=True)
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from adapters.client_ids import client_order_id, parse_client_order_id
 from adapters.errors import ExchangeError, OrderNotFoundError
+from executor.crashpoints import CrashPoint, crash_point
 from executor.domain.enums import OrderKind, Setup, Side
 from executor.domain.orders import Fill, Order, OrderSide, OrderType
 from executor.domain.signal import Signal
@@ -546,6 +547,7 @@ class PositionKeeper:
             fees=str(fresh.fees),
             funding=str(fresh.funding),
         )
+        crash_point(CrashPoint.FILL_BOOKED)
         if self.on_booked is not None:
             await self.on_booked(fresh)
 

@@ -15,6 +15,7 @@ import structlog
 
 from adapters.client_ids import client_order_id
 from adapters.errors import AmbiguousWriteError, ExchangeError
+from executor.crashpoints import CrashPoint, crash_point
 from executor.domain.account import MarginMode
 from executor.domain.enums import EntryType, OrderKind, Side
 from executor.domain.orders import EntryRequest, OrderSide, OrderType, ProtectedEntry
@@ -121,6 +122,7 @@ class Trader:
             leverage=decision.leverage,
         )
         if decision.accepted:
+            crash_point(CrashPoint.DECISION_STORED)
             assert symbol is not None and signal.side is not None
             await self._send(row, signal, symbol, decision, orders, leverage_mode)
 
@@ -317,6 +319,7 @@ class Trader:
             stop=stop.exchange_id if stop else None,
             stop_error=result.stop_error,
         )
+        crash_point(CrashPoint.ENTRY_STORED)
         if entry.filled == 0:
             return
         if stop is None:

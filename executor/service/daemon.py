@@ -157,7 +157,7 @@ class Daemon:
             )
             supervisor.every("breaker", execution.breaker_interval_seconds, guard.tick)
             supervisor.every("reconcile", execution.reconcile_interval_seconds, reconciler.run)
-            supervisor.every("clock", 60.0, lambda: self._sync_clock(exchange, clock))
+            supervisor.every("clock", execution.clock_sync_seconds, lambda: self._sync_clock(exchange, clock))
             consumer = asyncio.create_task(self._consume(inbox, trader), name="consumer")
 
             self.state.mark_ready()

@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from executor.config.settings import IngressSettings
+from executor.crashpoints import CrashPoint, crash_point
 from executor.domain.signal import BODY, FieldError, InvalidSignal, Signal, load_object
 from executor.observability.logging import get_logger
 from executor.signals.auth import Authenticator, Credentials, Unauthorized
@@ -162,6 +163,7 @@ class Inbox:
                     same_content=row.payload == payload,
                 )
                 return IngressResult(signal.id, IngressStatus.DUPLICATE)
+            crash_point(CrashPoint.SIGNAL_STORED)
             self.wakeup.set()
             log.info(
                 "signal queued",
