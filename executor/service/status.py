@@ -117,6 +117,8 @@ def _day(
         "loss_basis": basis.value,
         "configured_basis": config.basis.value,
         "limit": money(limit),
+        "limit_pct": money(config.limit_pct),
+        "limit_amount": money(config.limit_amount),
         "breaker_enabled": config.enabled,
     }
 

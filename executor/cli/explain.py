@@ -1,0 +1,224 @@
+"""`executor explain SIGNAL_ID`: what became of one signal, and why, in the risk engine's own steps."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from executor.cli.common import EXIT_BAD_INPUT, config_option, settings_or_exit
+from executor.cli.status import order_line, when
+from executor.cli.store_access import fail, with_store
+from executor.execution.order_state import OrderState
+from executor.service.status import moment, money, order_report
+from executor.store.models import DecisionRow, PositionRow, PositionStatus, SignalRow
+from executor.store.store import Store
+
+SIGNAL_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+ALL_ORDER_STATES = tuple(state.value for state in OrderState)
+
+
+async def explanation(store: Store, account: str, signal_id: str) -> dict[str, Any] | None:
+    """The stored signal, its decision with the step log, its orders and positions; None if unknown."""
+    async with store.transaction() as tx:
+        signal = await tx.signals.get(account, signal_id)
+        if signal is None:
+            return None
+        decision = await tx.decisions.for_signal(signal.id)
+        orders = await tx.orders.in_states(account, ALL_ORDER_STATES)
+        positions = [
+            row
+            for status in PositionStatus
+            for row in await tx.positions.with_status(account, status.value)
+            if row.signal_pk == signal.id
+        ]
+    return {
+        "signal": _signal(signal),
+        "decision": None if decision is None else _decision(decision),
+        "orders": [order_report(row) for row in orders if row.signal_pk == signal.id],
+        "positions": [_position(row) for row in positions],
+    }
+
+
+def _signal(row: SignalRow) -> dict[str, Any]:
+    return {
+        "signal_id": row.signal_id,
+        "source": row.source,
+        "status": row.status,
+        "error": row.error,
+        "received_at": moment(row.received_at),
+        "decided_at": moment(row.decided_at),
+        "payload": row.payload,
+    }
+
+
+def _decision(row: DecisionRow) -> dict[str, Any]:
+    return {
+        "accepted": row.accepted,
+        "reason": row.reason,
+        "message": row.message,
+        "symbol": row.symbol,
+        "side": row.side,
+        "qty": money(row.qty),
+        "leverage": row.leverage,
+        "entry": money(row.entry),
+        "stop": money(row.stop),
+        "take_profit": money(row.take_profit),
+        "notional": money(row.notional),
+        "margin": money(row.margin),
+        "risk": money(row.risk),
+        "risk_pct": money(row.risk_pct),
+        "liquidation_price": money(row.liquidation_price),
+        "binding": row.binding,
+        "decided_at": moment(row.decided_at),
+        "steps": row.steps,
+    }
+
+
+def _position(row: PositionRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "status": row.status,
+        "symbol": row.symbol,
+        "side": row.side,
+        "qty": money(row.qty),
+        "entry_price": money(row.entry_price),
+        "stop_price": money(row.stop_price),
+        "exit_price": money(row.exit_price),
+        "realized_pnl": money(row.realized_pnl),
+        "fees": money(row.fees),
+        "funding": money(row.funding),
+        "opened_at": moment(row.opened_at),
+        "closed_at": moment(row.closed_at),
+    }
+
+
+@click.command()
+@click.argument("signal_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as one JSON object.")
+@config_option
+def explain(signal_id: str, as_json: bool, config_path: Path | None) -> None:
+    """Show SIGNAL_ID's decision and its step log in words, with the orders it produced."""
+    if not SIGNAL_ID.fullmatch(signal_id):
+        fail(
+            f"{signal_id!r} is not a signal id: ids are 1–64 characters of A-Z a-z 0-9 . _ : -",
+            EXIT_BAD_INPUT,
+        )
+    settings = settings_or_exit(config_path)
+    account = settings.exchange.account
+    found = with_store(settings, lambda store: explanation(store, account, signal_id))
+    if found is None:
+        fail(
+            f"no signal {signal_id!r} in account {account!r}: it never arrived, or arrived invalid "
+            "(invalid messages are not stored as signals); ids are case-sensitive"
+        )
+    if as_json:
+        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
+    else:
+        click.echo("\n".join(render(found)))
+
+
+def render(found: Mapping[str, Any]) -> list[str]:
+    signal = found["signal"]
+    lines = [
+        f"signal {signal['signal_id']} · from {signal['source']} · received {when(signal['received_at'])}",
+        f"  {_describe(signal['payload'])}",
+    ]
+    decision = found["decision"]
+    if decision is not None:
+        lines += _decision_lines(decision)
+    elif signal["status"] == "queued":
+        lines.append("not decided yet: it waits in the inbox for the daemon")
+    elif signal["status"] == "failed":
+        lines.append(f"FAILED {when(signal['decided_at'])}: {signal['error']}")
+    else:
+        lines.append(f"{signal['status']} {when(signal['decided_at'])} without a sizing decision")
+    orders = found["orders"]
+    lines.append("orders" if orders else "orders: none")
+    lines += [f"  {order_line(order)}" for order in orders]
+    lines += [f"position {_position_line(position)}" for position in found["positions"]]
+    return lines
+
+
+def _describe(payload: Mapping[str, Any]) -> str:
+    action = payload.get("action", "open")
+    words = [str(action), str(payload.get("side", "")), str(payload.get("symbol"))]
+    entry = payload.get("entry")
+    if isinstance(entry, Mapping):
+        words.append(f"entry {entry.get('type')}" + (f" {entry['price']}" if entry.get("price") else ""))
+    for key, label in (("stop", "stop"), ("take_profit", "take-profit"), ("conviction", "conviction")):
+        if payload.get(key) is not None:
+            words.append(f"{label} {payload[key]}")
+    if payload.get("strategy"):
+        words.append(f"strategy {payload['strategy']}")
+    return " · ".join(word for word in words if word.strip())
+
+
+def _decision_lines(decision: Mapping[str, Any]) -> list[str]:
+    decided = when(decision["decided_at"])
+    if decision["accepted"]:
+        lines = [f"ACCEPTED {decided}: {decision['message']}"]
+        values = (
+            ("qty", "qty"),
+            ("leverage", "leverage"),
+            ("entry", "entry"),
+            ("stop", "stop"),
+            ("take_profit", "take-profit"),
+            ("notional", "notional"),
+            ("margin", "margin"),
+            ("risk", "risk"),
+            ("risk_pct", "risk %"),
+            ("liquidation_price", "liquidation"),
+            ("binding", "bound by"),
+        )
+        shown = [f"{label} {decision[key]}" for key, label in values if decision.get(key) is not None]
+        lines.append("  " + " · ".join(shown))
+    else:
+        lines = [f"REJECTED {decided}: {decision['reason']} — {decision['message']}"]
+    steps = decision.get("steps") or []
+    lines.append(f"steps ({len(steps)})" if steps else "steps: none recorded")
+    lines += [step_line(number, step) for number, step in enumerate(steps, start=1)]
+    return lines
+
+
+def _pairs(values: Any) -> str:
+    if not isinstance(values, Mapping) or not values:
+        return "—"
+    return ", ".join(f"{key}={_value(value)}" for key, value in values.items())
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def step_line(number: int, step: Mapping[str, Any]) -> str:
+    """`  3. daily_loss  loss=0, limit=300 → tripped=false  [binding]  · note` on one line."""
+    line = (
+        f"{number:>3}. {step.get('step', '?'):<20} {_pairs(step.get('before'))} → {_pairs(step.get('after'))}"
+    )
+    if step.get("binding"):
+        line += "  [binding]"
+    if step.get("note"):
+        line += f"  · {step['note']}"
+    return line
+
+
+def _position_line(position: Mapping[str, Any]) -> str:
+    line = (
+        f"#{position['id']} {position['status']} · {position['symbol']} {position['side']} {position['qty']}"
+        f" @ {position['entry_price']} · stop {position['stop_price'] or 'none'}"
+    )
+    if position["status"] == PositionStatus.CLOSED.value:
+        line += (
+            f" · exit {position['exit_price']} · realized {position['realized_pnl']},"
+            f" fees {position['fees']}, funding {position['funding']}"
+        )
+    return line

@@ -1,0 +1,232 @@
+"""`executor signal send FILE|-`: deliver signals to the running daemon and print each answer.
+
+Each signal goes over the wire as the exact text it had in the file (numbers are never re-encoded
+through a float), so what the daemon stores is what the user wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any, Final
+from urllib.parse import urlsplit
+
+import click
+import httpx
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from executor.cli.common import EXIT_BAD_INPUT, config_option, settings_or_exit
+from executor.cli.status import local_url
+from executor.cli.store_access import EXIT_FAILURE, Unreachable, fail
+from executor.signals.auth import AUTHORIZATION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from executor.signals.result import IngressStatus
+
+PATH: Final = "/signals"
+ANSWER_TIMEOUT_SECONDS: Final = 10.0
+ACCEPTED: Final = frozenset({IngressStatus.QUEUED.value, IngressStatus.DUPLICATE.value})
+
+Answer = dict[str, Any]
+OnAnswer = Callable[[Answer], None]
+
+
+class BadInput(ValueError):
+    """The file does not hold signals; the message says where and what to fix."""
+
+
+_DECODER = json.JSONDecoder()
+_BLANK = " \t\r\n"
+
+
+def _skip_blank(text: str, index: int) -> int:
+    while index < len(text) and text[index] in _BLANK:
+        index += 1
+    return index
+
+
+def _decode(text: str, index: int, name: str) -> tuple[Any, int]:
+    try:
+        return _DECODER.raw_decode(text, index)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{name}: not JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+
+
+def split_messages(text: str, name: str = "input") -> list[str]:
+    """The signals in a text, each as its own exact JSON text.
+
+    The text holds one object, a JSON array of objects, or objects one after another (one per
+    line, as JSON Lines).
+    """
+    text = text.removeprefix("\ufeff")
+    values: list[tuple[Any, str]] = []
+    index = _skip_blank(text, 0)
+    while index < len(text):
+        value, end = _decode(text, index, name)
+        values.append((value, text[index:end]))
+        index = _skip_blank(text, end)
+    if len(values) == 1 and isinstance(values[0][0], list):
+        values = _array_items(values[0][1], name)
+    if not values:
+        raise BadInput(f"{name}: holds no signal; give a JSON object, an array of them, or one per line")
+    for number, (value, _) in enumerate(values, start=1):
+        if not isinstance(value, dict):
+            kind = "an array" if isinstance(value, list) else type(value).__name__
+            raise BadInput(f"{name}: signal {number} is {kind}; each signal is a JSON object")
+    return [raw for _, raw in values]
+
+
+def _array_items(array: str, name: str) -> list[tuple[Any, str]]:
+    items: list[tuple[Any, str]] = []
+    index = _skip_blank(array, 1)
+    while array[index] != "]":
+        value, end = _decode(array, index, name)
+        items.append((value, array[index:end]))
+        index = _skip_blank(array, end)
+        if array[index] == ",":
+            index = _skip_blank(array, index + 1)
+    return items
+
+
+def _with_path(url: str, schemes: tuple[str, ...], option: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise BadInput(f"{option} must be a {' or '.join(s + '://' for s in schemes)} URL, got {url!r}")
+    return url.rstrip("/") + PATH if parts.path in ("", "/") else url
+
+
+async def send_websocket(
+    url: str, messages: Sequence[str], secret: str | None, on_answer: OnAnswer, wait_seconds: float
+) -> None:
+    """One message, then its answer, in order on one connection; Unreachable when that breaks off."""
+    headers = {AUTHORIZATION_HEADER: f"Bearer {secret}"} if secret else None
+    answered = 0
+    try:
+        async with connect(url, additional_headers=headers, open_timeout=wait_seconds) as connection:
+            for message in messages:
+                await connection.send(message)
+                answer = json.loads(await asyncio.wait_for(connection.recv(), wait_seconds))
+                answered += 1
+                on_answer(answer)
+    except InvalidStatus as exc:
+        response = exc.response
+        reason = response.body.decode("utf-8", "replace").strip() if response.body else ""
+        hint = (
+            " (set EXECUTOR__INGRESS__SECRET to the daemon's secret)" if response.status_code == 401 else ""
+        )
+        raise Unreachable(
+            f"{url} refused the connection: HTTP {response.status_code} {reason}{hint}"
+        ) from exc
+    except ConnectionClosed as exc:
+        closed = exc.rcvd
+        why = f"{closed.code} {closed.reason}" if closed is not None else "without a close frame"
+        raise Unreachable(
+            f"{url} closed the connection ({why}) after {answered} of {len(messages)} answers; "
+            "send the unanswered signals again (a resent one that did arrive is answered duplicate)"
+        ) from exc
+    except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+        raise Unreachable(f"cannot reach {url}: {exc or type(exc).__name__}") from exc
+
+
+async def send_webhook(
+    url: str, messages: Sequence[str], secret: str | None, on_answer: OnAnswer, wait_seconds: float
+) -> None:
+    """One POST per signal, HMAC-signed when a secret is configured."""
+    async with httpx.AsyncClient(timeout=wait_seconds) as client:
+        for message in messages:
+            body = message.encode()
+            headers = {"Content-Type": "application/json"}
+            if secret:
+                stamp = int(time.time())
+                headers |= {SIGNATURE_HEADER: sign(secret, body, stamp), TIMESTAMP_HEADER: str(stamp)}
+            try:
+                response = await client.post(url, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                raise Unreachable(f"cannot reach {url}: {exc or type(exc).__name__}") from exc
+            on_answer(_answer(response))
+
+
+def _answer(response: httpx.Response) -> Answer:
+    """The webhook's JSON answer, or one of the same shape for anything else that came back."""
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if isinstance(answer, dict) and "status" in answer:
+        return answer
+    return {
+        "signal_id": None,
+        "status": f"http_{response.status_code}",
+        "errors": [{"field": "body", "message": response.text[:200] or response.reason_phrase}],
+    }
+
+
+@click.group(name="signal")
+def signal_group() -> None:
+    """Send signals to the running daemon."""
+
+
+@signal_group.command()
+@click.argument("source", type=click.File("rb"))
+@click.option(
+    "--ws", "ws_url", default=None, help="WebSocket URL [default: ws://<ingress.websocket>/signals]."
+)
+@click.option(
+    "--http",
+    "http_url",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    help="Send to the HTTP webhook instead; without a value http://<ingress.http>/signals.",
+)
+@click.option(
+    "--timeout", default=ANSWER_TIMEOUT_SECONDS, show_default=True, help="Seconds to wait per answer."
+)
+@config_option
+def send(
+    source: IO[bytes], ws_url: str | None, http_url: str | None, timeout: float, config_path: Path | None
+) -> None:
+    """Send the signal(s) in FILE (- for standard input): one JSON object, an array, or one per line.
+
+    Prints each answer as a JSON line; exits 0 when every signal was queued or a duplicate, 1
+    otherwise, 2 when the input is not signals. With EXECUTOR__INGRESS__SECRET set, the WebSocket
+    sends it as a Bearer token and the webhook signs each body with it.
+    """
+    if ws_url is not None and http_url is not None:
+        fail("give --ws or --http, not both", EXIT_BAD_INPUT)
+    try:
+        raw = source.read()
+        text = raw.decode("utf-8")
+        messages = split_messages(text, source.name if isinstance(source.name, str) else "input")
+    except UnicodeDecodeError as exc:
+        fail(f"{source.name}: not UTF-8 text (byte {exc.start})", EXIT_BAD_INPUT)
+    except BadInput as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
+    settings = settings_or_exit(config_path)
+    secret = None if settings.ingress.secret is None else settings.ingress.secret.get_secret_value()
+    try:
+        if http_url is not None:
+            url = _with_path(
+                http_url or local_url("http", settings.ingress.http, ""), ("http", "https"), "--http"
+            )
+            transport = send_webhook
+        else:
+            url = _with_path(ws_url or local_url("ws", settings.ingress.websocket, ""), ("ws", "wss"), "--ws")
+            transport = send_websocket
+    except BadInput as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
+    answers: list[Answer] = []
+
+    def show(answer: Answer) -> None:
+        answers.append(answer)
+        click.echo(json.dumps(answer, ensure_ascii=False))
+
+    try:
+        asyncio.run(transport(url, messages, secret, show, timeout))
+    except Unreachable as exc:
+        fail(str(exc))
+    if len(answers) < len(messages) or any(answer.get("status") not in ACCEPTED for answer in answers):
+        sys.exit(EXIT_FAILURE)

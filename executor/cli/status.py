@@ -1,0 +1,197 @@
+"""`executor status`: the running daemon's own report, or the database's when no daemon answers."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+from executor.cli.common import config_option, settings_or_exit
+from executor.cli.store_access import with_store
+from executor.service.status import status_report
+
+DAEMON_TIMEOUT_SECONDS = 2.0
+_ANY_HOST = {"0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1", "": "127.0.0.1"}
+
+
+def local_url(scheme: str, address: str, path: str) -> str:
+    """The URL of one of the daemon's listeners at HOST:PORT (a wildcard bind is reached on loopback)."""
+    host, _, port = address.rpartition(":")
+    host = _ANY_HOST.get(host, host).strip("[]")
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}:{port}{path}"
+
+
+def ask_daemon(url: str, timeout: float = DAEMON_TIMEOUT_SECONDS) -> tuple[dict[str, Any] | None, str | None]:
+    """The daemon's report and None, or None and why it could not be had."""
+    try:
+        response = httpx.get(url, timeout=timeout)
+    except httpx.HTTPError as exc:
+        return None, f"no answer at {url} ({type(exc).__name__})"
+    if response.status_code != 200:
+        return None, f"{url} answered HTTP {response.status_code}"
+    try:
+        report = response.json()
+    except ValueError:
+        return None, f"{url} did not answer JSON"
+    if not isinstance(report, dict) or "breaker" not in report:
+        return None, f"{url} did not answer a status report"
+    return report, None
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@config_option
+def status(as_json: bool, config_path: Path | None) -> None:
+    """State, breaker with the day's loss and limit, equity, positions with their stops, open orders."""
+    settings = settings_or_exit(config_path)
+    url = local_url("http", settings.ingress.http, "/status")
+    report, problem = ask_daemon(url)
+    if report is None:
+        profile = settings.risk_profile()
+        account = settings.exchange.account
+        report = with_store(settings, lambda store: status_report(store, account, profile, datetime.now(UTC)))
+    report["daemon"] = {
+        "url": url,
+        "running": problem is None,
+        "source": "database" if problem else "daemon",
+        "note": problem,
+    }
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        click.echo("\n".join(render(report)))
+
+
+def when(value: str | datetime | None) -> str:
+    """A report's ISO time (or a datetime) as a UTC wall-clock time for people."""
+    if value is None:
+        return "?"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _or(value: Any, default: str = "?") -> str:
+    return default if value is None else str(value)
+
+
+def render(report: dict[str, Any]) -> list[str]:
+    """The report for a terminal: one labelled line per part, positions and orders indented below."""
+    daemon = report.get("daemon") or {}
+    lines = [
+        f"daemon     running at {daemon.get('url')}"
+        if daemon.get("running")
+        else f"daemon     NOT RUNNING: {daemon.get('note')}; read from the database",
+        f"account    {report.get('account')} · profile {report.get('profile')} · {when(report.get('now'))}",
+        *_breaker_lines(report.get("breaker") or {}),
+        _day_line(report.get("day") or {}),
+        "equity     "
+        + (
+            _or(report.get("equity"))
+            if report.get("equity") is not None
+            else "unknown (only the running daemon reads it from the exchange)"
+        ),
+    ]
+    positions = report.get("positions") or []
+    lines.append(f"positions  {len(positions)} open" if positions else "positions  none")
+    lines += [f"  {_position_line(position)}" for position in positions]
+    lines += [f"  UNTRACKED {_exchange_line(p)}" for p in report.get("untracked_positions") or []]
+    orders = report.get("orders") or []
+    lines.append(f"orders     {len(orders)} live" if orders else "orders     none")
+    lines += [f"  {order_line(order)}" for order in orders]
+    queued = report.get("queued_signals")
+    if queued:
+        lines.append(f"inbox      {queued} signal(s) waiting to be decided")
+    return lines
+
+
+def _breaker_lines(breaker: dict[str, Any]) -> list[str]:
+    if breaker.get("status") == "tripped":
+        line = f"breaker    TRIPPED since {when(breaker.get('tripped_at'))}: {_or(breaker.get('reason'))}"
+        if breaker.get("resets_at"):
+            line += f"; resets {when(breaker['resets_at'])} unless resumed by hand"
+    else:
+        line = f"breaker    {str(breaker.get('status', '?')).upper()}"
+        if breaker.get("resumed_at"):
+            line += f" (resumed by hand {when(breaker['resumed_at'])}: {_or(breaker.get('resume_note'), '')})"
+    lines = [line]
+    if breaker.get("mode") not in (None, "active"):
+        lines.append(f"mode       {str(breaker['mode']).upper()}: nothing may open or add")
+    return lines
+
+
+def _day_line(day: dict[str, Any]) -> str:
+    head = f"day        {day.get('trading_day')}"
+    if not day.get("breaker_enabled", True):
+        return f"{head} · daily-loss breaker disabled"
+    limit = _or(day.get("limit"), _configured_limit(day))
+    if day.get("start_of_day_equity") is None:
+        return f"{head} · nothing booked yet (the daemon opens the day's ledger) · limit {limit}"
+    return (
+        f"{head} · loss {_or(day.get('loss'))} of limit {limit} ({day.get('loss_basis')} basis)"
+        f" · realized {day.get('realized_pnl')}, fees {day.get('fees')}, funding {day.get('funding')}"
+        f" · start-of-day equity {day.get('start_of_day_equity')}"
+    )
+
+
+def _configured_limit(day: dict[str, Any]) -> str:
+    """The limit as configured, for a day whose start-of-day equity is not known yet."""
+    parts = []
+    if day.get("limit_pct") is not None:
+        parts.append(f"{(Decimal(day['limit_pct']) * 100).normalize():f}% of the start-of-day equity")
+    if day.get("limit_amount") is not None:
+        parts.append(str(day["limit_amount"]))
+    if len(parts) == 2:
+        return f"the smaller of {parts[0]} and {parts[1]}"
+    return parts[0] if parts else "none"
+
+
+def _leg(order: dict[str, Any] | None) -> str:
+    return "no live order" if order is None else f"order {order.get('state')}"
+
+
+def _position_line(position: dict[str, Any]) -> str:
+    stop = position.get("stop_order")
+    stop_text = f"stop {_or(position.get('stop_price'), 'none')} ({_leg(stop)})"
+    if stop is None:
+        stop_text += " — NO STOP ON THE EXCHANGE"
+    line = (
+        f"#{position.get('id')} {position.get('symbol')} {position.get('side')} {position.get('qty')}"
+        f" @ {position.get('entry_price')} · {position.get('leverage')}x · {stop_text}"
+    )
+    if position.get("take_profit") is not None:
+        line += f" · take-profit {position['take_profit']} ({_leg(position.get('take_profit_order'))})"
+    exchange = position.get("exchange")
+    if exchange:
+        line += f" · mark {_or(exchange.get('mark_price'))}, unrealized {_or(exchange.get('unrealized_pnl'))}"
+    return line
+
+
+def _exchange_line(position: dict[str, Any]) -> str:
+    return (
+        f"{position.get('symbol')} {position.get('side')} {position.get('qty')}"
+        f" @ {position.get('entry_price')} on the exchange, not opened by the daemon"
+    )
+
+
+def order_line(order: dict[str, Any]) -> str:
+    """One order on one line: client id, leg, what it does, its state and fill."""
+    price = ""
+    if order.get("trigger_price") is not None:
+        price = f" trigger {order['trigger_price']}"
+    elif order.get("price") is not None:
+        price = f" at {order['price']}"
+    line = (
+        f"{order.get('client_order_id')} · {order.get('kind')} · {order.get('symbol')} {order.get('type')}"
+        f" {order.get('side')} {order.get('qty')}{price} · {order.get('state')}"
+    )
+    if order.get("filled_qty") not in (None, "0") and order.get("average_price") is not None:
+        line += f" (filled {order['filled_qty']} @ {order['average_price']})"
+    if order.get("error"):
+        line += f" · {order['error']}"
+    return line

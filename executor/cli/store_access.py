@@ -1,0 +1,54 @@
+"""The operator commands' way into the database: the configured store, checked before it is used."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import NoReturn, TypeVar
+
+import click
+
+from executor.config.settings import Settings, redact_url
+from executor.store.store import Store
+
+T = TypeVar("T")
+
+EXIT_FAILURE = 1
+
+
+class Unreachable(Exception):
+    """What the command needs (database, daemon) cannot be reached; the message says which and why."""
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+def with_store(settings: Settings, action: Callable[[Store], Awaitable[T]]) -> T:
+    """Run `action` on the configured database; exit 1 naming the database when it cannot be used."""
+
+    async def run() -> T:
+        store = Store.open(settings.database.url)
+        try:
+            await _check(store, redact_url(settings.database.url))
+            return await action(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except Unreachable as exc:
+        fail(str(exc))
+
+
+async def _check(store: Store, shown_url: str) -> None:
+    try:
+        ready = await store.is_at_head()
+    except Exception as exc:
+        raise Unreachable(f"cannot read the database {shown_url}: {exc}") from exc
+    if not ready:
+        raise Unreachable(
+            f"the database {shown_url} is not at the newest schema; run `executor db upgrade` first"
+        )
