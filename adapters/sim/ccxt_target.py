@@ -25,8 +25,12 @@ def target_simulator(exchange: Any, base_url: str) -> Any:
 
         def by_url(self: Any, url: str | None, exact_or_broad: str) -> dict[str, Any]:
             if url is not None and url.startswith(base + "/fapi/"):
-                return self.safe_dict(self.safe_dict(self.exceptions, "linear", {}), exact_or_broad, {})
-            return original(url, exact_or_broad)
+                table: dict[str, Any] = self.safe_dict(
+                    self.safe_dict(self.exceptions, "linear", {}), exact_or_broad, {}
+                )
+                return table
+            broad: dict[str, Any] = original(url, exact_or_broad)
+            return broad
 
         exchange.get_exceptions_by_url = MethodType(by_url, exchange)
     return exchange

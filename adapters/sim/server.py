@@ -60,7 +60,7 @@ class SimServer:
         self.engine = Engine(self.config, self.clock)
         self.faults = FaultBook(self.config.seed)
         self.requests = RequestLog()
-        self._module: DialectModule = _MODULES[exchange]  # type: ignore[assignment]
+        self._module: DialectModule = _MODULES[exchange]
         self.dialect = _DIALECTS[exchange](self.engine, self.config)
         self._pinned: set[str] = set()
         self._price_path = build_price_path(self.config.price_path, self.config.seed)
@@ -84,8 +84,9 @@ class SimServer:
         site = web.TCPSite(self._runner, host, port)
         await site.start()
         server = site._server
-        assert server is not None and server.sockets, "the listening socket must exist after start()"
-        bound_port = server.sockets[0].getsockname()[1]
+        sockets = getattr(server, "sockets", None)
+        assert sockets, "the listening socket must exist after start()"
+        bound_port = sockets[0].getsockname()[1]
         self.base_url = f"http://{host}:{bound_port}"
         self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
         return self.base_url

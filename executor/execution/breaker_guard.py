@@ -35,7 +35,7 @@ class BreakerGuard:
         """Periodic: pick up an operator's halt or resume, then evaluate on fresh equity."""
         await self.ctx.book.refresh_if_changed()
         async with self.ctx.lock:
-            await self.ctx.accounts.refresh()
+            await self.ctx.accounts.get(max_age_seconds=self.ctx.settings.breaker_interval_seconds / 2)
             await self.check()
 
     async def check(self) -> None:

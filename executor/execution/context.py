@@ -30,8 +30,9 @@ class AccountCache:
     def latest(self) -> AccountSnapshot | None:
         return self._snapshot
 
-    def fresh(self) -> AccountSnapshot | None:
-        if self._snapshot is None or time.monotonic() - self._fetched_at > self._max_age:
+    def fresh(self, max_age_seconds: float | None = None) -> AccountSnapshot | None:
+        limit = self._max_age if max_age_seconds is None else max_age_seconds
+        if self._snapshot is None or time.monotonic() - self._fetched_at > limit:
             return None
         return self._snapshot
 
@@ -40,8 +41,8 @@ class AccountCache:
         self._snapshot, self._fetched_at = snapshot, time.monotonic()
         return snapshot
 
-    async def get(self) -> AccountSnapshot:
-        return self.fresh() or await self.refresh()
+    async def get(self, max_age_seconds: float | None = None) -> AccountSnapshot:
+        return self.fresh(max_age_seconds) or await self.refresh()
 
 
 @dataclass

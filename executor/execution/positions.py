@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from adapters.client_ids import client_order_id, parse_client_order_id
 from adapters.errors import ExchangeError, OrderNotFoundError
 from executor.crashpoints import CrashPoint, crash_point
+from executor.domain.account import AccountSnapshot
 from executor.domain.enums import OrderKind, Setup, Side
 from executor.domain.orders import Fill, Order, OrderSide, OrderType
 from executor.domain.signal import Signal
@@ -251,10 +253,12 @@ class PositionKeeper:
         self.ctx.metrics.equity.set(float(account.equity))
         await self.sync_resting_entries(now)
         for position in await self.open_positions():
-            await self.sync_position(position.id)
+            await self.sync_position(position.id, account)
 
-    async def sync_position(self, position_pk: int) -> None:
-        account = await self.ctx.accounts.refresh()
+    async def sync_position(self, position_pk: int, account: AccountSnapshot | None = None) -> None:
+        """Compare one position with the exchange's (freshly read unless given) and book it if gone."""
+        if account is None:
+            account = await self.ctx.accounts.refresh()
         async with self.ctx.store.transaction() as tx:
             position = await tx.positions.get(position_pk)
         if position is None or position.status != PositionStatus.OPEN.value:
@@ -280,10 +284,10 @@ class PositionKeeper:
                 for row in await tx.orders.in_states(self.ctx.account, [OrderState.OPEN.value])
                 if row.kind == OrderKind.ENTRY.value
             ]
-            payloads = {}
+            payloads: dict[str, dict[str, Any] | None] = {}
             for row in entries:
-                signal = await tx.signals.by_pk(row.signal_pk) if row.signal_pk is not None else None
-                payloads[row.client_order_id] = signal.payload if signal is not None else None
+                stored = await tx.signals.by_pk(row.signal_pk) if row.signal_pk is not None else None
+                payloads[row.client_order_id] = stored.payload if stored is not None else None
         for row in entries:
             payload = payloads[row.client_order_id]
             if payload is None:
@@ -348,7 +352,7 @@ class PositionKeeper:
                     )
                 )
                 fresh.position_pk = position.id
-                for sibling in await tx.orders.for_signal(fresh.signal_pk):
+                for sibling in await tx.orders.for_signal(position.signal_pk or 0):
                     if sibling.kind in PROTECTIVE:
                         sibling.position_pk = position.id
                 await tx.events.append(
@@ -495,7 +499,7 @@ class PositionKeeper:
             if fresh.status != PositionStatus.OPEN.value:
                 return
             for fill in [*entry_fills, *exits]:
-                await tx.fills.add(self._fill_row(fill, ours.get(fill.order_id)))
+                await tx.fills.add(self._fill_row(fill, ours.get(fill.order_id or "")))
             funding = ZERO
             for payment in payments:
                 if await tx.funding.add(

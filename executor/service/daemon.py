@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import signal
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from adapters.ccxt_base import AdapterSettings
 from adapters.factory import adapter_from_settings
@@ -185,7 +185,9 @@ class Daemon:
         settings = self.settings
         sim_url = settings.exchange.sim_url or None
         if settings.exchange.name.is_simulated and sim_url is None:
-            family = "binance" if settings.exchange.name.value == "sim-binance" else "phemex"
+            family: Literal["binance", "phemex"] = (
+                "binance" if settings.exchange.name.value == "sim-binance" else "phemex"
+            )
             server = SimServer(load_sim_config(), exchange=family)
             sim_url = await server.start()
             self._closers.insert(0, server.stop)

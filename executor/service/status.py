@@ -102,6 +102,7 @@ def _day(
     start = None if row is None else row.start_of_day_equity
     net = None if row is None else row.realized_pnl - row.fees + row.funding
     limit = daily_loss_limit(config, start) if config.enabled else None
+    loss: Decimal | None
     if config.basis is LossBasis.EQUITY and equity is not None and start is not None:
         loss, basis = start - equity, LossBasis.EQUITY
     else:
