@@ -17,9 +17,9 @@ from pathlib import Path
 
 import click
 
+from executor.cli.access import fail, with_store
 from executor.cli.common import EXIT_BAD_INPUT, config_option, settings_or_exit
 from executor.cli.status import when
-from executor.cli.store_access import fail, with_store
 from executor.execution.riskbook import RiskBook
 from executor.risk import CarriedState, RiskProfile, resume, trip
 from executor.service.status import breaker_resets_at

@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
+from executor.cli.access import fail, with_store
 from executor.cli.common import EXIT_BAD_INPUT, config_option, settings_or_exit
 from executor.cli.status import order_line, when
-from executor.cli.store_access import fail, with_store
 from executor.execution.order_state import OrderState
 from executor.service.status import moment, money, order_report
 from executor.store.models import DecisionRow, PositionRow, PositionStatus, SignalRow

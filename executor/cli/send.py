@@ -20,9 +20,9 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from executor.cli.access import EXIT_FAILURE, Unreachable, fail, quiet_http_client
 from executor.cli.common import EXIT_BAD_INPUT, config_option, settings_or_exit
 from executor.cli.status import local_url
-from executor.cli.store_access import EXIT_FAILURE, Unreachable, fail
 from executor.signals.auth import AUTHORIZATION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from executor.signals.result import IngressStatus
 
@@ -206,6 +206,7 @@ def send(
     except BadInput as exc:
         fail(str(exc), EXIT_BAD_INPUT)
     settings = settings_or_exit(config_path)
+    quiet_http_client()
     secret = None if settings.ingress.secret is None else settings.ingress.secret.get_secret_value()
     try:
         if http_url is not None:

@@ -11,8 +11,8 @@ from typing import Any
 import click
 import httpx
 
+from executor.cli.access import quiet_http_client, with_store
 from executor.cli.common import config_option, settings_or_exit
-from executor.cli.store_access import with_store
 from executor.service.status import status_report
 
 DAEMON_TIMEOUT_SECONDS = 2.0
@@ -50,6 +50,7 @@ def ask_daemon(url: str, timeout: float = DAEMON_TIMEOUT_SECONDS) -> tuple[dict[
 def status(as_json: bool, config_path: Path | None) -> None:
     """State, breaker with the day's loss and limit, equity, positions with their stops, open orders."""
     settings = settings_or_exit(config_path)
+    quiet_http_client()
     url = local_url("http", settings.ingress.http, "/status")
     report, problem = ask_daemon(url)
     if report is None:

@@ -1,8 +1,9 @@
-"""The operator commands' way into the database: the configured store, checked before it is used."""
+"""How the operator commands reach what they need: the configured database, checked before use."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
@@ -24,6 +25,11 @@ class Unreachable(Exception):
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(code)
+
+
+def quiet_http_client() -> None:
+    """httpx logs every request at INFO, which would land in the command's (JSON) output."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def with_store(settings: Settings, action: Callable[[Store], Awaitable[T]]) -> T:

@@ -1,0 +1,227 @@
+"""Shared by the operator-command tests: the CLI on a real database, rows as the daemon writes them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import structlog
+from click.testing import CliRunner, Result
+
+from adapters.client_ids import client_order_id
+from executor.cli import main
+from executor.config.risk_profiles import load_profile
+from executor.domain.enums import OrderKind
+from executor.execution.order_state import OrderState, history_entry
+from executor.risk import Decision, decide
+from executor.risk.derive import derive_state
+from executor.risk.scenario import parse_scenario
+from executor.store.models import DecisionRow, OrderRow, PositionRow, SignalStatus
+from executor.store.store import Store
+
+ACCOUNT = "main"
+EXECUTOR = str(Path(sys.executable).with_name("executor"))
+HANDBOOK = load_profile("handbook")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli_env(database_url: str, **extra: str) -> dict[str, str]:
+    """Settings for one command: this database, and listeners where no daemon answers."""
+    return {
+        "EXECUTOR__DATABASE__URL": database_url,
+        "EXECUTOR__INGRESS__HTTP": f"127.0.0.1:{free_port()}",
+        "EXECUTOR__INGRESS__WEBSOCKET": f"127.0.0.1:{free_port()}",
+        **extra,
+    }
+
+
+def subprocess_env(extra: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("EXECUTOR")} | extra
+
+
+def _invoke(args: list[str], env: dict[str, str]) -> Result:
+    """CliRunner, with the process's logging set-up restored afterwards (the CLI configures its own)."""
+    root = logging.getLogger()
+    handlers, level, config = root.handlers[:], root.level, structlog.get_config()
+    try:
+        return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.configure(**config)
+
+
+async def invoke(args: list[str], env: dict[str, str]) -> Result:
+    """The command in a worker thread: it runs its own event loop, as it does from a shell."""
+    return await asyncio.to_thread(_invoke, args, env)
+
+
+async def run_executor(*args: str, env: dict[str, str], stdin: bytes | None = None) -> tuple[int, str, str]:
+    """The installed `executor` as a subprocess, without blocking the loop that serves it."""
+    process = await asyncio.create_subprocess_exec(
+        EXECUTOR,
+        *args,
+        env=subprocess_env(env),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(stdin), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def scenario(signal: dict[str, Any], now: datetime, **account: Any) -> dict[str, Any]:
+    """An `executor size` scenario on the simulator's SOL market with a 10,000 USDT account."""
+    return {
+        "profile": "handbook",
+        "now": now.isoformat(),
+        "signal": signal,
+        "account": {
+            "equity": "10000",
+            "free_margin": "10000",
+            "start_of_day_equity": "10000",
+            "peak_equity": "10000",
+            "positions": [],
+            "history": [],
+            "breaker": "active",
+            **account,
+        },
+        "market": {
+            "price": "150",
+            "amount_step": "1",
+            "price_tick": "0.01",
+            "min_amount": "1",
+            "min_notional": "5",
+            "max_leverage": 75,
+            "taker_fee": "0.0005",
+            "funding_rate": "0.0001",
+            "insurance_fund": "1000000",
+            "leverage_tiers": [
+                {"max_notional": "10000", "max_leverage": 75, "mmr": "0.005", "cum": "0"},
+                {"max_notional": "50000", "max_leverage": 50, "mmr": "0.01", "cum": "50"},
+            ],
+        },
+    }
+
+
+def decide_scenario(data: dict[str, Any]) -> Decision:
+    parsed = parse_scenario(data)
+    state = derive_state(parsed.account, HANDBOOK, parsed.now)
+    return decide(parsed.signal, parsed.account, parsed.market, HANDBOOK, state, parsed.now)
+
+
+async def store_decided_signal(
+    store: Store, payload: dict[str, Any], decision: Decision, at: datetime
+) -> int:
+    """The inbox row and the decision row as the daemon's consumer leaves them; returns the signal pk."""
+    async with store.transaction() as tx:
+        row, _ = await tx.signals.store(
+            account=ACCOUNT, signal_id=payload["id"], source="websocket", payload=payload, received_at=at
+        )
+        await tx.decisions.add(
+            DecisionRow(
+                signal_pk=row.id,
+                account=ACCOUNT,
+                accepted=decision.accepted,
+                reason=None if decision.reason is None else decision.reason.value,
+                message=decision.message,
+                symbol=payload["symbol"],
+                side=payload["side"],
+                qty=decision.qty,
+                leverage=decision.leverage,
+                entry=decision.entry,
+                stop=decision.stop,
+                take_profit=decision.take_profit[0] if decision.take_profit else None,
+                notional=decision.notional,
+                margin=decision.margin,
+                risk=decision.risk,
+                risk_pct=decision.risk_pct,
+                liquidation_price=decision.liquidation_price,
+                binding=decision.binding,
+                steps=[step.to_dict() for step in decision.steps],
+                decided_at=at,
+            )
+        )
+        await tx.signals.mark(row, SignalStatus.DECIDED, at)
+        return row.id
+
+
+async def store_position_with_orders(
+    store: Store, signal_pk: int, signal_id: str, decision: Decision, at: datetime
+) -> int:
+    """A filled entry, its open position, and the resting stop and take-profit; returns the position pk."""
+    assert decision.qty is not None and decision.entry is not None and decision.leverage is not None
+    async with store.transaction() as tx:
+        position = await tx.positions.add(
+            PositionRow(
+                account=ACCOUNT,
+                signal_pk=signal_pk,
+                symbol="SOL/USDT:USDT",
+                side="long",
+                status="open",
+                qty=decision.qty,
+                entry_price=Decimal("150.02"),
+                stop_price=decision.stop,
+                take_profit=decision.take_profit[0] if decision.take_profit else None,
+                leverage=decision.leverage,
+                setup="primary",
+                equity_before=Decimal("10000"),
+                opened_at=at,
+            )
+        )
+        legs = (
+            (OrderKind.ENTRY, "buy", "market", None, OrderState.FILLED),
+            (OrderKind.STOP, "sell", "stop_market", decision.stop, OrderState.OPEN),
+            (OrderKind.TAKE_PROFIT, "sell", "take_profit_market", decision.take_profit[0], OrderState.OPEN),
+        )
+        for kind, side, order_type, trigger, state in legs:
+            filled = state is OrderState.FILLED
+            await tx.orders.add(
+                OrderRow(
+                    account=ACCOUNT,
+                    client_order_id=client_order_id(signal_id, kind),
+                    exchange_order_id=f"ex-{kind.value}",
+                    signal_pk=signal_pk,
+                    position_pk=position.id,
+                    kind=kind.value,
+                    symbol="SOL/USDT:USDT",
+                    side=side,
+                    order_type=order_type,
+                    qty=decision.qty,
+                    trigger_price=trigger,
+                    reduce_only=kind is not OrderKind.ENTRY,
+                    conditional=trigger is not None,
+                    state=state.value,
+                    state_history=[history_entry(OrderState.PENDING, at), history_entry(state, at)],
+                    filled_qty=decision.qty if filled else Decimal(0),
+                    average_price=Decimal("150.02") if filled else None,
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
+        return position.id
+
+
+SOL_LONG: dict[str, Any] = {
+    "id": "sol-long-1",
+    "symbol": "SOL/USDT:USDT",
+    "side": "long",
+    "entry": {"type": "market"},
+    "stop": "145.00",
+    "take_profit": "162.00",
+    "conviction": "8",
+}
+NOW = datetime(2026, 6, 2, 14, 0, tzinfo=UTC)
