@@ -16,8 +16,9 @@ from typing import Any
 from adapters.client_ids import client_order_id, parse_client_order_id
 from adapters.errors import ExchangeError, OrderNotFoundError
 from executor.crashpoints import CrashPoint, crash_point
-from executor.domain.account import AccountSnapshot
+from executor.domain.account import AccountSnapshot, Position
 from executor.domain.enums import OrderKind, Setup, Side
+from executor.domain.money import floor_to_step
 from executor.domain.orders import Fill, Order, OrderSide, OrderType
 from executor.domain.signal import Signal
 from executor.execution.alerts import Alerter, AlertKind
@@ -25,6 +26,7 @@ from executor.execution.context import AccountContext
 from executor.execution.order_state import OrderState
 from executor.execution.orders import apply_exchange_view, exchange_view, intent, move
 from executor.observability.logging import get_logger
+from executor.risk import OpenPosition, PositionAction, liquidation_violation, position_drawdown_action
 from executor.store.models import FillRow, FundingPaymentRow, OrderRow, PositionRow, PositionStatus
 from executor.store.repositories import Repositories
 
@@ -43,6 +45,7 @@ class PositionKeeper:
         self.ctx = ctx
         self.alerter = alerter
         self.on_booked: OnBooked | None = None
+        self._liquidation_checked: set[int] = set()
 
     async def open_positions(self) -> Sequence[PositionRow]:
         async with self.ctx.store.transaction() as tx:
@@ -152,9 +155,12 @@ class PositionKeeper:
         )
 
     async def close_at_market(
-        self, position_pk: int, reason: str, signal_id: str | None = None
+        self, position_pk: int, reason: str, *, qty: Decimal | None = None
     ) -> Order | None:
-        """Reduce-only market close; the stop stays until the close is confirmed and booked."""
+        """Reduce-only market close (of `qty`, default all); the stop stays until it is booked.
+
+        An earlier close that may be live is looked up first, so a close is never sent twice.
+        """
         for pending in await self.live_legs(position_pk, (OrderKind.CLOSE.value,)):
             found = await self.ctx.exchange.fetch_order(pending.symbol, pending.client_order_id)
             if found is None:
@@ -164,14 +170,14 @@ class PositionKeeper:
             if found.filled > 0 or found.is_open:
                 await self.sync_position(position_pk)
                 return found
-        position, row = await self._write_leg(position_pk, OrderKind.CLOSE, OrderType.MARKET)
+        position, row = await self._write_leg(position_pk, OrderKind.CLOSE, OrderType.MARKET, qty=qty)
         if position.status != PositionStatus.OPEN.value:
             return None
         log.info("closing_position", symbol=position.symbol, reason=reason, client_id=row.client_order_id)
         order = await self._send_leg(
             row,
             lambda: self.ctx.exchange.close_position(
-                position.symbol, Side(position.side), position.qty, row.client_order_id
+                position.symbol, Side(position.side), row.qty, row.client_order_id
             ),
         )
         if order is not None and order.filled > 0:
@@ -267,8 +273,68 @@ class PositionKeeper:
         if live is not None and live.qty > 0 and live.side.value == position.side:
             if live.qty != position.qty:
                 await self._resize(position_pk, live.qty)
+            self._check_liquidation(position, live)
+            await self._position_drawdown(position, live)
             return
         await self.book_close(position_pk)
+
+    def _check_liquidation(self, position: PositionRow, live: Position) -> None:
+        """Once per position and run: the exchange's own liquidation price against the same rules."""
+        if position.id in self._liquidation_checked or position.stop_price is None:
+            return
+        self._liquidation_checked.add(position.id)
+        problem = liquidation_violation(
+            Side(position.side),
+            position.entry_price,
+            position.stop_price,
+            live.liquidation_price,
+            self.ctx.profile.liquidation,
+        )
+        if problem is not None:
+            self.alerter.raise_alert(
+                AlertKind.LIQUIDATION_TOO_CLOSE,
+                f"exchange liquidation price breaks the safety rules: {problem}",
+                symbol=position.symbol,
+                liquidation_price=str(live.liquidation_price),
+            )
+
+    async def _position_drawdown(self, position: PositionRow, live: Position) -> None:
+        """The 20/50 rule (off by default): halve at 20 % of margin lost, close at 50 %."""
+        config = self.ctx.profile.position_drawdown
+        if not config.enabled or live.mark_price is None or position.stop_price is None:
+            return
+        legs = await self.live_legs(position.id, (OrderKind.CLOSE.value,))
+        if legs:
+            return
+        async with self.ctx.store.transaction() as tx:
+            reduced = any(
+                row.kind == OrderKind.CLOSE.value and row.filled_qty > 0
+                for row in await tx.orders.for_position(position.id)
+            )
+        verdict = position_drawdown_action(
+            OpenPosition(
+                symbol=position.symbol,
+                side=Side(position.side),
+                qty=position.qty,
+                entry=position.entry_price,
+                stop=position.stop_price,
+                leverage=position.leverage,
+            ),
+            live.mark_price,
+            config,
+            reduced,
+        )
+        if verdict.action is PositionAction.CLOSE:
+            await self.close_at_market(
+                position.id, f"20/50 rule: {verdict.loss_of_margin:.2%} of margin lost"
+            )
+        elif verdict.action is PositionAction.REDUCE:
+            market = (await self.ctx.exchange.markets()).get(position.symbol)
+            qty = floor_to_step(verdict.reduce_qty, market.filters.amount_step) if market else ZERO
+            if qty > 0:
+                await self.close_at_market(
+                    position.id, f"20/50 rule: {verdict.loss_of_margin:.2%} of margin lost", qty=qty
+                )
 
     async def _resize(self, position_pk: int, qty: Decimal) -> None:
         async with self.ctx.store.transaction() as tx:

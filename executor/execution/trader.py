@@ -362,7 +362,7 @@ class Trader:
         if position is None:
             return
         await self._finish(row, f"closing {position.symbol} at market", ok=True)
-        await self.keeper.close_at_market(position.id, f"close signal {signal.id}", signal_id=signal.id)
+        await self.keeper.close_at_market(position.id, f"close signal {signal.id}")
 
     async def _move_stop(self, row: SignalRow, signal: Signal) -> None:
         position = await self._open_position_for(row, signal)
