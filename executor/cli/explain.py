@@ -13,13 +13,11 @@ import click
 from executor.cli.access import fail, with_store
 from executor.cli.common import EXIT_BAD_INPUT, config_option, settings_or_exit
 from executor.cli.status import order_line, when
-from executor.execution.order_state import OrderState
 from executor.service.status import moment, money, order_report
 from executor.store.models import DecisionRow, PositionRow, PositionStatus, SignalRow
 from executor.store.store import Store
 
 SIGNAL_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-ALL_ORDER_STATES = tuple(state.value for state in OrderState)
 
 
 async def explanation(store: Store, account: str, signal_id: str) -> dict[str, Any] | None:
@@ -29,7 +27,7 @@ async def explanation(store: Store, account: str, signal_id: str) -> dict[str, A
         if signal is None:
             return None
         decision = await tx.decisions.for_signal(signal.id)
-        orders = await tx.orders.in_states(account, ALL_ORDER_STATES)
+        orders = await tx.orders.for_signal(signal.id)
         positions = [
             row
             for status in PositionStatus
@@ -39,7 +37,7 @@ async def explanation(store: Store, account: str, signal_id: str) -> dict[str, A
     return {
         "signal": _signal(signal),
         "decision": None if decision is None else _decision(decision),
-        "orders": [order_report(row) for row in orders if row.signal_pk == signal.id],
+        "orders": [order_report(row) for row in orders],
         "positions": [_position(row) for row in positions],
     }
 

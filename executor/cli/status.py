@@ -165,6 +165,8 @@ def _position_line(position: dict[str, Any]) -> str:
         f"#{position.get('id')} {position.get('symbol')} {position.get('side')} {position.get('qty')}"
         f" @ {position.get('entry_price')} · {position.get('leverage')}x · {stop_text}"
     )
+    if position.get("signal_id"):
+        line += f" · signal {position['signal_id']}"
     if position.get("take_profit") is not None:
         line += f" · take-profit {position['take_profit']} ({_leg(position.get('take_profit_order'))})"
     exchange = position.get("exchange")

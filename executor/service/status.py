@@ -18,6 +18,7 @@ from executor.risk import CarriedState, RiskProfile, daily_loss_limit
 from executor.risk.clock import trading_day, zone
 from executor.risk.profile import LossBasis
 from executor.store.models import DailyLossRow, OrderRow, PositionRow, PositionStatus
+from executor.store.repositories import Repositories
 from executor.store.store import Store
 
 LIVE_ORDER_STATES: tuple[str, ...] = tuple(state.value for state in OrderState if state.may_be_live)
@@ -49,6 +50,7 @@ async def status_report(
         day_row = await tx.daily_loss.get(account, today)
         positions = await tx.positions.with_status(account, PositionStatus.OPEN.value)
         position_orders = {row.id: await tx.orders.for_position(row.id) for row in positions}
+        signal_ids = {row.id: await _signal_id(tx, row.signal_pk) for row in positions}
         open_orders = await tx.orders.in_states(account, LIVE_ORDER_STATES)
         queued = await tx.signals.queued(account, limit=QUEUED_COUNT_CAP)
     state = CarriedState.initial() if risk_row is None else CarriedState.from_dict(risk_row.state)
@@ -59,7 +61,10 @@ async def status_report(
         "breaker": _breaker(state, 0 if risk_row is None else risk_row.version, profile, now),
         "day": _day(today, day_row, profile, equity),
         "equity": money(equity),
-        "positions": [_position(row, position_orders[row.id], exchange_positions) for row in positions],
+        "positions": [
+            _position(row, signal_ids[row.id], position_orders[row.id], exchange_positions)
+            for row in positions
+        ],
         "orders": [order_report(row) for row in open_orders],
         "queued_signals": len(queued),
     }
@@ -152,12 +157,21 @@ def _live(orders: Iterable[OrderRow], kind: OrderKind) -> dict[str, Any] | None:
     return order_report(live[-1]) if live else None
 
 
+async def _signal_id(tx: Repositories, signal_pk: int | None) -> str | None:
+    signal = None if signal_pk is None else await tx.signals.by_pk(signal_pk)
+    return None if signal is None else signal.signal_id
+
+
 def _position(
-    row: PositionRow, orders: Sequence[OrderRow], exchange_positions: Sequence[Position] | None
+    row: PositionRow,
+    signal_id: str | None,
+    orders: Sequence[OrderRow],
+    exchange_positions: Sequence[Position] | None,
 ) -> dict[str, Any]:
     stop = _live(orders, OrderKind.STOP)
     report: dict[str, Any] = {
         "id": row.id,
+        "signal_id": signal_id,
         "symbol": row.symbol,
         "side": row.side,
         "qty": money(row.qty),

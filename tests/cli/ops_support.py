@@ -22,7 +22,7 @@ from executor.domain.enums import OrderKind
 from executor.execution.order_state import OrderState, history_entry
 from executor.risk import Decision, decide
 from executor.risk.derive import derive_state
-from executor.risk.scenario import parse_scenario
+from executor.risk.scenario import SIGNAL_FIELDS, parse_scenario
 from executor.store.models import DecisionRow, OrderRow, PositionRow, SignalStatus
 from executor.store.store import Store
 
@@ -84,11 +84,14 @@ async def run_executor(*args: str, env: dict[str, str], stdin: bytes | None = No
 
 
 def scenario(signal: dict[str, Any], now: datetime, **account: Any) -> dict[str, Any]:
-    """An `executor size` scenario on the simulator's SOL market with a 10,000 USDT account."""
+    """An `executor size` scenario on the simulator's SOL market with a 10,000 USDT account.
+
+    The signal is a stored payload; its fields the risk engine does not read (strategy) are left out.
+    """
     return {
         "profile": "handbook",
         "now": now.isoformat(),
-        "signal": signal,
+        "signal": {key: value for key, value in signal.items() if key in SIGNAL_FIELDS},
         "account": {
             "equity": "10000",
             "free_margin": "10000",
@@ -182,11 +185,20 @@ async def store_position_with_orders(
                 opened_at=at,
             )
         )
-        legs = (
+        legs = [
             (OrderKind.ENTRY, "buy", "market", None, OrderState.FILLED),
             (OrderKind.STOP, "sell", "stop_market", decision.stop, OrderState.OPEN),
-            (OrderKind.TAKE_PROFIT, "sell", "take_profit_market", decision.take_profit[0], OrderState.OPEN),
-        )
+        ]
+        if decision.take_profit:
+            legs.append(
+                (
+                    OrderKind.TAKE_PROFIT,
+                    "sell",
+                    "take_profit_market",
+                    decision.take_profit[0],
+                    OrderState.OPEN,
+                )
+            )
         for kind, side, order_type, trigger, state in legs:
             filled = state is OrderState.FILLED
             await tx.orders.add(
