@@ -259,6 +259,18 @@ class CcxtAdapter(ABC):
             return None
         return self._order_from_raw(raw, conditional=conditional)
 
+    async def _lookup_by_id(self, order: Order) -> Order | None:
+        try:
+            raw = await self._request(
+                lambda: self._exchange.fetch_order(
+                    order.exchange_id, order.symbol, self._cancel_params(order)
+                ),
+                write=False,
+            )
+        except OrderNotFoundError:
+            return None
+        return self._order_from_raw(raw, conditional=order.conditional)
+
     def _lookup_params(self, client_id: str, conditional: bool) -> dict[str, Any]:
         return {"clientOrderId": client_id}
 
@@ -353,6 +365,9 @@ class CcxtAdapter(ABC):
         if order.client_id is None:
             return replace(order, status=OrderStatus.CANCELED)
         current = await self._lookup(order.symbol, order.client_id, conditional=order.conditional)
+        if current is None and order.exchange_id:
+            # An order the exchange created for us (Phemex's attached stop) has no client id of ours.
+            current = await self._lookup_by_id(order)
         if current is None:
             raise OrderNotFoundError(
                 f"{self._name}: {order.client_id} not found after cancel",

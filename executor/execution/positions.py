@@ -34,6 +34,7 @@ log = get_logger("executor.positions")
 
 ZERO = Decimal(0)
 FILL_LOOKBACK = timedelta(minutes=5)
+ENTRY_FILL_TOLERANCE = timedelta(seconds=5)
 LIVE_STATES = (OrderState.PENDING.value, OrderState.UNKNOWN.value, OrderState.OPEN.value)
 PROTECTIVE = (OrderKind.STOP.value, OrderKind.TAKE_PROFIT.value)
 
@@ -554,9 +555,18 @@ class PositionKeeper:
         closing = OrderSide.closing(side)
         ours = {row.exchange_order_id: row for row in orders if row.exchange_order_id}
         entry_ids = {row.exchange_order_id for row in orders if row.kind == OrderKind.ENTRY.value}
-        entry_fills = [f for f in fills if f.order_id in entry_ids]
+        # Phemex's trade list carries no order id: an unattributed fill on the opening side from the
+        # entry's time on is the entry's. A fill counts once: one already booked by an earlier
+        # position is not inserted again and so not counted here.
+        earliest = position.opened_at - ENTRY_FILL_TOLERANCE
+        entry_fills = [
+            f
+            for f in fills
+            if f.order_id in entry_ids
+            or (f.order_id is None and f.side is not closing and f.timestamp >= earliest)
+        ]
         opened = min((f.timestamp for f in entry_fills), default=position.opened_at)
-        exits = [
+        exit_fills = [
             f for f in fills if f.side is closing and f.timestamp >= opened and f.order_id not in entry_ids
         ]
         async with ctx.store.transaction() as tx:
@@ -564,8 +574,12 @@ class PositionKeeper:
             assert fresh is not None
             if fresh.status != PositionStatus.OPEN.value:
                 return
-            for fill in [*entry_fills, *exits]:
-                await tx.fills.add(self._fill_row(fill, ours.get(fill.order_id or "")))
+            entry_fills = [
+                f for f in entry_fills if await tx.fills.add(self._fill_row(f, ours.get(f.order_id or "")))
+            ]
+            exits = [
+                f for f in exit_fills if await tx.fills.add(self._fill_row(f, ours.get(f.order_id or "")))
+            ]
             funding = ZERO
             for payment in payments:
                 if await tx.funding.add(
