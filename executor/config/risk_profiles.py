@@ -44,14 +44,18 @@ def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, An
 
 def load_profile(name_or_path: str, overrides: Mapping[str, Any] | None = None) -> RiskProfile:
     path = profile_path(name_or_path)
-    if not path.is_file():
-        names = ", ".join(available_profiles()) or "none"
-        raise ProfileError(f"risk profile {name_or_path!r}: no file {path}; available profiles: {names}")
+    shown = name_or_path if len(name_or_path) <= 80 else name_or_path[:77] + "..."
     try:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"risk profile {path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        names = ", ".join(available_profiles()) or "none"
+        where = (
+            f"no file {path}" if isinstance(exc, FileNotFoundError) else f"cannot be read ({exc.strerror})"
+        )
+        raise ProfileError(f"risk profile {shown!r}: {where}; available profiles: {names}") from None
     if "name" not in data:
         data["name"] = path.stem
     try:
