@@ -1,0 +1,655 @@
+"""The end-to-end harness: `executor sim` and `executor run` as real subprocesses, and ways to look at both.
+
+Nothing here reaches into either process. The simulator is driven and read through its `/_sim/` control
+API and the unmodified ccxt client; the daemon through its real ingress (WebSocket, webhook, Redis), its
+HTTP endpoints, its CLI and its database (read with the project's own Store, never written).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+import ccxt.async_support as ccxt
+import websockets
+from websockets.exceptions import InvalidStatus
+
+from adapters.client_ids import client_order_id
+from adapters.sim.ccxt_target import target_simulator
+from executor.domain.enums import OrderKind
+from executor.signals.auth import sign
+from executor.store.models import DecisionRow, EventRow, OrderRow, PositionRow, SignalRow
+from executor.store.store import Store
+
+REPO = Path(__file__).resolve().parents[2]
+EXECUTOR = str(Path(sys.executable).with_name("executor"))
+ACCOUNT = "main"
+SYMBOL = "SOL/USDT:USDT"
+SIM_SYMBOL = "SOLUSDT"
+SIM_KEY = "sim-key"
+START_PRICE = Decimal("150")
+ORDER_STATES = (
+    "pending",
+    "unknown",
+    "open",
+    "partially_filled",
+    "filled",
+    "canceled",
+    "rejected",
+    "expired",
+    "not_sent",
+)
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], within: float = 15.0, interval: float = 0.2, what: str = ""
+) -> T:
+    """Poll `probe` until it returns something truthy; fail naming `what` (and the last value) on timeout."""
+    deadline = time.monotonic() + within
+    last: T | None = None
+    while True:
+        last = await probe()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what or probe}; last: {last!r}")
+        await asyncio.sleep(interval)
+
+
+def market_signal(signal_id: str, *, side: str = "long", stop: str = "147", **extra: Any) -> dict[str, Any]:
+    return {
+        "id": signal_id,
+        "symbol": SYMBOL,
+        "side": side,
+        "entry": {"type": "market"},
+        "stop": stop,
+        **extra,
+    }
+
+
+def entry_id(signal_id: str) -> str:
+    return client_order_id(signal_id, OrderKind.ENTRY)
+
+
+def stop_id(signal_id: str, sequence: int = 0) -> str:
+    return client_order_id(signal_id, OrderKind.STOP, sequence)
+
+
+# --------------------------------------------------------------------------- the simulator
+
+
+class SimProcess:
+    """`executor sim --exchange FAMILY --port 0`, static price path; its first stdout line is the URL."""
+
+    def __init__(self, family: str, workdir: Path) -> None:
+        self.family = family
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 30) -> str:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config = self.workdir / "sim.toml"
+        config.write_text('[price_path]\nkind = "static"\n', encoding="utf-8")
+        out = self.workdir / "sim.out"
+        with out.open("wb") as sink:
+            self.process = subprocess.Popen(
+                [EXECUTOR, "sim", "--exchange", self.family, "--port", "0", "--config", str(config)],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+                env=clean_environment(),
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = out.read_text(encoding="utf-8", errors="replace").splitlines()
+            if lines and lines[0].startswith("http://"):
+                self.url = lines[0].strip()
+                return self.url
+            if self.process.poll() is not None:
+                raise AssertionError(f"executor sim exited {self.process.returncode}: {lines}")
+            time.sleep(0.05)
+        raise AssertionError("executor sim printed no URL")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class Sim:
+    """The simulator as a test drives and reads it: the control API and the unmodified ccxt client."""
+
+    def __init__(self, family: str, url: str) -> None:
+        self.family = family
+        self.url = url
+
+    @property
+    def order_path(self) -> str:
+        return "/fapi/v1/order" if self.family == "binance" else "/g-orders"
+
+    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(method, f"{self.url}/_sim/{path}", json=body) as response,
+        ):
+            payload = await response.json(content_type=None)
+            assert response.status == 200, (path, body, payload)
+            return payload
+
+    async def reset(self) -> None:
+        await self.call("POST", "reset")
+
+    async def mark(self, price: str | Decimal, symbol: str = SIM_SYMBOL) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call("POST", "mark", {"symbol": symbol, "price": str(price)})
+        return result
+
+    async def advance(self, seconds: float) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call("POST", "clock", {"advance_seconds": seconds})
+        return result
+
+    async def state(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call("GET", "state")
+        return result
+
+    async def account(self) -> dict[str, Any]:
+        account: dict[str, Any] = (await self.state())["accounts"].get(SIM_KEY, {})
+        return account
+
+    async def fault(self, **rule: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call("POST", "faults", rule)
+        return result
+
+    async def clear_faults(self) -> None:
+        await self.call("DELETE", "faults")
+
+    async def requests(self, **query: str) -> list[dict[str, Any]]:
+        suffix = "?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else ""
+        rows: list[dict[str, Any]] = (await self.call("GET", "requests" + suffix))["requests"]
+        return rows
+
+    async def fills(self) -> list[dict[str, Any]]:
+        fills: list[dict[str, Any]] = (await self.account()).get("fills", [])
+        return fills
+
+    # ------------------------------------------------------------------ through ccxt
+
+    @asynccontextmanager
+    async def ccxt(self) -> AsyncIterator[Any]:
+        options: dict[str, Any] = {"apiKey": SIM_KEY, "secret": "sim-secret", "enableRateLimit": False}
+        if self.family == "binance":
+            exchange = ccxt.binanceusdm(options)
+        else:
+            exchange = ccxt.phemex({**options, "options": {"defaultType": "swap"}})
+        target_simulator(exchange, self.url)
+        try:
+            yield exchange
+        finally:
+            await exchange.close()
+
+    async def view(self, symbol: str = SYMBOL) -> ExchangeView:
+        """Positions and open orders (normal and conditional) as ccxt parses them from the simulator."""
+        async with self.ccxt() as exchange:
+            positions = [
+                p for p in await exchange.fetch_positions([symbol]) if Decimal(str(p.get("contracts") or 0))
+            ]
+            orders = list(await exchange.fetch_open_orders(symbol))
+            if self.family == "binance":
+                orders += await exchange.fetch_open_orders(symbol, None, None, {"trigger": True})
+        return ExchangeView(positions, orders)
+
+
+@dataclass
+class ExchangeView:
+    positions: list[dict[str, Any]]
+    orders: list[dict[str, Any]]
+
+    @property
+    def position(self) -> dict[str, Any] | None:
+        assert len(self.positions) <= 1, self.positions
+        return self.positions[0] if self.positions else None
+
+    @property
+    def qty(self) -> Decimal:
+        position = self.position
+        return Decimal(str(position["contracts"])) if position else Decimal(0)
+
+    @property
+    def side(self) -> str | None:
+        position = self.position
+        return str(position["side"]) if position else None
+
+    def stops(self) -> list[dict[str, Any]]:
+        """Resting reduce-only stop-market orders (triggered by price, closing side)."""
+        return [order for order in self.orders if is_stop(order)]
+
+    def summary(self) -> str:
+        orders = [
+            (o.get("clientOrderId"), o.get("type"), o.get("side"), o.get("triggerPrice"), o.get("reduceOnly"))
+            for o in self.orders
+        ]
+        return f"position {self.side} {self.qty}; open orders {orders}"
+
+
+def trigger_of(order: dict[str, Any]) -> Decimal | None:
+    value = order.get("triggerPrice") or order.get("stopPrice") or order.get("stopLossPrice")
+    return None if value is None else Decimal(str(value))
+
+
+def is_stop(order: dict[str, Any]) -> bool:
+    kind = str(order.get("type") or "").lower()
+    info = order.get("info") or {}
+    raw_type = str(info.get("orderType") or info.get("type") or info.get("ordType") or "").lower()
+    stopish = "stop" in kind or "stop" in raw_type
+    profit = "take" in kind or "take" in raw_type or "profit" in raw_type or "touched" in raw_type
+    return bool(order.get("reduceOnly")) and trigger_of(order) is not None and stopish and not profit
+
+
+# --------------------------------------------------------------------------- the daemon
+
+
+def clean_environment() -> dict[str, str]:
+    """The test runner's environment without any EXECUTOR settings or crash points of its own."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("EXECUTOR__") and key != "EXECUTOR_CRASH_AT" and key != "EXECUTOR_CONFIG_DIR"
+    }
+
+
+@dataclass
+class Daemon:
+    """`executor run` against one simulator and one database; every start writes its own log file."""
+
+    sim: Sim
+    database_url: str
+    workdir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    http_port: int = field(default_factory=free_port)
+    ws_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    runs: list[Path] = field(default_factory=list)
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ws_port}/signals"
+
+    def environment(self, **extra: str) -> dict[str, str]:
+        env = clean_environment()
+        env |= {
+            "EXECUTOR__EXCHANGE__NAME": f"sim-{self.sim.family}",
+            "EXECUTOR__EXCHANGE__SIM_URL": self.sim.url,
+            "EXECUTOR__DATABASE__URL": self.database_url,
+            "EXECUTOR__INGRESS__HTTP": f"127.0.0.1:{self.http_port}",
+            "EXECUTOR__INGRESS__WEBSOCKET": f"127.0.0.1:{self.ws_port}",
+            "EXECUTOR__EXECUTION__POLL_INTERVAL_SECONDS": "0.2",
+            "EXECUTOR__EXECUTION__BREAKER_INTERVAL_SECONDS": "0.2",
+            "EXECUTOR__EXECUTION__CLOCK_SYNC_SECONDS": "0.5",
+            "EXECUTOR__EXECUTION__RECONCILE_INTERVAL_SECONDS": "5",
+            "EXECUTOR__LOGGING__FORMAT": "json",
+        }
+        env |= self.extra_env
+        env |= extra
+        return env
+
+    def spawn(self, **extra_env: str) -> None:
+        """Start a process without waiting for it (a crash trial waits for its death instead)."""
+        assert self.process is None or self.process.poll() is not None, "the daemon is still running"
+        log = self.workdir / f"daemon-{len(self.runs) + 1}.log"
+        self.runs.append(log)
+        with log.open("wb") as sink:
+            self.process = subprocess.Popen(
+                [EXECUTOR, "run"],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+                env=self.environment(**extra_env),
+            )
+
+    async def start(self, **extra_env: str) -> None:
+        self.spawn(**extra_env)
+        await self.wait_ready()
+
+    async def wait_ready(self, within: float = 30) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"the daemon exited {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                status, _ = await self.get("/ready")
+                if status == 200:
+                    return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"the daemon never became ready:\n{self.log_tail()}")
+
+    def terminate(self, timeout: float = 10) -> tuple[int | None, float]:
+        """SIGTERM; the exit code and the seconds it took (the process is killed if it overstays)."""
+        assert self.process is not None
+        sent = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code: int | None = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            code = None
+        return code, time.monotonic() - sent
+
+    async def wait_exit(self, within: float = 30) -> int:
+        """Wait for the process to end by itself (a crash point's SIGKILL); its return code."""
+        assert self.process is not None
+        deadline = time.monotonic() + within
+        while self.process.poll() is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the daemon did not exit by itself:\n{self.log_tail()}")
+            await asyncio.sleep(0.05)
+        return int(self.process.returncode)
+
+    def shutdown(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.terminate()
+
+    def log_text(self, run: int = -1) -> str:
+        return self.runs[run].read_text(encoding="utf-8", errors="replace") if self.runs else ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def events(self, run: int | None = None) -> list[dict[str, Any]]:
+        """Every JSON log line of one run (all runs when None)."""
+        paths = self.runs if run is None else [self.runs[run]]
+        found = []
+        for path in paths:
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                if line.startswith("{"):
+                    try:
+                        found.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        continue
+        return found
+
+    def logged(self, event: str, run: int | None = None) -> list[dict[str, Any]]:
+        return [line for line in self.events(run) if line.get("event") == event]
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def get(self, path: str) -> tuple[int, Any]:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+            session.get(self.http_url + path) as response,
+        ):
+            body = await response.text()
+            try:
+                return response.status, json.loads(body)
+            except json.JSONDecodeError:
+                return response.status, body
+
+    async def status(self) -> dict[str, Any]:
+        code, body = await self.get("/status")
+        assert code == 200, body
+        assert isinstance(body, dict)
+        return body
+
+    async def post(
+        self, payload: dict[str, Any] | bytes, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """POST /signals; a dict is sent as JSON text (TradingView sends text/plain)."""
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+            session.post(
+                self.http_url + "/signals",
+                data=body,
+                headers={"Content-Type": "text/plain", **(headers or {})},
+            ) as response,
+        ):
+            return response.status, await response.json(content_type=None)
+
+    async def post_signed(self, payload: dict[str, Any], secret: str) -> tuple[int, dict[str, Any]]:
+        body = json.dumps(payload).encode()
+        timestamp = int(time.time())
+        headers = {"X-Timestamp": str(timestamp), "X-Signature": sign(secret, body, timestamp)}
+        return await self.post(body, headers)
+
+    async def ws_send(self, messages: Iterable[dict[str, Any] | str], token: str | None = None) -> list[Any]:
+        """Send each message over one WebSocket connection; the answers in order."""
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else None
+        answers = []
+        async with websockets.connect(self.ws_url, additional_headers=headers, open_timeout=5) as ws:
+            for message in messages:
+                await ws.send(message if isinstance(message, str) else json.dumps(message))
+                answers.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+        return answers
+
+    async def ws_handshake_status(self, token: str | None = None) -> int:
+        """The HTTP status of a refused WebSocket handshake (101 when it was accepted)."""
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else None
+        try:
+            async with websockets.connect(self.ws_url, additional_headers=headers, open_timeout=5):
+                return 101
+        except InvalidStatus as exc:
+            return int(exc.response.status_code)
+
+    # ------------------------------------------------------------------ CLI and database
+
+    async def cli(self, *args: str) -> tuple[int, str, str]:
+        process = await asyncio.create_subprocess_exec(
+            EXECUTOR,
+            *args,
+            cwd=REPO,
+            env=self.environment(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+        return int(process.returncode or 0), out.decode(), err.decode()
+
+    async def explain(self, signal_id: str) -> dict[str, Any]:
+        code, out, err = await self.cli("explain", signal_id, "--json")
+        assert code == 0, err
+        result: dict[str, Any] = json.loads(out)
+        return result
+
+    @asynccontextmanager
+    async def store(self) -> AsyncIterator[Store]:
+        store = Store.open(self.database_url)
+        try:
+            yield store
+        finally:
+            await store.close()
+
+    async def db(self, *signal_ids: str) -> DbView:
+        """The daemon's database as it stands (with these signals and their decisions), in one transaction."""
+        async with self.store() as store, store.transaction() as tx:
+            positions = [
+                row
+                for status in ("open", "closed")
+                for row in await tx.positions.with_status(ACCOUNT, status)
+            ]
+            orders = list(await tx.orders.in_states(ACCOUNT, ORDER_STATES))
+            risk = await tx.risk_state.get(ACCOUNT)
+            day = await tx.daily_loss.latest(ACCOUNT)
+            rejected = await tx.rejected.count(ACCOUNT)
+            signals = [row for sid in signal_ids if (row := await tx.signals.get(ACCOUNT, sid)) is not None]
+            decisions = {row.signal_id: await tx.decisions.for_signal(row.id) for row in signals}
+            events = list(reversed(await tx.events.recent(ACCOUNT, 500)))
+        return DbView(
+            positions=sorted(positions, key=lambda row: row.id),
+            orders=sorted(orders, key=lambda row: row.id),
+            risk_state=dict(risk.state) if risk is not None else {},
+            day=day,
+            rejected_signals=rejected,
+            signals=signals,
+            decisions={sid: d for sid, d in decisions.items() if d is not None},
+            events=events,
+        )
+
+
+DaemonFactory = Callable[..., Daemon]
+"""make(database_url, **env) → a Daemon (not started yet) against the test's simulator."""
+
+
+@dataclass
+class DbView:
+    positions: list[PositionRow]
+    orders: list[OrderRow]
+    risk_state: dict[str, Any]
+    day: Any
+    rejected_signals: int
+    signals: list[SignalRow]
+    decisions: dict[str, DecisionRow]
+    events: list[EventRow]
+
+    def open_positions(self) -> list[PositionRow]:
+        return [row for row in self.positions if row.status == "open"]
+
+    def closed_positions(self) -> list[PositionRow]:
+        return [row for row in self.positions if row.status == "closed"]
+
+    def signal(self, signal_id: str) -> SignalRow | None:
+        return next((row for row in self.signals if row.signal_id == signal_id), None)
+
+    def event_kinds(self) -> list[str]:
+        return [row.kind for row in self.events]
+
+
+# --------------------------------------------------------------------------- request-log invariants
+
+CREATE_KEYS = ("newClientOrderId", "clientAlgoId", "clOrdID")
+LOOKUP_KEYS = ("origClientOrderId", "clientAlgoId", "clOrdID")
+
+
+def creating_requests(requests: list[dict[str, Any]], family: str) -> dict[str, list[dict[str, Any]]]:
+    """Order-creating requests by the client id they carried, in arrival order."""
+    paths = (
+        {"/fapi/v1/order", "/fapi/v1/algoOrder"} if family == "binance" else {"/g-orders", "/g-orders/create"}
+    )
+    found: dict[str, list[dict[str, Any]]] = {}
+    for request in requests:
+        if request["path"] not in paths or request["method"] not in ("POST", "PUT"):
+            continue
+        client_id = next((request["params"].get(k) for k in CREATE_KEYS if request["params"].get(k)), None)
+        if client_id:
+            found.setdefault(str(client_id), []).append(request)
+    return found
+
+
+def executed(request: dict[str, Any]) -> bool:
+    """Did the simulator act on this creating request? (drop_after acts without answering.)"""
+    if request["fault"] == "drop_after":
+        return True
+    return request["fault"] in (None, "delay") and request["status"] == 200
+
+
+def lookups_of(requests: list[dict[str, Any]], client_id: str) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in requests
+        if r["method"] == "GET" and any(r["params"].get(key) == client_id for key in LOOKUP_KEYS)
+    ]
+
+
+def order_sent_twice(requests: list[dict[str, Any]], family: str) -> list[str]:
+    """Client ids the simulator executed more than once, or resent after an unknown outcome unlooked-up.
+
+    A resend with the same id is legitimate only after the first attempt's outcome was checked by a
+    lookup of that id (LESSONS: never resend blindly); a definite refusal (4xx, 429, 418) needs none.
+    """
+    problems = []
+    for client_id, attempts in creating_requests(requests, family).items():
+        if sum(executed(a) for a in attempts) > 1:
+            problems.append(f"{client_id} executed {sum(executed(a) for a in attempts)} times")
+        lookups = lookups_of(requests, client_id)
+        for previous, resend in itertools.pairwise(attempts):
+            ambiguous = previous["fault"] in ("delay", "drop_before", "drop_after", "error_5xx") or (
+                previous["status"] is None or previous["status"] >= 500
+            )
+            if ambiguous and not any(previous["seq"] < lookup["seq"] < resend["seq"] for lookup in lookups):
+                problems.append(
+                    f"{client_id} resent (seq {resend['seq']}) without a lookup after an unknown outcome"
+                )
+    return problems
+
+
+# --------------------------------------------------------------------------- common checks
+
+
+async def protected_view(sim: Sim) -> ExchangeView | None:
+    """The exchange's view once a position and at least one resting stop exist, else None."""
+    view = await sim.view()
+    return view if view.position is not None and view.stops() else None
+
+
+async def flat_view(sim: Sim) -> ExchangeView | None:
+    """The exchange's view once it holds no position and no open order, else None."""
+    view = await sim.view()
+    return view if view.position is None and not view.orders else None
+
+
+async def settled_view(sim: Sim, seconds: float = 0.6) -> ExchangeView:
+    """The view after several tracker passes, so an extra stop placed late would show."""
+    await asyncio.sleep(seconds)
+    return await sim.view()
+
+
+def assert_exactly_one_stop(view: ExchangeView, trigger: Decimal | str | None = None) -> dict[str, Any]:
+    """One resting reduce-only stop on the closing side for the whole position (at `trigger` if given)."""
+    assert view.position is not None, view.summary()
+    stops = view.stops()
+    assert len(stops) == 1, view.summary()
+    stop = stops[0]
+    closing = "sell" if view.side == "long" else "buy"
+    assert stop["side"] == closing, view.summary()
+    assert stop["reduceOnly"] is True, view.summary()
+    assert Decimal(str(stop["amount"])) == view.qty, view.summary()
+    if trigger is not None:
+        assert trigger_of(stop) == Decimal(str(trigger)), view.summary()
+    return stop
+
+
+def error_lines(daemon: Daemon) -> list[dict[str, Any]]:
+    """Log lines at error level or worse from every run of the daemon (a supervised task that failed...)."""
+    return [line for line in daemon.events() if line.get("level") in ("error", "critical")]
+
+
+def money(value: Any) -> Decimal:
+    return Decimal(str(value))
+
+
+def cents_equal(a: Decimal | str | None, b: Decimal | str | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(Decimal(str(a)) - Decimal(str(b))) < Decimal("0.005")

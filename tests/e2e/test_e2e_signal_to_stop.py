@@ -1,0 +1,140 @@
+"""A signal over each real ingress becomes an entry with one resting reduce-only stop on the simulator, and a
+hit stop is booked: PnL and fees equal to the simulator's fills, the loss streak and the day's loss."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+
+import pytest
+import redis.asyncio as aioredis
+from e2e_harness import (
+    Daemon,
+    DaemonFactory,
+    Sim,
+    assert_exactly_one_stop,
+    cents_equal,
+    creating_requests,
+    entry_id,
+    error_lines,
+    eventually,
+    flat_view,
+    market_signal,
+    money,
+    protected_view,
+    settled_view,
+)
+
+pytestmark = pytest.mark.slow
+
+BOTH_DIALECTS = pytest.mark.parametrize("family", ["binance", "phemex"], indirect=True)
+
+
+async def assert_entry_with_stop(daemon: Daemon, sim: Sim, signal_id: str) -> None:
+    """The accepted decision's quantity is the exchange's long position, guarded by exactly one stop."""
+    await eventually(lambda: protected_view(sim), what="a position with a resting stop on the simulator")
+    view = await settled_view(sim)
+    assert_exactly_one_stop(view, trigger="147")
+    assert view.side == "long"
+    db = await daemon.db(signal_id)
+    decision = db.decisions[signal_id]
+    assert decision.accepted, decision.message
+    assert view.qty == decision.qty
+    sent = creating_requests(await sim.requests(), sim.family)[entry_id(signal_id)]
+    assert len(sent) == 1, sent
+    assert error_lines(daemon) == []
+
+
+@BOTH_DIALECTS
+async def test_a_websocket_signal_becomes_an_entry_and_one_resting_reduce_only_stop_on_the_exchange(
+    daemons: DaemonFactory, sim: Sim, database_url: str
+) -> None:
+    daemon = daemons(database_url)
+    await daemon.start()
+
+    answers = await daemon.ws_send([market_signal("ws-open-1")])
+
+    assert answers == [{"signal_id": "ws-open-1", "status": "queued", "errors": []}]
+    await assert_entry_with_stop(daemon, sim, "ws-open-1")
+
+
+async def test_a_webhook_signal_becomes_an_entry_and_one_resting_reduce_only_stop_on_the_exchange(
+    daemons: DaemonFactory, sim: Sim, database_url: str
+) -> None:
+    daemon = daemons(database_url)
+    await daemon.start()
+
+    status, answer = await daemon.post(market_signal("hook-open-1"))
+
+    assert (status, answer) == (202, {"signal_id": "hook-open-1", "status": "queued", "errors": []})
+    await assert_entry_with_stop(daemon, sim, "hook-open-1")
+
+
+async def test_a_redis_stream_signal_becomes_an_entry_and_one_resting_reduce_only_stop_on_the_exchange(
+    daemons: DaemonFactory, sim: Sim, database_url: str, redis_url: str
+) -> None:
+    stream = f"e2e:{uuid.uuid4().hex[:12]}"
+    client = aioredis.from_url(redis_url)
+    try:
+        daemon = daemons(
+            database_url, EXECUTOR__INGRESS__REDIS_URL=redis_url, EXECUTOR__INGRESS__REDIS_STREAM=stream
+        )
+        await daemon.start()
+
+        await client.xadd(stream, {"signal": json.dumps(market_signal("redis-open-1"))})
+
+        await assert_entry_with_stop(daemon, sim, "redis-open-1")
+        row = (await daemon.db("redis-open-1")).signal("redis-open-1")
+        assert row is not None and row.source == "redis"
+        pending = await client.xpending(stream, "executor")
+        assert pending["pending"] == 0
+    finally:
+        await client.delete(stream, f"{stream}:dead")
+        await client.aclose()
+
+
+@BOTH_DIALECTS
+async def test_a_hit_stop_is_booked_with_the_exchanges_pnl_and_fees_a_loss_streak_and_the_days_loss(
+    daemons: DaemonFactory, sim: Sim, database_url: str
+) -> None:
+    daemon = daemons(database_url)
+    await daemon.start()
+    await daemon.ws_send([market_signal("stop-hit-1")])
+    await eventually(lambda: protected_view(sim), what="a position with a resting stop")
+
+    crossed = await sim.mark("146")
+
+    assert len(crossed["fills"]) == 1, crossed
+    await eventually(lambda: flat_view(sim), what="no position and no open order on the simulator")
+
+    async def closed() -> object:
+        db = await daemon.db()
+        return db if db.closed_positions() else None
+
+    db = await eventually(closed, what="the position booked as closed")
+    fills = await sim.fills()
+    assert len(fills) == 2, fills
+    exchange_pnl = sum((money(f["realized_pnl"]) for f in fills), Decimal(0))
+    exchange_fees = sum((money(f["fee"]) for f in fills), Decimal(0))
+    assert exchange_pnl < 0
+
+    [position] = db.positions
+    assert position.status == "closed"
+    assert cents_equal(position.realized_pnl, exchange_pnl), (position.realized_pnl, exchange_pnl)
+    assert cents_equal(position.fees, exchange_fees), (position.fees, exchange_fees)
+    assert position.exit_price == money(crossed["fills"][0]["price"])
+    assert db.risk_state["loss_streak"] == 1
+    assert db.risk_state["losses"] == 1 and db.risk_state["wins"] == 0
+    assert db.day is not None
+    assert cents_equal(db.day.realized_pnl, exchange_pnl)
+    assert cents_equal(db.day.fees, exchange_fees)
+
+    status = await daemon.status()
+    assert status["positions"] == []
+    assert status["orders"] == []
+    assert cents_equal(status["day"]["realized_pnl"], exchange_pnl)
+    assert cents_equal(status["day"]["fees"], exchange_fees)
+    assert cents_equal(status["day"]["net"], exchange_pnl - exchange_fees)
+    assert status["breaker"]["status"] == "active"
+    assert error_lines(daemon) == []
