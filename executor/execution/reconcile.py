@@ -128,7 +128,7 @@ class Reconciler:
         for position in await self.keeper.open_positions():
             live = account.position(position.symbol)
             if live is None or live.qty == 0 or live.side.value != position.side:
-                await self.keeper.book_close(position.id)
+                await self.keeper.booking.book_close(position.id)
                 report.booked_closes += 1
                 continue
             await self.keeper.ensure_protected(position.id)
@@ -164,7 +164,7 @@ class Reconciler:
                     continue
                 async with self.ctx.store.transaction() as tx:
                     row = await tx.orders.by_client_id(self.ctx.account, order.client_id or "")
-                await self.keeper.cancel_exchange_order(order, row)
+                await self.keeper.legs.cancel_exchange_order(order, row)
                 report.orphans_cancelled += 1
                 log.warning("orphan_cancelled", symbol=symbol, client_id=order.client_id)
 

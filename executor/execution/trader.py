@@ -327,7 +327,7 @@ class Trader:
         # Creates the position and confirms exactly one stop rests (placing it again, or closing, if not).
         position_pk = await self.keeper.adopt_filled_entry(entry_row, signal, entry)
         if position_pk is not None and len(orders) > 2:
-            await self.keeper.place_take_profit(position_pk, orders[2].client_order_id)
+            await self.keeper.protection.place_take_profit(position_pk, orders[2].client_order_id)
 
     # ------------------------------------------------------------------ close and move_stop
 
@@ -384,5 +384,5 @@ class Trader:
         if mark is None or (mark - signal.stop) * side.sign <= 0:
             await self._finish(row, f"stop {signal.stop} is past the mark price {mark}; not moved", ok=False)
             return
-        moved = await self.keeper.move_stop(position.id, signal.stop, signal.id)
+        moved = await self.keeper.protection.move_stop(position.id, signal.stop, signal.id)
         await self._finish(row, moved, ok=True)

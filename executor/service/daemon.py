@@ -102,7 +102,7 @@ class Daemon:
             alerter = Alerter(self.metrics, settings.alerts.webhook_url, account)
             keeper = PositionKeeper(ctx, alerter)
             guard = BreakerGuard(ctx, keeper, alerter)
-            keeper.on_booked = guard.on_booked
+            keeper.booking.on_booked = guard.on_booked
             trader = Trader(ctx, keeper, alerter)
             reconciler = Reconciler(ctx, keeper, alerter)
 

@@ -118,7 +118,7 @@ async def flow(
     alerter = Alerter(metrics, account=ACCOUNT)
     keeper = PositionKeeper(ctx, alerter)
     guard = BreakerGuard(ctx, keeper, alerter)
-    keeper.on_booked = guard.on_booked
+    keeper.booking.on_booked = guard.on_booked
     inbox = Inbox(store, ACCOUNT, lambda: datetime.now(UTC))
     try:
         yield Flow(

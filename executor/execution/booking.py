@@ -1,0 +1,158 @@
+"""Booking a closed position from the exchange's own record: fills unique by trade id, funding as rows.
+
+The carried risk state and the day's ledger change in the same transaction as the position row, so a
+close is booked completely or not at all, and booking it again finds nothing new to count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from decimal import Decimal
+
+from executor.crashpoints import CrashPoint, crash_point
+from executor.domain.enums import OrderKind, Side
+from executor.domain.orders import Fill, OrderSide
+from executor.execution.alerts import Alerter, AlertKind
+from executor.execution.context import AccountContext
+from executor.execution.legs import LIVE_STATES, PROTECTIVE, OrderLegs
+from executor.observability.logging import get_logger
+from executor.store.models import FillRow, FundingPaymentRow, OrderRow, PositionRow, PositionStatus
+
+log = get_logger("executor.booking")
+
+ZERO = Decimal(0)
+FILL_LOOKBACK = timedelta(minutes=5)
+ENTRY_FILL_TOLERANCE = timedelta(seconds=5)
+
+OnBooked = Callable[[PositionRow], Awaitable[None]]
+
+
+class Booking:
+    def __init__(self, ctx: AccountContext, legs: OrderLegs, alerter: Alerter) -> None:
+        self.ctx = ctx
+        self.legs = legs
+        self.alerter = alerter
+        self.on_booked: OnBooked | None = None
+
+    async def book_close(self, position_pk: int) -> None:
+        """The exchange shows no position: book the close from its fills and funding, cancel siblings."""
+        ctx = self.ctx
+        async with ctx.store.transaction() as tx:
+            position = await tx.positions.get(position_pk)
+            orders = await tx.orders.for_position(position_pk)
+        if position is None or position.status != PositionStatus.OPEN.value:
+            return
+        fills = await ctx.exchange.fills_since(position.symbol, position.opened_at - FILL_LOOKBACK)
+        payments = await ctx.exchange.funding_payments_since(symbol=position.symbol, since=position.opened_at)
+        for row in orders:
+            if row.kind in PROTECTIVE and row.state in LIVE_STATES:
+                await self.legs.cancel(row)
+        entry_fills, exit_fills = self._attribute(position, orders, fills)
+        ours = {row.exchange_order_id: row for row in orders if row.exchange_order_id}
+        now = ctx.now()
+        async with ctx.store.transaction() as tx:
+            fresh = await tx.positions.get(position_pk)
+            assert fresh is not None
+            if fresh.status != PositionStatus.OPEN.value:
+                return
+            entries = [
+                f for f in entry_fills if await tx.fills.add(self._fill_row(f, ours.get(f.order_id or "")))
+            ]
+            exits = [
+                f for f in exit_fills if await tx.fills.add(self._fill_row(f, ours.get(f.order_id or "")))
+            ]
+            funding = ZERO
+            for payment in payments:
+                payment_row = FundingPaymentRow(
+                    account=ctx.account,
+                    payment_id=payment.payment_id,
+                    position_pk=fresh.id,
+                    symbol=payment.symbol,
+                    amount=payment.amount,
+                    asset=payment.asset,
+                    paid_at=payment.timestamp,
+                )
+                if await tx.funding.add(payment_row):
+                    funding += payment.amount
+            exit_qty = sum((f.qty for f in exits), ZERO)
+            exit_value = sum((f.qty * f.price for f in exits), ZERO)
+            fresh.exit_price = exit_value / exit_qty if exit_qty else None
+            fresh.realized_pnl = Side(fresh.side).sign * (exit_value - exit_qty * fresh.entry_price)
+            fresh.fees = sum((f.fee for f in [*entries, *exits]), ZERO)
+            fresh.funding = funding
+            fresh.status = PositionStatus.CLOSED.value
+            fresh.closed_at = max((f.timestamp for f in exits), default=now)
+            if exit_qty < fresh.qty:
+                self.alerter.raise_alert(
+                    AlertKind.UNEXPLAINED_STATE,
+                    "position gone from the exchange without fills for all of it (liquidation or manual)",
+                    symbol=fresh.symbol,
+                    qty=str(fresh.qty),
+                    exit_qty=str(exit_qty),
+                )
+            await ctx.book.record_close(tx, fresh, now)
+            await tx.events.append(
+                account=ctx.account,
+                at=now,
+                kind="position.closed",
+                data={
+                    "symbol": fresh.symbol,
+                    "exit_price": str(fresh.exit_price),
+                    "realized_pnl": str(fresh.realized_pnl),
+                    "fees": str(fresh.fees),
+                    "funding": str(fresh.funding),
+                },
+            )
+        log.info(
+            "position_closed",
+            symbol=fresh.symbol,
+            pnl=str(fresh.realized_pnl),
+            fees=str(fresh.fees),
+            funding=str(fresh.funding),
+        )
+        crash_point(CrashPoint.FILL_BOOKED)
+        if self.on_booked is not None:
+            await self.on_booked(fresh)
+
+    @staticmethod
+    def _attribute(
+        position: PositionRow, orders: Sequence[OrderRow], fills: list[Fill]
+    ) -> tuple[list[Fill], list[Fill]]:
+        """The position's entry and exit fills among the symbol's recent fills.
+
+        Phemex's trade list carries no order id: an unattributed fill on the opening side from the
+        entry's time on is the entry's. Exits are fills on the closing side after the entry. A fill
+        already booked by an earlier position is not inserted again, so it is never counted twice.
+        """
+        closing = OrderSide.closing(Side(position.side))
+        entry_ids = {row.exchange_order_id for row in orders if row.kind == OrderKind.ENTRY.value}
+        earliest = position.opened_at - ENTRY_FILL_TOLERANCE
+        entries = [
+            f
+            for f in fills
+            if f.order_id in entry_ids
+            or (f.order_id is None and f.side is not closing and f.timestamp >= earliest)
+        ]
+        opened = min((f.timestamp for f in entries), default=position.opened_at)
+        exits = [
+            f for f in fills if f.side is closing and f.timestamp >= opened and f.order_id not in entry_ids
+        ]
+        return entries, exits
+
+    def _fill_row(self, fill: Fill, order: OrderRow | None) -> FillRow:
+        return FillRow(
+            account=self.ctx.account,
+            trade_id=fill.trade_id,
+            order_pk=order.id if order is not None else None,
+            client_order_id=order.client_order_id if order is not None else None,
+            exchange_order_id=fill.order_id,
+            symbol=fill.symbol,
+            side=fill.side.value,
+            qty=fill.qty,
+            price=fill.price,
+            fee=fill.fee,
+            fee_asset=fill.fee_asset or "",
+            realized_pnl=None,
+            executed_at=fill.timestamp,
+        )

@@ -1,0 +1,157 @@
+"""The order legs of a position (stop, take-profit, close): written ahead, sent once, settled by lookup.
+
+Every method expects the caller to hold the account's execution lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
+
+from adapters.client_ids import client_order_id
+from adapters.errors import ErrorClass, ExchangeError, OrderNotFoundError
+from executor.domain.enums import OrderKind, Side
+from executor.domain.orders import Order, OrderSide, OrderType
+from executor.execution.context import AccountContext
+from executor.execution.order_state import OrderState
+from executor.execution.orders import apply_exchange_view, exchange_view, intent, move
+from executor.observability.logging import get_logger
+from executor.store.models import OrderRow, PositionRow
+from executor.store.repositories import Repositories
+
+log = get_logger("executor.legs")
+
+LIVE_STATES = (OrderState.PENDING.value, OrderState.UNKNOWN.value, OrderState.OPEN.value)
+PROTECTIVE = (OrderKind.STOP.value, OrderKind.TAKE_PROFIT.value)
+
+
+class OrderLegs:
+    def __init__(self, ctx: AccountContext) -> None:
+        self.ctx = ctx
+
+    async def _signal_id(self, tx: Repositories, position: PositionRow) -> str:
+        if position.signal_pk is not None:
+            signal = await tx.signals.by_pk(position.signal_pk)
+            if signal is not None:
+                return signal.signal_id
+        return f"position-{position.id}"
+
+    async def _next_client_id(self, tx: Repositories, position: PositionRow, kind: OrderKind) -> str:
+        """The next client id of this leg: successive stops and closes of a position never share one."""
+        signal_id = await self._signal_id(tx, position)
+        taken = {row.client_order_id for row in await tx.orders.for_position(position.id)}
+        for sequence in range(1000):
+            candidate = client_order_id(signal_id, kind, sequence)
+            if candidate not in taken and await tx.orders.by_client_id(self.ctx.account, candidate) is None:
+                return candidate
+        raise RuntimeError(f"position {position.id} ran out of {kind.value} client ids")
+
+    async def write(
+        self,
+        position_pk: int,
+        kind: OrderKind,
+        order_type: OrderType,
+        *,
+        qty: Decimal | None = None,
+        trigger_price: Decimal | None = None,
+    ) -> tuple[PositionRow, OrderRow]:
+        """The PENDING row of a new leg, committed before its request may leave."""
+        now = self.ctx.now()
+        async with self.ctx.store.transaction() as tx:
+            position = await tx.positions.get(position_pk)
+            assert position is not None
+            row = intent(
+                account=self.ctx.account,
+                client_id=await self._next_client_id(tx, position, kind),
+                kind=kind,
+                symbol=position.symbol,
+                side=OrderSide.closing(Side(position.side)),
+                order_type=order_type,
+                qty=qty if qty is not None else position.qty,
+                trigger_price=trigger_price,
+                signal_pk=position.signal_pk,
+                position_pk=position.id,
+                now=now,
+            )
+            await tx.orders.add(row)
+        return position, row
+
+    async def record(
+        self, client_id: str, order: Order | None, state: OrderState | None = None, note: str = ""
+    ) -> None:
+        """Store what the exchange said of an order, or a state the daemon settled on."""
+        now = self.ctx.now()
+        async with self.ctx.store.transaction() as tx:
+            row = await tx.orders.by_client_id(self.ctx.account, client_id)
+            assert row is not None
+            if order is not None:
+                apply_exchange_view(row, order, now, self.ctx.metrics)
+            elif state is not None:
+                move(row, state, now, self.ctx.metrics, note)
+
+    async def send(self, row: OrderRow, request: Callable[[], Awaitable[Order]]) -> Order | None:
+        """Send a written leg; a failure leaves it UNKNOWN (ambiguous) or REJECTED, never silently PENDING."""
+        try:
+            order = await request()
+        except ExchangeError as exc:
+            state = OrderState.UNKNOWN if exc.error_class is ErrorClass.AMBIGUOUS else OrderState.REJECTED
+            await self.record(row.client_order_id, None, state, str(exc))
+            log.warning("order_leg_failed", kind=row.kind, client_id=row.client_order_id, error=str(exc))
+            return None
+        await self.record(row.client_order_id, order)
+        return order
+
+    async def live(self, position_pk: int, kinds: Sequence[str] = PROTECTIVE) -> list[OrderRow]:
+        """The position's legs of these kinds that the exchange may still hold."""
+        async with self.ctx.store.transaction() as tx:
+            rows = await tx.orders.for_position(position_pk)
+        return [row for row in rows if row.kind in kinds and row.state in LIVE_STATES]
+
+    async def cancel(self, row: OrderRow) -> None:
+        """Cancel a leg we wrote; one the exchange never received is settled as not sent."""
+        if row.exchange_order_id is None:
+            found = await self.ctx.exchange.fetch_order(row.symbol, row.client_order_id)
+            if found is None:
+                await self.record(row.client_order_id, None, OrderState.NOT_SENT, "not on the exchange")
+                return
+            if not found.is_open:
+                await self.record(row.client_order_id, found)
+                return
+            row.exchange_order_id = found.exchange_id
+        try:
+            order = await self.ctx.exchange.cancel_order(exchange_view(row))
+        except OrderNotFoundError:
+            await self.record(row.client_order_id, None, OrderState.CANCELED, "gone from the exchange")
+            return
+        except ExchangeError as exc:
+            log.warning("cancel_failed", client_id=row.client_order_id, error=str(exc))
+            return
+        await self.record(row.client_order_id, order)
+
+    async def cancel_exchange_order(self, order: Order, row: OrderRow | None) -> None:
+        """Cancel an order as the exchange lists it (it may have no client id of ours)."""
+        try:
+            final = await self.ctx.exchange.cancel_order(order)
+        except OrderNotFoundError:
+            final = None
+        except ExchangeError as exc:
+            log.warning("cancel_failed", exchange_id=order.exchange_id, error=str(exc))
+            return
+        if row is not None:
+            if final is not None:
+                await self.record(row.client_order_id, final)
+            else:
+                await self.record(row.client_order_id, None, OrderState.CANCELED, "gone from the exchange")
+
+    async def settle_absent(self, row: OrderRow) -> None:
+        """A live row whose order is not resting: an acknowledged one ended, others are looked up."""
+        if row.exchange_order_id is not None and row.state == OrderState.OPEN.value:
+            await self.record(
+                row.client_order_id, None, OrderState.CANCELED, "no longer resting on the exchange"
+            )
+            return
+        found = await self.ctx.exchange.fetch_order(row.symbol, row.client_order_id)
+        if found is None:
+            await self.record(row.client_order_id, None, OrderState.NOT_SENT, "not on the exchange")
+        else:
+            await self.record(row.client_order_id, found)

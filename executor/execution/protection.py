@@ -1,0 +1,144 @@
+"""Exactly one resting exchange-side stop per position, judged by the exchange's own open orders.
+
+Every method expects the caller to hold the account's execution lock.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from adapters.client_ids import parse_client_order_id
+from executor.domain.enums import OrderKind, Side
+from executor.domain.orders import Order, OrderSide, OrderType
+from executor.execution.context import AccountContext
+from executor.execution.legs import LIVE_STATES, OrderLegs
+from executor.execution.order_state import OrderState
+from executor.execution.orders import move
+from executor.observability.logging import get_logger
+from executor.store.models import OrderRow, PositionStatus
+
+log = get_logger("executor.protection")
+
+
+class Protection:
+    def __init__(self, ctx: AccountContext, legs: OrderLegs) -> None:
+        self.ctx = ctx
+        self.legs = legs
+
+    async def place_stop(self, position_pk: int, trigger_price: Decimal) -> Order | None:
+        position, row = await self.legs.write(
+            position_pk, OrderKind.STOP, OrderType.STOP_MARKET, trigger_price=trigger_price
+        )
+        return await self.legs.send(
+            row,
+            lambda: self.ctx.exchange.place_stop(
+                position.symbol, Side(position.side), position.qty, trigger_price, row.client_order_id
+            ),
+        )
+
+    async def place_take_profit(self, position_pk: int, client_id: str) -> Order | None:
+        async with self.ctx.store.transaction() as tx:
+            row = await tx.orders.by_client_id(self.ctx.account, client_id)
+            position = await tx.positions.get(position_pk)
+        assert row is not None and position is not None and row.trigger_price is not None
+        trigger = row.trigger_price
+        return await self.legs.send(
+            row,
+            lambda: self.ctx.exchange.place_take_profit(
+                position.symbol, Side(position.side), position.qty, trigger, client_id
+            ),
+        )
+
+    async def move_stop(self, position_pk: int, trigger_price: Decimal, signal_id: str) -> str:
+        """Replace the stop: the new one rests before the old one is cancelled."""
+        old_rows = [
+            row
+            for row in await self.legs.live(position_pk, (OrderKind.STOP.value,))
+            if row.state == OrderState.OPEN.value
+        ]
+        new = await self.place_stop(position_pk, trigger_price)
+        if new is None or not new.is_open:
+            return f"new stop at {trigger_price} not placed; the old stop stays"
+        for old in old_rows:
+            await self.legs.cancel(old)
+        async with self.ctx.store.transaction() as tx:
+            position = await tx.positions.get(position_pk)
+            assert position is not None
+            previous = position.stop_price
+            position.stop_price = trigger_price
+            await tx.events.append(
+                account=self.ctx.account,
+                at=self.ctx.now(),
+                kind="stop.moved",
+                signal_id=signal_id,
+                data={"symbol": position.symbol, "from": str(previous), "to": str(trigger_price)},
+            )
+        return f"stop moved from {previous} to {trigger_price}"
+
+    async def ensure(self, position_pk: int) -> bool:
+        """True when exactly one stop rests afterwards: adopted, extras of ours cancelled, or placed.
+
+        A resting stop is adopted even without a client id of ours (Phemex's attached stop); False means
+        none could be placed and the caller must close the position (RISK_SPEC §0).
+        """
+        async with self.ctx.store.transaction() as tx:
+            position = await tx.positions.get(position_pk)
+            rows = [
+                row for row in await tx.orders.for_position(position_pk) if row.kind == OrderKind.STOP.value
+            ]
+        if position is None or position.status != PositionStatus.OPEN.value:
+            return True
+        closing = OrderSide.closing(Side(position.side))
+        resting = [
+            order
+            for order in await self.ctx.exchange.open_orders(position.symbol)
+            if order.conditional and order.type is OrderType.STOP_MARKET and order.side is closing
+        ]
+        by_exchange_id = {row.exchange_order_id: row for row in rows if row.exchange_order_id}
+        by_client_id = {row.client_order_id: row for row in rows}
+
+        def row_of(order: Order) -> OrderRow | None:
+            return by_exchange_id.get(order.exchange_id) or by_client_id.get(order.client_id or "")
+
+        if not resting:
+            for row in rows:
+                if row.state in LIVE_STATES:
+                    await self.legs.settle_absent(row)
+            assert position.stop_price is not None
+            placed = await self.place_stop(position_pk, position.stop_price)
+            return placed is not None and placed.is_open
+        keep = next((order for order in resting if row_of(order) is not None), resting[0])
+        kept_row = await self._adopt(position_pk, keep, row_of(keep))
+        for extra in resting:
+            if extra is keep:
+                continue
+            if extra.client_id and parse_client_order_id(extra.client_id) is None:
+                log.warning("foreign_stop_left_alone", client_id=extra.client_id, symbol=position.symbol)
+                continue
+            await self.legs.cancel_exchange_order(extra, row_of(extra))
+        resting_ids = {order.exchange_id for order in resting}
+        for row in rows:
+            if (
+                row.state in LIVE_STATES
+                and row.exchange_order_id not in resting_ids
+                and row.client_order_id != kept_row
+            ):
+                await self.legs.settle_absent(row)
+        return True
+
+    async def _adopt(self, position_pk: int, order: Order, row: OrderRow | None) -> str:
+        """Record a resting stop on its row, the position's unacknowledged stop row, or a new row."""
+        if row is None:
+            live = await self.legs.live(position_pk, (OrderKind.STOP.value,))
+            row = next((r for r in live if r.exchange_order_id is None), None)
+        if row is None:
+            _, row = await self.legs.write(
+                position_pk, OrderKind.STOP, OrderType.STOP_MARKET, trigger_price=order.trigger_price
+            )
+        async with self.ctx.store.transaction() as tx:
+            fresh = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
+            assert fresh is not None
+            fresh.exchange_order_id = order.exchange_id
+            fresh.trigger_price = order.trigger_price or fresh.trigger_price
+            move(fresh, OrderState.OPEN, self.ctx.now(), self.ctx.metrics)
+        return row.client_order_id
