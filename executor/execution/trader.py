@@ -33,6 +33,10 @@ from executor.store.repositories import Repositories
 
 log = get_logger("executor.trader")
 
+MARGIN_MODE = MarginMode.ISOLATED
+"""Isolated margin: a position's loss is bounded by its own margin, and the risk engine's liquidation
+price (RISK_SPEC §2.8) is the isolated formula."""
+
 
 def rejection(signal_id: str, reason: ReasonCode, message: str) -> Decision:
     return Decision(accepted=False, reason=reason, message=message, signal_id=signal_id)
@@ -100,7 +104,7 @@ class Trader:
         ctx = self.ctx
         now = ctx.now()
         symbol = await self.resolve_symbol(signal.symbol)
-        decision, leverage_mode = await self._decide(signal, symbol, now)
+        decision = await self._decide(signal, symbol, now)
         orders: list[OrderRow] = []
         async with ctx.store.transaction() as tx:
             fresh = await tx.signals.get(ctx.account, row.signal_id)
@@ -124,35 +128,33 @@ class Trader:
         if decision.accepted:
             crash_point(CrashPoint.DECISION_STORED)
             assert symbol is not None and signal.side is not None
-            await self._send(row, signal, symbol, decision, orders, leverage_mode)
+            await self._send(row, signal, symbol, decision, orders)
 
-    async def _decide(self, signal: Signal, symbol: str | None, now: datetime) -> tuple[Decision, MarginMode]:
+    async def _decide(self, signal: Signal, symbol: str | None, now: datetime) -> Decision:
         ctx = self.ctx
         if symbol is None:
             return rejection(
                 signal.id,
                 ReasonCode.SYMBOL_NOT_ALLOWED,
                 f"{signal.symbol} is not listed on {ctx.exchange.name}",
-            ), MarginMode.ISOLATED
+            )
         banned = ctx.exchange.banned_until
         if banned is not None and banned > now:
             return rejection(
                 signal.id, ReasonCode.DATA_MISSING, f"the exchange bans requests until {banned.isoformat()}"
-            ), MarginMode.ISOLATED
+            )
         open_positions = await self.keeper.open_positions()
         if any(position.symbol == symbol for position in open_positions):
             return rejection(
                 signal.id,
                 ReasonCode.SYMBOL_NOT_ALLOWED,
                 f"a position on {symbol} is already open; one position per symbol (one-way mode)",
-            ), MarginMode.ISOLATED
+            )
         try:
             market = await ctx.exchange.market_snapshot(symbol)
             account = ctx.accounts.fresh() or await ctx.accounts.refresh()
         except ExchangeError as exc:
-            return rejection(signal.id, ReasonCode.DATA_MISSING, f"exchange data unavailable: {exc}"), (
-                MarginMode.ISOLATED
-            )
+            return rejection(signal.id, ReasonCode.DATA_MISSING, f"exchange data unavailable: {exc}")
         await ctx.book.observe_equity(account.equity, now)
         decision = decide(
             risk_signal(signal, symbol),
@@ -162,7 +164,7 @@ class Trader:
             ctx.book.state,
             now,
         )
-        return decision, MarginMode.ISOLATED
+        return decision
 
     def _decision_row(
         self, row: SignalRow, signal: Signal, symbol: str, decision: Decision, now: datetime
@@ -249,14 +251,13 @@ class Trader:
         symbol: str,
         decision: Decision,
         orders: list[OrderRow],
-        margin_mode: MarginMode,
     ) -> None:
         ctx = self.ctx
         assert signal.side is not None and signal.entry is not None
         assert decision.qty is not None and decision.stop is not None and decision.leverage is not None
         entry_row, stop_row = orders[0], orders[1]
         try:
-            await ctx.exchange.ensure_leverage(symbol, decision.leverage, margin_mode)
+            await ctx.exchange.ensure_leverage(symbol, decision.leverage, MARGIN_MODE)
         except ExchangeError as exc:
             await self._not_sent(orders, f"leverage/margin mode not set: {exc}")
             return
