@@ -134,7 +134,13 @@ def render(found: Mapping[str, Any]) -> list[str]:
     elif signal["status"] == "failed":
         lines.append(f"FAILED {when(signal['decided_at'])}: {signal['error']}")
     else:
-        lines.append(f"{signal['status']} {when(signal['decided_at'])} without a sizing decision")
+        action = signal["payload"].get("action", "open")
+        lines.append(
+            f"DONE {when(signal['decided_at'])}: a {action} is carried out on the open position "
+            "without sizing, so it has no step log"
+            if action != "open"
+            else f"{signal['status']} {when(signal['decided_at'])} with no decision stored"
+        )
     orders = found["orders"]
     lines.append("orders" if orders else "orders: none")
     lines += [f"  {order_line(order)}" for order in orders]

@@ -20,6 +20,7 @@ from ops_support import (
 )
 
 from executor.risk import Decision
+from executor.store.models import SignalStatus
 from executor.store.store import Store
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -153,3 +154,32 @@ async def test_a_malformed_id_is_bad_input(store: Store, database_url: str) -> N
     result = await invoke(["explain", "not an id"], cli_env(database_url))
 
     assert result.exit_code == 2 and "1–64 characters" in result.stderr
+
+
+@SQLITE_ONLY
+async def test_a_close_signal_is_reported_done_or_failed_with_the_daemons_error(
+    store: Store, database_url: str
+) -> None:
+    close = {"id": "close-1", "action": "close", "symbol": "SOL/USDT:USDT"}
+    async with store.transaction() as tx:
+        done, _ = await tx.signals.store(
+            account=ACCOUNT, signal_id="close-1", source="websocket", payload=close, received_at=NOW
+        )
+        await tx.signals.mark(done, SignalStatus.DECIDED, NOW)
+        failed, _ = await tx.signals.store(
+            account=ACCOUNT,
+            signal_id="close-2",
+            source="websocket",
+            payload=close | {"id": "close-2"},
+            received_at=NOW,
+        )
+        await tx.signals.mark(failed, SignalStatus.FAILED, NOW, "no open position on SOL/USDT:USDT")
+    env = cli_env(database_url)
+
+    first = await invoke(["explain", "close-1"], env)
+    second = await invoke(["explain", "close-2"], env)
+
+    assert first.exit_code == 0 and "  close · SOL/USDT:USDT" in first.stdout
+    assert "DONE 2026-06-02 14:00:00 UTC: a close is carried out on the open position" in first.stdout
+    assert second.exit_code == 0
+    assert "FAILED 2026-06-02 14:00:00 UTC: no open position on SOL/USDT:USDT" in second.stdout
