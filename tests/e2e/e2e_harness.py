@@ -641,8 +641,16 @@ def assert_exactly_one_stop(view: ExchangeView, trigger: Decimal | str | None = 
 
 
 def error_lines(daemon: Daemon) -> list[dict[str, Any]]:
-    """Log lines at error level or worse from every run of the daemon (a supervised task that failed...)."""
-    return [line for line in daemon.events() if line.get("level") in ("error", "critical")]
+    """Error-level log lines of every run (a supervised task that failed...), except deliberate alerts."""
+    return [
+        line
+        for line in daemon.events()
+        if line.get("level") in ("error", "critical") and line.get("event") != "alert"
+    ]
+
+
+def alerts(daemon: Daemon) -> list[str]:
+    return [str(line.get("alert")) for line in daemon.logged("alert")]
 
 
 def money(value: Any) -> Decimal:

@@ -1,0 +1,96 @@
+"""The daily-loss breaker end to end: a loss past the limit trips it, it flattens on the exchange, a restart
+keeps it tripped, new signals are refused with HALTED, and the next trading day (exchange clock) resets it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from e2e_harness import (
+    DaemonFactory,
+    Sim,
+    assert_exactly_one_stop,
+    creating_requests,
+    entry_id,
+    error_lines,
+    eventually,
+    flat_view,
+    market_signal,
+    protected_view,
+    settled_view,
+)
+
+pytestmark = pytest.mark.slow
+
+LIMIT = {
+    "EXECUTOR__RISK__OVERRIDES__DAILY_LOSS__LIMIT_AMOUNT": "30",
+    "EXECUTOR__RISK__OVERRIDES__DAILY_LOSS__LIMIT_PCT": "false",
+}
+
+
+def seconds_past_next_utc_midnight(now_ms: int, margin: float = 30) -> float:
+    now = datetime.fromtimestamp(now_ms / 1000, UTC)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    return (midnight - now).total_seconds() + margin
+
+
+async def test_the_breaker_trips_flattens_survives_a_restart_refuses_with_halted_and_resets_next_day(
+    daemons: DaemonFactory, sim: Sim, database_url: str
+) -> None:
+    daemon = daemons(database_url, **LIMIT)
+    await daemon.start()
+    await daemon.ws_send([market_signal("breaker-open-1")])
+    await eventually(lambda: protected_view(sim), what="the first position with its stop")
+
+    # 15 SOL long from 150: at 147.90 the open loss is 31.50 plus the entry fee, past the 30 limit,
+    # while the stop at 147 is not reached: only the breaker can close this position.
+    await sim.mark("147.90")
+
+    await eventually(lambda: flat_view(sim), what="the breaker's flatten: no position, no open order")
+
+    async def tripped() -> dict[str, object] | None:
+        status = await daemon.status()
+        return status if status["breaker"]["status"] == "tripped" else None
+
+    status = await eventually(tripped, what="GET /status showing the breaker tripped")
+    assert status["breaker"]["reason"]
+    assert status["positions"] == []
+    db = await daemon.db()
+    [position] = db.positions
+    assert position.status == "closed" and position.realized_pnl < 0
+    assert "breaker.tripped" in db.event_kinds()
+    closes = [r for r in db.orders if r.kind == "close"]
+    assert len(closes) == 1 and closes[0].state == "filled", [(r.kind, r.state) for r in db.orders]
+
+    code, seconds = daemon.terminate()
+    assert (code, seconds < 5) == (0, True)
+    await daemon.start()
+    status = await daemon.status()
+    assert status["breaker"]["status"] == "tripped", status["breaker"]
+
+    answer = await daemon.post(market_signal("breaker-refused-1", stop="145"))
+    assert answer[0] == 202, answer
+
+    async def decided() -> dict[str, object] | None:
+        found = await daemon.explain("breaker-refused-1")
+        return found if found["decision"] is not None else None
+
+    explained = await eventually(decided, what="a decision on the signal sent while halted")
+    assert explained["decision"]["accepted"] is False  # type: ignore[index]
+    assert explained["decision"]["reason"] == "HALTED"  # type: ignore[index]
+    assert entry_id("breaker-refused-1") not in creating_requests(await sim.requests(), sim.family)
+
+    clock = await sim.advance(0)
+    await sim.advance(seconds_past_next_utc_midnight(clock["now_ms"]))
+
+    async def reset() -> dict[str, object] | None:
+        status = await daemon.status()
+        return status if status["breaker"]["status"] == "active" else None
+
+    status = await eventually(reset, what="the breaker reset at the exchange's next trading day")
+    assert status["day"]["trading_day"] > position.closed_at.date().isoformat()  # type: ignore[index,union-attr]
+
+    await daemon.ws_send([market_signal("breaker-next-day-1", stop="145")])
+    await eventually(lambda: protected_view(sim), what="a new position accepted on the new day")
+    assert_exactly_one_stop(await settled_view(sim), trigger="145")
+    assert error_lines(daemon) == []
