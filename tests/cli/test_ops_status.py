@@ -27,7 +27,8 @@ from executor.domain.account import MarginMode, Position
 from executor.domain.enums import BreakerStatus, Side
 from executor.risk import CarriedState, trip
 from executor.risk.clock import trading_day
-from executor.service.http import HttpServer
+from executor.service.http import HttpServer, build_app
+from executor.service.state import ServiceState
 from executor.service.status import status_report
 from executor.store.models import DailyLossRow, OrderRow, PositionRow, RiskStateRow
 from executor.store.store import Store
@@ -213,12 +214,11 @@ async def serve(app: FastAPI) -> HttpServer:
 @SQLITE_ONLY
 async def test_status_asks_the_running_daemon_first(store: Store, database_url: str) -> None:
     await seed(store, datetime.now(UTC))
-    app = FastAPI()
 
-    @app.get("/status")
     async def daemon_status() -> dict[str, Any]:
         return await status_report(store, ACCOUNT, HANDBOOK, datetime.now(UTC), equity=Decimal("9690"))
 
+    app = build_app(ServiceState(), status=daemon_status)
     server = await serve(app)
     try:
         env = cli_env(database_url, EXECUTOR__INGRESS__HTTP=f"127.0.0.1:{server.port}")
