@@ -91,7 +91,7 @@ async def daemons(sim: Sim, tmp_path: Path, request: pytest.FixtureRequest) -> A
         yield make
     finally:
         for daemon in made:
-            daemon.shutdown()
+            daemon.kill()
         report = getattr(request.node, "e2e_call_report", None)
         if report is not None and report.failed:
             keep_logs(request.node.name, made)

@@ -378,9 +378,11 @@ class Daemon:
             await asyncio.sleep(0.05)
         return int(self.process.returncode)
 
-    def shutdown(self) -> None:
+    def kill(self) -> None:
+        """SIGKILL (test teardown: graceful stops are tested on their own, this one only has to be quick)."""
         if self.process is not None and self.process.poll() is None:
-            self.terminate()
+            self.process.kill()
+            self.process.wait()
 
     def log_text(self, run: int = -1) -> str:
         return self.runs[run].read_text(encoding="utf-8", errors="replace") if self.runs else ""

@@ -46,19 +46,6 @@ async def assert_entry_with_stop(daemon: Daemon, sim: Sim, signal_id: str) -> No
     assert error_lines(daemon) == []
 
 
-@BOTH_DIALECTS
-async def test_a_websocket_signal_becomes_an_entry_and_one_resting_reduce_only_stop_on_the_exchange(
-    daemons: DaemonFactory, sim: Sim, database_url: str
-) -> None:
-    daemon = daemons(database_url)
-    await daemon.start()
-
-    answers = await daemon.ws_send([market_signal("ws-open-1")])
-
-    assert answers == [{"signal_id": "ws-open-1", "status": "queued", "errors": []}]
-    await assert_entry_with_stop(daemon, sim, "ws-open-1")
-
-
 async def test_a_webhook_signal_becomes_an_entry_and_one_resting_reduce_only_stop_on_the_exchange(
     daemons: DaemonFactory, sim: Sim, database_url: str
 ) -> None:
@@ -95,13 +82,15 @@ async def test_a_redis_stream_signal_becomes_an_entry_and_one_resting_reduce_onl
 
 
 @BOTH_DIALECTS
-async def test_a_hit_stop_is_booked_with_the_exchanges_pnl_and_fees_a_loss_streak_and_the_days_loss(
+async def test_a_websocket_signal_becomes_a_protected_entry_and_its_hit_stop_is_booked_pnl_fees_streak_day(
     daemons: DaemonFactory, sim: Sim, database_url: str
 ) -> None:
+    """The exchange's PnL and fees to the cent, a loss streak of one and the day's loss, after the stop."""
     daemon = daemons(database_url)
     await daemon.start()
-    await daemon.ws_send([market_signal("stop-hit-1")])
-    await eventually(lambda: protected_view(sim), what="a position with a resting stop")
+    answers = await daemon.ws_send([market_signal("stop-hit-1")])
+    assert answers == [{"signal_id": "stop-hit-1", "status": "queued", "errors": []}]
+    await assert_entry_with_stop(daemon, sim, "stop-hit-1")
 
     crossed = await sim.mark("146")
 
