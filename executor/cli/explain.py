@@ -28,17 +28,14 @@ async def explanation(store: Store, account: str, signal_id: str) -> dict[str, A
             return None
         decision = await tx.decisions.for_signal(signal.id)
         orders = await tx.orders.for_signal(signal.id)
-        positions = [
-            row
-            for status in PositionStatus
-            for row in await tx.positions.with_status(account, status.value)
-            if row.signal_pk == signal.id
-        ]
+        positions = await tx.positions.for_signal(signal.id)
+        events = await tx.events.for_signal(account, signal_id)
     return {
         "signal": _signal(signal),
         "decision": None if decision is None else _decision(decision),
         "orders": [order_report(row) for row in orders],
         "positions": [_position(row) for row in positions],
+        "events": [{"at": moment(event.at), "kind": event.kind, "data": event.data} for event in events],
     }
 
 
@@ -145,6 +142,9 @@ def render(found: Mapping[str, Any]) -> list[str]:
     lines.append("orders" if orders else "orders: none")
     lines += [f"  {order_line(order)}" for order in orders]
     lines += [f"position {_position_line(position)}" for position in found["positions"]]
+    lines += [
+        f"event {when(event['at'])} {event['kind']}: {_pairs(event['data'])}" for event in found["events"]
+    ]
     return lines
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from executor.cli.common import config_option, settings_or_exit
-from executor.service.daemon import Daemon
 
 
 @click.command()
@@ -16,4 +15,7 @@ from executor.service.daemon import Daemon
 def run(config_path: Path | None) -> None:
     """Run the daemon in the foreground."""
     settings = settings_or_exit(config_path)
+    # Imported here: the daemon pulls in ccxt, which every other sub-command can do without.
+    from executor.service.daemon import Daemon
+
     asyncio.run(Daemon(settings).run())

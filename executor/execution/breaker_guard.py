@@ -102,7 +102,7 @@ class BreakerGuard:
                 if row.kind == OrderKind.ENTRY.value
             ]
         for row in entries:
-            await self.keeper.legs.cancel(row)
+            await self.keeper.cancel_entry(row)
         if config.flatten:
             for position in await self.keeper.open_positions():
                 if newly:

@@ -211,6 +211,22 @@ class PositionKeeper:
             for sibling in await self._live_siblings(fresh):
                 await self.legs.cancel(sibling)
 
+    async def cancel_entry(self, row: OrderRow) -> None:
+        """Cancel a resting entry; what it filled meanwhile becomes a protected position, or else its
+        stop and take-profit go with it."""
+        await self.legs.cancel(row)
+        async with self.ctx.store.transaction() as tx:
+            fresh = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
+            stored = await tx.signals.by_pk(row.signal_pk) if row.signal_pk is not None else None
+        assert fresh is not None
+        if fresh.filled_qty > 0 and stored is not None:
+            order = await self.ctx.exchange.fetch_order(fresh.symbol, fresh.client_order_id)
+            if order is not None:
+                await self.adopt_filled_entry(fresh, Signal.from_object(stored.payload), order)
+            return
+        for sibling in await self._live_siblings(fresh):
+            await self.legs.cancel(sibling)
+
     async def _live_siblings(self, entry: OrderRow) -> list[OrderRow]:
         if entry.signal_pk is None:
             return []

@@ -180,7 +180,9 @@ class RiskBook:
         self.history = [*self.history, trade][-HISTORY_LIMIT:]
 
     async def _day_row(self, tx: Repositories, now: datetime) -> DailyLossRow | None:
-        return await tx.daily_loss.get(self.account, trading_day(now, self.timezone))
+        """Today's ledger row; for a writer on another clock (the CLI) the newest row the daemon made."""
+        row = await tx.daily_loss.get(self.account, trading_day(now, self.timezone))
+        return row if row is not None else await tx.daily_loss.latest(self.account)
 
     async def set_breaker(
         self, tx: Repositories, transition: Transition, now: datetime, **day_fields: Any

@@ -84,7 +84,7 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("alembic", "ccxt", "aiohttp.access", "uvicorn.access", "websockets"):
+    for noisy in ("alembic", "ccxt", "aiohttp.access", "uvicorn.access", "websockets", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

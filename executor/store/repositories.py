@@ -202,6 +202,12 @@ class PositionRepository(_Repository):
         )
         return result.all()
 
+    async def for_signal(self, signal_pk: int) -> Sequence[PositionRow]:
+        result = await self.session.scalars(
+            select(PositionRow).where(PositionRow.signal_pk == signal_pk).order_by(PositionRow.id)
+        )
+        return result.all()
+
     async def recent_closed(self, account: str, limit: int) -> Sequence[PositionRow]:
         """The newest closed positions first (the risk engine's trade history)."""
         result = await self.session.scalars(
@@ -303,6 +309,14 @@ class EventRepository(_Repository):
         self.session.add(row)
         await self.session.flush()
         return row
+
+    async def for_signal(self, account: str, signal_id: str) -> Sequence[EventRow]:
+        result = await self.session.scalars(
+            select(EventRow)
+            .where(EventRow.account == account, EventRow.signal_id == signal_id)
+            .order_by(EventRow.id)
+        )
+        return result.all()
 
     async def recent(self, account: str, limit: int = 100) -> Sequence[EventRow]:
         result = await self.session.scalars(
