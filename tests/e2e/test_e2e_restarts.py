@@ -1,0 +1,125 @@
+"""Restarts: `kill -9` at each crash point between decision and protection, a position closed on the
+exchange while the daemon was down, and a SIGTERM that exits 0 quickly and leaves the stop resting."""
+
+from __future__ import annotations
+
+import contextlib
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from e2e_harness import (
+    DaemonFactory,
+    Sim,
+    assert_exactly_one_stop,
+    cents_equal,
+    creating_requests,
+    entry_id,
+    eventually,
+    flat_view,
+    market_signal,
+    money,
+    order_sent_twice,
+    protected_view,
+    settled_view,
+)
+
+pytestmark = pytest.mark.slow
+
+SIGKILL_EXIT = -9
+
+
+@pytest.mark.parametrize("point", ["decision_stored", "entry_answered", "entry_stored"])
+async def test_kill_9_at_a_crash_point_then_a_restart_leaves_one_stop_and_no_order_sent_twice(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str, point: str
+) -> None:
+    daemon = daemons(sqlite_url)
+    await daemon.start(EXECUTOR_CRASH_AT=point)
+    signal_id = f"crash-{point}"
+
+    with contextlib.suppress(Exception):  # the process may die before its answer leaves
+        await daemon.ws_send([market_signal(signal_id)])
+    assert await daemon.wait_exit() == SIGKILL_EXIT
+
+    at_crash = await sim.view()
+    sent = creating_requests(await sim.requests(), sim.family)
+    if point == "decision_stored":
+        assert at_crash.position is None and sent == {}, at_crash.summary()
+    elif point == "entry_answered":
+        assert at_crash.position is not None and at_crash.stops() == [], at_crash.summary()
+    else:
+        assert_exactly_one_stop(at_crash, trigger="147")
+
+    await daemon.start()
+
+    if point == "decision_stored":
+        view = await settled_view(sim, 2.0)
+        assert view.position is None and view.orders == [], view.summary()
+        db = await daemon.db(signal_id)
+        assert db.signal(signal_id) is not None and db.open_positions() == []
+        assert {row.state for row in db.orders} == {"not_sent"}
+    else:
+        await eventually(lambda: protected_view(sim), what="the position protected after the restart")
+        view = await settled_view(sim, 1.5)
+        assert_exactly_one_stop(view, trigger="147")
+        db = await daemon.db()
+        [position] = db.open_positions()
+        assert position.qty == view.qty and position.stop_price == 147
+        status = await daemon.status()
+        assert [p["stop_resting"] for p in status["positions"]] == [True], status["positions"]
+        assert status["breaker"]["status"] == "active", status["breaker"]
+    requests = await sim.requests()
+    assert order_sent_twice(requests, sim.family) == []
+    assert len(creating_requests(requests, sim.family).get(entry_id(signal_id), [])) <= 1
+
+
+async def test_a_position_closed_on_the_exchange_while_the_daemon_was_down_is_booked_after_restart(
+    daemons: DaemonFactory, sim: Sim, database_url: str
+) -> None:
+    daemon = daemons(database_url)
+    await daemon.start()
+    await daemon.ws_send([market_signal("down-close-1")])
+    await eventually(lambda: protected_view(sim), what="the position with its stop")
+    code, _ = daemon.terminate()
+    assert code == 0
+
+    crossed = await sim.mark("146")
+    assert len(crossed["fills"]) == 1, crossed
+    await eventually(lambda: flat_view(sim), what="the stop filled on the exchange while the daemon is down")
+    await daemon.start()
+
+    async def booked() -> Any:
+        db = await daemon.db()
+        return db if db.closed_positions() else None
+
+    db = await eventually(booked, what="the close booked after the restart")
+    fills = await sim.fills()
+    exchange_pnl = sum((money(f["realized_pnl"]) for f in fills), Decimal(0))
+    exchange_fees = sum((money(f["fee"]) for f in fills), Decimal(0))
+    [position] = db.positions
+    assert cents_equal(position.realized_pnl, exchange_pnl), (position.realized_pnl, exchange_pnl)
+    assert cents_equal(position.fees, exchange_fees), (position.fees, exchange_fees)
+    assert db.risk_state["loss_streak"] == 1
+    assert db.day is not None and cents_equal(db.day.realized_pnl, exchange_pnl)
+    status = await daemon.status()
+    assert status["positions"] == [] and status["orders"] == []
+    assert status["breaker"]["status"] == "active", status["breaker"]
+
+
+@pytest.mark.parametrize("family", ["binance", "phemex"], indirect=True)
+async def test_sigterm_exits_0_within_5_seconds_and_leaves_the_stop_resting_on_the_exchange(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url)
+    await daemon.start()
+    await daemon.ws_send([market_signal("sigterm-1")])
+    await eventually(lambda: protected_view(sim), what="the position with its stop")
+    before = assert_exactly_one_stop(await settled_view(sim), trigger="147")
+
+    code, seconds = daemon.terminate()
+
+    assert code == 0, daemon.log_tail()
+    assert seconds < 5
+    after = assert_exactly_one_stop(await sim.view(), trigger="147")
+    assert after["id"] == before["id"]
+    assert [line["event"] for line in daemon.events()][-1] == "stopped"
