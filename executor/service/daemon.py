@@ -37,6 +37,7 @@ from executor.signals.inbox import Inbox
 from executor.signals.redis_stream import RedisStreamIngress
 from executor.signals.webhook import signals_router
 from executor.signals.websocket import WebSocketIngress
+from executor.store.leader import AccountLock
 from executor.store.store import Store
 
 log = get_logger("executor.service")
@@ -79,10 +80,15 @@ class Daemon:
         http: HttpServer | None = None
         ingress: list[Any] = []
         consumer: asyncio.Task[None] | None = None
+        leader = AccountLock(store.engine, account)
+        self._closers.insert(0, leader.release)
         try:
             await store.upgrade()
-            if self._stop.is_set():
-                return
+            self.state.mark_not_ready("standby: waiting for the account lock")
+            if not await leader.try_acquire():
+                log.warning("standby", detail=f"another executor holds account {account!r}; waiting for it")
+                if not await leader.acquire(self._stop):
+                    return
             exchange = await self._exchange()
             book = RiskBook(store, account, profile)
             await book.load()

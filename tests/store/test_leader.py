@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import asyncio
+
+from executor.store.engine import create_engine
+from executor.store.leader import AccountLock
+
+
+async def test_only_one_daemon_holds_an_account_and_the_standby_takes_over_on_release(
+    database_url: str,
+) -> None:
+    first_engine, second_engine = create_engine(database_url), create_engine(database_url)
+    first, second = AccountLock(first_engine, "main"), AccountLock(second_engine, "main")
+    other_account = AccountLock(second_engine, "other")
+    try:
+        assert await first.try_acquire() is True
+        assert await second.try_acquire() is False
+        assert await other_account.try_acquire() is True
+
+        stop = asyncio.Event()
+        standby = asyncio.create_task(second.acquire(stop, poll_seconds=0.05))
+        await asyncio.sleep(0.2)
+        assert not standby.done()
+        await first.release()
+        assert await asyncio.wait_for(standby, 5) is True
+    finally:
+        for lock in (first, second, other_account):
+            await lock.release()
+        await first_engine.dispose()
+        await second_engine.dispose()
+
+
+async def test_a_standby_told_to_stop_gives_up_waiting(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)
+    holder, standby = AccountLock(engine, "main"), AccountLock(engine, "main")
+    try:
+        assert await holder.try_acquire()
+        stop = asyncio.Event()
+        waiting = asyncio.create_task(standby.acquire(stop, poll_seconds=0.05))
+        stop.set()
+        assert await asyncio.wait_for(waiting, 5) is False
+    finally:
+        await holder.release()
+        await standby.release()
+        await engine.dispose()
