@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
 import structlog
 
@@ -199,47 +200,37 @@ class Trader:
         assert decision.qty is not None and decision.stop is not None
         side = signal.side
         limit = signal.entry.type is EntryType.LIMIT
+        legs: list[tuple[OrderKind, OrderSide, OrderType, Decimal | None, Decimal | None]] = [
+            (
+                OrderKind.ENTRY,
+                OrderSide.opening(side),
+                OrderType.LIMIT if limit else OrderType.MARKET,
+                decision.entry if limit else None,
+                None,
+            ),
+            (OrderKind.STOP, OrderSide.closing(side), OrderType.STOP_MARKET, None, decision.stop),
+        ]
+        if decision.take_profit:
+            target = decision.take_profit[0]
+            legs.append(
+                (OrderKind.TAKE_PROFIT, OrderSide.closing(side), OrderType.TAKE_PROFIT_MARKET, None, target)
+            )
         rows = [
             intent(
                 account=self.ctx.account,
-                client_id=client_order_id(signal.id, OrderKind.ENTRY),
-                kind=OrderKind.ENTRY,
+                client_id=client_order_id(signal.id, kind),
+                kind=kind,
                 symbol=symbol,
-                side=OrderSide.opening(side),
-                order_type=OrderType.LIMIT if limit else OrderType.MARKET,
+                side=order_side,
+                order_type=order_type,
                 qty=decision.qty,
-                price=decision.entry if limit else None,
+                price=price,
+                trigger_price=trigger,
                 signal_pk=row.id,
                 now=now,
-            ),
-            intent(
-                account=self.ctx.account,
-                client_id=client_order_id(signal.id, OrderKind.STOP),
-                kind=OrderKind.STOP,
-                symbol=symbol,
-                side=OrderSide.closing(side),
-                order_type=OrderType.STOP_MARKET,
-                qty=decision.qty,
-                trigger_price=decision.stop,
-                signal_pk=row.id,
-                now=now,
-            ),
-        ]
-        if decision.take_profit:
-            rows.append(
-                intent(
-                    account=self.ctx.account,
-                    client_id=client_order_id(signal.id, OrderKind.TAKE_PROFIT),
-                    kind=OrderKind.TAKE_PROFIT,
-                    symbol=symbol,
-                    side=OrderSide.closing(side),
-                    order_type=OrderType.TAKE_PROFIT_MARKET,
-                    qty=decision.qty,
-                    trigger_price=decision.take_profit[0],
-                    signal_pk=row.id,
-                    now=now,
-                )
             )
+            for kind, order_side, order_type, price, trigger in legs
+        ]
         for order in rows:
             await tx.orders.add(order)
         return rows
