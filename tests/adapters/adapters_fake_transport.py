@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-FIXTURES = Path("/work/shared/reference/ccxt-fixtures")
+# The project's shared/ folder stands beside the checkout (on developers' machines and in CI).
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "ccxt-fixtures"
 
 
 def load_fixture(name: str) -> dict[str, Any]:

@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 from simkit import Control, binance_client, phemex_client
 
-FIXTURES = Path("/work/shared/reference/ccxt-fixtures")
-if not FIXTURES.is_dir():
-    FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "ccxt-fixtures"
+# The project's shared/ folder stands beside the checkout (on developers' machines and in CI).
+FIXTURES = Path(__file__).resolve().parents[4] / "shared" / "reference" / "ccxt-fixtures"
 BTC = "BTC/USDT:USDT"
 
 Call = Callable[[Any], Awaitable[Any]]
