@@ -31,8 +31,17 @@ from websockets.exceptions import InvalidStatus
 from adapters.client_ids import client_order_id
 from adapters.sim.ccxt_target import target_simulator
 from executor.domain.enums import OrderKind
+from executor.execution.order_state import OrderState
 from executor.signals.auth import sign
-from executor.store.models import DecisionRow, EventRow, OrderRow, PositionRow, SignalRow
+from executor.store.models import (
+    DecisionRow,
+    EventRow,
+    FillRow,
+    FundingPaymentRow,
+    OrderRow,
+    PositionRow,
+    SignalRow,
+)
 from executor.store.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,17 +51,7 @@ SYMBOL = "SOL/USDT:USDT"
 SIM_SYMBOL = "SOLUSDT"
 SIM_KEY = "sim-key"
 START_PRICE = Decimal("150")
-ORDER_STATES = (
-    "pending",
-    "unknown",
-    "open",
-    "partially_filled",
-    "filled",
-    "canceled",
-    "rejected",
-    "expired",
-    "not_sent",
-)
+ORDER_STATES = tuple(state.value for state in OrderState)
 T = TypeVar("T")
 
 
@@ -193,6 +192,10 @@ class Sim:
         suffix = "?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else ""
         rows: list[dict[str, Any]] = (await self.call("GET", "requests" + suffix))["requests"]
         return rows
+
+    def trade_id(self, fill: dict[str, Any]) -> str:
+        """A fill's trade id as the exchange's API reports it (Phemex: `execId`, 16 hex digits)."""
+        return str(fill["trade_id"]) if self.family == "binance" else f"{int(fill['trade_id']):016x}"
 
     async def fills(self) -> list[dict[str, Any]]:
         fills: list[dict[str, Any]] = (await self.account()).get("fills", [])
@@ -493,6 +496,15 @@ class Daemon:
         finally:
             await store.close()
 
+    async def booked_fills(self, trade_ids: Iterable[Any]) -> dict[str, FillRow | None]:
+        """The fill row booked under each exchange trade id (None where none was)."""
+        async with self.store() as store, store.transaction() as tx:
+            return {str(t): await tx.fills.by_trade_id(ACCOUNT, str(t)) for t in trade_ids}
+
+    async def funding_rows(self, position_pk: int) -> list[FundingPaymentRow]:
+        async with self.store() as store, store.transaction() as tx:
+            return list(await tx.funding.for_position(position_pk))
+
     async def db(self, *signal_ids: str) -> DbView:
         """The daemon's database as it stands (with these signals and their decisions), in one transaction."""
         async with self.store() as store, store.transaction() as tx:
@@ -663,3 +675,12 @@ def cents_equal(a: Decimal | str | None, b: Decimal | str | None) -> bool:
     if a is None or b is None:
         return a is b
     return abs(Decimal(str(a)) - Decimal(str(b))) < Decimal("0.005")
+
+
+def unsettled_orders(db: DbView) -> list[tuple[str, str, str, Decimal]]:
+    """Order rows that contradict a flat book: still live, or 'filled' without any fill."""
+    return [
+        (row.kind, row.client_order_id, row.state, row.filled_qty)
+        for row in db.orders
+        if row.state in ("pending", "unknown", "open") or (row.state == "filled" and row.filled_qty == 0)
+    ]

@@ -121,7 +121,7 @@ async def outcome(sim: Sim, daemon: Daemon) -> tuple[Outcome | None, ExchangeVie
         if db.closed_positions():
             return Outcome.CLOSED, view
         entries = [row for row in db.orders if row.kind == "entry"]
-        if entries and all(row.state in ("rejected", "not_sent", "canceled", "expired") for row in entries):
+        if entries and all(row.state in ("rejected", "not_sent", "canceled") for row in entries):
             return Outcome.NO_TRADE, view
         return None, view
     if view.position is not None and len(view.orders) == 1 and len(view.stops()) == 1 and len(open_rows) == 1:

@@ -22,6 +22,7 @@ from e2e_harness import (
     order_sent_twice,
     protected_view,
     settled_view,
+    unsettled_orders,
 )
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.slow
 SIGKILL_EXIT = -9
 
 
-@pytest.mark.parametrize("point", ["decision_stored", "entry_answered", "entry_stored"])
+@pytest.mark.parametrize("point", ["decision_stored", "entry_answered", "stop_answered", "entry_stored"])
 async def test_kill_9_at_a_crash_point_then_a_restart_leaves_one_stop_and_no_order_sent_twice(
     daemons: DaemonFactory, sim: Sim, sqlite_url: str, point: str
 ) -> None:
@@ -47,7 +48,7 @@ async def test_kill_9_at_a_crash_point_then_a_restart_leaves_one_stop_and_no_ord
         assert at_crash.position is None and sent == {}, at_crash.summary()
     elif point == "entry_answered":
         assert at_crash.position is not None and at_crash.stops() == [], at_crash.summary()
-    else:
+    else:  # the stop rests; its answer (stop_answered) or the position row (entry_stored) was never stored
         assert_exactly_one_stop(at_crash, trigger="147")
 
     await daemon.start()
@@ -78,12 +79,13 @@ async def test_a_position_closed_on_the_exchange_while_the_daemon_was_down_is_bo
 ) -> None:
     daemon = daemons(database_url)
     await daemon.start()
-    await daemon.ws_send([market_signal("down-close-1")])
-    await eventually(lambda: protected_view(sim), what="the position with its stop")
+    await daemon.ws_send([market_signal("down-close-1", side="short", stop="153")])
+    await eventually(lambda: protected_view(sim), what="the short position with its stop")
+    assert (await sim.view()).side == "short"
     code, _ = daemon.terminate()
     assert code == 0
 
-    crossed = await sim.mark("146")
+    crossed = await sim.mark("154")
     assert len(crossed["fills"]) == 1, crossed
     await eventually(lambda: flat_view(sim), what="the stop filled on the exchange while the daemon is down")
     await daemon.start()
@@ -99,6 +101,7 @@ async def test_a_position_closed_on_the_exchange_while_the_daemon_was_down_is_bo
     [position] = db.positions
     assert cents_equal(position.realized_pnl, exchange_pnl), (position.realized_pnl, exchange_pnl)
     assert cents_equal(position.fees, exchange_fees), (position.fees, exchange_fees)
+    assert unsettled_orders(db) == []
     assert db.risk_state["loss_streak"] == 1
     assert db.day is not None and cents_equal(db.day.realized_pnl, exchange_pnl)
     status = await daemon.status()

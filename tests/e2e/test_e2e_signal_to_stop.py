@@ -24,6 +24,7 @@ from e2e_harness import (
     money,
     protected_view,
     settled_view,
+    unsettled_orders,
 )
 
 pytestmark = pytest.mark.slow
@@ -108,11 +109,15 @@ async def test_a_websocket_signal_becomes_a_protected_entry_and_its_hit_stop_is_
     exchange_fees = sum((money(f["fee"]) for f in fills), Decimal(0))
     assert exchange_pnl < 0
 
+    booked = await daemon.booked_fills(sim.trade_id(f) for f in fills)
+    assert all(row is not None for row in booked.values()), booked
+    assert {sim.trade_id(f): money(f["fee"]) for f in fills} == {t: r.fee for t, r in booked.items() if r}
     [position] = db.positions
     assert position.status == "closed"
     assert cents_equal(position.realized_pnl, exchange_pnl), (position.realized_pnl, exchange_pnl)
     assert cents_equal(position.fees, exchange_fees), (position.fees, exchange_fees)
     assert position.exit_price == money(crossed["fills"][0]["price"])
+    assert unsettled_orders(db) == []
     assert db.risk_state["loss_streak"] == 1
     assert db.risk_state["losses"] == 1 and db.risk_state["wins"] == 0
     assert db.day is not None

@@ -1,0 +1,133 @@
+"""The operator's side of a running daemon: `executor halt` / `resume --force` take effect within seconds
+and are recorded, `executor status --json` shows the live state, /metrics has the promised series, and a
+position the daemon did not open halts trading at start-up instead of being guessed about."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from e2e_harness import (
+    SYMBOL,
+    Daemon,
+    DaemonFactory,
+    Sim,
+    creating_requests,
+    entry_id,
+    eventually,
+    market_signal,
+    protected_view,
+)
+from prometheus_client.parser import text_string_to_metric_families
+
+pytestmark = pytest.mark.slow
+
+
+async def samples(daemon: Daemon) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """/metrics as {(sample name, sorted labels): value}."""
+    code, text = await daemon.get("/metrics")
+    assert code == 200, text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def daemon_breaker(daemon: Daemon, tripped: bool) -> None:
+    """Wait for the running daemon itself (its breaker gauge, not the database) to see the change."""
+
+    async def probe() -> bool:
+        return (await samples(daemon)).get(("executor_breaker_tripped", ())) == float(tripped)
+
+    await eventually(probe, what=f"the daemon's breaker gauge at {int(tripped)}")
+
+
+async def breaker_is(daemon: Daemon, status: str) -> Any:
+    async def probe() -> Any:
+        report = await daemon.status()
+        return report if report["breaker"]["status"] == status else None
+
+    return await eventually(probe, what=f"the breaker {status}")
+
+
+async def decision_of(daemon: Daemon, signal_id: str) -> dict[str, Any]:
+    async def probe() -> Any:
+        found = await daemon.explain(signal_id)
+        return found["decision"]
+
+    decision: dict[str, Any] = await eventually(probe, what=f"a decision on {signal_id}")
+    return decision
+
+
+async def test_operator_halt_refuses_entries_with_halted_and_resume_force_lets_them_through_both_recorded(
+    daemons: DaemonFactory, sim: Sim, database_url: str
+) -> None:
+    daemon = daemons(database_url)
+    await daemon.start()
+
+    code, out, err = await daemon.cli("halt", "--reason", "e2e maintenance window")
+    assert code == 0, err
+    report = await breaker_is(daemon, "tripped")
+    assert "e2e maintenance window" in report["breaker"]["reason"]
+    await daemon_breaker(daemon, tripped=True)
+    await daemon.post(market_signal("op-halted-1"))
+    decision = await decision_of(daemon, "op-halted-1")
+    assert (decision["accepted"], decision["reason"]) == (False, "HALTED")
+    assert entry_id("op-halted-1") not in creating_requests(await sim.requests(), sim.family)
+
+    code, out, err = await daemon.cli("resume", "--force", "--note", "e2e window over")
+    assert code == 0, err
+    await breaker_is(daemon, "active")
+    await daemon_breaker(daemon, tripped=False)
+    await daemon.post(market_signal("op-resumed-1"))
+    assert (await decision_of(daemon, "op-resumed-1"))["accepted"] is True
+    await eventually(lambda: protected_view(sim), what="the position after the resume")
+
+    kinds = (await daemon.db()).event_kinds()
+    assert any("halt" in kind for kind in kinds) and any("resume" in kind for kind in kinds), kinds
+    code, out, err = await daemon.cli("status", "--json")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["breaker"]["status"] == "active"
+    assert [p["symbol"] for p in shown["positions"]] == [SYMBOL]
+
+
+async def test_metrics_count_the_signal_decision_orders_and_latency_and_show_equity_day_loss_and_breaker(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url)
+    await daemon.start()
+    await daemon.ws_send([market_signal("metrics-1")])
+    await eventually(lambda: protected_view(sim), what="the position with its stop")
+
+    async def after_one_entry() -> Any:
+        found = await samples(daemon)
+        return found if found.get(("executor_signal_to_wire_seconds_count", ())) == 1 else None
+
+    found = await eventually(after_one_entry, what="the entry counted in /metrics")
+    assert found[("executor_signals_total", (("status", "queued"),))] == 1
+    assert found[("executor_decisions_total", (("reason", "accepted"),))] == 1
+    assert found[("executor_orders_total", (("kind", "entry"), ("state", "filled")))] == 1
+    assert found[("executor_orders_total", (("kind", "stop"), ("state", "open")))] >= 1
+    assert 9_990 < found[("executor_equity", ())] <= 10_000
+    assert found[("executor_day_loss_limit", ())] == 300
+    assert found[("executor_breaker_tripped", ())] == 0
+
+
+async def test_a_position_the_daemon_did_not_open_halts_trading_at_start_up_and_is_left_alone(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    async with sim.ccxt() as exchange:
+        await exchange.create_order(SYMBOL, "market", "buy", 5)
+    daemon = daemons(sqlite_url)
+    await daemon.start()
+
+    report = await breaker_is(daemon, "tripped")
+    assert "not opened by this daemon" in (report["breaker"]["reason"] or ""), report["breaker"]
+    assert [p["symbol"] for p in report["untracked_positions"]] == [SYMBOL]
+    await daemon.post(market_signal("foreign-1", stop="140"))
+    assert (await decision_of(daemon, "foreign-1"))["reason"] == "HALTED"
+    view = await sim.view()
+    assert view.qty == 5 and view.orders == [], view.summary()

@@ -1,0 +1,169 @@
+"""Position life beyond a plain market entry: a take-profit that closes the trade, limit entries (stop on the
+first fill, cancelled with their stop at `expires_at`), and funding paid while open booked with its sign.
+
+The funding test advances the module's simulator clock by hours, so it runs last in this module."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from e2e_harness import (
+    SIM_SYMBOL,
+    SYMBOL,
+    DaemonFactory,
+    Sim,
+    assert_exactly_one_stop,
+    cents_equal,
+    error_lines,
+    eventually,
+    flat_view,
+    market_signal,
+    money,
+    protected_view,
+    settled_view,
+    trigger_of,
+    unsettled_orders,
+)
+
+pytestmark = pytest.mark.slow
+
+BOTH_DIALECTS = pytest.mark.parametrize("family", ["binance", "phemex"], indirect=True)
+
+
+def limit_signal(signal_id: str, price: str, stop: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": signal_id,
+        "symbol": SYMBOL,
+        "side": "long",
+        "entry": {"type": "limit", "price": price},
+        "stop": stop,
+        **extra,
+    }
+
+
+async def closed_db(daemon: Any) -> Any:
+    db = await daemon.db()
+    return db if db.closed_positions() else None
+
+
+@BOTH_DIALECTS
+async def test_a_take_profit_rests_beside_the_stop_and_its_fill_closes_and_books_a_win(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url)
+    await daemon.start()
+    await daemon.ws_send([market_signal("tp-1", take_profit="160")])
+
+    async def both_legs() -> Any:
+        view = await sim.view()
+        return view if view.position is not None and len(view.orders) == 2 else None
+
+    view = await eventually(both_legs, what="the stop and the take-profit resting")
+    assert_exactly_one_stop(view, trigger="147")
+    [target] = [order for order in view.orders if order not in view.stops()]
+    assert target["reduceOnly"] is True and target["side"] == "sell"
+    assert trigger_of(target) == Decimal("160") or money(target.get("takeProfitPrice") or 0) == Decimal("160")
+
+    crossed = await sim.mark("161")
+
+    assert len(crossed["fills"]) == 1
+    await eventually(lambda: flat_view(sim), what="no position and no order left after the take-profit")
+    db = await eventually(lambda: closed_db(daemon), what="the win booked")
+    [position] = db.positions
+    fills = await sim.fills()
+    assert cents_equal(position.realized_pnl, sum((money(f["realized_pnl"]) for f in fills), Decimal(0)))
+    assert position.realized_pnl > 0
+    assert unsettled_orders(db) == []
+    assert db.risk_state["win_streak"] == 1 and db.risk_state["loss_streak"] == 0
+    status = await daemon.status()
+    assert status["orders"] == [] and status["positions"] == []
+    assert error_lines(daemon) == []
+
+
+@BOTH_DIALECTS
+async def test_a_limit_entry_is_protected_by_exactly_one_stop_once_it_fills(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url)
+    await daemon.start()
+    await daemon.ws_send([limit_signal("limit-fill-1", price="149", stop="146")])
+
+    async def entry_resting() -> Any:
+        view = await sim.view()
+        return view if any(o["type"].lower() == "limit" for o in view.orders) else None
+
+    await eventually(entry_resting, what="the limit entry resting on the simulator")
+    assert (await sim.view()).position is None
+
+    await sim.mark("148.90")
+
+    await eventually(lambda: protected_view(sim), what="the filled limit entry protected by its stop")
+    view = await settled_view(sim, 1.0)
+    assert_exactly_one_stop(view, trigger="146")
+    assert len(view.orders) == 1, view.summary()
+    db = await daemon.db()
+    [position] = db.open_positions()
+    assert position.qty == view.qty and position.entry_price == Decimal("149")
+    assert error_lines(daemon) == []
+
+
+@BOTH_DIALECTS
+async def test_a_limit_entry_unfilled_at_expires_at_is_cancelled_with_its_stop(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url)
+    await daemon.start()
+    now = datetime.fromtimestamp((await sim.state())["now_ms"] / 1000, UTC)
+    expires = (now + timedelta(seconds=20)).isoformat().replace("+00:00", "Z")
+    await daemon.ws_send([limit_signal("limit-expiry-1", price="149", stop="146", expires_at=expires)])
+
+    async def entry_resting() -> Any:
+        view = await sim.view()
+        return view if any(o["type"].lower() == "limit" for o in view.orders) else None
+
+    await eventually(entry_resting, what="the limit entry resting on the simulator")
+
+    await sim.advance(30)
+
+    await eventually(lambda: flat_view(sim), what="the expired entry and any stop of it cancelled")
+    await sim.mark("148.90")
+    view = await settled_view(sim, 1.0)
+    assert view.position is None and view.orders == [], view.summary()
+    db = await daemon.db()
+    assert db.positions == []
+    assert {row.kind: row.state for row in db.orders}["entry"] == "canceled"
+    assert all(row.state not in ("open", "pending", "unknown") for row in db.orders), [
+        (row.kind, row.state) for row in db.orders
+    ]
+    assert error_lines(daemon) == []
+
+
+@BOTH_DIALECTS
+async def test_funding_paid_while_a_position_is_open_is_booked_with_the_exchanges_sign(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url)
+    await daemon.start()
+    await daemon.ws_send([market_signal("funding-1")])
+    await eventually(lambda: protected_view(sim), what="the position with its stop")
+    state = await sim.state()
+    wait_ms = state["next_funding_ms"][SIM_SYMBOL] - state["now_ms"]
+
+    settled = await sim.advance(wait_ms / 1000 + 1)
+
+    [event] = [e for e in settled["funding"] if e["symbol"] == SIM_SYMBOL]
+    income = [row for row in (await sim.account())["income"] if row["type"] == "FUNDING_FEE"]
+    assert len(income) == 1, income
+    paid = money(income[0]["amount"])
+    view = await sim.view()
+    assert paid == -(view.qty * money(event["mark"]) * money(event["rate"])) < 0
+    await sim.mark("146")
+    db = await eventually(lambda: closed_db(daemon), what="the position booked after its stop")
+    [position] = db.positions
+    assert cents_equal(position.funding, paid), (position.funding, paid)
+    rows = await daemon.funding_rows(position.id)
+    assert len(rows) == 1 and cents_equal(rows[0].amount, paid), rows
+    assert error_lines(daemon) == []
