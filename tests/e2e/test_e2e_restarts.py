@@ -4,10 +4,13 @@ exchange while the daemon was down, and a SIGTERM that exits 0 quickly and leave
 from __future__ import annotations
 
 import contextlib
+import json
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from e2e_harness import (
     DaemonFactory,
     Sim,
@@ -72,6 +75,58 @@ async def test_kill_9_at_a_crash_point_then_a_restart_leaves_one_stop_and_no_ord
     requests = await sim.requests()
     assert order_sent_twice(requests, sim.family) == []
     assert len(creating_requests(requests, sim.family).get(entry_id(signal_id), [])) <= 1
+
+
+async def test_kill_9_after_a_websocket_signal_is_stored_but_unanswered_decides_it_once_after_restart(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url)
+    await daemon.start(EXECUTOR_CRASH_AT="signal_stored")
+    signal = market_signal("crash-stored-ws-1")
+
+    with contextlib.suppress(Exception):  # stored, then killed before the answer
+        await daemon.ws_send([signal])
+    assert await daemon.wait_exit() == SIGKILL_EXIT
+    assert creating_requests(await sim.requests(), sim.family) == {}
+    await daemon.start()
+    resent = await daemon.ws_send([signal])
+
+    assert resent[0]["status"] == "duplicate"
+    await eventually(lambda: protected_view(sim), what="the stored signal traded after the restart")
+    assert_exactly_one_stop(await settled_view(sim), trigger="147")
+    requests = await sim.requests()
+    assert len(creating_requests(requests, sim.family)[entry_id("crash-stored-ws-1")]) == 1
+    assert order_sent_twice(requests, sim.family) == []
+
+
+async def test_kill_9_after_a_redis_signal_is_stored_but_unacked_decides_it_once_after_restart(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str, redis_url: str
+) -> None:
+    stream = f"e2e:{uuid.uuid4().hex[:12]}"
+    client = aioredis.from_url(redis_url)
+    try:
+        env = {"EXECUTOR__INGRESS__REDIS_URL": redis_url, "EXECUTOR__INGRESS__REDIS_STREAM": stream}
+        daemon = daemons(sqlite_url, **env)
+        await daemon.start(EXECUTOR_CRASH_AT="signal_stored")
+
+        await client.xadd(stream, {"signal": json.dumps(market_signal("crash-stored-redis-1"))})
+        assert await daemon.wait_exit() == SIGKILL_EXIT
+        assert (await client.xpending(stream, "executor"))["pending"] == 1
+        await daemon.start()
+
+        await eventually(lambda: protected_view(sim), what="the stored signal traded after the restart")
+
+        async def acked() -> bool:
+            return bool((await client.xpending(stream, "executor"))["pending"] == 0)
+
+        await eventually(acked, what="the redelivered entry acknowledged")
+        assert_exactly_one_stop(await settled_view(sim), trigger="147")
+        requests = await sim.requests()
+        assert len(creating_requests(requests, sim.family)[entry_id("crash-stored-redis-1")]) == 1
+        assert order_sent_twice(requests, sim.family) == []
+    finally:
+        await client.delete(stream, f"{stream}:dead")
+        await client.aclose()
 
 
 async def test_a_position_closed_on_the_exchange_while_the_daemon_was_down_is_booked_after_restart(

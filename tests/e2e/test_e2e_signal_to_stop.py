@@ -47,19 +47,19 @@ async def assert_entry_with_stop(daemon: Daemon, sim: Sim, signal_id: str) -> No
     assert error_lines(daemon) == []
 
 
-async def test_a_webhook_signal_becomes_an_entry_and_one_resting_reduce_only_stop_on_the_exchange(
+async def test_a_webhook_signal_with_the_exchange_symbol_becomes_an_entry_and_one_resting_stop(
     daemons: DaemonFactory, sim: Sim, database_url: str
 ) -> None:
     daemon = daemons(database_url)
     await daemon.start()
 
-    status, answer = await daemon.post(market_signal("hook-open-1"))
+    status, answer = await daemon.post({**market_signal("hook-open-1"), "symbol": "SOLUSDT"})
 
     assert (status, answer) == (202, {"signal_id": "hook-open-1", "status": "queued", "errors": []})
     await assert_entry_with_stop(daemon, sim, "hook-open-1")
 
 
-async def test_a_redis_stream_signal_becomes_an_entry_and_one_resting_reduce_only_stop_on_the_exchange(
+async def test_a_redis_signal_becomes_an_entry_and_one_resting_stop_and_an_invalid_one_is_dead_lettered(
     daemons: DaemonFactory, sim: Sim, database_url: str, redis_url: str
 ) -> None:
     stream = f"e2e:{uuid.uuid4().hex[:12]}"
@@ -70,11 +70,16 @@ async def test_a_redis_stream_signal_becomes_an_entry_and_one_resting_reduce_onl
         )
         await daemon.start()
 
+        await client.xadd(stream, {"signal": json.dumps({**market_signal("redis-bad-1"), "side": "up"})})
         await client.xadd(stream, {"signal": json.dumps(market_signal("redis-open-1"))})
 
         await assert_entry_with_stop(daemon, sim, "redis-open-1")
-        row = (await daemon.db("redis-open-1")).signal("redis-open-1")
+        db = await daemon.db("redis-open-1", "redis-bad-1")
+        row = db.signal("redis-open-1")
         assert row is not None and row.source == "redis"
+        assert db.signal("redis-bad-1") is None and db.rejected_signals == 1
+        [(_, dead)] = await client.xrange(f"{stream}:dead")
+        assert [e["field"] for e in json.loads(dead[b"errors"])] == ["side"]
         pending = await client.xpending(stream, "executor")
         assert pending["pending"] == 0
     finally:
