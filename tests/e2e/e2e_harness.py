@@ -621,9 +621,9 @@ def order_sent_twice(requests: list[dict[str, Any]], family: str) -> list[str]:
 # --------------------------------------------------------------------------- common checks
 
 
-async def protected_view(sim: Sim) -> ExchangeView | None:
+async def protected_view(sim: Sim, symbol: str = SYMBOL) -> ExchangeView | None:
     """The exchange's view once a position and at least one resting stop exist, else None."""
-    view = await sim.view()
+    view = await sim.view(symbol)
     return view if view.position is not None and view.stops() else None
 
 

@@ -37,12 +37,24 @@ def seconds_past_next_utc_midnight(now_ms: int, margin: float = 30) -> float:
 async def test_the_breaker_trips_flattens_survives_a_restart_refuses_with_halted_and_resets_next_day(
     daemons: DaemonFactory, sim: Sim, database_url: str
 ) -> None:
+    await breaker_day(daemons, sim, database_url)
+
+
+@pytest.mark.parametrize("family", ["phemex"], indirect=True)
+async def test_the_breaker_trips_flattens_and_resets_next_day_on_phemex(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    await breaker_day(daemons, sim, sqlite_url)
+
+
+async def breaker_day(daemons: DaemonFactory, sim: Sim, database_url: str) -> None:
+    """One trading day of the breaker, from the first loss to the next day's first trade."""
     daemon = daemons(database_url, **LIMIT)
     await daemon.start()
     await daemon.ws_send([market_signal("breaker-open-1")])
     await eventually(lambda: protected_view(sim), what="the first position with its stop")
 
-    # 15 SOL long from 150: at 147.90 the open loss is 31.50 plus the entry fee, past the 30 limit,
+    # 15 SOL long from 150 (15.51 on Phemex): at 147.90 the open loss is 31.50 plus the entry fee, past 30,
     # while the stop at 147 is not reached: only the breaker can close this position.
     await sim.mark("147.90")
 

@@ -31,6 +31,7 @@ from executor.signals.auth import sign
 pytestmark = pytest.mark.slow
 
 SECRET = "e2e-ingress-secret"
+ETH = "ETH/USDT:USDT"
 
 
 async def signal_done(daemon: Daemon, signal_id: str) -> Any:
@@ -169,4 +170,37 @@ async def test_move_stop_rests_the_new_stop_before_cancelling_the_old_only_towar
     assert db.open_positions() == []
     stops = [(row.client_order_id, row.state, row.filled_qty) for row in db.orders if row.kind == "stop"]
     assert all(state == "canceled" for _, state, _ in stops), f"stops that never executed: {stops}"
+    assert error_lines(daemon) == []
+
+
+async def test_a_second_signal_on_an_open_symbol_is_refused_while_another_symbol_trades_and_books_alone(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url)
+    await daemon.start()
+    eth = {**market_signal("multi-eth-1", stop="2940"), "symbol": ETH}
+
+    answers = await daemon.ws_send(
+        [market_signal("multi-sol-1"), market_signal("multi-sol-2", stop="146"), eth]
+    )
+
+    assert [a["status"] for a in answers] == ["queued", "queued", "queued"]
+    await eventually(lambda: protected_view(sim), what="the SOL position protected")
+    await eventually(lambda: protected_view(sim, ETH), what="the ETH position protected")
+    refused = (await daemon.db("multi-sol-2")).decisions["multi-sol-2"]
+    assert not refused.accepted and "already open" in refused.message
+    assert entry_id("multi-sol-2") not in creating_requests(await sim.requests(), sim.family)
+    assert_exactly_one_stop(await settled_view(sim), trigger="147")
+
+    await sim.mark("146")
+
+    await eventually(lambda: flat_view(sim), what="the SOL position closed by its stop")
+
+    async def sol_booked() -> Any:
+        db = await daemon.db()
+        return db if [p.symbol for p in db.closed_positions()] == [SYMBOL] else None
+
+    db = await eventually(sol_booked, what="only the SOL position booked")
+    assert [p.symbol for p in db.open_positions()] == [ETH]
+    assert_exactly_one_stop(await sim.view(ETH), trigger="2940")
     assert error_lines(daemon) == []
