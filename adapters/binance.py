@@ -8,6 +8,7 @@ entry's answer, triggered by the mark price (``workingType=MARK_PRICE``); the in
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -41,6 +42,16 @@ class BinanceUsdmAdapter(CcxtAdapter):
 
     def _has_separate_conditional_orders(self) -> bool:
         return True
+
+    async def _lookup(self, symbol: str, client_id: str, *, conditional: bool) -> Order | None:
+        """A triggered algo order says nothing of its fill: read it from the order it executed."""
+        found = await super()._lookup(symbol, client_id, conditional=conditional)
+        if found is None or not found.conditional or found.executed_order_id is None or found.filled > 0:
+            return found
+        executed_id = found.executed_order_id
+        raw = await self._request(lambda: self._exchange.fetch_order(executed_id, symbol), write=False)
+        executed = self._order_from_raw(raw, conditional=False)
+        return replace(found, filled=executed.filled, average_price=executed.average_price)
 
     def _lookup_params(self, client_id: str, conditional: bool) -> dict[str, Any]:
         params: dict[str, Any] = {"clientOrderId": client_id}

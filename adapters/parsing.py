@@ -107,6 +107,7 @@ def parse_order(
         reduce_only=_reduce_only(raw, info),
         conditional=conditional,
         timestamp=from_ms(raw.get("timestamp")),
+        executed_order_id=str(info["actualOrderId"]) if info.get("actualOrderId") else None,
     )
 
 

@@ -11,6 +11,7 @@ says unknown); leverage tiers come with the product list (ccxt's tier call refus
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -30,7 +31,15 @@ from executor.crashpoints import CrashPoint, crash_point
 from executor.domain.account import AccountSnapshot, MarginMode
 from executor.domain.enums import Side
 from executor.domain.market import FundingInfo, LeverageTier
-from executor.domain.orders import EntryRequest, FundingPayment, Order, OrderSide, OrderType, ProtectedEntry
+from executor.domain.orders import (
+    EntryRequest,
+    FundingPayment,
+    Order,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    ProtectedEntry,
+)
 
 SETTLE = "USDT"
 MARK_TRIGGER = "ByMarkPrice"
@@ -43,11 +52,19 @@ def trigger_direction(position_side: Side, order_type: OrderType) -> str:
     return "descending" if falling else "ascending"
 
 
+DEACTIVATED = "Deactivated"
+
+
 class PhemexAdapter(CcxtAdapter):
     family: ClassVar[str] = "phemex"
 
     def _order_from_raw(self, raw: Any, *, conditional: bool | None = None) -> Order:
-        return parse_order(raw, conditional=conditional, dialect_types=ORDER_TYPES)
+        order = parse_order(raw, conditional=conditional, dialect_types=ORDER_TYPES)
+        info = raw.get("info") or {}
+        if info.get("ordStatus") == DEACTIVATED and order.filled == 0:
+            # ccxt calls it 'closed'; it never traded: Phemex retired it when its position went flat.
+            return replace(order, status=OrderStatus.EXPIRED)
+        return order
 
     def _funding_from_raw(self, raw: Any) -> FundingPayment:
         """Phemex reports the fee (paid > 0) under the raw symbol id; the port wants received > 0."""

@@ -51,7 +51,9 @@ class Order:
     """One order on the exchange; ``conditional`` marks stops/take-profits (Binance algo orders).
 
     ``kind`` is the leg it plays for a signal, known when its client id is one of ours.
-    A CLOSED conditional order has triggered.
+    A CLOSED conditional order has triggered; ``executed_order_id`` is the order its trigger created
+    and executed (Binance's ``actualOrderId``), whose fills carry that id rather than the algo id.
+    A conditional order deactivated without ever trading is EXPIRED, not CLOSED.
     """
 
     symbol: str
@@ -69,6 +71,7 @@ class Order:
     reduce_only: bool
     conditional: bool
     timestamp: datetime | None
+    executed_order_id: str | None = None
 
     @property
     def remaining(self) -> Decimal:

@@ -48,8 +48,11 @@ class Booking:
         for row in orders:
             if row.kind in PROTECTIVE and row.state in LIVE_STATES:
                 await self.legs.cancel(row)
+        async with ctx.store.transaction() as tx:
+            orders = await tx.orders.for_position(position_pk)
         entry_fills, exit_fills = self._attribute(position, orders, fills)
         ours = {row.exchange_order_id: row for row in orders if row.exchange_order_id}
+        ours |= {row.executed_order_id: row for row in orders if row.executed_order_id}
         now = ctx.now()
         async with ctx.store.transaction() as tx:
             fresh = await tx.positions.get(position_pk)

@@ -71,10 +71,16 @@ def move(row: OrderRow, target: OrderState, now: datetime, metrics: Metrics, not
 def apply_exchange_view(row: OrderRow, order: Order, now: datetime, metrics: Metrics) -> None:
     """Record what the exchange says of the order: its id, fill and state."""
     row.exchange_order_id = order.exchange_id or row.exchange_order_id
+    row.executed_order_id = order.executed_order_id or row.executed_order_id
     row.filled_qty = order.filled
     if order.average_price is not None:
         row.average_price = order.average_price
-    move(row, _STATE_OF_STATUS[order.status], now, metrics)
+    target = _STATE_OF_STATUS[order.status]
+    if target is OrderState.FILLED and order.filled == 0:
+        # A closed order that never traded ended without a fill: it is not "filled".
+        move(row, OrderState.CANCELED, now, metrics, "ended without a fill")
+        return
+    move(row, target, now, metrics)
 
 
 def exchange_view(row: OrderRow) -> Order:

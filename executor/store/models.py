@@ -136,6 +136,8 @@ class OrderRow(Base):
     account: Mapped[str] = mapped_column(String(32))
     client_order_id: Mapped[str] = mapped_column(String(40))
     exchange_order_id: Mapped[str | None] = mapped_column(String(64))
+    executed_order_id: Mapped[str | None] = mapped_column(String(64))
+    """For a triggered conditional order, the order its trigger executed (whose fills carry its id)."""
     signal_pk: Mapped[int | None] = mapped_column(ForeignKey("signals.id", ondelete="RESTRICT"))
     position_pk: Mapped[int | None] = mapped_column(ForeignKey("positions.id", ondelete="RESTRICT"))
     kind: Mapped[str] = mapped_column(String(16))
