@@ -18,15 +18,15 @@ import sqlite3
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chaos.stress import Table, percentile, signal_json
+from chaos.stress import Table, percentile, postgres_database, signal_json
 
 from executor.observability.logging import configure_logging
 from executor.signals.inbox import Inbox
@@ -44,24 +44,9 @@ async def sqlite_database() -> AsyncIterator[tuple[str, str]]:
 
 
 @asynccontextmanager
-async def postgres_database(admin_url: str) -> AsyncIterator[tuple[str, str]]:
-    import asyncpg
-
-    plain = admin_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    name = f"executor_bench_{uuid.uuid4().hex[:12]}"
-    connection = await asyncpg.connect(plain)
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    try:
-        yield "postgresql", f"{admin_url.rsplit('/', 1)[0]}/{name}"
-    finally:
-        connection = await asyncpg.connect(plain)
-        try:
-            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await connection.close()
+async def postgres_run(admin_url: str) -> AsyncIterator[tuple[str, str]]:
+    async with postgres_database(admin_url, "executor_bench") as url:
+        yield "postgresql", url
 
 
 async def stored_rows(url: str, prefix: str) -> int:
@@ -118,7 +103,7 @@ async def main_async(args: argparse.Namespace) -> int:
     databases = [sqlite_database()]
     postgres = args.postgres_url or os.environ.get("EXECUTOR_TEST_POSTGRES_URL", "")
     if postgres:
-        databases.append(postgres_database(postgres))
+        databases.append(postgres_run(postgres))
     table = Table(
         [
             "database",

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +38,56 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[rank - 1]
 
 
+def stop_daemon(daemon: Any) -> None:
+    """SIGTERM an `e2e.e2e_harness.Daemon` that is still running (a no-op when it is not)."""
+    if daemon.process is not None and daemon.process.poll() is None:
+        daemon.terminate()
+
+
 def rss_kib(pid: int) -> int:
     """Resident set size of a process (VmRSS in /proc/<pid>/status), in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+@asynccontextmanager
+async def postgres_database(admin_url: str, prefix: str = "executor_stress") -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database on the server of `admin_url`; dropped afterwards."""
+    import asyncpg
+
+    plain = admin_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    connection = await asyncpg.connect(plain)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    try:
+        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        connection = await asyncpg.connect(plain)
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+
+async def table_rows(url: str, tables: Sequence[str]) -> dict[str, int]:
+    """Row counts read with the bare driver (sqlite3 / asyncpg), not through the daemon's store."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(url.split(":///", 1)[1]) as connection:
+            return {t: int(connection.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables}
+    import asyncpg
+
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        return {t: int(await connection.fetchval(f"SELECT count(*) FROM {t}")) for t in tables}
+    finally:
+        await connection.close()
 
 
 class Table:

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from chaos.invariants import day_matches_fills, decided_once, protection, sent_twice
 from e2e.e2e_harness import Daemon, Sim
 
+from chaos.invariants import day_matches_fills, decided_once, protection, sent_twice
+from chaos.stress import stop_daemon
 from executor.crashpoints import CrashPoint
 
 SYMBOLS = {"SOLUSDT": "SOL/USDT:USDT", "ETHUSDT": "ETH/USDT:USDT", "BTCUSDT": "BTC/USDT:USDT"}
@@ -188,7 +189,8 @@ class Trial:
             await self._open(self.rng.choice(flat), marks)
         elif action == "adverse":
             symbol = self.rng.choice(held)
-            move = Decimal(str(self.rng.uniform(0.025, 0.04)))
+            low, high = (0.08, 0.1) if self.losing else (0.025, 0.04)
+            move = Decimal(str(self.rng.uniform(low, high)))
             sign = 1 if positions[symbol] > 0 else -1
             await self.sim.mark(_round(marks[symbol] * (1 - sign * move), symbol), symbol)
         elif action == "favorable":
@@ -272,7 +274,7 @@ class Trial:
         except Exception as exc:
             self.result.violations.append(f"trial aborted: {type(exc).__name__}: {exc}")
         finally:
-            self.daemon.shutdown()
+            stop_daemon(self.daemon)
             self.result.seconds = time.monotonic() - started
         return self.result
 

@@ -1,0 +1,282 @@
+"""Signal-to-wire latency and the naked window, measured at the simulator.
+
+Signal to wire: the sender takes `time.time_ns()` just before it sends an `open` signal (WebSocket or
+webhook); the simulator records the wall time the entry order request arrived (`arrival_wall_ns` in
+its request log, same machine, same clock). The difference is everything the daemon does between
+the signal and the entry on the wire: ingress, the durable store, the consumer, the risk decision,
+the write-ahead rows, and any exchange request made before the entry (counted in its own column).
+
+Naked window (Binance): from the entry's answer leaving the simulator (`answered_monotonic_ns`) to the
+stop request's arrival (`arrival_monotonic_ns`). It contains one trip of the answer back to the
+daemon and one of the stop request out; "round trip" is the median time of a bare request to the
+simulator from this process, for scale. Phemex attaches the stop to the entry (`stopLossRp`), so its
+window is 0 by construction; the bench checks that the entry request carried it.
+
+Each sample opens a position and closes it with a `close` signal before the next one (one position
+per symbol), so no sample waits behind another's work. The daemon runs with its default intervals.
+
+    python bench/latency_bench.py [--samples 15] [--postgres-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from chaos.stress import Table, percentile, postgres_database, stop_daemon
+from e2e.e2e_harness import Daemon, Sim, SimProcess
+
+from adapters.client_ids import client_order_id
+from executor.domain.enums import OrderKind
+
+SIGNAL_TO_WIRE_GOAL_MS = 5.0
+NAKED_SLACK_MS = 2.0
+PRODUCTION_INTERVALS = {
+    "EXECUTOR__EXECUTION__POLL_INTERVAL_SECONDS": "1",
+    "EXECUTOR__EXECUTION__BREAKER_INTERVAL_SECONDS": "2",
+    "EXECUTOR__EXECUTION__CLOCK_SYNC_SECONDS": "60",
+    "EXECUTOR__EXECUTION__RECONCILE_INTERVAL_SECONDS": "60",
+    "EXECUTOR__LOGGING__LEVEL": "info",
+}
+SYMBOLS = [("SOL/USDT:USDT", "SOLUSDT"), ("ETH/USDT:USDT", "ETHUSDT"), ("BTC/USDT:USDT", "BTCUSDT")]
+ENTRY_PATHS = {"binance": ("/fapi/v1/order",), "phemex": ("/g-orders", "/g-orders/create")}
+STOP_PATH = "/fapi/v1/algoOrder"
+
+
+@dataclass
+class Samples:
+    wire_ms: list[float] = field(default_factory=list)
+    calls_before: list[int] = field(default_factory=list)
+    naked_ms: list[float] = field(default_factory=list)
+    attached: list[bool] = field(default_factory=list)
+
+
+async def wait_for(probe: Any, what: str, within: float = 10.0) -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        found = await probe()
+        if found:
+            return found
+        await asyncio.sleep(0.005)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def stop_for(mark: Decimal, symbol: str) -> str:
+    tick = Decimal("0.1") if symbol.startswith("BTC") else Decimal("0.01")
+    return str(((mark * Decimal("0.98")) / tick).to_integral_value() * tick)
+
+
+async def one_sample(sim: Sim, daemon: Daemon, transport: str, index: int, samples: Samples) -> None:
+    symbol, sim_symbol = SYMBOLS[index % len(SYMBOLS)]
+    mark = Decimal((await sim.state())["marks"][sim_symbol])
+    signal_id = f"lat-{transport}-{index}-{time.time_ns()}"
+    payload = {
+        "id": signal_id,
+        "symbol": symbol,
+        "side": "long",
+        "entry": {"type": "market"},
+        "stop": stop_for(mark, sim_symbol),
+        "conviction": 8,
+    }
+    entry_id = client_order_id(signal_id, OrderKind.ENTRY)
+    stop_id = client_order_id(signal_id, OrderKind.STOP)
+    last_seq = max((row["seq"] for row in await sim.requests()), default=0)
+    await asyncio.sleep(random.uniform(0, 0.2))  # not in step with the daemon's timers
+    sent = time.time_ns()
+    if transport == "websocket":
+        (answer,) = await daemon.ws_send([payload])
+    else:
+        _, answer = await daemon.post(payload)
+    if answer.get("status") != "queued":
+        raise RuntimeError(f"signal not queued: {json.dumps(answer)}")
+
+    async def entry_request() -> dict[str, Any] | None:
+        for row in await sim.requests(since=str(last_seq)):
+            params = row["params"]
+            if row["path"] in ENTRY_PATHS[sim.family] and entry_id in (
+                params.get("newClientOrderId"),
+                params.get("clOrdID"),
+            ):
+                return row
+        return None
+
+    entry = await wait_for(entry_request, f"the entry of {signal_id}")
+    before = [
+        row
+        for row in await sim.requests(since=str(last_seq))
+        if row["seq"] < entry["seq"]
+        and row["arrival_wall_ns"] >= sent
+        and not row["path"].startswith("/_sim")
+    ]
+    samples.wire_ms.append((entry["arrival_wall_ns"] - sent) / 1e6)
+    samples.calls_before.append(len(before))
+    if sim.family == "binance":
+
+        async def stop_request() -> dict[str, Any] | None:
+            rows = await sim.requests(since=str(entry["seq"]), path=STOP_PATH)
+            return next((row for row in rows if row["params"].get("clientAlgoId") == stop_id), None)
+
+        stop = await wait_for(stop_request, f"the stop of {signal_id}")
+        samples.naked_ms.append((stop["arrival_monotonic_ns"] - entry["answered_monotonic_ns"]) / 1e6)
+    else:
+        samples.attached.append(bool(entry["params"].get("stopLossRp")))
+    await close(sim, daemon, symbol, sim_symbol, signal_id)
+
+
+async def close(sim: Sim, daemon: Daemon, symbol: str, sim_symbol: str, signal_id: str) -> None:
+    """Close the sample's position and wait until the daemon booked it, so the next sample starts clean."""
+
+    async def has_position() -> bool:
+        account = await sim.account()
+        return any(p["symbol"] == sim_symbol and Decimal(p["qty"]) for p in account.get("positions", []))
+
+    await wait_for(has_position, f"the position of {signal_id}")
+    await daemon.post({"id": f"{signal_id}-close", "action": "close", "symbol": symbol})
+
+    async def booked() -> bool:
+        if await has_position():
+            return False
+        async with daemon.store() as store, store.transaction() as tx:
+            return not any(row.symbol == symbol for row in await tx.positions.with_status("main", "open"))
+
+    await wait_for(booked, f"the close of {signal_id}", within=15)
+
+
+async def round_trip_ms(sim: Sim, count: int = 50) -> float:
+    times = []
+    async with aiohttp.ClientSession() as session:
+        for _ in range(count):
+            started = time.perf_counter_ns()
+            async with session.get(f"{sim.url}/fapi/v1/time") as response:
+                await response.read()
+            times.append((time.perf_counter_ns() - started) / 1e6)
+    return percentile(times, 50)
+
+
+@asynccontextmanager
+async def running(family: str, database_url: str, workdir: Path) -> AsyncIterator[tuple[Sim, Daemon]]:
+    simulator = SimProcess(family, workdir / "sim")
+    sim = Sim(family, simulator.start())
+    daemon = Daemon(sim, database_url, workdir, extra_env=PRODUCTION_INTERVALS)
+    try:
+        await daemon.start()
+        yield sim, daemon
+    finally:
+        stop_daemon(daemon)
+        simulator.stop()
+
+
+@asynccontextmanager
+async def database(name: str, workdir: Path, postgres_url: str) -> AsyncIterator[str]:
+    if name == "sqlite":
+        yield f"sqlite+aiosqlite:///{workdir / 'latency.db'}"
+    else:
+        async with postgres_database(postgres_url, "executor_latency") as url:
+            yield url
+
+
+def fmt(values: list[float]) -> tuple[str, str, str]:
+    return tuple(f"{percentile(values, p):.2f}" for p in (50, 99, 100))  # type: ignore[return-value]
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    postgres_url = args.postgres_url or os.environ.get("EXECUTOR_TEST_POSTGRES_URL", "")
+    databases = ["sqlite", *(["postgresql"] if postgres_url else [])]
+    wire = Table(
+        ["exchange", "database", "ingress", "n", "p50 ms", "p99 ms", "max ms", "calls before", "goal"]
+    )
+    naked = Table(["exchange", "database", "n", "p50 ms", "p99 ms", "max ms", "round trip ms", "goal"])
+    with tempfile.TemporaryDirectory(prefix="executor-latency-") as folder:
+        runs = [("binance", name, args.samples) for name in databases] + [
+            ("phemex", "sqlite", args.phemex_samples)
+        ]
+        for family, name, count in runs:
+            workdir = Path(folder) / f"{family}-{name}"
+            workdir.mkdir()
+            async with (
+                database(name, workdir, postgres_url) as url,
+                running(family, url, workdir) as (sim, daemon),
+            ):
+                rtt = await round_trip_ms(sim)
+                combined = Samples()
+                for transport in ("websocket", "webhook"):
+                    samples = Samples()
+                    for index in range(count):
+                        await one_sample(sim, daemon, transport, index, samples)
+                    p50, p99, top = fmt(samples.wire_ms)
+                    calls = f"{min(samples.calls_before)}–{max(samples.calls_before)}"
+                    ok = percentile(samples.wire_ms, 99) <= SIGNAL_TO_WIRE_GOAL_MS or name != "sqlite"
+                    goal = ("ok" if ok else "miss") if name == "sqlite" else "-"
+                    wire.add(family, name, transport, count, p50, p99, top, calls, goal)
+                    combined.naked_ms += samples.naked_ms
+                    combined.attached += samples.attached
+                if family == "binance":
+                    p50, p99, top = fmt(combined.naked_ms)
+                    ok = percentile(combined.naked_ms, 99) <= rtt + NAKED_SLACK_MS
+                    naked.add(
+                        family,
+                        name,
+                        len(combined.naked_ms),
+                        p50,
+                        p99,
+                        top,
+                        f"{rtt:.2f}",
+                        "ok" if ok else "miss",
+                    )
+                else:
+                    attached = all(combined.attached)
+                    note = "0 (attached)" if attached else "NOT ATTACHED"
+                    naked.add(
+                        family,
+                        name,
+                        len(combined.attached),
+                        note,
+                        note,
+                        note,
+                        f"{rtt:.2f}",
+                        "ok" if attached else "miss",
+                    )
+    print("signal to wire: sender's send → entry request's arrival at the simulator")
+    wire.print()
+    print(
+        f"goal: p99 ≤ {SIGNAL_TO_WIRE_GOAL_MS:g} ms on SQLite; 'calls before': exchange requests in between"
+    )
+    print()
+    print("naked window: entry answer leaves the simulator → stop request arrives")
+    naked.print()
+    print(
+        f"goal: p99 ≤ one exchange round trip + {NAKED_SLACK_MS:g} ms; Phemex attaches the stop to the entry"
+    )
+    if not postgres_url:
+        print("postgresql: skipped (set EXECUTOR_TEST_POSTGRES_URL or --postgres-url)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--samples", type=int, default=15, help="per ingress and database (Binance)")
+    parser.add_argument("--phemex-samples", type=int, default=3)
+    parser.add_argument("--postgres-url", default="")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

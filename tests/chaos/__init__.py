@@ -1,0 +1,1 @@
+"""Crash trials and the stress toolkit shared with bench/ and the other stress suites."""

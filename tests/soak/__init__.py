@@ -1,0 +1,1 @@
+"""The soak: many simulated trading days with the daemon's footprint sampled."""
