@@ -12,10 +12,13 @@ daemon and one of the stop request out; "round trip" is the median time of a bar
 simulator from this process, for scale. Phemex attaches the stop to the entry (`stopLossRp`), so its
 window is 0 by construction; the bench checks that the entry request carried it.
 
-Each sample opens a position and closes it with a `close` signal before the next one (one position
-per symbol), so no sample waits behind another's work. The daemon runs with its default intervals.
+Most samples are limit entries 10 % below the mark that expire after a second (the daemon cancels
+them): the same path to the wire at a few request-weight units each. Market entries, which fill and
+need a close, cost ~50 units each, and the daemon paces all requests to Binance's 1200 units a
+minute; so a few market samples per database give the naked window, spaced so that no sample waits
+in the daemon's throttle. Each database gets a fresh simulator and daemon with default intervals.
 
-    python bench/latency_bench.py [--samples 15] [--postgres-url URL]
+    python bench/latency_bench.py [--samples 12] [--market-samples 5] [--postgres-url URL]
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -48,6 +52,8 @@ from executor.domain.enums import OrderKind
 
 SIGNAL_TO_WIRE_GOAL_MS = 5.0
 NAKED_SLACK_MS = 2.0
+LIMIT_SPACING = 0.4
+"""Seconds between limit samples: each rests (reserving margin) until the tracker cancels it at expiry."""
 PRODUCTION_INTERVALS = {
     "EXECUTOR__EXECUTION__POLL_INTERVAL_SECONDS": "1",
     "EXECUTOR__EXECUTION__BREAKER_INTERVAL_SECONDS": "2",
@@ -78,25 +84,16 @@ async def wait_for(probe: Any, what: str, within: float = 10.0) -> Any:
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-def stop_for(mark: Decimal, symbol: str) -> str:
+def price(value: Decimal, symbol: str) -> str:
     tick = Decimal("0.1") if symbol.startswith("BTC") else Decimal("0.01")
-    return str(((mark * Decimal("0.98")) / tick).to_integral_value() * tick)
+    return str((value / tick).to_integral_value() * tick)
 
 
-async def one_sample(sim: Sim, daemon: Daemon, transport: str, index: int, samples: Samples) -> None:
-    symbol, sim_symbol = SYMBOLS[index % len(SYMBOLS)]
-    mark = Decimal((await sim.state())["marks"][sim_symbol])
-    signal_id = f"lat-{transport}-{index}-{time.time_ns()}"
-    payload = {
-        "id": signal_id,
-        "symbol": symbol,
-        "side": "long",
-        "entry": {"type": "market"},
-        "stop": stop_for(mark, sim_symbol),
-        "conviction": 8,
-    }
-    entry_id = client_order_id(signal_id, OrderKind.ENTRY)
-    stop_id = client_order_id(signal_id, OrderKind.STOP)
+async def send_open(
+    sim: Sim, daemon: Daemon, transport: str, payload: dict[str, Any], samples: Samples
+) -> dict[str, Any]:
+    """Send one `open`; record its signal-to-wire time and the calls before it; the entry request."""
+    entry_id = client_order_id(payload["id"], OrderKind.ENTRY)
     last_seq = max((row["seq"] for row in await sim.requests()), default=0)
     await asyncio.sleep(random.uniform(0, 0.2))  # not in step with the daemon's timers
     sent = time.time_ns()
@@ -117,27 +114,58 @@ async def one_sample(sim: Sim, daemon: Daemon, transport: str, index: int, sampl
                 return row
         return None
 
-    entry = await wait_for(entry_request, f"the entry of {signal_id}")
+    entry: dict[str, Any] = await wait_for(entry_request, f"the entry of {payload['id']}")
     before = [
         row
         for row in await sim.requests(since=str(last_seq))
-        if row["seq"] < entry["seq"]
-        and row["arrival_wall_ns"] >= sent
-        and not row["path"].startswith("/_sim")
+        if row["seq"] < entry["seq"] and row["arrival_wall_ns"] >= sent
     ]
     samples.wire_ms.append((entry["arrival_wall_ns"] - sent) / 1e6)
     samples.calls_before.append(len(before))
+    return entry
+
+
+async def limit_sample(sim: Sim, daemon: Daemon, transport: str, index: int, samples: Samples) -> None:
+    symbol, sim_symbol = SYMBOLS[index % len(SYMBOLS)]
+    mark = Decimal((await sim.state())["marks"][sim_symbol])
+    limit = Decimal(price(mark * Decimal("0.9"), sim_symbol))
+    expires = datetime.now(UTC) + timedelta(seconds=1)
+    payload = {
+        "id": f"lat-{transport}-limit-{index}-{time.time_ns()}",
+        "symbol": symbol,
+        "side": "long",
+        "entry": {"type": "limit", "price": str(limit)},
+        "stop": price(limit * Decimal("0.98"), sim_symbol),
+        "conviction": 8,
+        "expires_at": expires.isoformat().replace("+00:00", "Z"),
+    }
+    await send_open(sim, daemon, transport, payload, samples)
+
+
+async def market_sample(sim: Sim, daemon: Daemon, transport: str, index: int, samples: Samples) -> None:
+    symbol, sim_symbol = SYMBOLS[index % len(SYMBOLS)]
+    mark = Decimal((await sim.state())["marks"][sim_symbol])
+    payload = {
+        "id": f"lat-{transport}-market-{index}-{time.time_ns()}",
+        "symbol": symbol,
+        "side": "long",
+        "entry": {"type": "market"},
+        "stop": price(mark * Decimal("0.98"), sim_symbol),
+        "conviction": 8,
+    }
+    entry = await send_open(sim, daemon, transport, payload, samples)
     if sim.family == "binance":
+        stop_id = client_order_id(payload["id"], OrderKind.STOP)
 
         async def stop_request() -> dict[str, Any] | None:
             rows = await sim.requests(since=str(entry["seq"]), path=STOP_PATH)
             return next((row for row in rows if row["params"].get("clientAlgoId") == stop_id), None)
 
-        stop = await wait_for(stop_request, f"the stop of {signal_id}")
+        stop = await wait_for(stop_request, f"the stop of {payload['id']}")
         samples.naked_ms.append((stop["arrival_monotonic_ns"] - entry["answered_monotonic_ns"]) / 1e6)
     else:
         samples.attached.append(bool(entry["params"].get("stopLossRp")))
-    await close(sim, daemon, symbol, sim_symbol, signal_id)
+    await close(sim, daemon, symbol, sim_symbol, payload["id"])
 
 
 async def close(sim: Sim, daemon: Daemon, symbol: str, sim_symbol: str, signal_id: str) -> None:
@@ -196,63 +224,73 @@ def fmt(values: list[float]) -> tuple[str, str, str]:
     return tuple(f"{percentile(values, p):.2f}" for p in (50, 99, 100))  # type: ignore[return-value]
 
 
+def wire_row(table: Table, family: str, name: str, transport: str, entry: str, samples: Samples) -> None:
+    p50, p99, top = fmt(samples.wire_ms)
+    calls = f"{min(samples.calls_before)}–{max(samples.calls_before)}"
+    goal = "-"
+    if name == "sqlite":
+        goal = "ok" if percentile(samples.wire_ms, 99) <= SIGNAL_TO_WIRE_GOAL_MS else "miss"
+    table.add(family, name, transport, entry, len(samples.wire_ms), p50, p99, top, calls, goal)
+
+
+async def measure(
+    family: str, name: str, url: str, workdir: Path, args: argparse.Namespace, wire: Table, naked: Table
+) -> None:
+    async with running(family, url, workdir) as (sim, daemon):
+        rtt = await round_trip_ms(sim)
+        market = Samples()
+        for transport in ("websocket", "webhook"):
+            limits = Samples()
+            for index in range(args.samples if family == "binance" else 0):
+                started = time.monotonic()
+                await limit_sample(sim, daemon, transport, index, limits)
+                await asyncio.sleep(max(0.0, LIMIT_SPACING - (time.monotonic() - started)))
+            if limits.wire_ms:
+                wire_row(wire, family, name, transport, "limit", limits)
+            markets = Samples()
+            for index in range(args.market_samples):
+                started = time.monotonic()
+                await market_sample(sim, daemon, transport, index, markets)
+                await asyncio.sleep(max(0.0, args.market_spacing - (time.monotonic() - started)))
+            wire_row(wire, family, name, transport, "market", markets)
+            market.naked_ms += markets.naked_ms
+            market.attached += markets.attached
+    if family == "binance":
+        p50, p99, top = fmt(market.naked_ms)
+        ok = percentile(market.naked_ms, 99) <= rtt + NAKED_SLACK_MS
+        naked.add(family, name, len(market.naked_ms), p50, p99, top, f"{rtt:.2f}", "ok" if ok else "miss")
+    else:
+        attached = all(market.attached)
+        note = "0 (attached)" if attached else "NOT ATTACHED"
+        naked.add(
+            family, name, len(market.attached), note, note, note, f"{rtt:.2f}", "ok" if attached else "miss"
+        )
+
+
 async def main_async(args: argparse.Namespace) -> None:
     postgres_url = args.postgres_url or os.environ.get("EXECUTOR_TEST_POSTGRES_URL", "")
     databases = ["sqlite", *(["postgresql"] if postgres_url else [])]
     wire = Table(
-        ["exchange", "database", "ingress", "n", "p50 ms", "p99 ms", "max ms", "calls before", "goal"]
+        [
+            "exchange",
+            "database",
+            "ingress",
+            "entry",
+            "n",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "calls before",
+            "goal",
+        ]
     )
     naked = Table(["exchange", "database", "n", "p50 ms", "p99 ms", "max ms", "round trip ms", "goal"])
     with tempfile.TemporaryDirectory(prefix="executor-latency-") as folder:
-        runs = [("binance", name, args.samples) for name in databases] + [
-            ("phemex", "sqlite", args.phemex_samples)
-        ]
-        for family, name, count in runs:
+        for family, name in [*(("binance", name) for name in databases), ("phemex", "sqlite")]:
             workdir = Path(folder) / f"{family}-{name}"
             workdir.mkdir()
-            async with (
-                database(name, workdir, postgres_url) as url,
-                running(family, url, workdir) as (sim, daemon),
-            ):
-                rtt = await round_trip_ms(sim)
-                combined = Samples()
-                for transport in ("websocket", "webhook"):
-                    samples = Samples()
-                    for index in range(count):
-                        await one_sample(sim, daemon, transport, index, samples)
-                    p50, p99, top = fmt(samples.wire_ms)
-                    calls = f"{min(samples.calls_before)}–{max(samples.calls_before)}"
-                    ok = percentile(samples.wire_ms, 99) <= SIGNAL_TO_WIRE_GOAL_MS or name != "sqlite"
-                    goal = ("ok" if ok else "miss") if name == "sqlite" else "-"
-                    wire.add(family, name, transport, count, p50, p99, top, calls, goal)
-                    combined.naked_ms += samples.naked_ms
-                    combined.attached += samples.attached
-                if family == "binance":
-                    p50, p99, top = fmt(combined.naked_ms)
-                    ok = percentile(combined.naked_ms, 99) <= rtt + NAKED_SLACK_MS
-                    naked.add(
-                        family,
-                        name,
-                        len(combined.naked_ms),
-                        p50,
-                        p99,
-                        top,
-                        f"{rtt:.2f}",
-                        "ok" if ok else "miss",
-                    )
-                else:
-                    attached = all(combined.attached)
-                    note = "0 (attached)" if attached else "NOT ATTACHED"
-                    naked.add(
-                        family,
-                        name,
-                        len(combined.attached),
-                        note,
-                        note,
-                        note,
-                        f"{rtt:.2f}",
-                        "ok" if attached else "miss",
-                    )
+            async with database(name, workdir, postgres_url) as url:
+                await measure(family, name, url, workdir, args, wire, naked)
     print("signal to wire: sender's send → entry request's arrival at the simulator")
     wire.print()
     print(
@@ -272,8 +310,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--samples", type=int, default=15, help="per ingress and database (Binance)")
-    parser.add_argument("--phemex-samples", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=12, help="limit entries per ingress and database")
+    parser.add_argument("--market-samples", type=int, default=3, help="market entries per ingress and run")
+    parser.add_argument("--market-spacing", type=float, default=1.5, help="seconds between market samples")
     parser.add_argument("--postgres-url", default="")
     asyncio.run(main_async(parser.parse_args()))
 
