@@ -68,6 +68,13 @@ def family(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def database(request: pytest.FixtureRequest) -> str:
+    """A fresh database named by an indirect parameter ("sqlite" or "postgresql"), for tests that pick
+    their dialect × database combinations instead of running every one."""
+    return str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url"))
+
+
+@pytest.fixture
 async def sim(sim_pool: SimPool, family: str) -> Sim:
     """The module's simulator of this dialect, reset to its start (balances, marks, faults, request log)."""
     simulator = Sim(family, sim_pool.url(family))

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import ccxt.async_support as ccxt
+import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
@@ -53,6 +54,13 @@ SIM_KEY = "sim-key"
 START_PRICE = Decimal("150")
 ORDER_STATES = tuple(state.value for state in OrderState)
 T = TypeVar("T")
+
+DIALECTS_AND_DATABASES = pytest.mark.parametrize(
+    ("family", "database"),
+    [("binance", "sqlite"), ("binance", "postgresql"), ("phemex", "sqlite")],
+    indirect=True,
+)
+"""Binance on both databases, Phemex on SQLite: every dialect and every database without the full square."""
 
 
 def free_port() -> int:

@@ -62,9 +62,9 @@ async def decision_of(daemon: Daemon, signal_id: str) -> dict[str, Any]:
 
 
 async def test_operator_halt_refuses_entries_with_halted_and_resume_force_lets_them_through_both_recorded(
-    daemons: DaemonFactory, sim: Sim, database_url: str
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
 ) -> None:
-    daemon = daemons(database_url)
+    daemon = daemons(sqlite_url)
     await daemon.start()
 
     code, out, err = await daemon.cli("halt", "--reason", "e2e maintenance window")

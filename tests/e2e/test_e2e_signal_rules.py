@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from e2e_harness import (
+    DIALECTS_AND_DATABASES,
     SYMBOL,
     Daemon,
     DaemonFactory,
@@ -119,11 +120,11 @@ async def test_invalid_and_unauthorized_signals_get_their_errors_and_change_noth
     assert error_lines(daemon) == []
 
 
-@pytest.mark.parametrize("family", ["binance", "phemex"], indirect=True)
+@DIALECTS_AND_DATABASES
 async def test_move_stop_rests_the_new_stop_before_cancelling_the_old_only_toward_profit_and_close_flattens(
-    daemons: DaemonFactory, sim: Sim, database_url: str
+    daemons: DaemonFactory, sim: Sim, database: str
 ) -> None:
-    daemon = daemons(database_url)
+    daemon = daemons(database)
     await daemon.start()
     await daemon.ws_send([market_signal("manage-1")])
     await eventually(lambda: protected_view(sim), what="the position with its first stop")
