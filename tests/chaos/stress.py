@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -88,6 +89,12 @@ async def table_rows(url: str, tables: Sequence[str]) -> dict[str, int]:
         return {t: int(await connection.fetchval(f"SELECT count(*) FROM {t}")) for t in tables}
     finally:
         await connection.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (/proc/<pid>/stat), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Table:
