@@ -16,8 +16,11 @@ from e2e_harness import (
     creating_requests,
     entry_id,
     eventually,
+    flat_view,
     market_signal,
     protected_view,
+    settled_view,
+    unsettled_orders,
 )
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -131,3 +134,29 @@ async def test_a_position_the_daemon_did_not_open_halts_trading_at_start_up_and_
     assert (await decision_of(daemon, "foreign-1"))["reason"] == "HALTED"
     view = await sim.view()
     assert view.qty == 5 and view.orders == [], view.summary()
+
+
+async def test_an_operator_halt_cancels_a_resting_limit_entry_and_its_stop_on_the_exchange(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url)
+    await daemon.start()
+    limit = {**market_signal("op-limit-1", stop="146"), "entry": {"type": "limit", "price": "149"}}
+    await daemon.ws_send([limit])
+
+    async def entry_resting() -> Any:
+        view = await sim.view()
+        return view if any(o["type"].lower() == "limit" for o in view.orders) else None
+
+    await eventually(entry_resting, what="the limit entry resting")
+
+    code, _, err = await daemon.cli("halt", "--reason", "e2e halt with an entry resting")
+    assert code == 0, err
+
+    await eventually(lambda: flat_view(sim), what="the resting entry and its stop cancelled by the halt")
+    await sim.mark("148.90")
+    view = await settled_view(sim, 1.0)
+    assert view.position is None and view.orders == [], view.summary()
+    db = await daemon.db()
+    assert db.positions == [] and unsettled_orders(db) == []
+    assert {row.kind: row.state for row in db.orders}["entry"] == "canceled"

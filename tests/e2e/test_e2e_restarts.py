@@ -9,9 +9,11 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
 from e2e_harness import (
+    SYMBOL,
     DaemonFactory,
     Sim,
     assert_exactly_one_stop,
@@ -181,3 +183,38 @@ async def test_sigterm_exits_0_within_5_seconds_and_leaves_the_stop_resting_on_t
     after = assert_exactly_one_stop(await sim.view(), trigger="147")
     assert after["id"] == before["id"]
     assert [line["event"] for line in daemon.events()][-1] == "stopped"
+
+
+async def test_a_second_daemon_waits_as_standby_and_after_a_kill_9_of_the_first_takes_over_its_position(
+    daemons: DaemonFactory, sim: Sim, database_url: str
+) -> None:
+    primary = daemons(database_url)
+    await primary.start()
+    standby = daemons(database_url)
+    standby.spawn()
+    await eventually(lambda: _logged(standby, "standby"), what="the second daemon waiting as a standby")
+    assert await _refused(standby), "a standby must not listen"
+    await primary.ws_send([market_signal("standby-1")])
+    await eventually(lambda: protected_view(sim), what="the primary's position with its stop")
+
+    assert primary.process is not None
+    primary.process.kill()
+    await standby.wait_ready()
+
+    assert_exactly_one_stop(await settled_view(sim, 1.0), trigger="147")
+    closed = await standby.ws_send([{"id": "standby-close-1", "action": "close", "symbol": SYMBOL}])
+    assert closed[0]["status"] == "queued"
+    await eventually(lambda: flat_view(sim), what="the standby closing the position it took over")
+    assert order_sent_twice(await sim.requests(), sim.family) == []
+
+
+async def _logged(daemon: Any, event: str) -> bool:
+    return bool(daemon.logged(event))
+
+
+async def _refused(daemon: Any) -> bool:
+    try:
+        await daemon.get("/health")
+    except aiohttp.ClientError:
+        return True
+    return False
