@@ -13,17 +13,27 @@ from typing import Any
 
 import pytest
 from e2e_harness import (
+    SYMBOL,
     Daemon,
     DaemonFactory,
     ExchangeView,
     Sim,
+    assert_exactly_one_stop,
+    creating_requests,
     entry_id,
     eventually,
+    flat_view,
     market_signal,
     money,
     order_sent_twice,
+    protected_view,
+    settled_view,
     stop_id,
+    unsettled_orders,
 )
+
+from adapters.client_ids import client_order_id
+from executor.domain.enums import OrderKind
 
 pytestmark = pytest.mark.slow
 
@@ -156,3 +166,106 @@ async def test_a_fault_during_entry_or_stop_placement_never_doubles_an_order_nor
     else:
         assert final is fault.expect, view.summary()
     assert order_sent_twice(await sim.requests(), sim.family) == []
+
+
+# --------------------------------------------------------------------------- faults on an open position
+
+
+async def open_protected(daemons: DaemonFactory, sim: Sim, sqlite_url: str, signal_id: str) -> Daemon:
+    daemon = daemons(sqlite_url)
+    await daemon.start()
+    await daemon.ws_send([market_signal(signal_id)])
+    await eventually(lambda: protected_view(sim), what="the position with its stop")
+    return daemon
+
+
+async def test_a_rejected_new_stop_on_move_stop_leaves_the_old_stop_resting(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = await open_protected(daemons, sim, sqlite_url, "move-fault-1")
+    await sim.fault(action="reject_stop", path="/fapi/v1/algoOrder", count=None)
+
+    await daemon.ws_send([{"id": "move-fault-move-1", "action": "move_stop", "symbol": SYMBOL, "stop": 148}])
+
+    await eventually(lambda: signal_settled(daemon, "move-fault-move-1"), what="the move_stop processed")
+    await sim.clear_faults()
+    view = await settled_view(sim, 1.0)
+    assert_exactly_one_stop(view, trigger="147")
+    [position] = (await daemon.db()).open_positions()
+    assert position.stop_price == 147, "the database must not claim a stop the exchange does not hold"
+    assert order_sent_twice(await sim.requests(), sim.family) == []
+
+
+async def test_an_old_stop_that_cannot_be_cancelled_on_move_stop_ends_as_exactly_one_stop_at_the_new_price(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = await open_protected(daemons, sim, sqlite_url, "cancel-fault-1")
+    await sim.fault(action="error_5xx", method="DELETE", path="/fapi/v1/algoOrder", count=5)
+
+    await daemon.ws_send(
+        [{"id": "cancel-fault-move-1", "action": "move_stop", "symbol": SYMBOL, "stop": 148}]
+    )
+
+    await eventually(lambda: signal_settled(daemon, "cancel-fault-move-1"), what="the move_stop processed")
+
+    async def one_stop_again() -> ExchangeView | None:
+        view = await sim.view()
+        return view if len(view.stops()) == 1 else None
+
+    await eventually(one_stop_again, within=20, what="the extra stop swept (reconciliation runs every 5 s)")
+    view = await settled_view(sim, 1.0)
+    assert_exactly_one_stop(view, trigger="148")
+    [position] = (await daemon.db()).open_positions()
+    assert position.stop_price == 148
+    assert order_sent_twice(await sim.requests(), sim.family) == []
+
+
+@pytest.mark.parametrize("action", ["drop_after", "error_5xx"])
+async def test_a_close_order_with_an_unknown_outcome_closes_once_and_never_opens_the_other_way(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str, action: str
+) -> None:
+    daemon = await open_protected(daemons, sim, sqlite_url, "close-fault-1")
+    close_id = client_order_id("close-fault-1", OrderKind.CLOSE)
+    await sim.fault(action=action, method="POST", path="/fapi/v1/order", match={"newClientOrderId": close_id})
+
+    await daemon.ws_send([{"id": "close-fault-close-1", "action": "close", "symbol": SYMBOL}])
+
+    await eventually(lambda: flat_view(sim), what="flat after the close")
+
+    async def booked() -> Any:
+        db = await daemon.db()
+        return db if db.closed_positions() else None
+
+    db = await eventually(booked, what="the close booked")
+    view = await settled_view(sim, 1.5)
+    assert view.position is None and view.orders == [], view.summary()
+    assert db.open_positions() == [] and unsettled_orders(db) == []
+    fills = await sim.fills()
+    assert [f["side"].lower() for f in fills] == ["buy", "sell"], fills
+    assert order_sent_twice(await sim.requests(), sim.family) == []
+
+
+async def test_position_reads_failing_for_a_while_never_book_or_close_a_position_that_is_still_open(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = await open_protected(daemons, sim, sqlite_url, "blind-1")
+    since = (await sim.requests())[-1]["seq"]
+    for path in ("/fapi/v2/positionRisk", "/fapi/v3/positionRisk"):
+        await sim.fault(action="error_5xx", method="GET", path=path, count=None)
+
+    await asyncio.sleep(3)
+    await sim.clear_faults()
+    blind = await sim.requests(since=str(since))
+    assert any(r["fault"] == "error_5xx" for r in blind), "the daemon did not read positions while blind"
+
+    view = await settled_view(sim, 1.5)
+    assert_exactly_one_stop(view, trigger="147")
+    assert creating_requests(await sim.requests(since=str(since)), sim.family) == {}
+    db = await daemon.db()
+    assert len(db.open_positions()) == 1 and db.closed_positions() == []
+    assert (await daemon.status())["breaker"]["status"] == "active"
+
+
+async def signal_settled(daemon: Daemon, signal_id: str) -> bool:
+    row = (await daemon.db(signal_id)).signal(signal_id)
+    return row is not None and row.status != "queued"
