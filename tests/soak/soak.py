@@ -130,7 +130,7 @@ class Soak:
 
         await self._wait(protected, "a protected position")
 
-    async def _booked_flat(self) -> None:
+    async def booked_flat(self) -> None:
         async def flat() -> bool:
             if await self._position():
                 return False
@@ -142,7 +142,7 @@ class Soak:
     async def _stop_out(self, gap: Decimal = Decimal("0.97")) -> None:
         """The mark jumps through the stop (to `gap` × mark): the stop fills at the gapped price."""
         await self.sim.mark(((await self._mark()) * gap).quantize(Decimal("0.01")), SIM_SYMBOL)
-        await self._booked_flat()
+        await self.booked_flat()
 
     async def _day_row(self) -> Any:
         async with self.daemon.store() as store, store.transaction() as tx:
@@ -220,7 +220,7 @@ class Soak:
                 {"id": self._id("move"), "action": "move_stop", "symbol": SYMBOL, "stop": str(stop)}
             )
         await self._send({"id": self._id("close"), "action": "close", "symbol": SYMBOL})
-        await self._booked_flat()
+        await self.booked_flat()
 
     async def _breaker_day(self, day: int) -> None:
         for _ in range(6):
