@@ -269,3 +269,29 @@ async def test_position_reads_failing_for_a_while_never_book_or_close_a_position
 async def signal_settled(daemon: Daemon, signal_id: str) -> bool:
     row = (await daemon.db(signal_id)).signal(signal_id)
     return row is not None and row.status != "queued"
+
+
+async def test_a_mark_price_the_exchange_stopped_serving_refuses_entries_until_it_is_fresh_again(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url)
+    await daemon.start()
+    await sim.fault(action="error_5xx", method="GET", path="/fapi/v1/premiumIndex", count=None)
+    await asyncio.sleep(6)  # past the adapter's 5 s mark freshness limit
+
+    await daemon.ws_send([market_signal("stale-1")])
+
+    decision = await eventually(
+        lambda: decision_of(daemon, "stale-1"), what="a decision without a fresh mark"
+    )
+    assert (decision.accepted, decision.reason) == (False, "DATA_MISSING"), decision.message
+    assert entry_id("stale-1") not in creating_requests(await sim.requests(), sim.family)
+
+    await sim.clear_faults()
+    await asyncio.sleep(3)
+    await daemon.ws_send([market_signal("stale-2")])
+    await eventually(lambda: protected_view(sim), what="an entry once the mark is served again")
+
+
+async def decision_of(daemon: Daemon, signal_id: str) -> Any:
+    return (await daemon.db(signal_id)).decisions.get(signal_id)

@@ -3,6 +3,7 @@ exchange while the daemon was down, and a SIGTERM that exits 0 quickly and leave
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import uuid
@@ -33,6 +34,10 @@ from e2e_harness import (
 pytestmark = pytest.mark.slow
 
 SIGKILL_EXIT = -9
+DAILY_LIMIT_30 = {
+    "EXECUTOR__RISK__OVERRIDES__DAILY_LOSS__LIMIT_AMOUNT": "30",
+    "EXECUTOR__RISK__OVERRIDES__DAILY_LOSS__LIMIT_PCT": "false",
+}
 
 
 @pytest.mark.parametrize("point", ["decision_stored", "entry_answered", "stop_answered", "entry_stored"])
@@ -218,3 +223,46 @@ async def _refused(daemon: Any) -> bool:
     except aiohttp.ClientError:
         return True
     return False
+
+
+async def test_kill_9_right_after_a_close_is_booked_books_it_once_after_restart(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url)
+    await daemon.start(EXECUTOR_CRASH_AT="fill_booked")
+    await daemon.ws_send([market_signal("crash-booked-1")])
+    await eventually(lambda: protected_view(sim), what="the position with its stop")
+
+    await sim.mark("146")
+    assert await daemon.wait_exit() == SIGKILL_EXIT
+    await daemon.start()
+
+    await asyncio.sleep(1.5)
+    db = await daemon.db()
+    [position] = db.positions
+    assert position.status == "closed"
+    assert (db.risk_state["trades"], db.risk_state["losses"], db.risk_state["loss_streak"]) == (1, 1, 1)
+    fills = await sim.fills()
+    assert cents_equal(db.day.realized_pnl, sum((money(f["realized_pnl"]) for f in fills), Decimal(0)))
+    assert cents_equal(db.day.fees, sum((money(f["fee"]) for f in fills), Decimal(0)))
+    assert unsettled_orders(db) == []
+
+
+async def test_kill_9_right_after_the_breaker_trips_still_flattens_after_restart(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url, **DAILY_LIMIT_30)
+    await daemon.start(EXECUTOR_CRASH_AT="breaker_tripped")
+    await daemon.ws_send([market_signal("crash-tripped-1")])
+    await eventually(lambda: protected_view(sim), what="the position with its stop")
+
+    await sim.mark("147.90")
+    assert await daemon.wait_exit() == SIGKILL_EXIT
+    assert_exactly_one_stop(await sim.view())  # tripped, not yet flattened: the stop still guards it
+    await daemon.start()
+
+    await eventually(lambda: flat_view(sim), what="the flatten finished after the restart")
+    status = await daemon.status()
+    assert status["breaker"]["status"] == "tripped"
+    db = await daemon.db()
+    assert [p.status for p in db.positions] == ["closed"] and unsettled_orders(db) == []
