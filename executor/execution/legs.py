@@ -107,26 +107,27 @@ class OrderLegs:
             rows = await tx.orders.for_position(position_pk)
         return [row for row in rows if row.kind in kinds and row.state in LIVE_STATES]
 
-    async def cancel(self, row: OrderRow) -> None:
-        """Cancel a leg we wrote; one the exchange never received is settled as not sent."""
+    async def cancel(self, row: OrderRow) -> bool:
+        """Cancel a leg we wrote; True once it no longer rests (one never received is settled as not sent)."""
         if row.exchange_order_id is None:
             found = await self.ctx.exchange.fetch_order(row.symbol, row.client_order_id)
             if found is None:
                 await self.record(row.client_order_id, None, OrderState.NOT_SENT, "not on the exchange")
-                return
+                return True
             if not found.is_open:
                 await self.record(row.client_order_id, found)
-                return
+                return True
             row.exchange_order_id = found.exchange_id
         try:
             order = await self.ctx.exchange.cancel_order(exchange_view(row))
         except OrderNotFoundError:
             await self.record(row.client_order_id, None, OrderState.CANCELED, "gone from the exchange")
-            return
+            return True
         except ExchangeError as exc:
             log.warning("cancel_failed", client_id=row.client_order_id, error=str(exc))
-            return
+            return False
         await self.record(row.client_order_id, order)
+        return not order.is_open
 
     async def cancel_exchange_order(self, order: Order, row: OrderRow | None) -> None:
         """Cancel an order as the exchange lists it (it may have no client id of ours)."""

@@ -5,6 +5,7 @@ Every method expects the caller to hold the account's execution lock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from adapters.client_ids import parse_client_order_id
@@ -59,8 +60,7 @@ class Protection:
         new = await self.place_stop(position_pk, trigger_price)
         if new is None or not new.is_open:
             return f"new stop at {trigger_price} not placed; the old stop stays"
-        for old in old_rows:
-            await self.legs.cancel(old)
+        lingering = [old.client_order_id for old in old_rows if not await self.legs.cancel(old)]
         async with self.ctx.store.transaction() as tx:
             position = await tx.positions.get(position_pk)
             assert position is not None
@@ -72,6 +72,11 @@ class Protection:
                 kind="stop.moved",
                 signal_id=signal_id,
                 data={"symbol": position.symbol, "from": str(previous), "to": str(trigger_price)},
+            )
+        if lingering:
+            return (
+                f"stop moved from {previous} to {trigger_price}; the old stop could not be cancelled yet "
+                "(reconciliation keeps the new one and cancels it)"
             )
         return f"stop moved from {previous} to {trigger_price}"
 
@@ -107,7 +112,7 @@ class Protection:
             assert position.stop_price is not None
             placed = await self.place_stop(position_pk, position.stop_price)
             return placed is not None and placed.is_open
-        keep = next((order for order in resting if row_of(order) is not None), resting[0])
+        keep = self._keeper_of(resting, position.stop_price, row_of)
         kept_row = await self._adopt(position_pk, keep, row_of(keep))
         for extra in resting:
             if extra is keep:
@@ -125,6 +130,24 @@ class Protection:
             ):
                 await self.legs.settle_absent(row)
         return True
+
+    @staticmethod
+    def _keeper_of(
+        resting: list[Order], stop_price: Decimal | None, row_of: Callable[[Order], OrderRow | None]
+    ) -> Order:
+        """The stop to keep: the one at the position's stop price, else our newest, else the first."""
+        at_price = [
+            order for order in resting if stop_price is not None and order.trigger_price == stop_price
+        ]
+        if at_price:
+            return at_price[0]
+
+        def sequence(order: Order) -> int:
+            parts = parse_client_order_id(order.client_id)
+            return parts.sequence if parts is not None else -1
+
+        ours = [order for order in resting if row_of(order) is not None]
+        return max(ours, key=sequence) if ours else resting[0]
 
     async def _adopt(self, position_pk: int, order: Order, row: OrderRow | None) -> str:
         """Record a resting stop on its row, the position's unacknowledged stop row, or a new row."""
