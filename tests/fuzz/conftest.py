@@ -1,0 +1,40 @@
+"""One running daemon (and its simulator) per fuzz module: hostile input goes through its real ingress.
+
+With EXECUTOR_TEST_REDIS_URL set, the daemon also consumes a Redis stream of its own (a fresh name per
+module, on the test database), so the Redis fuzzing reaches the same process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from chaos.stress import stop_daemon
+from e2e.e2e_harness import Daemon, Sim, SimProcess
+from fuzz_support import Running
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    workdir = tmp_path_factory.mktemp("fuzz")
+    simulator = SimProcess("binance", workdir / "sim")
+    sim = Sim("binance", simulator.start())
+    database = workdir / "fuzz.db"
+    redis_url = os.environ.get("EXECUTOR_TEST_REDIS_URL", "")
+    stream = f"executor-fuzz-{uuid.uuid4().hex[:8]}"
+    env = (
+        {"EXECUTOR__INGRESS__REDIS_URL": redis_url, "EXECUTOR__INGRESS__REDIS_STREAM": stream}
+        if redis_url
+        else {}
+    )
+    daemon = Daemon(sim, f"sqlite+aiosqlite:///{database}", workdir, extra_env=env)
+    try:
+        daemon.spawn()
+        asyncio.run(daemon.wait_ready(60))
+        yield Running(daemon, str(database), redis_url, stream)
+    finally:
+        stop_daemon(daemon)
+        simulator.stop()

@@ -1,0 +1,17 @@
+"""What the fuzz modules share: the running daemon they attack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from e2e.e2e_harness import Daemon
+
+
+@dataclass(frozen=True)
+class Running:
+    """A daemon under attack: its process, its SQLite file, and its Redis stream (when configured)."""
+
+    daemon: Daemon
+    database_path: str
+    redis_url: str
+    stream: str
