@@ -84,6 +84,9 @@ FAULTS = [
     Fault("stop-drop-before", "stop", {"action": "drop_before"}, Outcome.PROTECTED),
     Fault("stop-drop-after", "stop", {"action": "drop_after"}, Outcome.PROTECTED),
     Fault("stop-rejected-once", "stop", {"action": "reject_stop"}, Outcome.PROTECTED),
+    Fault(  # Phemex places the stop with the entry: refusing the stop refuses the entry, so nothing opens
+        "attached-stop-rejected", "stop", {"action": "reject_stop"}, Outcome.NO_TRADE, families=("phemex",)
+    ),
     Fault(
         "stop-always-rejected",
         "stop",
@@ -189,7 +192,7 @@ async def test_a_rejected_new_stop_on_move_stop_leaves_the_old_stop_resting(
 
     await eventually(lambda: signal_settled(daemon, "move-fault-move-1"), what="the move_stop processed")
     await sim.clear_faults()
-    view = await settled_view(sim, 1.0)
+    view = await settled_view(sim)
     assert_exactly_one_stop(view, trigger="147")
     [position] = (await daemon.db()).open_positions()
     assert position.stop_price == 147, "the database must not claim a stop the exchange does not hold"
@@ -213,7 +216,7 @@ async def test_an_old_stop_that_cannot_be_cancelled_on_move_stop_ends_as_exactly
         return view if len(view.stops()) == 1 else None
 
     await eventually(one_stop_again, within=20, what="the extra stop swept (reconciliation runs every 5 s)")
-    view = await settled_view(sim, 1.0)
+    view = await settled_view(sim)
     assert_exactly_one_stop(view, trigger="148")
     [position] = (await daemon.db()).open_positions()
     assert position.stop_price == 148
@@ -237,7 +240,7 @@ async def test_a_close_order_with_an_unknown_outcome_closes_once_and_never_opens
         return db if db.closed_positions() else None
 
     db = await eventually(booked, what="the close booked")
-    view = await settled_view(sim, 1.5)
+    view = await settled_view(sim)
     assert view.position is None and view.orders == [], view.summary()
     assert db.open_positions() == [] and unsettled_orders(db) == []
     fills = await sim.fills()
@@ -258,7 +261,7 @@ async def test_position_reads_failing_for_a_while_never_book_or_close_a_position
     blind = await sim.requests(since=str(since))
     assert any(r["fault"] == "error_5xx" for r in blind), "the daemon did not read positions while blind"
 
-    view = await settled_view(sim, 1.5)
+    view = await settled_view(sim)
     assert_exactly_one_stop(view, trigger="147")
     assert creating_requests(await sim.requests(since=str(since)), sim.family) == {}
     db = await daemon.db()
@@ -271,13 +274,12 @@ async def signal_settled(daemon: Daemon, signal_id: str) -> bool:
     return row is not None and row.status != "queued"
 
 
-async def test_a_mark_price_the_exchange_stopped_serving_refuses_entries_until_it_is_fresh_again(
+async def test_a_mark_price_the_exchange_does_not_serve_refuses_entries_until_it_is_served_again(
     daemons: DaemonFactory, sim: Sim, sqlite_url: str
 ) -> None:
+    await sim.fault(action="error_5xx", method="GET", path="/fapi/v1/premiumIndex", count=None)
     daemon = daemons(sqlite_url)
     await daemon.start()
-    await sim.fault(action="error_5xx", method="GET", path="/fapi/v1/premiumIndex", count=None)
-    await asyncio.sleep(6)  # past the adapter's 5 s mark freshness limit
 
     await daemon.ws_send([market_signal("stale-1")])
 
@@ -288,7 +290,7 @@ async def test_a_mark_price_the_exchange_stopped_serving_refuses_entries_until_i
     assert entry_id("stale-1") not in creating_requests(await sim.requests(), sim.family)
 
     await sim.clear_faults()
-    await asyncio.sleep(3)
+    await asyncio.sleep(2.5)  # one background refresh of the market data
     await daemon.ws_send([market_signal("stale-2")])
     await eventually(lambda: protected_view(sim), what="an entry once the mark is served again")
 

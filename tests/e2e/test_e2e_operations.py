@@ -155,7 +155,7 @@ async def test_an_operator_halt_cancels_a_resting_limit_entry_and_its_stop_on_th
 
     await eventually(lambda: flat_view(sim), what="the resting entry and its stop cancelled by the halt")
     await sim.mark("148.90")
-    view = await settled_view(sim, 1.0)
+    view = await settled_view(sim)
     assert view.position is None and view.orders == [], view.summary()
     db = await daemon.db()
     assert db.positions == [] and unsettled_orders(db) == []

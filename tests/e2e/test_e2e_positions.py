@@ -101,7 +101,7 @@ async def test_a_limit_entry_is_protected_by_exactly_one_stop_once_it_fills(
     await sim.mark("148.90")
 
     await eventually(lambda: protected_view(sim), what="the filled limit entry protected by its stop")
-    view = await settled_view(sim, 1.0)
+    view = await settled_view(sim)
     assert_exactly_one_stop(view, trigger="146")
     assert len(view.orders) == 1, view.summary()
     db = await daemon.db()
@@ -130,7 +130,7 @@ async def test_a_limit_entry_unfilled_at_expires_at_is_cancelled_with_its_stop(
 
     await eventually(lambda: flat_view(sim), what="the expired entry and any stop of it cancelled")
     await sim.mark("148.90")
-    view = await settled_view(sim, 1.0)
+    view = await settled_view(sim)
     assert view.position is None and view.orders == [], view.summary()
     db = await daemon.db()
     assert db.positions == []

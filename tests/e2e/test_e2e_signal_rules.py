@@ -61,7 +61,7 @@ async def test_one_signal_id_sent_twice_over_websocket_and_again_over_the_webhoo
     assert hook == (200, {"signal_id": "dup-1", "status": "duplicate", "errors": []})
     assert changed[0] == 200 and changed[1]["status"] == "duplicate"
     await eventually(lambda: protected_view(sim), what="the one position with its stop")
-    view = await settled_view(sim, 1.5)
+    view = await settled_view(sim)
     assert_exactly_one_stop(view, trigger="147")
     sent = creating_requests(await sim.requests(), sim.family)
     entries = {cid: attempts for cid, attempts in sent.items() if "-en" in cid}
