@@ -18,6 +18,7 @@ from e2e_harness import (
     eventually,
     flat_view,
     market_signal,
+    money,
     protected_view,
     settled_view,
     unsettled_orders,
@@ -160,3 +161,56 @@ async def test_an_operator_halt_cancels_a_resting_limit_entry_and_its_stop_on_th
     db = await daemon.db()
     assert db.positions == [] and unsettled_orders(db) == []
     assert {row.kind: row.state for row in db.orders}["entry"] == "canceled"
+
+
+async def test_a_position_closed_by_hand_on_the_exchange_is_booked_and_leaves_no_order(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url)
+    await daemon.start()
+    await daemon.ws_send([market_signal("manual-close-1")])
+    await eventually(lambda: protected_view(sim), what="the position with its stop")
+    qty = (await sim.view()).qty
+
+    async with sim.ccxt() as exchange:
+        await exchange.create_order(SYMBOL, "market", "sell", float(qty), None, {"reduceOnly": True})
+
+    await eventually(lambda: flat_view(sim), what="flat on the exchange after the manual close")
+
+    async def booked() -> Any:
+        db = await daemon.db()
+        return db if db.closed_positions() else None
+
+    db = await eventually(booked, what="the manual close booked")
+    fills = await sim.fills()
+    [position] = db.positions
+    assert position.exit_price == money(fills[-1]["price"])
+    assert unsettled_orders(db) == []
+    assert (await daemon.status())["positions"] == []
+
+
+async def test_a_position_enlarged_by_hand_is_never_left_partly_without_a_stop(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    """5 SOL bought by hand on top of the daemon's 15: the stop must cover all 20, or trading halts."""
+    daemon = daemons(sqlite_url)
+    await daemon.start()
+    await daemon.ws_send([market_signal("manual-add-1")])
+    await eventually(lambda: protected_view(sim), what="the position with its stop")
+
+    async with sim.ccxt() as exchange:
+        await exchange.create_order(SYMBOL, "market", "buy", 5)
+
+    async def covered_or_halted() -> Any:
+        view = await sim.view()
+        stops = view.stops()
+        if len(stops) == 1 and money(stops[0]["amount"]) >= view.qty:
+            return "covered"
+        report = await daemon.status()
+        return "halted" if report["breaker"]["status"] == "tripped" else None
+
+    outcome = await eventually(covered_or_halted, within=12, what="the enlarged position covered or a halt")
+    view = await settled_view(sim)
+    assert view.qty == 20 and len(view.stops()) == 1, view.summary()
+    if outcome == "covered":
+        assert money(view.stops()[0]["amount"]) == 20, view.summary()
