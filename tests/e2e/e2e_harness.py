@@ -70,7 +70,7 @@ def free_port() -> int:
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T | None]], within: float = 15.0, interval: float = 0.2, what: str = ""
+    probe: Callable[[], Awaitable[T | None]], within: float = 15.0, interval: float = 0.1, what: str = ""
 ) -> T:
     """Poll `probe` until it returns something truthy; fail naming `what` (and the last value) on timeout."""
     deadline = time.monotonic() + within
