@@ -12,11 +12,17 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
 
 from executor.observability.metrics import Metrics
 from executor.service.state import ServiceState
 
 StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class Readiness(BaseModel):
+    ready: bool
+    reason: str | None
 
 
 def build_app(
@@ -35,7 +41,13 @@ def build_app(
         """Liveness: the process and its event loop answer."""
         return {"status": "ok"}
 
-    @app.get("/ready")
+    @app.get(
+        "/ready",
+        responses={
+            200: {"model": Readiness, "description": "ready: reconciled with the exchange, taking signals"},
+            503: {"model": Readiness, "description": "not ready: starting, reconciling, standby or stopping"},
+        },
+    )
     async def ready() -> JSONResponse:
         """Readiness: 200 only once start-up finished and until shutdown begins."""
         body = {"ready": state.ready, "reason": state.not_ready_reason}

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from executor.domain.signal import BODY, MAX_BODY_BYTES
+from executor.domain.signal import BODY, MAX_BODY_BYTES, Signal
 from executor.observability.logging import get_logger
 from executor.signals.auth import Credentials
 from executor.signals.inbox import Inbox, InboxUnavailable
@@ -26,6 +27,20 @@ log = get_logger("executor.signals.webhook")
 PATH: Final = "/signals"
 UNAVAILABLE: Final = "unavailable"
 """The `status` of a 503 answer: nothing is known to be stored; resend the same signal."""
+
+
+class AnswerError(BaseModel):
+    field: str
+    message: str
+
+
+class IngressAnswer(BaseModel):
+    """Every answer of the webhook, whatever its status code."""
+
+    signal_id: str | None
+    status: str
+    errors: list[AnswerError]
+
 
 HTTP_STATUS: Final = {
     IngressStatus.QUEUED: 202,
@@ -50,7 +65,32 @@ def signals_router(inbox: Inbox, *, answer_within: float = 2.5) -> APIRouter:
     router = APIRouter()
     pending: set[asyncio.Task[IngressResult]] = set()
 
-    @router.post(PATH, summary="Submit one signal")
+    @router.post(
+        PATH,
+        summary="Submit one signal",
+        description=(
+            "The body is one signal as JSON (any content type; TradingView sends text/plain). It is "
+            "stored before the answer; a resend of the same id is answered as a duplicate. The schema "
+            "gives the fields; the daemon checks more than it can say (id characters, stop below a "
+            "long's entry, fields each action needs) and answers 400 naming each problem."
+        ),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _inlined(Signal.model_json_schema())}},
+            }
+        },
+        responses={
+            202: {"model": IngressAnswer, "description": "queued: stored, it will be decided"},
+            200: {"model": IngressAnswer, "description": "duplicate: this id was stored before"},
+            400: {"model": IngressAnswer, "description": "invalid: the errors name each field and the fix"},
+            401: {"model": IngressAnswer, "description": "unauthorized: bad or missing signature or token"},
+            503: {
+                "model": IngressAnswer,
+                "description": "unavailable: not stored in time; resend it unchanged",
+            },
+        },
+    )
     async def receive_signal(request: Request) -> JSONResponse:
         body = await _read_capped(request, MAX_BODY_BYTES)
         credentials = Credentials.from_headers(request.headers)
@@ -66,6 +106,25 @@ def signals_router(inbox: Inbox, *, answer_within: float = 2.5) -> APIRouter:
         return JSONResponse(result.as_dict(), status_code=HTTP_STATUS[result.status])
 
     return router
+
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema with its local `$defs` references replaced by their definitions: an OpenAPI
+    document resolves `#/...` against itself, where pydantic's `$defs` do not exist."""
+    definitions = schema.get("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref")
+            if isinstance(reference, str) and reference.startswith("#/$defs/"):
+                return resolve(definitions[reference.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items() if key != "$defs"}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    inlined: dict[str, Any] = resolve(schema)
+    return inlined
 
 
 def _finished(pending: set[asyncio.Task[IngressResult]]) -> Callable[[asyncio.Task[IngressResult]], None]:
