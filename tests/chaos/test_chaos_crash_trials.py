@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chaos.trial import Trial
 from e2e.e2e_harness import Daemon, Sim, SimProcess
+
+from chaos.trial import Trial
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +22,7 @@ TRIALS = {
     "postgresql": [("decision_stored", 21), ("stop_answered", 22), ("fill_booked", 23), (None, 24)],
 }
 CASES = [
-    pytest.param(database, point, seed, id=f"{database}-{point or 'random'}", marks=[])
+    pytest.param(database, point, seed, id=f"{database}-{point or 'random'}")
     for database, trials in TRIALS.items()
     for point, seed in trials
 ]
@@ -36,12 +37,7 @@ def binance_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.stop()
 
 
-@pytest.mark.parametrize(
-    ("database_url", "point", "seed"),
-    [c.values for c in CASES],
-    indirect=["database_url"],
-    ids=[c.id for c in CASES],
-)
+@pytest.mark.parametrize(("database_url", "point", "seed"), CASES, indirect=["database_url"])
 async def test_crash_trial_keeps_every_invariant(
     binance_sim: str, database_url: str, point: str | None, seed: int, tmp_path: Path
 ) -> None:
