@@ -23,6 +23,7 @@ class AlertKind(StrEnum):
     EXCHANGE_BANNED = "exchange_banned"
     FOREIGN_POSITION = "foreign_position"
     ORDER_UNRESOLVED = "order_unresolved"
+    CLOSE_DEFERRED = "close_deferred"
 
 
 class Alerter:

@@ -7,11 +7,12 @@ caller to hold the account's execution lock, so exchange writes for one account 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from adapters.errors import ExchangeError
+from executor.config.settings import ForeignPolicy
 from executor.domain.account import AccountSnapshot, Position
 from executor.domain.enums import OrderKind, Setup, Side
 from executor.domain.money import floor_to_step
@@ -25,7 +26,7 @@ from executor.execution.order_state import OrderState
 from executor.execution.orders import apply_exchange_view
 from executor.execution.protection import Protection
 from executor.observability.logging import get_logger
-from executor.risk import OpenPosition, PositionAction, liquidation_violation, position_drawdown_action
+from executor.risk import OpenPosition, PositionAction, liquidation_violation, position_drawdown_action, trip
 from executor.store.models import OrderRow, PositionRow, PositionStatus
 
 log = get_logger("executor.positions")
@@ -100,12 +101,31 @@ class PositionKeeper:
             return
         live = account.position(position.symbol)
         if live is not None and live.qty > 0 and live.side.value == position.side:
-            if live.qty != position.qty:
+            if live.qty > position.qty:
+                await self._grown(position, live.qty)
+            elif live.qty < position.qty:
                 await self._resize(position_pk, live.qty)
             self._check_liquidation(position, live)
-            await self._position_drawdown(position, live)
+            if position.close_requested:
+                await self._retry_close(position)
+            else:
+                await self._position_drawdown(position, live)
             return
         await self.booking.book_close(position_pk)
+
+    async def request_close(self, position_pk: int, reason: str) -> None:
+        """Record that the position must be closed, so a refused close is retried, not forgotten."""
+        async with self.ctx.store.transaction() as tx:
+            position = await tx.positions.get(position_pk)
+            assert position is not None
+            position.close_requested = reason
+
+    async def _retry_close(self, position: PositionRow) -> None:
+        banned = self.ctx.exchange.banned_until
+        if banned is not None and banned > datetime.now(UTC):  # the ban runs on the host's clock
+            return
+        if not await self.legs.live(position.id, (OrderKind.CLOSE.value,)):
+            await self.close_at_market(position.id, position.close_requested or "close requested")
 
     def _check_liquidation(self, position: PositionRow, live: Position) -> None:
         """Once per position and run: the exchange's own liquidation price against the same rules."""
@@ -163,6 +183,20 @@ class PositionKeeper:
             if qty > 0:
                 await self.close_at_market(
                     position.id, f"20/50 rule: {verdict.loss_of_margin:.2%} of margin lost", qty=qty
+                )
+
+    async def _grown(self, position: PositionRow, qty: Decimal) -> None:
+        """More on the exchange than the daemon bought: protect all of it, then report (and halt)."""
+        message = f"{position.symbol} grew from {position.qty} to {qty} outside the daemon"
+        await self._resize(position.id, qty)
+        await self.ensure_protected(position.id)
+        self.alerter.raise_alert(AlertKind.FOREIGN_POSITION, message, symbol=position.symbol)
+        if self.ctx.settings.on_foreign_position is ForeignPolicy.HALT:
+            now = self.ctx.now()
+            reason = f"unexplained position: {message}"
+            async with self.ctx.store.transaction() as tx:
+                await self.ctx.book.set_breaker(
+                    tx, lambda state: trip(state, now, reason), now, tripped_at=now, trip_reason=reason
                 )
 
     async def _resize(self, position_pk: int, qty: Decimal) -> None:

@@ -105,14 +105,22 @@ class Protection:
         def row_of(order: Order) -> OrderRow | None:
             return by_exchange_id.get(order.exchange_id) or by_client_id.get(order.client_id or "")
 
-        if not resting:
+        covering = [order for order in resting if order.qty >= position.qty]
+        if not covering:
+            # None rests, or only stops for less than the position (it grew): a whole one goes in first.
             for row in rows:
-                if row.state in LIVE_STATES:
+                if row.state in LIVE_STATES and row.exchange_order_id not in {o.exchange_id for o in resting}:
                     await self.legs.settle_absent(row)
             assert position.stop_price is not None
             placed = await self.place_stop(position_pk, position.stop_price)
-            return placed is not None and placed.is_open
-        keep = self._keeper_of(resting, position.stop_price, row_of)
+            if placed is None or not placed.is_open:
+                return False
+            resting, covering = [placed, *resting], [placed]
+            fresh = await self.legs.live(position_pk, (OrderKind.STOP.value,))
+            rows = list({row.client_order_id: row for row in [*rows, *fresh]}.values())
+            by_client_id = {row.client_order_id: row for row in rows}
+            by_exchange_id = {row.exchange_order_id: row for row in rows if row.exchange_order_id}
+        keep = self._keeper_of(covering, position.stop_price, row_of)
         kept_row = await self._adopt(position_pk, keep, row_of(keep))
         for extra in resting:
             if extra is keep:

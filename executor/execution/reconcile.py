@@ -52,7 +52,7 @@ class Reconciler:
             await self._foreign_positions(report)
             await self._orphans(report)
             if report.unexplained:
-                await self._halt(report.unexplained)
+                await self.halt(report.unexplained)
         log.info(
             "reconciled",
             resolved_orders=report.resolved_orders,
@@ -69,11 +69,20 @@ class Reconciler:
             rows = await tx.orders.in_states(
                 self.ctx.account, [OrderState.PENDING.value, OrderState.UNKNOWN.value]
             )
+        unsettled = (OrderState.PENDING.value, OrderState.UNKNOWN.value)
         for row in rows:
+            async with self.ctx.store.transaction() as tx:
+                current = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
+            if current is None or current.state not in unsettled:
+                continue  # settled meanwhile, e.g. a stop adopted when its entry's position was opened
             found = await self.ctx.exchange.fetch_order(row.symbol, row.client_order_id)
             now = self.ctx.now()
-            if found is None and row.kind == OrderKind.STOP.value and await self._entry_resting(row):
-                continue
+            if (
+                found is None
+                and row.kind == OrderKind.STOP.value
+                and (current.position_pk is not None or await self._entry_resting(row))
+            ):
+                continue  # judged against the resting orders when its position is protected
             async with self.ctx.store.transaction() as tx:
                 fresh = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
                 assert fresh is not None
@@ -168,7 +177,8 @@ class Reconciler:
                 report.orphans_cancelled += 1
                 log.warning("orphan_cancelled", symbol=symbol, client_id=order.client_id)
 
-    async def _halt(self, reasons: list[str]) -> None:
+    async def halt(self, reasons: list[str]) -> None:
+        """Trip the breaker with what could not be explained: fail closed, and tell the operator."""
         now = self.ctx.now()
         reason = "reconciliation: " + "; ".join(reasons)
         async with self.ctx.store.transaction() as tx:

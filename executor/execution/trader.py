@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import structlog
@@ -140,7 +140,7 @@ class Trader:
                 f"{signal.symbol} is not listed on {ctx.exchange.name}",
             )
         banned = ctx.exchange.banned_until
-        if banned is not None and banned > now:
+        if banned is not None and banned > datetime.now(UTC):  # the ban runs on the host's clock
             return rejection(
                 signal.id, ReasonCode.DATA_MISSING, f"the exchange bans requests until {banned.isoformat()}"
             )
@@ -353,8 +353,15 @@ class Trader:
         position = await self._open_position_for(row, signal)
         if position is None:
             return
+        reason = f"close signal {signal.id}"
+        await self.keeper.request_close(position.id, reason)
         await self._finish(row, f"closing {position.symbol} at market", ok=True)
-        await self.keeper.close_at_market(position.id, f"close signal {signal.id}")
+        if await self.keeper.close_at_market(position.id, reason) is None:
+            self.alerter.raise_alert(
+                AlertKind.CLOSE_DEFERRED,
+                "the close was not carried out yet; it is retried",
+                symbol=position.symbol,
+            )
 
     async def _move_stop(self, row: SignalRow, signal: Signal) -> None:
         position = await self._open_position_for(row, signal)

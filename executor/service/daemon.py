@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from adapters.ccxt_base import AdapterSettings
+from adapters.errors import ExchangeError
 from adapters.factory import adapter_from_settings
 from adapters.sim import SimServer, load_sim_config
 from executor.config.settings import Settings
@@ -145,7 +146,7 @@ class Daemon:
             await http.start()
             self.state.mark_not_ready("reconciling with the exchange")
 
-            await reconciler.run()
+            await self._first_reconciliation(reconciler)
             await guard.tick()
             await exchange.start_background_refresh()
             ws_host, ws_port = _split(settings.ingress.websocket)
@@ -186,6 +187,25 @@ class Daemon:
             timeout = self.settings.service.shutdown_timeout_seconds
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._shutdown(ingress, consumer, supervisor, http), timeout)
+
+    async def _first_reconciliation(self, reconciler: Reconciler) -> None:
+        """Until it succeeds nothing is read from ingress. An exchange that does not answer is waited for;
+        anything else is a state the daemon cannot explain: trading halts with the reason (fail closed)
+        rather than the daemon exiting into a restart loop."""
+        pause = 1.0
+        while not self._stop.is_set():
+            try:
+                await reconciler.run()
+                return
+            except ExchangeError as exc:
+                log.warning("reconciliation_waiting_for_exchange", error=str(exc), retry_in_s=pause)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), pause)
+                pause = min(30.0, pause * 2)
+            except Exception as exc:
+                log.exception("reconciliation_failed")
+                await reconciler.halt([f"start-up reconciliation failed: {type(exc).__name__}: {exc}"])
+                return
 
     async def _exchange(self) -> Any:
         settings = self.settings

@@ -200,6 +200,8 @@ class PositionRow(Base):
     setup: Mapped[str] = mapped_column(String(16))
     equity_before: Mapped[Decimal | None]
     exit_price: Mapped[Decimal | None]
+    close_requested: Mapped[str | None] = mapped_column(Text)
+    """Why the position must be closed (a close signal); the tracker retries until it is."""
     realized_pnl: Mapped[Decimal] = mapped_column(default=Decimal(0))
     fees: Mapped[Decimal] = mapped_column(default=Decimal(0))
     funding: Mapped[Decimal] = mapped_column(default=Decimal(0))
