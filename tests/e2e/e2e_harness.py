@@ -27,6 +27,7 @@ import aiohttp
 import ccxt.async_support as ccxt
 import pytest
 import websockets
+from aiohttp import web
 from websockets.exceptions import InvalidStatus
 
 from adapters.client_ids import client_order_id
@@ -51,7 +52,6 @@ ACCOUNT = "main"
 SYMBOL = "SOL/USDT:USDT"
 SIM_SYMBOL = "SOLUSDT"
 SIM_KEY = "sim-key"
-START_PRICE = Decimal("150")
 ORDER_STATES = tuple(state.value for state in OrderState)
 T = TypeVar("T")
 
@@ -156,10 +156,6 @@ class Sim:
     def __init__(self, family: str, url: str) -> None:
         self.family = family
         self.url = url
-
-    @property
-    def order_path(self) -> str:
-        return "/fapi/v1/order" if self.family == "binance" else "/g-orders"
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         async with (
@@ -672,7 +668,39 @@ def error_lines(daemon: Daemon) -> list[dict[str, Any]]:
 
 
 def alerts(daemon: Daemon) -> list[str]:
+    """The kinds of the alerts the daemon logged, in order."""
     return [str(line.get("alert")) for line in daemon.logged("alert")]
+
+
+class AlertSink:
+    """A local HTTP endpoint for `alerts.webhook_url`: collects the JSON bodies the daemon posts."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        self.received.append(await request.json())
+        return web.Response(status=204)
+
+    async def __aenter__(self) -> AlertSink:
+        app = web.Application()
+        app.router.add_post("/alerts", self._receive)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}/alerts"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def kinds(self) -> list[str]:
+        return [str(body.get("alert")) for body in self.received]
 
 
 def money(value: Any) -> Decimal:

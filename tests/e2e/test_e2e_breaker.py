@@ -7,8 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from e2e_harness import (
+    AlertSink,
+    Daemon,
     DaemonFactory,
     Sim,
+    alerts,
     assert_exactly_one_stop,
     creating_requests,
     entry_id,
@@ -50,8 +53,13 @@ async def test_the_breaker_trips_flattens_refuses_with_halted_and_resets_next_da
 async def breaker_day(daemons: DaemonFactory, sim: Sim, database_url: str, *, restart: bool = True) -> None:
     """One trading day of the breaker, from the first loss to the next day's first trade (with a restart
     in between when `restart`: the part that depends on the database, not on the dialect)."""
-    daemon = daemons(database_url, **LIMIT)
-    await daemon.start()
+    async with AlertSink() as sink:
+        daemon = daemons(database_url, **LIMIT, EXECUTOR__ALERTS__WEBHOOK_URL=sink.url)
+        await daemon.start()
+        await trade_through_the_day(daemon, sim, sink, restart=restart)
+
+
+async def trade_through_the_day(daemon: Daemon, sim: Sim, sink: AlertSink, *, restart: bool) -> None:
     await daemon.ws_send([market_signal("breaker-open-1")])
     await eventually(lambda: protected_view(sim), what="the first position with its stop")
 
@@ -67,6 +75,12 @@ async def breaker_day(daemons: DaemonFactory, sim: Sim, database_url: str, *, re
 
     status = await eventually(tripped, what="GET /status showing the breaker tripped")
     assert status["breaker"]["reason"]
+    assert "breaker_tripped" in alerts(daemon)
+
+    async def posted() -> bool:
+        return "breaker_tripped" in sink.kinds()
+
+    await eventually(posted, what="the breaker alert posted to alerts.webhook_url")
     assert status["positions"] == []
     db = await daemon.db()
     [position] = db.positions

@@ -18,6 +18,7 @@ from e2e_harness import (
     DaemonFactory,
     ExchangeView,
     Sim,
+    alerts,
     assert_exactly_one_stop,
     creating_requests,
     entry_id,
@@ -169,6 +170,8 @@ async def test_a_fault_during_entry_or_stop_placement_never_doubles_an_order_nor
     else:
         assert final is fault.expect, view.summary()
     assert order_sent_twice(await sim.requests(), sim.family) == []
+    if final is Outcome.CLOSED:
+        assert "stop_not_placed" in alerts(daemon)
 
 
 # --------------------------------------------------------------------------- faults on an open position

@@ -13,6 +13,7 @@ from e2e_harness import (
     Daemon,
     DaemonFactory,
     Sim,
+    alerts,
     assert_exactly_one_stop,
     creating_requests,
     entry_id,
@@ -136,6 +137,7 @@ async def test_a_position_the_daemon_did_not_open_halts_trading_at_start_up_and_
     assert (await decision_of(daemon, "foreign-1"))["reason"] == "HALTED"
     view = await sim.view()
     assert view.qty == 5 and view.orders == [], view.summary()
+    assert "foreign_position" in alerts(daemon)
 
 
 async def test_an_operator_halt_cancels_a_resting_limit_entry_and_its_stop_on_the_exchange(

@@ -74,9 +74,9 @@ async def test_one_signal_id_sent_twice_over_websocket_and_again_over_the_webhoo
 
 
 async def test_invalid_and_unauthorized_signals_get_their_errors_and_change_nothing(
-    daemons: DaemonFactory, sim: Sim, database_url: str
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
 ) -> None:
-    daemon = daemons(database_url, EXECUTOR__INGRESS__SECRET=SECRET)
+    daemon = daemons(sqlite_url, EXECUTOR__INGRESS__SECRET=SECRET)
     await daemon.start()
     good = market_signal("auth-1")
     body = json.dumps(good).encode()

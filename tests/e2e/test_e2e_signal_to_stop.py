@@ -47,9 +47,9 @@ async def assert_entry_with_stop(daemon: Daemon, sim: Sim, signal_id: str) -> No
 
 
 async def test_a_webhook_signal_with_the_exchange_symbol_becomes_an_entry_and_one_resting_stop(
-    daemons: DaemonFactory, sim: Sim, database_url: str
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
 ) -> None:
-    daemon = daemons(database_url)
+    daemon = daemons(sqlite_url)
     await daemon.start()
 
     status, answer = await daemon.post({**market_signal("hook-open-1"), "symbol": "SOLUSDT"})
@@ -59,13 +59,13 @@ async def test_a_webhook_signal_with_the_exchange_symbol_becomes_an_entry_and_on
 
 
 async def test_a_redis_signal_becomes_an_entry_and_one_resting_stop_and_an_invalid_one_is_dead_lettered(
-    daemons: DaemonFactory, sim: Sim, database_url: str, redis_url: str
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str, redis_url: str
 ) -> None:
     stream = f"e2e:{uuid.uuid4().hex[:12]}"
     client = aioredis.from_url(redis_url)
     try:
         daemon = daemons(
-            database_url, EXECUTOR__INGRESS__REDIS_URL=redis_url, EXECUTOR__INGRESS__REDIS_STREAM=stream
+            sqlite_url, EXECUTOR__INGRESS__REDIS_URL=redis_url, EXECUTOR__INGRESS__REDIS_STREAM=stream
         )
         await daemon.start()
 
