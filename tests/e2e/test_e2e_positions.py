@@ -22,6 +22,7 @@ from e2e_harness import (
     flat_view,
     market_signal,
     money,
+    order_sent_twice,
     protected_view,
     settled_view,
     trigger_of,
@@ -84,9 +85,11 @@ async def test_a_take_profit_rests_beside_the_stop_and_its_fill_closes_and_books
 
 
 @BOTH_DIALECTS
-async def test_a_limit_entry_is_protected_by_exactly_one_stop_once_it_fills(
+async def test_a_resting_limit_entry_keeps_its_stop_so_a_fill_while_the_daemon_is_down_is_protected(
     daemons: DaemonFactory, sim: Sim, sqlite_url: str
 ) -> None:
+    """The stop goes out with the entry: Binance's rests beside the limit order, Phemex's is attached to it.
+    It must survive the periodic reconciliation, so that a fill while the daemon is stopped is guarded."""
     daemon = daemons(sqlite_url)
     await daemon.start()
     await daemon.ws_send([limit_signal("limit-fill-1", price="149", stop="146")])
@@ -96,18 +99,35 @@ async def test_a_limit_entry_is_protected_by_exactly_one_stop_once_it_fills(
         return view if any(o["type"].lower() == "limit" for o in view.orders) else None
 
     await eventually(entry_resting, what="the limit entry resting on the simulator")
-    assert (await sim.view()).position is None
+    reconciled = len(daemon.logged("reconciled"))
+    await eventually(
+        lambda: _more(daemon, "reconciled", reconciled), within=10, what="one periodic reconciliation"
+    )
+    resting = await sim.view()
+    assert resting.position is None
+    code, _ = daemon.terminate()
+    assert code == 0
 
     await sim.mark("148.90")
 
-    await eventually(lambda: protected_view(sim), what="the filled limit entry protected by its stop")
+    view = await sim.view()
+    assert_exactly_one_stop(view, trigger="146")  # guarded although the daemon is down
+    await daemon.start()
+    await eventually(lambda: _open_row(daemon), what="the filled entry adopted after the restart")
     view = await settled_view(sim)
     assert_exactly_one_stop(view, trigger="146")
     assert len(view.orders) == 1, view.summary()
-    db = await daemon.db()
-    [position] = db.open_positions()
+    [position] = (await daemon.db()).open_positions()
     assert position.qty == view.qty and position.entry_price == Decimal("149")
-    assert error_lines(daemon) == []
+    assert order_sent_twice(await sim.requests(), sim.family) == []
+
+
+async def _more(daemon: Any, event: str, than: int) -> bool:
+    return len(daemon.logged(event)) > than
+
+
+async def _open_row(daemon: Any) -> bool:
+    return bool((await daemon.db()).open_positions())
 
 
 @BOTH_DIALECTS
