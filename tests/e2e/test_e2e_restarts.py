@@ -34,6 +34,8 @@ from e2e_harness import (
 pytestmark = pytest.mark.slow
 
 SIGKILL_EXIT = -9
+ETH = "ETH/USDT:USDT"
+BTC = "BTC/USDT:USDT"
 DAILY_LIMIT_30 = {
     "EXECUTOR__RISK__OVERRIDES__DAILY_LOSS__LIMIT_AMOUNT": "30",
     "EXECUTOR__RISK__OVERRIDES__DAILY_LOSS__LIMIT_PCT": "false",
@@ -277,3 +279,34 @@ async def test_kill_9_right_after_the_breaker_trips_still_flattens_after_restart
     assert status["breaker"]["status"] == "tripped"
     db = await daemon.db()
     assert [p.status for p in db.positions] == ["closed"] and unsettled_orders(db) == []
+
+
+async def test_sigterm_in_a_burst_leaves_no_position_without_its_stop_and_the_rest_trade_once_after_restart(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url)
+    await daemon.start()
+    burst = {
+        SYMBOL: market_signal("burst-sol-1"),
+        ETH: {**market_signal("burst-eth-1", stop="2940"), "symbol": ETH},
+        BTC: {**market_signal("burst-btc-1", stop="59000"), "symbol": BTC},
+    }
+
+    answers = await daemon.ws_send(list(burst.values()))
+    code, seconds = daemon.terminate()
+
+    assert [a["status"] for a in answers] == ["queued"] * 3
+    assert (code, seconds < 5) == (0, True), daemon.log_tail()
+    for symbol in burst:
+        view = await sim.view(symbol)
+        if view.position is not None:  # the signal in flight was finished: its stop rests
+            assert_exactly_one_stop(view)
+    await daemon.start()
+    for symbol in burst:
+        await eventually(lambda s=symbol: protected_view(sim, s), what=f"{symbol} traded after the restart")
+        assert_exactly_one_stop(await sim.view(symbol))
+    requests = await sim.requests()
+    sent = creating_requests(requests, sim.family)
+    assert [len(sent[entry_id(signal["id"])]) for signal in burst.values()] == [1, 1, 1]
+    assert order_sent_twice(requests, sim.family) == []
+    assert len((await daemon.db()).open_positions()) == 3

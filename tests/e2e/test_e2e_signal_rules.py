@@ -33,6 +33,7 @@ pytestmark = pytest.mark.slow
 
 SECRET = "e2e-ingress-secret"
 ETH = "ETH/USDT:USDT"
+BTC = "BTC/USDT:USDT"
 
 
 async def signal_done(daemon: Daemon, signal_id: str) -> Any:
@@ -116,7 +117,18 @@ async def test_invalid_and_unauthorized_signals_get_their_errors_and_change_noth
 
     accepted = await daemon.post_signed(good, SECRET)
     assert accepted == (202, {"signal_id": "auth-1", "status": "queued", "errors": []})
+    by_token = await daemon.post({**market_signal("auth-2"), "token": SECRET, "symbol": ETH, "stop": "2940"})
+    assert by_token == (202, {"signal_id": "auth-2", "status": "queued", "errors": []})
+    over_ws = await daemon.ws_send(
+        [{**market_signal("auth-3"), "symbol": BTC, "stop": "59000"}], token=SECRET
+    )
+    assert over_ws[0]["status"] == "queued"
     await eventually(lambda: protected_view(sim), what="the signed signal's position")
+    await eventually(lambda: protected_view(sim, ETH), what="the token signal's position")
+    await eventually(lambda: protected_view(sim, BTC), what="the Bearer signal's position")
+    stored = (await daemon.db("auth-2")).signal("auth-2")
+    assert stored is not None and "token" not in stored.payload and SECRET not in json.dumps(stored.payload)
+    assert SECRET not in "\n".join(path.read_text() for path in daemon.runs)
     assert error_lines(daemon) == []
 
 
