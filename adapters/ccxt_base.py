@@ -41,7 +41,7 @@ from adapters.parsing import (
     to_ms,
     unique_fills,
 )
-from adapters.ratelimit import BackoffGate, BackoffPolicy, retry_after
+from adapters.ratelimit import READ_SHARE, BackoffGate, BackoffPolicy, retry_after, window_use
 from executor.domain.account import AccountSnapshot, MarginMode
 from executor.domain.enums import EntryType, Side
 from executor.domain.market import (
@@ -154,7 +154,18 @@ class CcxtAdapter(ABC):
 
     # ------------------------------------------------------------------ requests
 
-    async def _request(self, call: Callable[[], Awaitable[T]], *, write: bool) -> T:
+    async def _read_lane(self) -> None:
+        """Reads wait while the window is fuller than their share; writes never wait here."""
+        waited = 0.0
+        while window_use(self._exchange) > READ_SHARE:
+            await asyncio.sleep(0.25)
+            waited += 0.25
+            if waited in (1.0, 10.0, 60.0):
+                log.warning("exchange_reads_throttled", exchange=self._name, waited_s=waited)
+
+    async def _request(
+        self, call: Callable[[], Awaitable[T]], *, write: bool, priority: bool | None = None
+    ) -> T:
         """One logical request: waits out backoff, retries what is safe to retry, classifies the rest.
 
         Rate limits and clock skew are rejections before execution, so they are retried for writes
@@ -170,6 +181,8 @@ class CcxtAdapter(ABC):
                     banned,
                 )
             await self._gate.wait()
+            if not (write if priority is None else priority):
+                await self._read_lane()
             try:
                 result = await call()
             except TRANSPORT_ERRORS as exc:
@@ -254,6 +267,7 @@ class CcxtAdapter(ABC):
             raw = await self._request(
                 lambda: self._exchange.fetch_order(None, symbol, self._lookup_params(client_id, conditional)),
                 write=False,
+                priority=True,
             )
         except OrderNotFoundError:
             return None
@@ -357,7 +371,7 @@ class CcxtAdapter(ABC):
         Cancelling twice is safe: "unknown order" on the cancel is settled by the read-back.
         """
         try:
-            await self._request(lambda: self._send_cancel(order), write=False)
+            await self._request(lambda: self._send_cancel(order), write=False, priority=True)
         except OrderNotFoundError:
             if order.client_id is None:
                 raise

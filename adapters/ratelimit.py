@@ -23,6 +23,26 @@ RATE_LIMIT_MS = {"binance": 50.0, "phemex": 120.5}
 ROLLING_WINDOW_MS = 60_000.0
 
 
+READ_SHARE = 0.75
+"""Reads may fill this share of the rolling window; the rest is kept for orders, stops and cancels,
+so a protective stop never queues behind polling."""
+
+
+def window_use(exchange: Any) -> float:
+    """How full ccxt's rolling window is, from 0 to 1 (0 before the first request)."""
+    throttler = getattr(exchange, "throttler", None)
+    if throttler is None:
+        return 0.0
+    config = throttler.config
+    capacity = float(config.get("maxWeight") or 0.0)
+    if capacity <= 0:
+        return 0.0
+    now = float(exchange.milliseconds())
+    cutoff = now - float(config.get("windowSize") or ROLLING_WINDOW_MS)
+    used = sum(float(entry["cost"]) for entry in throttler.timestamps if entry["timestamp"] > cutoff)
+    return used / capacity
+
+
 def throttle_config(family: str) -> dict[str, Any]:
     """Constructor options that replace ccxt's leaky bucket by a rolling window."""
     return {

@@ -145,14 +145,17 @@ class OrderLegs:
                 await self.record(row.client_order_id, None, OrderState.CANCELED, "gone from the exchange")
 
     async def settle_absent(self, row: OrderRow) -> None:
-        """A live row whose order is not resting: an acknowledged one ended, others are looked up."""
-        if row.exchange_order_id is not None and row.state == OrderState.OPEN.value:
+        """A live row whose order is not resting: looked up by its client id to learn how it ended.
+
+        An acknowledged order the lookup cannot find (Phemex's attached stop has no client id of
+        ours) simply ended; an unacknowledged one was never placed.
+        """
+        found = await self.ctx.exchange.fetch_order(row.symbol, row.client_order_id)
+        if found is not None:
+            await self.record(row.client_order_id, found)
+        elif row.exchange_order_id is not None and row.state == OrderState.OPEN.value:
             await self.record(
                 row.client_order_id, None, OrderState.CANCELED, "no longer resting on the exchange"
             )
-            return
-        found = await self.ctx.exchange.fetch_order(row.symbol, row.client_order_id)
-        if found is None:
-            await self.record(row.client_order_id, None, OrderState.NOT_SENT, "not on the exchange")
         else:
-            await self.record(row.client_order_id, found)
+            await self.record(row.client_order_id, None, OrderState.NOT_SENT, "not on the exchange")

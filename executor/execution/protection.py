@@ -111,6 +111,9 @@ class Protection:
             for row in rows:
                 if row.state in LIVE_STATES and row.exchange_order_id not in {o.exchange_id for o in resting}:
                     await self.legs.settle_absent(row)
+            live = (await self.ctx.accounts.refresh()).position(position.symbol)
+            if live is None or live.qty == 0:
+                return True  # the stop already fired (a gap right after the entry): nothing to guard
             assert position.stop_price is not None
             placed = await self.place_stop(position_pk, position.stop_price)
             if placed is None or not placed.is_open:

@@ -47,6 +47,7 @@ class Reconciler:
             account = await self.ctx.accounts.refresh()
             await self.ctx.book.observe_equity(account.equity, self.ctx.now())
             await self._resolve_unsettled_orders(report)
+            await self.keeper.sync_resting_entries(self.ctx.now())
             await self._adopt_unbooked_entries()
             await self._positions(report)
             await self._foreign_positions(report)
@@ -110,7 +111,8 @@ class Reconciler:
             await self._adopt_entry(row)
 
     async def _entry_resting(self, stop: OrderRow) -> bool:
-        """A stop that arms with its entry's fill (Phemex attached) is not missing while the entry rests."""
+        """Its entry still rests unfilled: a stop placed beside a limit entry (Binance) or armed by its
+        fill (Phemex attached) is neither missing nor an orphan."""
         if stop.signal_pk is None:
             return False
         async with self.ctx.store.transaction() as tx:
@@ -173,6 +175,8 @@ class Reconciler:
                     continue
                 async with self.ctx.store.transaction() as tx:
                     row = await tx.orders.by_client_id(self.ctx.account, order.client_id or "")
+                if row is not None and await self._entry_resting(row):
+                    continue  # a resting limit entry's stop guards its fill, even while the daemon is down
                 await self.keeper.legs.cancel_exchange_order(order, row)
                 report.orphans_cancelled += 1
                 log.warning("orphan_cancelled", symbol=symbol, client_id=order.client_id)

@@ -1,0 +1,40 @@
+"""Orders and stops keep a share of the rate budget: polling reads cannot delay a protective stop."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+from adapters_sim_harness import BTC, running_sim
+
+from adapters.ratelimit import READ_SHARE, window_use
+from executor.domain.enums import Side
+
+
+def fill_window(exchange: object, share: float) -> None:
+    throttler = exchange.throttler  # type: ignore[attr-defined]
+    capacity = throttler.config["maxWeight"]
+    throttler.timestamps = [{"timestamp": exchange.milliseconds(), "cost": capacity * share}]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("exchange", ["binance", "phemex"])
+async def test_a_stop_goes_out_at_once_while_reads_wait_for_the_window_to_drain(exchange: str) -> None:
+    async with running_sim(exchange) as sim:
+        adapter = sim.new_adapter()
+        await adapter.markets()  # creates ccxt's throttler with a first real request
+        fill_window(adapter.exchange, READ_SHARE + 0.1)
+        assert window_use(adapter.exchange) > READ_SHARE
+
+        read = asyncio.create_task(adapter.account_snapshot())
+        await asyncio.sleep(0.6)
+        assert not read.done()
+
+        stop = await asyncio.wait_for(
+            adapter.place_stop(BTC, Side.LONG, Decimal("0.001"), Decimal("50000"), "px-lane-test-sl0"), 2
+        )
+        assert stop.client_id == "px-lane-test-sl0"
+
+        adapter.exchange.throttler.timestamps = []
+        assert (await asyncio.wait_for(read, 3)).equity > 0
+        await adapter.aclose()
