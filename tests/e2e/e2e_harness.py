@@ -36,6 +36,7 @@ from executor.domain.enums import OrderKind
 from executor.execution.order_state import OrderState
 from executor.signals.auth import sign
 from executor.store.models import (
+    DailyLossRow,
     DecisionRow,
     EventRow,
     FillRow,
@@ -545,7 +546,7 @@ class DbView:
     positions: list[PositionRow]
     orders: list[OrderRow]
     risk_state: dict[str, Any]
-    day: Any
+    day: DailyLossRow | None
     rejected_signals: int
     signals: list[SignalRow]
     decisions: dict[str, DecisionRow]

@@ -4,6 +4,7 @@ keeps it tripped, new signals are refused with HALTED, and the next trading day 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from e2e_harness import (
@@ -69,7 +70,7 @@ async def trade_through_the_day(daemon: Daemon, sim: Sim, sink: AlertSink, *, re
 
     await eventually(lambda: flat_view(sim), what="the breaker's flatten: no position, no open order")
 
-    async def tripped() -> dict[str, object] | None:
+    async def tripped() -> dict[str, Any] | None:
         status = await daemon.status()
         return status if status["breaker"]["status"] == "tripped" else None
 
@@ -99,24 +100,25 @@ async def trade_through_the_day(daemon: Daemon, sim: Sim, sink: AlertSink, *, re
     answer = await daemon.post(market_signal("breaker-refused-1", stop="145"))
     assert answer[0] == 202, answer
 
-    async def decided() -> dict[str, object] | None:
+    async def decided() -> dict[str, Any] | None:
         found = await daemon.explain("breaker-refused-1")
         return found if found["decision"] is not None else None
 
     explained = await eventually(decided, what="a decision on the signal sent while halted")
-    assert explained["decision"]["accepted"] is False  # type: ignore[index]
-    assert explained["decision"]["reason"] == "HALTED"  # type: ignore[index]
+    assert explained["decision"]["accepted"] is False
+    assert explained["decision"]["reason"] == "HALTED"
     assert entry_id("breaker-refused-1") not in creating_requests(await sim.requests(), sim.family)
 
     clock = await sim.advance(0)
     await sim.advance(seconds_past_next_utc_midnight(clock["now_ms"]))
 
-    async def reset() -> dict[str, object] | None:
+    async def reset() -> dict[str, Any] | None:
         status = await daemon.status()
         return status if status["breaker"]["status"] == "active" else None
 
     status = await eventually(reset, what="the breaker reset at the exchange's next trading day")
-    assert status["day"]["trading_day"] > position.closed_at.date().isoformat()  # type: ignore[index,union-attr]
+    assert position.closed_at is not None
+    assert status["day"]["trading_day"] > position.closed_at.date().isoformat()
 
     await daemon.ws_send([market_signal("breaker-next-day-1", stop="145")])
     await eventually(lambda: protected_view(sim), what="a new position accepted on the new day")

@@ -8,12 +8,14 @@ import contextlib
 import json
 import uuid
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
 from e2e_harness import (
+    SIM_SYMBOL,
     SYMBOL,
     DaemonFactory,
     Sim,
@@ -147,19 +149,25 @@ async def test_kill_9_after_a_redis_signal_is_stored_but_unacked_decides_it_once
         await client.aclose()
 
 
-async def test_sigterm_leaves_the_stop_and_a_close_on_the_exchange_while_down_is_booked_after_restart(
+async def test_sigterm_leaves_the_stop_and_a_close_and_funding_while_down_are_booked_after_restart(
     daemons: DaemonFactory, sim: Sim, database_url: str
 ) -> None:
     daemon = daemons(database_url)
     await daemon.start()
     await daemon.ws_send([market_signal("down-close-1", side="short", stop="153")])
     await eventually(lambda: protected_view(sim), what="the short position with its stop")
-    before = assert_exactly_one_stop(await settled_view(sim), trigger="153")
+    view = await settled_view(sim)
+    before, before_qty = assert_exactly_one_stop(view, trigger="153"), view.qty
     assert before["side"] == "buy"
     code, seconds = daemon.terminate()
     assert (code, seconds < 5) == (0, True), daemon.log_tail()
     assert assert_exactly_one_stop(await sim.view(), trigger="153")["id"] == before["id"]
 
+    state = await sim.state()  # a funding settlement while down: the short receives it (rate > 0)
+    settled = await sim.advance((state["next_funding_ms"][SIM_SYMBOL] - state["now_ms"]) / 1000 + 1)
+    [event] = [e for e in settled["funding"] if e["symbol"] == SIM_SYMBOL]
+    received = before_qty * money(event["mark"]) * money(event["rate"])
+    assert received > 0
     crossed = await sim.mark("154")
     assert len(crossed["fills"]) == 1, crossed
     await eventually(lambda: flat_view(sim), what="the stop filled on the exchange while the daemon is down")
@@ -176,6 +184,7 @@ async def test_sigterm_leaves_the_stop_and_a_close_on_the_exchange_while_down_is
     [position] = db.positions
     assert cents_equal(position.realized_pnl, exchange_pnl), (position.realized_pnl, exchange_pnl)
     assert cents_equal(position.fees, exchange_fees), (position.fees, exchange_fees)
+    assert cents_equal(position.funding, received), (position.funding, received)
     assert unsettled_orders(db) == []
     assert db.risk_state["loss_streak"] == 1
     assert db.day is not None and cents_equal(db.day.realized_pnl, exchange_pnl)
@@ -256,6 +265,7 @@ async def test_kill_9_right_after_a_close_is_booked_books_it_once_after_restart(
     assert position.status == "closed"
     assert (db.risk_state["trades"], db.risk_state["losses"], db.risk_state["loss_streak"]) == (1, 1, 1)
     fills = await sim.fills()
+    assert db.day is not None
     assert cents_equal(db.day.realized_pnl, sum((money(f["realized_pnl"]) for f in fills), Decimal(0)))
     assert cents_equal(db.day.fees, sum((money(f["fee"]) for f in fills), Decimal(0)))
     assert unsettled_orders(db) == []
@@ -303,7 +313,7 @@ async def test_sigterm_in_a_burst_leaves_no_position_without_its_stop_and_the_re
             assert_exactly_one_stop(view)
     await daemon.start()
     for symbol in burst:
-        await eventually(lambda s=symbol: protected_view(sim, s), what=f"{symbol} traded after the restart")
+        await eventually(partial(protected_view, sim, symbol), what=f"{symbol} traded after the restart")
         assert_exactly_one_stop(await sim.view(symbol))
     requests = await sim.requests()
     sent = creating_requests(requests, sim.family)

@@ -112,8 +112,8 @@ async def test_invalid_and_unauthorized_signals_get_their_errors_and_change_noth
     assert db.signals == [] and db.positions == [] and db.orders == []
     assert db.rejected_signals == 3
     assert creating_requests(await sim.requests(), sim.family) == {}
-    status = await daemon.status()
-    assert status["queued_signals"] == 0 and status["positions"] == []
+    report = await daemon.status()
+    assert report["queued_signals"] == 0 and report["positions"] == []
 
     accepted = await daemon.post_signed(good, SECRET)
     assert accepted == (202, {"signal_id": "auth-1", "status": "queued", "errors": []})

@@ -13,6 +13,7 @@ from e2e_harness import (
     DIALECTS_AND_DATABASES,
     Daemon,
     DaemonFactory,
+    DbView,
     Sim,
     assert_exactly_one_stop,
     cents_equal,
@@ -102,7 +103,7 @@ async def test_a_websocket_signal_becomes_a_protected_entry_and_its_hit_stop_is_
     assert len(crossed["fills"]) == 1, crossed
     await eventually(lambda: flat_view(sim), what="no position and no open order on the simulator")
 
-    async def closed() -> object:
+    async def closed() -> DbView | None:
         db = await daemon.db()
         return db if db.closed_positions() else None
 
