@@ -3,6 +3,7 @@ keeps it tripped, new signals are refused with HALTED, and the next trading day 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,8 +21,10 @@ from e2e_harness import (
     eventually,
     flat_view,
     market_signal,
+    order_sent_twice,
     protected_view,
     settled_view,
+    unsettled_orders,
 )
 
 pytestmark = pytest.mark.slow
@@ -124,3 +127,34 @@ async def trade_through_the_day(daemon: Daemon, sim: Sim, sink: AlertSink, *, re
     await eventually(lambda: protected_view(sim), what="a new position accepted on the new day")
     assert_exactly_one_stop(await settled_view(sim), trigger="145")
     assert error_lines(daemon) == []
+
+
+async def test_a_flatten_the_exchange_refuses_keeps_the_stop_resting_and_is_retried_until_flat(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url, **LIMIT)
+    await daemon.start()
+    await daemon.ws_send([market_signal("flatten-refused-1")])
+    await eventually(lambda: protected_view(sim), what="the position with its stop")
+    await sim.fault(action="error_5xx", method="POST", path="/fapi/v1/order", count=None)
+
+    await sim.mark("147.90")
+
+    async def tripped() -> bool:
+        return bool((await daemon.status())["breaker"]["status"] == "tripped")
+
+    await eventually(tripped, what="the breaker tripped")
+
+    async def close_refused() -> bool:
+        return any(r["fault"] == "error_5xx" for r in await sim.requests(method="POST"))
+
+    await eventually(close_refused, what="the flatten's close refused by the exchange")
+    await asyncio.sleep(1.0)
+    assert_exactly_one_stop(await sim.view(), trigger="147")  # the stop stays until the close is done
+
+    await sim.clear_faults()
+
+    await eventually(lambda: flat_view(sim), within=20, what="the flatten retried until flat")
+    db = await daemon.db()
+    assert [p.status for p in db.positions] == ["closed"] and unsettled_orders(db) == []
+    assert order_sent_twice(await sim.requests(), sim.family) == []
