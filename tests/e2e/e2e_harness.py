@@ -465,13 +465,15 @@ class Daemon:
         return answers
 
     async def ws_handshake_status(self, token: str | None = None) -> int:
-        """The HTTP status of a refused WebSocket handshake (101 when it was accepted)."""
+        """The HTTP status of a refused WebSocket handshake (101 accepted, 0 nothing listening)."""
         headers = {"Authorization": f"Bearer {token}"} if token is not None else None
         try:
             async with websockets.connect(self.ws_url, additional_headers=headers, open_timeout=5):
                 return 101
         except InvalidStatus as exc:
             return int(exc.response.status_code)
+        except OSError:
+            return 0
 
     # ------------------------------------------------------------------ CLI and database
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aiohttp
 import pytest
 from e2e_harness import (
     SYMBOL,
@@ -219,3 +220,29 @@ async def test_a_position_enlarged_by_hand_is_never_left_partly_without_a_stop(
         assert view.qty == 20, view.summary()
     else:  # halted: flattened, or still guarded by one stop while the operator is alerted
         assert view.position is None or len(view.stops()) == 1, view.summary()
+
+
+async def test_ready_stays_503_and_no_signal_is_taken_over_the_websocket_until_the_first_reconciliation(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    for path in ("/fapi/v2/positionRisk", "/fapi/v3/positionRisk"):
+        await sim.fault(action="delay", method="GET", path=path, delay_ms=3000, count=1)
+    daemon = daemons(sqlite_url)
+    daemon.spawn()
+
+    async def reconciling() -> Any:
+        try:
+            health, _ = await daemon.get("/health")
+            ready, body = await daemon.get("/ready")
+        except aiohttp.ClientError:
+            return None
+        return body if (health, ready) == (200, 503) else None
+
+    body = await eventually(reconciling, what="/health up while /ready is 503")
+    assert body["ready"] is False and body["reason"]
+    assert await daemon.ws_handshake_status() == 0, "the WebSocket ingress listens before reconciliation"
+    await daemon.wait_ready()
+    events = [line["event"] for line in daemon.events()]
+    assert "reconciled" in events and events.index("reconciled") < events.index("ready"), events
+    await daemon.ws_send([market_signal("after-ready-1")])
+    await eventually(lambda: protected_view(sim), what="a signal traded once ready")
