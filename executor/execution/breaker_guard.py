@@ -34,8 +34,8 @@ class BreakerGuard:
     async def tick(self) -> None:
         """Periodic: pick up an operator's halt or resume, then evaluate on fresh equity."""
         await self.ctx.book.refresh_if_changed()
+        await self.ctx.accounts.get(max_age_seconds=self.ctx.settings.breaker_interval_seconds / 2)
         async with self.ctx.lock:
-            await self.ctx.accounts.get(max_age_seconds=self.ctx.settings.breaker_interval_seconds / 2)
             await self.check()
 
     async def check(self) -> None:

@@ -81,9 +81,17 @@ class PositionKeeper:
 
     # ------------------------------------------------------------------ following
 
-    async def sync_all(self) -> None:
-        """One tracker pass: account, limit entries, and every open position against the exchange."""
+    async def track(self) -> None:
+        """The tracker loop's pass: the account is read before the lock is taken, so a signal in
+        flight never waits behind the tracker's reads."""
         account = await self.ctx.accounts.refresh()
+        async with self.ctx.lock:
+            await self.sync_all(account)
+
+    async def sync_all(self, account: AccountSnapshot | None = None) -> None:
+        """Account, limit entries and every open position against the exchange; the caller holds the lock."""
+        if account is None:
+            account = await self.ctx.accounts.refresh()
         now = self.ctx.now()
         await self.ctx.book.observe_equity(account.equity, now)
         self.ctx.metrics.equity.set(float(account.equity))

@@ -8,7 +8,7 @@ a crash at any point leaves rows that reconciliation can resolve by client id.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -17,6 +17,8 @@ import structlog
 from adapters.client_ids import client_order_id
 from adapters.errors import AmbiguousWriteError, ExchangeError
 from executor.crashpoints import CrashPoint, crash_point
+from executor.domain import account as exchange_account
+from executor.domain import market as exchange_market
 from executor.domain.account import MarginMode
 from executor.domain.enums import EntryType, OrderKind, Side
 from executor.domain.orders import EntryRequest, OrderSide, OrderType, ProtectedEntry
@@ -29,7 +31,7 @@ from executor.execution.positions import PositionKeeper
 from executor.execution.snapshots import risk_account, risk_market, risk_signal
 from executor.observability.logging import get_logger
 from executor.risk import Decision, ReasonCode, decide
-from executor.store.models import DecisionRow, OrderRow, PositionRow, SignalRow, SignalStatus
+from executor.store.models import DecisionRow, OrderRow, PositionRow, PositionStatus, SignalRow, SignalStatus
 from executor.store.repositories import Repositories
 
 log = get_logger("executor.trader")
@@ -102,16 +104,29 @@ class Trader:
     # ------------------------------------------------------------------ open
 
     async def _open(self, row: SignalRow, signal: Signal) -> None:
+        """One transaction from the queued row to the decision and its order rows, then the wire.
+
+        Exchange data comes from the adapter's caches before the transaction opens; inside it only the
+        open positions are read, so a signal costs two commits (inbox, decision) before its entry leaves.
+        """
         ctx = self.ctx
         now = ctx.now()
         symbol = await self.resolve_symbol(signal.symbol)
-        decision = await self._decide(signal, symbol, now)
+        gathered = await self._exchange_inputs(signal, symbol)
+        if not isinstance(gathered, Decision):
+            await ctx.book.observe_equity(gathered[1].equity, now)
         orders: list[OrderRow] = []
         async with ctx.store.transaction() as tx:
             fresh = await tx.signals.get(ctx.account, row.signal_id)
             assert fresh is not None
             if fresh.status != SignalStatus.QUEUED.value:
                 return
+            if isinstance(gathered, Decision):
+                decision = gathered
+            else:
+                assert symbol is not None
+                positions = await tx.positions.with_status(ctx.account, PositionStatus.OPEN.value)
+                decision = self._decide(signal, symbol, gathered, positions, now)
             await tx.decisions.add(self._decision_row(fresh, signal, symbol or signal.symbol, decision, now))
             await tx.signals.mark(fresh, SignalStatus.DECIDED, now)
             if decision.accepted:
@@ -131,7 +146,10 @@ class Trader:
             assert symbol is not None and signal.side is not None
             await self._send(row, signal, symbol, decision, orders)
 
-    async def _decide(self, signal: Signal, symbol: str | None, now: datetime) -> Decision:
+    async def _exchange_inputs(
+        self, signal: Signal, symbol: str | None
+    ) -> Decision | tuple[exchange_market.MarketSnapshot, exchange_account.AccountSnapshot]:
+        """The market and account snapshots (cached when fresh), or the rejection when they cannot be had."""
         ctx = self.ctx
         if symbol is None:
             return rejection(
@@ -144,28 +162,36 @@ class Trader:
             return rejection(
                 signal.id, ReasonCode.DATA_MISSING, f"the exchange bans requests until {banned.isoformat()}"
             )
-        open_positions = await self.keeper.open_positions()
-        if any(position.symbol == symbol for position in open_positions):
-            return rejection(
-                signal.id,
-                ReasonCode.SYMBOL_NOT_ALLOWED,
-                f"a position on {symbol} is already open; one position per symbol (one-way mode)",
-            )
         try:
             market = await ctx.exchange.market_snapshot(symbol)
             account = ctx.accounts.fresh() or await ctx.accounts.refresh()
         except ExchangeError as exc:
             return rejection(signal.id, ReasonCode.DATA_MISSING, f"exchange data unavailable: {exc}")
-        await ctx.book.observe_equity(account.equity, now)
-        decision = decide(
+        return market, account
+
+    def _decide(
+        self,
+        signal: Signal,
+        symbol: str,
+        snapshots: tuple[exchange_market.MarketSnapshot, exchange_account.AccountSnapshot],
+        positions: Sequence[PositionRow],
+        now: datetime,
+    ) -> Decision:
+        if any(position.symbol == symbol for position in positions):
+            return rejection(
+                signal.id,
+                ReasonCode.SYMBOL_NOT_ALLOWED,
+                f"a position on {symbol} is already open; one position per symbol (one-way mode)",
+            )
+        market, account = snapshots
+        return decide(
             risk_signal(signal, symbol),
-            risk_account(account, open_positions, ctx.book, stale=False),
+            risk_account(account, positions, self.ctx.book, stale=False),
             risk_market(market),
-            ctx.profile,
-            ctx.book.state,
+            self.ctx.profile,
+            self.ctx.book.state,
             now,
         )
-        return decision
 
     def _decision_row(
         self, row: SignalRow, signal: Signal, symbol: str, decision: Decision, now: datetime

@@ -159,9 +159,7 @@ class Daemon:
                 ingress.append(redis)
 
             execution = settings.execution
-            supervisor.every(
-                "tracker", execution.poll_interval_seconds, lambda: self._locked(ctx, keeper.sync_all)
-            )
+            supervisor.every("tracker", execution.poll_interval_seconds, keeper.track)
             supervisor.every("breaker", execution.breaker_interval_seconds, guard.tick)
             supervisor.every("reconcile", execution.reconcile_interval_seconds, reconciler.run)
             supervisor.every("clock", execution.clock_sync_seconds, lambda: self._sync_clock(exchange, clock))
@@ -232,11 +230,6 @@ class Daemon:
         sent = datetime.now(UTC)
         server = await exchange.server_time()
         clock.sync(server, sent, datetime.now(UTC))
-
-    @staticmethod
-    async def _locked(ctx: AccountContext, step: Any) -> None:
-        async with ctx.lock:
-            await step()
 
     async def _consume(self, inbox: Inbox, trader: Trader) -> None:
         """Decide stored signals in order; woken by the inbox, and every second for anything missed.
