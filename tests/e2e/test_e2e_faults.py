@@ -67,6 +67,7 @@ RATE_LIMITED = {"code": -1003, "msg": "Too many requests; current limit is 2400 
 
 FAULTS = [
     Fault("entry-delay-past-timeout", "entry", {"action": "delay", "delay_ms": 12_000}, Outcome.PROTECTED),
+    Fault("entry-slow-answer", "entry", {"action": "delay", "delay_ms": 1500}, Outcome.PROTECTED),
     Fault("entry-5xx", "entry", {"action": "error_5xx", "status": 503}, Outcome.PROTECTED),
     Fault("entry-429", "entry", {"action": "rate_limit", "body": RATE_LIMITED}, Outcome.PROTECTED),
     Fault("entry-418", "entry", {"action": "ban"}, Outcome.NO_TRADE),
