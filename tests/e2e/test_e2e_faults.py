@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -54,7 +54,6 @@ class Fault:
     expect: Outcome
     unlimited: bool = False
     families: tuple[str, ...] = ("binance",)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def short_ban() -> dict[str, Any]:
