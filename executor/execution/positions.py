@@ -108,7 +108,13 @@ class PositionKeeper:
         if position is None or position.status != PositionStatus.OPEN.value:
             return
         live = account.position(position.symbol)
-        if live is not None and live.qty > 0 and live.side.value == position.side:
+        if not self._holds(live, position) or (live is not None and live.qty != position.qty):
+            # Missing reports do not mean flat: the snapshot may predate this position or its last
+            # change (it was read before the lock), so only a fresh read under the lock may conclude
+            # that the position is gone, grew or shrank.
+            live = (await self.ctx.accounts.refresh()).position(position.symbol)
+        if self._holds(live, position):
+            assert live is not None
             if live.qty > position.qty:
                 await self._grown(position, live.qty)
             elif live.qty < position.qty:
@@ -120,6 +126,10 @@ class PositionKeeper:
                 await self._position_drawdown(position, live)
             return
         await self.booking.book_close(position_pk)
+
+    @staticmethod
+    def _holds(live: Position | None, position: PositionRow) -> bool:
+        return live is not None and live.qty > 0 and live.side.value == position.side
 
     async def request_close(self, position_pk: int, reason: str) -> None:
         """Record that the position must be closed, so a refused close is retried, not forgotten."""

@@ -56,7 +56,11 @@ def build_app(
     if metrics is not None:
         registry = metrics
 
-        @app.get("/metrics")
+        @app.get(
+            "/metrics",
+            response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
+        )
         async def prometheus() -> Response:
             """Prometheus text format: signals, decisions, orders, latency, equity, day loss, breaker."""
             return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)
