@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
@@ -41,6 +43,19 @@ class Metrics:
         self.alerts = Counter(
             "executor_alerts_total", "Alerts raised, by kind", ["kind"], registry=self.registry
         )
+        self.tasks = Gauge(
+            "executor_asyncio_tasks",
+            "asyncio tasks alive when scraped (flat in a healthy daemon)",
+            registry=self.registry,
+        )
+        self.tasks.set_function(_task_count)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _task_count() -> float:
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:  # scraped outside the event loop (a test, a thread)
+        return 0.0
