@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from executor.store.migrate import head_revision
+
 EXECUTOR = str(Path(sys.executable).with_name("executor"))
 
 
@@ -43,6 +45,6 @@ def test_db_upgrade_current_and_downgrade(tmp_path: Path) -> None:
     env = {"EXECUTOR__DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"}
     assert run("db", "current", env=env).stdout.strip() == "base (empty database)"
     assert run("db", "upgrade", env=env).returncode == 0
-    assert run("db", "current", env=env).stdout.strip() == "0001"
+    assert run("db", "current", env=env).stdout.strip() == head_revision()
     assert run("db", "downgrade", "base", env=env).returncode == 0
     assert run("db", "current", env=env).stdout.strip() == "base (empty database)"
