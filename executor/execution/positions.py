@@ -17,7 +17,6 @@ from executor.domain.account import AccountSnapshot, Position
 from executor.domain.enums import OrderKind, Setup, Side
 from executor.domain.money import floor_to_step
 from executor.domain.orders import Order, OrderType
-from executor.domain.signal import Signal
 from executor.execution.alerts import Alerter, AlertKind
 from executor.execution.booking import Booking
 from executor.execution.context import AccountContext
@@ -27,6 +26,7 @@ from executor.execution.orders import apply_exchange_view
 from executor.execution.protection import Protection
 from executor.observability.logging import get_logger
 from executor.risk import OpenPosition, PositionAction, liquidation_violation, position_drawdown_action, trip
+from executor.signals.schema import Signal
 from executor.store.models import OrderRow, PositionRow, PositionStatus
 
 log = get_logger("executor.positions")

@@ -13,7 +13,6 @@ from adapters.client_ids import parse_client_order_id
 from adapters.errors import ExchangeError
 from executor.config.settings import ForeignPolicy
 from executor.domain.enums import OrderKind
-from executor.domain.signal import Signal
 from executor.execution.alerts import Alerter, AlertKind
 from executor.execution.context import AccountContext
 from executor.execution.order_state import OrderState
@@ -21,6 +20,7 @@ from executor.execution.orders import apply_exchange_view, move
 from executor.execution.positions import PositionKeeper
 from executor.observability.logging import get_logger
 from executor.risk import trip
+from executor.signals.schema import Signal
 from executor.store.models import OrderRow, PositionStatus
 
 log = get_logger("executor.reconcile")

@@ -12,10 +12,10 @@ from decimal import Decimal
 from executor.domain import account as exchange_account
 from executor.domain import market as exchange_market
 from executor.domain.enums import EntryType, Setup, Side
-from executor.domain.signal import Signal
 from executor.execution.riskbook import RiskBook
 from executor.risk import AccountSnapshot, Entry, LeverageTier, MarketSnapshot, OpenPosition
 from executor.risk import Signal as RiskSignal
+from executor.signals.schema import Signal
 from executor.store.models import PositionRow
 
 UNBOUNDED_NOTIONAL = Decimal(10) ** 18

@@ -22,7 +22,6 @@ from executor.domain import market as exchange_market
 from executor.domain.account import MarginMode
 from executor.domain.enums import EntryType, OrderKind, Side
 from executor.domain.orders import EntryRequest, OrderSide, OrderType, ProtectedEntry
-from executor.domain.signal import Action, InvalidSignal, Signal
 from executor.execution.alerts import Alerter, AlertKind
 from executor.execution.context import AccountContext
 from executor.execution.order_state import OrderState
@@ -31,6 +30,7 @@ from executor.execution.positions import PositionKeeper
 from executor.execution.snapshots import risk_account, risk_market, risk_signal
 from executor.observability.logging import get_logger
 from executor.risk import Decision, ReasonCode, decide
+from executor.signals.schema import Action, InvalidSignal, Signal
 from executor.store.models import DecisionRow, OrderRow, PositionRow, PositionStatus, SignalRow, SignalStatus
 from executor.store.repositories import Repositories
 

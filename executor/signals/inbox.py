@@ -19,10 +19,10 @@ import structlog
 
 from executor.config.settings import IngressSettings
 from executor.crashpoints import CrashPoint, crash_point
-from executor.domain.signal import BODY, FieldError, InvalidSignal, Signal, load_object
 from executor.observability.logging import get_logger
 from executor.signals.auth import Authenticator, Credentials, Unauthorized
 from executor.signals.result import IngressResult, IngressStatus
+from executor.signals.schema import BODY, FieldError, InvalidSignal, Signal, load_object
 from executor.store.store import Store
 
 log = get_logger("executor.signals")

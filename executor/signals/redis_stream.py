@@ -22,11 +22,11 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from executor.config.settings import IngressSettings, redact_url
-from executor.domain.signal import FieldError
 from executor.observability.logging import get_logger
 from executor.signals.auth import Credentials
 from executor.signals.inbox import Inbox, InboxUnavailable
 from executor.signals.result import IngressResult, IngressStatus, Source
+from executor.signals.schema import FieldError
 
 log = get_logger("executor.signals.redis")
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from executor.domain.signal import FieldError
+from executor.signals.schema import FieldError
 
 
 class Source(StrEnum):

@@ -16,11 +16,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from executor.domain.signal import BODY, MAX_BODY_BYTES, Signal
 from executor.observability.logging import get_logger
 from executor.signals.auth import Credentials
 from executor.signals.inbox import Inbox, InboxUnavailable
 from executor.signals.result import IngressResult, IngressStatus, Source
+from executor.signals.schema import BODY, MAX_BODY_BYTES, Signal
 
 log = get_logger("executor.signals.webhook")
 

@@ -18,11 +18,11 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from executor.domain.signal import MAX_BODY_BYTES
 from executor.observability.logging import get_logger
 from executor.signals.auth import Credentials, Unauthorized, ensure_safe_bind
 from executor.signals.inbox import Inbox, InboxUnavailable
 from executor.signals.result import Source
+from executor.signals.schema import MAX_BODY_BYTES
 
 log = get_logger("executor.signals.websocket")
 

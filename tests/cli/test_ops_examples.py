@@ -13,9 +13,9 @@ import pytest
 from adapters.sim.config import load_sim_config
 from executor.config.risk_profiles import load_profile
 from executor.domain.enums import EntryType
-from executor.domain.signal import Action, Signal
 from executor.execution.snapshots import risk_signal
 from executor.risk import AccountSnapshot, CarriedState, LeverageTier, MarketSnapshot, decide
+from executor.signals.schema import Action, Signal
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NOW = datetime(2026, 6, 2, 14, 0, tzinfo=UTC)

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import connect
 
-from executor.domain.signal import InvalidSignal, Signal
+from executor.signals.schema import InvalidSignal, Signal
 
 TABLES = ("signals", "rejected_signals")
 """What ingress writes. (Earlier valid examples are decided and traded meanwhile, so the tables the

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from executor.domain.enums import EntryType, Regime, Setup, Side
-from executor.domain.signal import BODY, MAX_BODY_BYTES, Action, InvalidSignal, Signal
+from executor.signals.schema import BODY, MAX_BODY_BYTES, Action, InvalidSignal, Signal
 
 D = Decimal
 OPEN: dict[str, Any] = {
