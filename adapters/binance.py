@@ -28,6 +28,7 @@ from executor.domain.account import AccountSnapshot, MarginMode
 from executor.domain.enums import EntryType, Side
 from executor.domain.market import FundingInfo, LeverageTier
 from executor.domain.orders import EntryRequest, Order, OrderSide, OrderType, ProtectedEntry
+from executor.ports.exchange import ExchangePort
 
 WORKING_TYPE_MARK = "MARK_PRICE"
 SETTLE = "USDT"
@@ -174,3 +175,7 @@ def account_from_binance(info: dict[str, Any], positions: list[dict[str, Any]], 
         raise malformed(f"{SETTLE} asset without margin, wallet or available balance")
     parsed = tuple(p for p in map(parse_position, positions) if p is not None)
     return AccountSnapshot(SETTLE, now, equity, wallet, free, parsed)
+
+
+#: The conformance check: mypy proves this adapter implements the daemon's port.
+_PORT: type[ExchangePort] = BinanceUsdmAdapter

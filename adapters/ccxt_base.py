@@ -395,6 +395,9 @@ class CcxtAdapter(ABC):
     def _cancel_params(self, order: Order) -> dict[str, Any]:
         return {}
 
+    @abstractmethod
+    async def cancel_all(self, symbol: str) -> None: ...
+
     async def close_position(self, symbol: str, position_side: Side, qty: Decimal, client_id: str) -> Order:
         params = {"clientOrderId": client_id, "reduceOnly": True}
         side = OrderSide.closing(position_side).value

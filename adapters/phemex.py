@@ -40,6 +40,7 @@ from executor.domain.orders import (
     OrderType,
     ProtectedEntry,
 )
+from executor.ports.exchange import ExchangePort
 
 SETTLE = "USDT"
 MARK_TRIGGER = "ByMarkPrice"
@@ -203,3 +204,7 @@ def account_from_phemex(info: dict[str, Any], positions: list[dict[str, Any]], n
     parsed = tuple(p for p in map(parse_position, positions) if p is not None)
     upnl = sum((p.unrealized_pnl for p in parsed), Decimal(0))
     return AccountSnapshot(SETTLE, now, wallet + upnl, wallet, wallet - used, parsed)
+
+
+#: The conformance check: mypy proves this adapter implements the daemon's port.
+_PORT: type[ExchangePort] = PhemexAdapter

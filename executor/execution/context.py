@@ -7,12 +7,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from adapters.port import ExchangePort
 from executor.config.settings import ExecutionSettings
 from executor.domain.account import AccountSnapshot
 from executor.execution.clock import ExchangeClock
 from executor.execution.riskbook import RiskBook
 from executor.observability.metrics import Metrics
+from executor.ports.exchange import ExchangePort
 from executor.risk import RiskProfile
 from executor.store.store import Store
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -29,6 +30,7 @@ from executor.execution.riskbook import RiskBook
 from executor.execution.trader import Trader
 from executor.observability.logging import get_logger
 from executor.observability.metrics import Metrics
+from executor.ports.exchange import ExchangePort
 from executor.service.http import HttpServer, build_app
 from executor.service.state import ServiceState
 from executor.service.status import status_report
@@ -55,7 +57,7 @@ class Daemon:
         self.state = ServiceState()
         self.metrics = Metrics()
         self._stop = asyncio.Event()
-        self._closers: list[Any] = []
+        self._closers: list[Callable[[], Awaitable[None]]] = []
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -205,7 +207,7 @@ class Daemon:
                 await reconciler.halt([f"start-up reconciliation failed: {type(exc).__name__}: {exc}"])
                 return
 
-    async def _exchange(self) -> Any:
+    async def _exchange(self) -> ExchangePort:
         settings = self.settings
         sim_url = settings.exchange.sim_url or None
         if settings.exchange.name.is_simulated and sim_url is None:
@@ -226,7 +228,7 @@ class Daemon:
         return adapter
 
     @staticmethod
-    async def _sync_clock(exchange: Any, clock: ExchangeClock) -> None:
+    async def _sync_clock(exchange: ExchangePort, clock: ExchangeClock) -> None:
         sent = datetime.now(UTC)
         server = await exchange.server_time()
         clock.sync(server, sent, datetime.now(UTC))

@@ -8,7 +8,7 @@ from adapters.binance import BinanceUsdmAdapter
 from adapters.ccxt_base import Credentials
 from adapters.factory import adapter_from_settings, build_adapter, build_ccxt
 from adapters.phemex import PhemexAdapter
-from adapters.port import ExchangePort
+from executor.ports.exchange import ExchangePort
 from executor.config.settings import ExchangeSettings
 
 KEYS = Credentials("k", "s")

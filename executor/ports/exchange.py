@@ -1,7 +1,9 @@
 """The one narrow interface the daemon uses to talk to an exchange.
 
-Domain types in and out (Decimal money, the project's own orders and positions), never ccxt
-dicts; failures come out as :mod:`adapters.errors` exceptions with a classification.
+It lives on the daemon's side because it states what the daemon needs; the adapters conform to it
+(each adapter module carries a typed assignment that mypy checks). Domain types in and out (Decimal
+money, the project's own orders and positions), never ccxt dicts; failures come out as
+:mod:`adapters.errors` exceptions with a classification.
 """
 
 from __future__ import annotations
@@ -91,9 +93,9 @@ class ExchangePort(Protocol):
         """Executions since ``since``, unique by trade id, oldest first."""
         ...
 
-    async def funding_payments_since(
-        self, since: datetime, symbol: str | None = None
-    ) -> list[FundingPayment]: ...
+    async def funding_payments_since(self, symbol: str, since: datetime) -> list[FundingPayment]:
+        """Funding paid or received on ``symbol`` since ``since``, oldest first."""
+        ...
 
     async def start_background_refresh(self) -> None:
         """Keep markets, tiers, funding and insurance fund fresh off the critical path."""

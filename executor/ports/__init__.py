@@ -1,0 +1,1 @@
+"""What the daemon needs from the outside world, owned by the daemon: adapters implement these."""
