@@ -8,8 +8,8 @@ from adapters.binance import BinanceUsdmAdapter
 from adapters.ccxt_base import Credentials
 from adapters.factory import adapter_from_settings, build_adapter, build_ccxt
 from adapters.phemex import PhemexAdapter
-from executor.ports.exchange import ExchangePort
 from executor.config.settings import ExchangeSettings
+from executor.ports.exchange import ExchangePort
 
 KEYS = Credentials("k", "s")
 
