@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-# The project's shared/ folder stands beside the checkout (on developers' machines and in CI).
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "ccxt-fixtures"
+# ccxt's recorded requests and responses, carried in the checkout (tests/fixtures/ccxt/README.md).
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ccxt"
 
 
 def load_fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text())
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
 @dataclass

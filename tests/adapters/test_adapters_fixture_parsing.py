@@ -1,4 +1,4 @@
-"""ccxt's recorded responses (ccxt-fixtures/) go through real ccxt and the adapters into domain types."""
+"""ccxt's recorded responses (tests/fixtures/ccxt/) go through real ccxt and the adapters to domain types."""
 
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ field of the recording; each unified field the recording fills (or leaves None) 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -17,20 +16,15 @@ from typing import Any
 import pytest
 from simkit import Control, binance_client, phemex_client
 
-# The project's shared/ folder stands beside the checkout (on developers' machines and in CI).
-FIXTURES = Path(__file__).resolve().parents[4] / "shared" / "reference" / "ccxt-fixtures"
+# ccxt's recorded requests and responses, carried in the checkout (tests/fixtures/ccxt/README.md).
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ccxt"
 BTC = "BTC/USDT:USDT"
 
 Call = Callable[[Any], Awaitable[Any]]
 
 
 def _load(name: str) -> dict[str, Any]:
-    path = FIXTURES / name
-    if not path.is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{path} is missing: CI runs with shared/ beside the checkout")
-        pytest.skip(f"{path} is not available on this machine")
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
     return data
 
 
