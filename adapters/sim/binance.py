@@ -31,7 +31,7 @@ from adapters.sim.model import (
     fmt,
 )
 from adapters.sim.wire import ApiError, WireRequest, flag, wire_of
-from executor.domain.money import NotANumber, to_decimal
+from executor.domain.money import NotANumber, to_decimal, to_int
 
 NAME = "binance"
 API_KEY_HEADER = "X-MBX-APIKEY"
@@ -143,8 +143,8 @@ def _int(params: dict[str, Any], name: str) -> int | None:
     if raw in (None, ""):
         return None
     try:
-        return int(raw)
-    except (TypeError, ValueError) as exc:
+        return to_int(raw)
+    except NotANumber as exc:
         raise error(-1100, f"Illegal characters found in parameter '{name}'.") from exc
 
 

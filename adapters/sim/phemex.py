@@ -31,7 +31,7 @@ from adapters.sim.model import (
     fmt,
 )
 from adapters.sim.wire import ApiError, WireRequest, flag, wire_of
-from executor.domain.money import NotANumber, to_decimal
+from executor.domain.money import NotANumber, to_decimal, to_int
 
 NAME = "phemex"
 API_KEY_HEADER = "x-phemex-access-token"
@@ -246,7 +246,7 @@ class PhemexDialect:
         if secret is None:
             raise error(401, "401 Failed to load API KEY.", status=401)
         expiry = str(headers.get("x-phemex-request-expiry", ""))
-        if not expiry.isdigit() or int(expiry) < int(time.time()):
+        if not (expiry.isascii() and expiry.isdigit()) or int(expiry) < int(time.time()):
             raise error(401, "401 Request expired.", status=401)
         payload = wire.path + wire.raw_query + expiry + wire.body
         expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
@@ -826,6 +826,6 @@ def _int(params: dict[str, Any], name: str) -> int | None:
     if raw in (None, ""):
         return None
     try:
-        return int(raw)
-    except (TypeError, ValueError) as exc:
+        return to_int(raw)
+    except NotANumber as exc:
         raise error(19999, f"invalid integer in '{name}'") from exc

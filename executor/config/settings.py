@@ -76,7 +76,7 @@ class _Section(BaseModel):
 
 def _host_port(value: str, field: str) -> str:
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
         raise ValueError(f"{field} must be HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:8080")
     return value
 

@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from executor.domain.enums import EntryType, Regime, Setup, Side
+from executor.domain.money import ASCII_DECIMAL
 
 MAX_BODY_BYTES: Final = 64 * 1024
 """A signal is a few hundred bytes; anything over this is refused before it is parsed."""
@@ -40,7 +41,6 @@ _ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _UNIFIED_SYMBOL = re.compile(r"[A-Za-z0-9]{1,20}/[A-Za-z0-9]{1,12}:[A-Za-z0-9]{1,12}")
 _SPOT_SYMBOL = re.compile(r"[A-Za-z0-9]{1,20}/[A-Za-z0-9]{1,12}")
 _EXCHANGE_SYMBOL = re.compile(r"[A-Za-z0-9_]{2,40}")
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _MAX_PRICE = Decimal(10) ** 15
 _MAX_FRACTION_DIGITS = 18
 _MAX_SIGNIFICANT_DIGITS = 30
@@ -136,8 +136,8 @@ def _number(value: object) -> Decimal:
         raise ValueError('must be a number, e.g. 74.10 or "74.10"')
     if isinstance(value, str):
         text = value.strip()
-        if not _NUMBER.fullmatch(text):
-            raise ValueError('must be a number, e.g. 74.10 or "74.10"')
+        if not ASCII_DECIMAL.fullmatch(text):
+            raise ValueError('must be a number in ASCII digits 0-9, e.g. 74.10 or "74.10"')
         value = Decimal(text)
     try:
         number = Decimal(value)

@@ -148,3 +148,23 @@ def test_risk_overrides_reach_the_loaded_profile(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("EXECUTOR__RISK__OVERRIDES__LEVERAGE__MAX_PER_TRADE", "7")
     profile = load_settings().risk_profile()
     assert profile.name == "fixed-risk" and profile.leverage.max_per_trade == 7
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "key"),
+    [
+        ("EXECUTOR__INGRESS__HTTP", "127.0.0.1:８０８０", "ingress.http"),
+        ("EXECUTOR__INGRESS__WEBSOCKET", "127.0.0.1:٨٧٦٥", "ingress.websocket"),
+        ("EXECUTOR__INGRESS__REPLAY_WINDOW_SECONDS", "３００", "ingress.replay_window_seconds"),
+        ("EXECUTOR__EXECUTION__POLL_INTERVAL_SECONDS", "١", "execution.poll_interval_seconds"),
+        ("EXECUTOR__RISK__OVERRIDES__RISK__PERCENT", '"０.01"', "risk.percent"),
+        ("EXECUTOR__RISK__OVERRIDES__DAILY_LOSS__LIMIT_AMOUNT", '"٣٠٠"', "daily_loss.limit_amount"),
+    ],
+)
+def test_numbers_in_other_digits_than_ascii_are_refused_naming_the_key(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, key: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert key in str(error.value)

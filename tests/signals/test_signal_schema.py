@@ -63,6 +63,30 @@ def test_json_numbers_are_never_read_through_a_float() -> None:
     assert signal.stop == D("0.1") and str(signal.stop) == "0.1"
 
 
+NON_ASCII_NUMBERS = ["١٤٠", "１４０", "१४०", "٧٤.١٠", "74.1０", "１e2"]
+
+
+@pytest.mark.parametrize("text", NON_ASCII_NUMBERS)
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"stop": "{}"}, "stop"),
+        ({"entry": {"type": "limit", "price": "{}"}, "stop": 1}, "entry.price"),
+        ({"take_profit": "{}"}, "take_profit"),
+        ({"conviction": "{}"}, "conviction"),
+        ({"strength": "{}"}, "strength"),
+        ({"volatility": "{}"}, "volatility"),
+    ],
+)
+def test_prices_and_numbers_in_other_digits_than_ascii_are_refused(
+    text: str, fields: dict[str, Any], field: str
+) -> None:
+    filled = json.loads(json.dumps(fields).replace("{}", text))
+    errors = errors_of(body(**filled))
+    assert field in errors, errors
+    assert "ASCII digits" in errors[field]
+
+
 def test_token_is_accepted_but_never_in_the_payload_or_repr() -> None:
     signal = Signal.parse(body(token="s3cret-token"))
     assert signal.token is not None and signal.token.get_secret_value() == "s3cret-token"

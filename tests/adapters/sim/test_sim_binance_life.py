@@ -204,3 +204,18 @@ async def test_rejections_raise_the_classes_live_binance_produces(binance: Any, 
             await stale.fetch_balance()
     finally:
         await stale.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("quantity", "０.01"), ("quantity", "٠.٠١"), ("price", "６１０００")]
+)
+async def test_numbers_in_other_digits_than_ascii_are_illegal_characters(
+    binance: Any, name: str, value: str
+) -> None:
+    params = {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "quantity": "0.01"}
+    params |= {"price": "61000", "timeInForce": "GTC"}
+    await binance.fapiPrivatePostOrder({**params, "newClientOrderId": "ascii"})
+    params[name] = value
+    with pytest.raises(ccxt.BadRequest, match="-1100"):
+        await binance.fapiPrivatePostOrder(params)
+    assert len(await binance.fetch_open_orders(BTC)) == 1
