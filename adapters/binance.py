@@ -23,12 +23,11 @@ from adapters.parsing import (
     positive,
     tiers_from_ccxt,
 )
-from executor.crashpoints import CrashPoint, crash_point
 from executor.domain.account import AccountSnapshot, MarginMode
 from executor.domain.enums import EntryType, Side
 from executor.domain.market import FundingInfo, LeverageTier
 from executor.domain.orders import EntryRequest, Order, OrderSide, OrderType, ProtectedEntry
-from executor.ports.exchange import ExchangePort
+from executor.ports.exchange import EntryStep, ExchangePort
 
 WORKING_TYPE_MARK = "MARK_PRICE"
 SETTLE = "USDT"
@@ -73,14 +72,14 @@ class BinanceUsdmAdapter(CcxtAdapter):
         if entry.status.is_final and entry.filled == 0:
             return ProtectedEntry(entry, None, f"entry {entry.status.value} without a fill; no stop needed")
         qty = entry.filled if request.entry_type is EntryType.MARKET and entry.filled > 0 else request.qty
-        crash_point(CrashPoint.ENTRY_ANSWERED)
+        self._observe(EntryStep.ENTRY_ANSWERED)
         try:
             stop = await self.place_stop(
                 request.symbol, request.side, qty, request.stop_price, request.stop_client_id
             )
         except ExchangeError as error:
             return ProtectedEntry(entry, None, f"stop not placed: {error}")
-        crash_point(CrashPoint.STOP_ANSWERED)
+        self._observe(EntryStep.STOP_ANSWERED)
         if not stop.is_open:
             return ProtectedEntry(entry, None, f"stop is {stop.status.value}, not resting")
         return ProtectedEntry(entry, stop, None)

@@ -61,6 +61,7 @@ from executor.domain.orders import (
     OrderType,
     ProtectedEntry,
 )
+from executor.ports.exchange import EntryObserver, EntryStep
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -116,8 +117,10 @@ class CcxtAdapter(ABC):
         gate: BackoffGate,
         settings: AdapterSettings | None = None,
         clock: Callable[[], datetime] = utc_now,
+        observer: EntryObserver | None = None,
     ) -> None:
         self._exchange = exchange
+        self._observer = observer
         self._name = name
         self._secrets = (credentials.api_key, credentials.secret) if credentials else ()
         self._gate = gate
@@ -136,6 +139,10 @@ class CcxtAdapter(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self._name!r})"
+
+    def _observe(self, step: EntryStep) -> None:
+        if self._observer is not None:
+            self._observer(step)
 
     # ------------------------------------------------------------------ identity and state
 

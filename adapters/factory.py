@@ -17,6 +17,7 @@ from adapters.phemex import PhemexAdapter
 from adapters.ratelimit import GATES, GateRegistry, throttle_config
 from adapters.sim.ccxt_target import target_simulator
 from executor.config.settings import ExchangeSettings
+from executor.ports.exchange import EntryObserver
 
 SIM_CREDENTIALS = Credentials("sim-key", "sim-secret")
 
@@ -80,6 +81,7 @@ def build_adapter(
     sim_base_url: str | None = None,
     settings: AdapterSettings | None = None,
     gates: GateRegistry = GATES,
+    observer: EntryObserver | None = None,
 ) -> CcxtAdapter:
     """The port for a configured exchange; one per API key (the key's backoff gate is shared)."""
     exchange = ExchangeId(exchange)
@@ -98,6 +100,7 @@ def build_adapter(
         credentials=credentials,
         gate=gates.gate_for(exchange.family, credentials.api_key, settings.backoff),
         settings=settings,
+        observer=observer,
     )
 
 
@@ -106,6 +109,7 @@ def adapter_from_settings(
     *,
     sim_base_url: str | None = None,
     settings: AdapterSettings | None = None,
+    observer: EntryObserver | None = None,
 ) -> CcxtAdapter:
     """The adapter the daemon's `[exchange]` configuration names (secrets come from the environment)."""
     credentials = None
@@ -117,4 +121,5 @@ def adapter_from_settings(
         credentials,
         sim_base_url=sim_base_url or exchange.sim_url or None,
         settings=settings,
+        observer=observer,
     )

@@ -27,7 +27,6 @@ from adapters.parsing import (
     positive,
     tiers_from_phemex_risk_limits,
 )
-from executor.crashpoints import CrashPoint, crash_point
 from executor.domain.account import AccountSnapshot, MarginMode
 from executor.domain.enums import Side
 from executor.domain.market import FundingInfo, LeverageTier
@@ -40,7 +39,7 @@ from executor.domain.orders import (
     OrderType,
     ProtectedEntry,
 )
-from executor.ports.exchange import ExchangePort
+from executor.ports.exchange import EntryStep, ExchangePort
 
 SETTLE = "USDT"
 MARK_TRIGGER = "ByMarkPrice"
@@ -84,7 +83,7 @@ class PhemexAdapter(CcxtAdapter):
         """One request carries entry and stop; the exchange arms the stop when the entry fills."""
         attached = {"stopLoss": {"triggerPrice": float(request.stop_price), "triggerPriceType": "mark"}}
         entry = await self._send_entry(request, attached)
-        crash_point(CrashPoint.ENTRY_ANSWERED)
+        self._observe(EntryStep.ENTRY_ANSWERED)
         if entry.filled == 0:
             if entry.status.is_final:
                 return ProtectedEntry(

@@ -1,17 +1,23 @@
 """Deliberate crash points for the crash trials (tests/chaos, bench/chaos.py).
 
-With `EXECUTOR_CRASH_AT=<point>[@N]` in the environment the daemon sends itself SIGKILL the N-th time
-(default the first) it passes that point, exactly as a power cut would: no cleanup, no flush. Unset,
-a crash point costs one set lookup.
+They are armed only from the validated setting ``testing.crash_at = "<point>[@N][,…]"`` (refused when
+``exchange.mode = "live"``), by the daemon's start-up, which logs a warning naming them. Armed, the
+daemon sends itself SIGKILL the N-th time (default the first) it passes that point, exactly as a power
+cut would: no cleanup, no flush. Disarmed (the default) a crash point costs one dict lookup. The
+adapters carry no crash points: their entry steps reach :func:`at_entry_step` only through the
+observer the daemon's wiring hands them while armed.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 
-CRASH_ENV = "EXECUTOR_CRASH_AT"
+from executor.ports.exchange import EntryStep
 
 
 class CrashPoint(StrEnum):
@@ -31,16 +37,43 @@ class CrashPoint(StrEnum):
     """The trip is committed; entries are not cancelled and positions not flattened yet."""
 
 
-def _armed() -> dict[CrashPoint, int]:
-    spec = os.environ.get(CRASH_ENV, "")
-    armed: dict[CrashPoint, int] = {}
-    for item in filter(None, (part.strip() for part in spec.split(","))):
-        name, _, count = item.partition("@")
-        armed[CrashPoint(name)] = int(count or 1)
-    return armed
+_OF_ENTRY_STEP = {
+    EntryStep.ENTRY_ANSWERED: CrashPoint.ENTRY_ANSWERED,
+    EntryStep.STOP_ANSWERED: CrashPoint.STOP_ANSWERED,
+}
 
 
-_ARMED = _armed()
+@dataclass(frozen=True, slots=True)
+class CrashSpec:
+    point: CrashPoint
+    nth: int = 1
+    """Crash on the nth pass through the point."""
+
+    def __str__(self) -> str:
+        return self.point.value if self.nth == 1 else f"{self.point.value}@{self.nth}"
+
+
+def parse_crash_at(text: str) -> tuple[CrashSpec, ...]:
+    """``"entry_answered@2,fill_booked"`` → specs; a ValueError names the bad item and the choices."""
+    specs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, at, count = item.partition("@")
+        if name not in CrashPoint.__members__.values():
+            choices = ", ".join(point.value for point in CrashPoint)
+            raise ValueError(f"unknown crash point {name!r}; use POINT[@N] with POINT one of {choices}")
+        if at and not (count.isascii() and count.isdigit() and int(count) >= 1):
+            raise ValueError(f"in {item!r}, N of POINT@N must be a whole number ≥ 1 (the pass that crashes)")
+        specs.append(CrashSpec(CrashPoint(name), int(count) if at else 1))
+    return tuple(specs)
+
+
+_ARMED: dict[CrashPoint, int] = {}
+
+
+def arm(specs: Iterable[CrashSpec]) -> None:
+    """Arm exactly these points (the daemon's start-up does this from validated settings)."""
+    _ARMED.clear()
+    _ARMED.update({spec.point: spec.nth for spec in specs})
 
 
 def crash_point(point: CrashPoint) -> None:
@@ -48,4 +81,10 @@ def crash_point(point: CrashPoint) -> None:
         return
     _ARMED[point] -= 1
     if _ARMED[point] <= 0:
+        print(f"crash point {point.value} reached: SIGKILL", file=sys.stderr, flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def at_entry_step(step: EntryStep) -> None:
+    """The observer the wiring gives an adapter while crash points are armed."""
+    crash_point(_OF_ENTRY_STEP[step])

@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -31,6 +32,7 @@ from pydantic_settings import (
 
 from executor.config.paths import config_dir
 from executor.config.risk_profiles import load_profile
+from executor.crashpoints import CrashSpec, parse_crash_at
 from executor.risk import ProfileError, RiskProfile
 
 ENV_PREFIX = "EXECUTOR__"
@@ -183,6 +185,22 @@ class ServiceSettings(_Section):
     shutdown_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
 
+class TestingSettings(_Section):
+    """Switches for the crash trials only; refused when trading live (see Settings)."""
+
+    crash_at: tuple[CrashSpec, ...] = ()
+    """``"point[@N],…"``: SIGKILL the N-th time the daemon passes each point (executor/crashpoints.py)."""
+
+    @field_validator("crash_at", mode="before")
+    @classmethod
+    def _parse_crash_at(cls, value: Any) -> Any:
+        return parse_crash_at(value) if isinstance(value, str) else value
+
+    @field_serializer("crash_at")
+    def _show_crash_at(self, specs: tuple[CrashSpec, ...]) -> str:
+        return ",".join(map(str, specs))
+
+
 class _TomlFiles(PydanticBaseSettingsSource):
     """default.toml, then the user's file on top; a secret in either is refused, not silently used."""
 
@@ -297,6 +315,16 @@ class Settings(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     logging: LoggingSettings = LoggingSettings()
     service: ServiceSettings = ServiceSettings()
+    testing: TestingSettings = TestingSettings()
+
+    @model_validator(mode="after")
+    def _no_crash_points_live(self) -> Self:
+        if self.testing.crash_at and self.exchange.mode is ExchangeMode.LIVE:
+            raise ValueError(
+                "testing.crash_at is refused with exchange.mode = 'live': crash points are for crash "
+                "trials against the simulator or a testnet; remove it (and EXECUTOR__TESTING__CRASH_AT)"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -8,15 +8,29 @@ money, the project's own orders and positions), never ccxt dicts; failures come 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from executor.domain.account import AccountSnapshot, MarginMode
 from executor.domain.enums import Side
 from executor.domain.market import Market, MarketSnapshot
 from executor.domain.orders import EntryRequest, Fill, FundingPayment, Order, ProtectedEntry
+
+
+class EntryStep(StrEnum):
+    """The steps inside :meth:`ExchangePort.open_with_stop` that the caller may observe."""
+
+    ENTRY_ANSWERED = "entry_answered"
+    """The exchange answered the entry; its stop is not yet sent (Binance) or not yet read back."""
+    STOP_ANSWERED = "stop_answered"
+    """The exchange answered the separate stop (Binance)."""
+
+
+EntryObserver = Callable[[EntryStep], None]
+"""Handed to an adapter by the daemon's wiring (the crash trials' crash points); live daemons pass none."""
 
 
 @runtime_checkable

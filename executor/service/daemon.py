@@ -19,6 +19,7 @@ from adapters.ccxt_base import AdapterSettings
 from adapters.errors import ExchangeError
 from adapters.factory import adapter_from_settings
 from adapters.sim import SimServer, load_sim_config
+from executor import crashpoints
 from executor.config.settings import Settings
 from executor.execution.alerts import Alerter
 from executor.execution.breaker_guard import BreakerGuard
@@ -75,6 +76,7 @@ class Daemon:
 
     async def _serve(self) -> None:
         settings = self.settings
+        self._arm_crash_points()
         account = settings.exchange.account
         profile = settings.risk_profile()
         supervisor = Supervisor()
@@ -188,6 +190,16 @@ class Daemon:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._shutdown(ingress, consumer, supervisor, http), timeout)
 
+    def _arm_crash_points(self) -> None:
+        specs = self.settings.testing.crash_at
+        crashpoints.arm(specs)
+        if specs:
+            log.warning(
+                "crash_points_armed",
+                points=[str(spec) for spec in specs],
+                detail="testing.crash_at is set: this daemon will SIGKILL itself at these points",
+            )
+
     async def _first_reconciliation(self, reconciler: Reconciler) -> None:
         """Until it succeeds nothing is read from ingress. An exchange that does not answer is waited for;
         anything else is a state the daemon cannot explain: trading halts with the reason (fail closed)
@@ -223,6 +235,7 @@ class Daemon:
             settings.exchange,
             sim_base_url=sim_url,
             settings=AdapterSettings(refresh_interval=timedelta(seconds=refresh)),
+            observer=crashpoints.at_entry_step if settings.testing.crash_at else None,
         )
         self._closers.insert(0, adapter.aclose)
         return adapter

@@ -22,6 +22,7 @@ from executor.domain.account import MarginMode
 from executor.domain.enums import EntryType, OrderKind, Side
 from executor.domain.market import MarketDataItem
 from executor.domain.orders import EntryRequest, OrderSide, OrderStatus, OrderType
+from executor.ports.exchange import EntryStep
 
 D = Decimal
 QTY = D("0.010")
@@ -399,3 +400,26 @@ async def test_secrets_never_reach_errors_or_logs(sim: Sim) -> None:
         assert "UNKNOWNKEY1234567890" not in shown and "TOPSECRET0987654321" not in shown
     finally:
         await adapter.aclose()
+
+
+async def test_the_wiring_observes_the_steps_of_an_entry_in_order(sim: Sim) -> None:
+    """Crash trials arm their entry crash points through this observer, never inside the adapter."""
+    steps: list[EntryStep] = []
+    observed = build_adapter(
+        f"sim-{sim.exchange}",
+        "paper",
+        sim_base_url=sim.url,
+        settings=FAST,
+        gates=GateRegistry(),
+        observer=steps.append,
+    )
+    try:
+        await observed.ensure_leverage(BTC, 5, MarginMode.ISOLATED)
+        result = await observed.open_with_stop(entry_request("sig-observed"))
+    finally:
+        await observed.aclose()
+    assert result.protected, result.stop_error
+    if sim.exchange == "binance":
+        assert steps == [EntryStep.ENTRY_ANSWERED, EntryStep.STOP_ANSWERED]
+    else:
+        assert steps == [EntryStep.ENTRY_ANSWERED]  # the stop rides on the entry's request

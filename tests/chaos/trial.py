@@ -3,9 +3,9 @@
 The stream adapts to the simulator's state (open a symbol that is flat, move the mark through the stop
 of one that is not, close it, move its stop, let funding settle), chosen by a seeded random generator
 so a failing seed replays the same choices. The kill is either a crash point armed in the daemon
-(`EXECUTOR_CRASH_AT=point@n`: it SIGKILLs itself at that durable step) or a SIGKILL from outside at a
-random moment after a random step. A signal whose answer never came is resent after the restart, as
-a real sender would; the idempotency key makes that safe.
+(`EXECUTOR__TESTING__CRASH_AT=point@n`: it SIGKILLs itself at that durable step) or a SIGKILL from
+outside at a random moment after a random step. A signal whose answer never came is resent after the
+restart, as a real sender would; the idempotency key makes that safe.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class Trial:
     # ------------------------------------------------------------------ the daemon's life
 
     async def _start(self, *, armed: bool) -> None:
-        extra = {"EXECUTOR_CRASH_AT": self.crash_at} if armed and self.crash_at else {}
+        extra = {"EXECUTOR__TESTING__CRASH_AT": self.crash_at} if armed and self.crash_at else {}
         self.daemon.spawn(**extra)
         await self._wait_ready()
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from executor.config.settings import ConfigError, ExchangeName, load_settings
+from executor.crashpoints import CrashPoint, CrashSpec
 
 
 @pytest.fixture(autouse=True)
@@ -168,3 +169,38 @@ def test_numbers_in_other_digits_than_ascii_are_refused_naming_the_key(
     with pytest.raises(ConfigError) as error:
         load_settings()
     assert key in str(error.value)
+
+
+def test_crash_points_are_parsed_from_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXECUTOR__TESTING__CRASH_AT", "entry_answered@2, fill_booked")
+    settings = load_settings()
+    assert settings.testing.crash_at == (
+        CrashSpec(CrashPoint.ENTRY_ANSWERED, 2),
+        CrashSpec(CrashPoint.FILL_BOOKED, 1),
+    )
+    assert settings.redacted()["testing"] == {"crash_at": "entry_answered@2,fill_booked"}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("entry_answerd", "config: testing.crash_at = 'entry_answerd': unknown crash point 'entry_answerd'"),
+        ("fill_booked@0", "N of POINT@N must be a whole number ≥ 1"),
+        ("fill_booked@x", "N of POINT@N must be a whole number ≥ 1"),
+    ],
+)
+def test_a_mistyped_crash_point_is_one_config_line_naming_the_field(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    monkeypatch.setenv("EXECUTOR__TESTING__CRASH_AT", value)
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert expected in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_crash_points_are_refused_when_trading_live(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXECUTOR__TESTING__CRASH_AT", "signal_stored")
+    monkeypatch.setenv("EXECUTOR__EXCHANGE__MODE", "live")
+    with pytest.raises(ConfigError, match=r"testing\.crash_at is refused with exchange\.mode = 'live'"):
+        load_settings()

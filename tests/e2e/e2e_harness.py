@@ -283,11 +283,11 @@ def is_stop(order: dict[str, Any]) -> bool:
 
 
 def clean_environment() -> dict[str, str]:
-    """The test runner's environment without any EXECUTOR settings or crash points of its own."""
+    """The test runner's environment without any EXECUTOR settings (crash points included) of its own."""
     return {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith("EXECUTOR__") and key != "EXECUTOR_CRASH_AT" and key != "EXECUTOR_CONFIG_DIR"
+        if not key.startswith("EXECUTOR__") and key != "EXECUTOR_CONFIG_DIR"
     }
 
 

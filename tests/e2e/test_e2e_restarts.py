@@ -58,12 +58,14 @@ async def test_kill_9_at_a_crash_point_then_a_restart_leaves_one_stop_and_no_ord
     daemons: DaemonFactory, sim: Sim, sqlite_url: str, point: str
 ) -> None:
     daemon = daemons(sqlite_url)
-    await daemon.start(EXECUTOR_CRASH_AT=point)
+    await daemon.start(EXECUTOR__TESTING__CRASH_AT=point)
     signal_id = f"crash-{point}"
 
     with contextlib.suppress(Exception):  # the process may die before its answer leaves
         await daemon.ws_send([market_signal(signal_id)])
     assert await daemon.wait_exit() == SIGKILL_EXIT
+    [armed] = [event for event in daemon.events(0) if event.get("event") == "crash_points_armed"]
+    assert armed["points"] == [point] and armed["level"] == "warning"
 
     at_crash = await sim.view()
     sent = creating_requests(await sim.requests(), sim.family)
@@ -101,7 +103,7 @@ async def test_kill_9_after_a_websocket_signal_is_stored_but_unanswered_decides_
     daemons: DaemonFactory, sim: Sim, sqlite_url: str
 ) -> None:
     daemon = daemons(sqlite_url)
-    await daemon.start(EXECUTOR_CRASH_AT="signal_stored")
+    await daemon.start(EXECUTOR__TESTING__CRASH_AT="signal_stored")
     signal = market_signal("crash-stored-ws-1")
 
     with contextlib.suppress(Exception):  # stored, then killed before the answer
@@ -127,7 +129,7 @@ async def test_kill_9_after_a_redis_signal_is_stored_but_unacked_decides_it_once
     try:
         env = {"EXECUTOR__INGRESS__REDIS_URL": redis_url, "EXECUTOR__INGRESS__REDIS_STREAM": stream}
         daemon = daemons(sqlite_url, **env)
-        await daemon.start(EXECUTOR_CRASH_AT="signal_stored")
+        await daemon.start(EXECUTOR__TESTING__CRASH_AT="signal_stored")
 
         await client.xadd(stream, {"signal": json.dumps(market_signal("crash-stored-redis-1"))})
         assert await daemon.wait_exit() == SIGKILL_EXIT
@@ -251,7 +253,7 @@ async def test_kill_9_right_after_a_close_is_booked_books_it_once_after_restart(
     daemons: DaemonFactory, sim: Sim, sqlite_url: str
 ) -> None:
     daemon = daemons(sqlite_url)
-    await daemon.start(EXECUTOR_CRASH_AT="fill_booked")
+    await daemon.start(EXECUTOR__TESTING__CRASH_AT="fill_booked")
     await daemon.ws_send([market_signal("crash-booked-1")])
     await eventually(lambda: protected_view(sim), what="the position with its stop")
 
@@ -275,7 +277,7 @@ async def test_kill_9_right_after_the_breaker_trips_still_flattens_after_restart
     daemons: DaemonFactory, sim: Sim, sqlite_url: str
 ) -> None:
     daemon = daemons(sqlite_url, **DAILY_LIMIT_30)
-    await daemon.start(EXECUTOR_CRASH_AT="breaker_tripped")
+    await daemon.start(EXECUTOR__TESTING__CRASH_AT="breaker_tripped")
     await daemon.ws_send([market_signal("crash-tripped-1")])
     await eventually(lambda: protected_view(sim), what="the position with its stop")
 
