@@ -23,11 +23,14 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from executor.cli.access import EXIT_FAILURE, Unreachable, fail, quiet_http_client
 from executor.cli.common import EXIT_BAD_INPUT, config_option, settings_or_exit
 from executor.cli.status import local_url
+from executor.config.settings import Settings
 from executor.signals.auth import AUTHORIZATION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from executor.signals.result import IngressStatus
 
 PATH: Final = "/signals"
 ANSWER_TIMEOUT_SECONDS: Final = 10.0
+WEBHOOK_SCHEMES: Final = ("http", "https")
+WEBSOCKET_SCHEMES: Final = ("ws", "wss")
 ACCEPTED: Final = frozenset({IngressStatus.QUEUED.value, IngressStatus.DUPLICATE.value})
 
 Answer = dict[str, Any]
@@ -91,11 +94,19 @@ def _array_items(array: str, name: str) -> list[tuple[Any, str]]:
     return items
 
 
-def _with_path(url: str, schemes: tuple[str, ...], option: str) -> str:
+def target_url(url: str | None, webhook: bool, settings: Settings) -> tuple[str, bool]:
+    """Where to send and whether that is the webhook: `--url`'s scheme decides, else `--http`."""
+    if url is None:
+        if webhook:
+            return local_url("http", settings.ingress.http, PATH), True
+        return local_url("ws", settings.ingress.websocket, PATH), False
     parts = urlsplit(url)
-    if parts.scheme not in schemes or not parts.netloc:
-        raise BadInput(f"{option} must be a {' or '.join(s + '://' for s in schemes)} URL, got {url!r}")
-    return url.rstrip("/") + PATH if parts.path in ("", "/") else url
+    if parts.scheme not in (*WEBSOCKET_SCHEMES, *WEBHOOK_SCHEMES) or not parts.netloc:
+        raise BadInput(f"--url must be a ws://, wss://, http:// or https:// URL, got {url!r}")
+    if webhook and parts.scheme in WEBSOCKET_SCHEMES:
+        raise BadInput(f"--http sends to the webhook: give --url an http:// or https:// URL, got {url!r}")
+    full = url.rstrip("/") + PATH if parts.path in ("", "/") else url
+    return full, parts.scheme in WEBHOOK_SCHEMES
 
 
 async def send_websocket(
@@ -171,32 +182,25 @@ def signal_group() -> None:
 
 @signal_group.command()
 @click.argument("source", type=click.File("rb"))
+@click.option("--http", "webhook", is_flag=True, help="Send to the HTTP webhook instead of the WebSocket.")
 @click.option(
-    "--ws", "ws_url", default=None, help="WebSocket URL [default: ws://<ingress.websocket>/signals]."
-)
-@click.option(
-    "--http",
-    "http_url",
-    is_flag=False,
-    flag_value="",
+    "--url",
     default=None,
-    help="Send to the HTTP webhook instead; without a value http://<ingress.http>/signals.",
+    help="Send there instead: ws:// or wss:// for the WebSocket, http:// or https:// for the webhook "
+    "(a URL without a path gets /signals) [default: ws://<ingress.websocket>/signals, with --http "
+    "http://<ingress.http>/signals].",
 )
 @click.option(
     "--timeout", default=ANSWER_TIMEOUT_SECONDS, show_default=True, help="Seconds to wait per answer."
 )
 @config_option
-def send(
-    source: IO[bytes], ws_url: str | None, http_url: str | None, timeout: float, config_path: Path | None
-) -> None:
+def send(source: IO[bytes], webhook: bool, url: str | None, timeout: float, config_path: Path | None) -> None:
     """Send the signal(s) in FILE (- for standard input): one JSON object, an array, or one per line.
 
     Prints each answer as a JSON line; exits 0 when every signal was queued or a duplicate, 1
     otherwise, 2 when the input is not signals. With EXECUTOR__INGRESS__SECRET set, the WebSocket
     sends it as a Bearer token and the webhook signs each body with it.
     """
-    if ws_url is not None and http_url is not None:
-        fail("give --ws or --http, not both", EXIT_BAD_INPUT)
     try:
         raw = source.read()
         text = raw.decode("utf-8")
@@ -209,16 +213,10 @@ def send(
     quiet_http_client()
     secret = None if settings.ingress.secret is None else settings.ingress.secret.get_secret_value()
     try:
-        if http_url is not None:
-            url = _with_path(
-                http_url or local_url("http", settings.ingress.http, ""), ("http", "https"), "--http"
-            )
-            transport = send_webhook
-        else:
-            url = _with_path(ws_url or local_url("ws", settings.ingress.websocket, ""), ("ws", "wss"), "--ws")
-            transport = send_websocket
+        target, to_webhook = target_url(url, webhook, settings)
     except BadInput as exc:
         fail(str(exc), EXIT_BAD_INPUT)
+    transport = send_webhook if to_webhook else send_websocket
     answers: list[Answer] = []
 
     def show(answer: Answer) -> None:
@@ -226,7 +224,7 @@ def send(
         click.echo(json.dumps(answer, ensure_ascii=False))
 
     try:
-        asyncio.run(transport(url, messages, secret, show, timeout))
+        asyncio.run(transport(target, messages, secret, show, timeout))
     except Unreachable as exc:
         fail(str(exc))
     if len(answers) < len(messages) or any(answer.get("status") not in ACCEPTED for answer in answers):

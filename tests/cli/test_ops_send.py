@@ -135,7 +135,7 @@ async def test_signals_are_queued_over_the_websocket_exactly_as_written_and_a_re
     first = await stored_payload(store, "ws-a")
     assert first is not None and first["stop"] == "74.10"
 
-    again = await run_executor("signal", "send", "-", "--ws", websocket.url, env=env, stdin=path.read_bytes())
+    again = await run_executor("signal", "send", "-", "--url", websocket.url, env=env, stdin=path.read_bytes())
 
     assert again[0] == 0, again[2]
     assert answers(again[1]) == [("ws-a", "duplicate"), ("ws-b", "duplicate")]
@@ -149,7 +149,7 @@ async def test_an_invalid_signal_gets_its_errors_and_the_exit_status_is_1(
     path.write_text(f"[{signal_text('good-1')}, {signal_text('bad-1', strength=2)}]")
 
     code, out, _ = await run_executor(
-        "signal", "send", str(path), "--ws", websocket.url, env=cli_env(database_url)
+        "signal", "send", str(path), "--url", websocket.url, env=cli_env(database_url)
     )
 
     assert code == 1
@@ -169,7 +169,7 @@ async def test_the_websocket_secret_goes_as_a_bearer_token(
 ) -> None:
     path = tmp_path / "signal.json"
     path.write_text(signal_text("secure-1"))
-    args = ("signal", "send", str(path), "--ws", secured_websocket.url)
+    args = ("signal", "send", str(path), "--url", secured_websocket.url)
 
     code, out, err = await run_executor(*args, env=cli_env(database_url, EXECUTOR__INGRESS__SECRET=SECRET))
     refused = await run_executor(*args, env=cli_env(database_url))
@@ -190,13 +190,15 @@ async def test_the_webhook_gets_hmac_signed_bodies(
         database_url, EXECUTOR__INGRESS__SECRET=SECRET, EXECUTOR__INGRESS__HTTP=f"127.0.0.1:{webhook.port}"
     )
 
-    code, out, err = await run_executor("signal", "send", str(path), "--http", env=signed)
-    again = await run_executor("signal", "send", str(path), "--http", f"{webhook.url}/signals", env=signed)
+    # --http is a flag: the file name after it is the signal, not a URL (the README's walk-through form)
+    code, out, err = await run_executor("signal", "send", "--http", str(path), env=signed)
+    again = await run_executor("signal", "send", str(path), "--url", f"{webhook.url}/signals", env=signed)
     wrong = await run_executor(
         "signal",
         "send",
         str(path),
         "--http",
+        "--url",
         webhook.url,
         env=signed | {"EXECUTOR__INGRESS__SECRET": "wrong-secret"},
     )
@@ -215,7 +217,7 @@ async def test_nothing_listening_is_a_failure_to_reach(database_url: str, tmp_pa
     path.write_text(signal_text("lost-1"))
 
     result = await invoke(
-        ["signal", "send", str(path), "--ws", f"ws://127.0.0.1:{free_port()}"], cli_env(database_url)
+        ["signal", "send", str(path), "--url", f"ws://127.0.0.1:{free_port()}"], cli_env(database_url)
     )
 
     assert result.exit_code == 1 and result.stdout == ""
@@ -223,7 +225,7 @@ async def test_nothing_listening_is_a_failure_to_reach(database_url: str, tmp_pa
 
 
 @SQLITE_ONLY
-async def test_input_that_is_not_signals_or_two_targets_are_bad_input(
+async def test_input_that_is_not_signals_or_a_url_of_the_wrong_kind_is_bad_input(
     database_url: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "signals.json"
@@ -232,9 +234,12 @@ async def test_input_that_is_not_signals_or_two_targets_are_bad_input(
 
     garbage = await invoke(["signal", "send", str(path)], env)
     path.write_text(signal_text("x-1"))
-    both = await invoke(["signal", "send", str(path), "--ws", "ws://127.0.0.1:1", "--http"], env)
-    scheme = await invoke(["signal", "send", str(path), "--ws", "http://127.0.0.1:1/signals"], env)
+    clash = await invoke(["signal", "send", "--http", str(path), "--url", "ws://127.0.0.1:1"], env)
+    scheme = await invoke(["signal", "send", str(path), "--url", "ftp://127.0.0.1:1/signals"], env)
 
     assert garbage.exit_code == 2 and "not JSON at line 1 column 1" in garbage.stderr
-    assert both.exit_code == 2 and "not both" in both.stderr
-    assert scheme.exit_code == 2 and "--ws must be a ws:// or wss:// URL" in scheme.stderr
+    assert clash.exit_code == 2
+    assert clash.stderr.strip() == (
+        "--http sends to the webhook: give --url an http:// or https:// URL, got 'ws://127.0.0.1:1'"
+    )
+    assert scheme.exit_code == 2 and "--url must be a ws://, wss://, http:// or https:// URL" in scheme.stderr
