@@ -135,7 +135,9 @@ async def test_signals_are_queued_over_the_websocket_exactly_as_written_and_a_re
     first = await stored_payload(store, "ws-a")
     assert first is not None and first["stop"] == "74.10"
 
-    again = await run_executor("signal", "send", "-", "--url", websocket.url, env=env, stdin=path.read_bytes())
+    again = await run_executor(
+        "signal", "send", "-", "--url", websocket.url, env=env, stdin=path.read_bytes()
+    )
 
     assert again[0] == 0, again[2]
     assert answers(again[1]) == [("ws-a", "duplicate"), ("ws-b", "duplicate")]
