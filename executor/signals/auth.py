@@ -1,8 +1,9 @@
-"""Who may send signals: an HMAC-signed body, a Bearer header or a token field, all compared in constant time.
+"""Who may send signals: a signed body, a Bearer or X-Token header or a token field, checked in constant time.
 
 With no secret configured anyone who can reach the port can trade, so ingress then only binds to
 loopback (`ensure_safe_bind`). A signed request can be replayed within the window, but the inbox is
-idempotent by signal id, so a replay is answered as a duplicate and never decided twice.
+idempotent by signal id, so a replay is answered as a duplicate and never decided twice. Every
+credential that is present must be right: one right credential never excuses a wrong one beside it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pydantic import SecretStr
 SIGNATURE_HEADER: Final = "X-Signature"
 TIMESTAMP_HEADER: Final = "X-Timestamp"
 AUTHORIZATION_HEADER: Final = "Authorization"
+TOKEN_HEADER: Final = "X-Token"
+"""The secret as a plain header, for clients that can set a header but not `Authorization`."""
 _BEARER = "bearer "
 _MAX_TIMESTAMP_DIGITS = 12
 
@@ -33,6 +36,7 @@ class AuthMethod(StrEnum):
     SIGNATURE = "signature"
     BEARER = "bearer"
     TOKEN = "token"
+    """The `X-Token` header or the body's `token` field."""
 
 
 class Unauthorized(Exception):
@@ -50,6 +54,7 @@ class Credentials:
     signature: str | None = None
     timestamp: str | None = None
     bearer: str | None = None
+    token: str | None = None
     trusted: bool = False
 
     @classmethod
@@ -65,6 +70,7 @@ class Credentials:
             signature=headers.get(SIGNATURE_HEADER),
             timestamp=headers.get(TIMESTAMP_HEADER),
             bearer=bearer,
+            token=headers.get(TOKEN_HEADER),
         )
 
 
@@ -87,6 +93,11 @@ class Authenticator:
     def required(self) -> bool:
         return self._secret is not None
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What must never be stored or logged: the secret, when there is one."""
+        return () if self._secret is None else (self._secret,)
+
     def check_bearer(self, bearer: str | None) -> None:
         """The WebSocket handshake's `Authorization: Bearer <secret>`."""
         if self._secret is None:
@@ -97,7 +108,7 @@ class Authenticator:
             raise Unauthorized("the Bearer token is wrong")
 
     def check_token(self, token: object) -> None:
-        """The body's `token` field, for senders that cannot sign (TradingView)."""
+        """The body's `token` field (or `X-Token`), for senders that cannot sign (TradingView)."""
         if self._secret is None:
             return
         if token is not None and not isinstance(token, str):
@@ -105,7 +116,7 @@ class Authenticator:
         if token is None:
             raise Unauthorized(
                 f"sign the body ({SIGNATURE_HEADER} and {TIMESTAMP_HEADER}), send {AUTHORIZATION_HEADER}: "
-                'Bearer <secret>, or put the secret in a "token" field'
+                f'Bearer <secret> or {TOKEN_HEADER}: <secret>, or put the secret in a "token" field'
             )
         if not _same(self._secret, token):
             raise Unauthorized("the token is wrong")
@@ -113,20 +124,34 @@ class Authenticator:
     def check_headers(self, body: bytes, credentials: Credentials, now: datetime) -> AuthMethod | None:
         """Authenticate from what came beside the body; None when only a body token can still do it.
 
-        Credentials that are present but wrong are refused even if a body token would be right, so a
-        broken signer is noticed instead of silently falling back.
+        Every credential present is checked, and any wrong one refuses the request even if another
+        is right (or a body token would be), so a broken or guessing sender is noticed instead of
+        silently falling back.
         """
         if self._secret is None:
             return AuthMethod.OPEN
         if credentials.trusted:
             return AuthMethod.TRUSTED
+        methods: list[AuthMethod] = []
         if credentials.signature is not None or credentials.timestamp is not None:
             self._check_signature(body, credentials, now)
-            return AuthMethod.SIGNATURE
+            methods.append(AuthMethod.SIGNATURE)
         if credentials.bearer is not None:
             self.check_bearer(credentials.bearer)
-            return AuthMethod.BEARER
-        return None
+            methods.append(AuthMethod.BEARER)
+        if credentials.token is not None:
+            if not _same(self._secret, credentials.token):
+                raise Unauthorized(f"the {TOKEN_HEADER} header is wrong")
+            methods.append(AuthMethod.TOKEN)
+        return methods[0] if methods else None
+
+    def check_request(self, credentials: Credentials, now: datetime) -> None:
+        """A request with no body to carry a token (GET /status, /metrics): a header must prove the secret."""
+        if self.check_headers(b"", credentials, now) is None:
+            raise Unauthorized(
+                f"send {AUTHORIZATION_HEADER}: Bearer <secret> (or {TOKEN_HEADER}: <secret>); "
+                "only /health and /ready answer without it"
+            )
 
     def _check_signature(self, body: bytes, credentials: Credentials, now: datetime) -> None:
         assert self._secret is not None

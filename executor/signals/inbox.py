@@ -5,15 +5,18 @@ authenticates, validates and stores, and returns the answer to send back. The or
 authentication comes before validation, so a stranger learns nothing about the schema and
 writes nothing; an invalid message leaves only a `rejected_signals` row; a valid one is
 committed before `queued` is returned, and only then is the consumer woken.
+
+What is kept of a rejected message is bounded and clean: at most `MAX_REPORTED_ERRORS` errors (then
+one saying how many more), at most `MAX_STORED_RAW_CHARS` of its text, and no credential in either.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import structlog
 
@@ -21,13 +24,19 @@ from executor.config.settings import IngressSettings
 from executor.crashpoints import CrashPoint, crash_point
 from executor.observability.logging import get_logger
 from executor.signals.auth import Authenticator, Credentials, Unauthorized
+from executor.signals.redaction import replace_secrets, strip_credentials
 from executor.signals.result import IngressResult, IngressStatus
-from executor.signals.schema import BODY, FieldError, InvalidSignal, Signal, load_object
+from executor.signals.schema import BODY, MAX_BODY_BYTES, FieldError, InvalidSignal, Signal, load_object
 from executor.store.store import Store
 
 log = get_logger("executor.signals")
 
 AUTH_FIELD = "auth"
+MAX_REPORTED_ERRORS: Final = 20
+"""Errors answered, logged and stored per message; a body with thousands of problems gets the first
+ones and a count, not a megabyte."""
+MAX_STORED_RAW_CHARS: Final = MAX_BODY_BYTES
+"""A rejected message's text is kept up to this many characters (a WebSocket frame may be larger)."""
 
 
 class InboxUnavailable(Exception):
@@ -42,6 +51,14 @@ def _as_text(raw: bytes | str) -> str:
     """The message as storable text: undecodable bytes replaced, no NULs (PostgreSQL refuses them)."""
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+
+
+def capped(errors: Sequence[FieldError], limit: int = MAX_REPORTED_ERRORS) -> tuple[FieldError, ...]:
+    """The first `limit` errors, then one more saying how many were left out."""
+    if len(errors) <= limit:
+        return tuple(errors)
+    more = len(errors) - limit
+    return (*errors[:limit], FieldError(BODY, f"{more} more problems not listed; fix the ones above first"))
 
 
 class Inbox:
@@ -109,27 +126,40 @@ class Inbox:
     def _authenticate(
         self, raw: bytes | str, credentials: Credentials, now: datetime
     ) -> dict[str, Any] | None:
-        """Returns the parsed object when the body had to be read for its token, so it is parsed once."""
+        """The parsed object (None if it is not one), once every credential present has been checked:
+        a body token must be right even when a header already proved the secret."""
         method = self.authenticator.check_headers(_as_bytes(raw), credentials, now)
-        if method is not None:
-            return None
         data = None
         with contextlib.suppress(InvalidSignal):
             data = load_object(raw)
-        self.authenticator.check_token(None if data is None else data.get("token"))
+        token = None if data is None else data.get("token")
+        if method is None or token is not None:
+            self.authenticator.check_token(token)
         return data
+
+    def strip_credentials(self, raw: bytes | str) -> str:
+        """A message as storable text, bounded, with every credential and the secret replaced."""
+        text = _as_text(raw)
+        if len(text) > MAX_STORED_RAW_CHARS:
+            text = text[:MAX_STORED_RAW_CHARS] + "…"
+        return strip_credentials(text, self.authenticator.secrets)
 
     async def _reject(
         self, raw: bytes | str, source: str, invalid: InvalidSignal, received_at: datetime
     ) -> IngressResult:
-        errors = [error.as_dict() for error in invalid.errors]
+        secrets = self.authenticator.secrets
+        reported = tuple(
+            FieldError(replace_secrets(error.field, secrets), replace_secrets(error.message, secrets))
+            for error in capped(invalid.errors)
+        )
+        errors = [error.as_dict() for error in reported]
         with structlog.contextvars.bound_contextvars(signal_id=invalid.signal_id):
             try:
                 async with self.store.transaction() as tx:
                     await tx.rejected.add(
                         account=self.account,
                         source=source,
-                        raw=_as_text(raw),
+                        raw=self.strip_credentials(raw),
                         errors=errors,
                         received_at=received_at,
                         signal_id=invalid.signal_id,
@@ -138,7 +168,7 @@ class Inbox:
                 log.exception("rejected signal could not be recorded", source=source)
                 raise InboxUnavailable("the rejected signal could not be recorded") from exc
             log.info("signal invalid", source=source, errors=errors)
-        return IngressResult(invalid.signal_id, IngressStatus.INVALID, invalid.errors)
+        return IngressResult(invalid.signal_id, IngressStatus.INVALID, reported)
 
     async def _store(self, signal: Signal, source: str, received_at: datetime) -> IngressResult:
         payload = signal.payload()

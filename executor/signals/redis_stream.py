@@ -5,7 +5,8 @@ Producers `XADD <stream> * signal '<json>'`. An entry is XACKed after the inbox 
 by the same consumer name on restart, or claimed by another consumer (XAUTOCLAIM) once it has been
 idle long enough. Redelivery is harmless because the inbox is idempotent by signal id. An entry
 that is not a valid signal goes to `<stream>:dead` with its errors, and is then acknowledged in the
-same MULTI, so a poison message neither blocks the stream nor disappears. Access to Redis is the
+same MULTI, so a poison message neither blocks the stream nor disappears; what is kept of it has
+its credentials stripped, like a rejected row. Access to Redis is the
 authentication here: entries are trusted like the Redis password that let them in.
 """
 
@@ -190,7 +191,12 @@ class RedisStreamIngress:
         async with redis.pipeline(transaction=True) as multi:
             multi.xadd(
                 self.dead_letter_stream,
-                {"signal": raw, "errors": errors, "entry": entry_id, "status": result.status.value},
+                {
+                    "signal": self._inbox.strip_credentials(raw),
+                    "errors": errors,
+                    "entry": entry_id,
+                    "status": result.status.value,
+                },
                 maxlen=DEAD_LETTER_MAXLEN,
             )
             multi.xack(self.stream, self.group, entry_id)

@@ -121,3 +121,43 @@ def test_window_edges_follow_the_clock_not_the_wall() -> None:
     later = NOW + timedelta(hours=1)
     with pytest.raises(Unauthorized, match="3600 s from the server's clock"):
         AUTH.check_headers(BODY, signed(), later)
+
+
+@pytest.mark.parametrize(
+    ("credentials", "fragment"),
+    [
+        (
+            Credentials(signature=sign(SECRET, BODY, TS), timestamp=str(TS), bearer="wrong"),
+            "Bearer token is wrong",
+        ),
+        (
+            Credentials(signature=sign(SECRET, BODY, TS), timestamp=str(TS), token="wrong"),
+            "X-Token header is wrong",
+        ),
+        (Credentials(bearer=SECRET, token="wrong"), "X-Token header is wrong"),
+        (Credentials(bearer="wrong", token=SECRET), "Bearer token is wrong"),
+        (Credentials(bearer=SECRET, signature="bad", timestamp=str(TS)), "X-Signature does not match"),
+    ],
+)
+def test_one_right_credential_never_excuses_a_wrong_one_beside_it(
+    credentials: Credentials, fragment: str
+) -> None:
+    with pytest.raises(Unauthorized, match=fragment):
+        AUTH.check_headers(BODY, credentials, NOW)
+
+
+def test_the_token_header_authenticates_like_the_bearer_header() -> None:
+    assert Credentials.from_headers({"X-Token": SECRET}).token == SECRET
+    assert AUTH.check_headers(BODY, Credentials(token=SECRET), NOW) is AuthMethod.TOKEN
+    both = Credentials(bearer=SECRET, token=SECRET)
+    assert AUTH.check_headers(BODY, both, NOW) is AuthMethod.BEARER
+
+
+def test_a_request_without_a_body_needs_a_header_credential() -> None:
+    AUTH.check_request(Credentials(bearer=SECRET), NOW)
+    AUTH.check_request(Credentials(token=SECRET), NOW)
+    with pytest.raises(Unauthorized, match="only /health and /ready answer without it"):
+        AUTH.check_request(Credentials(), NOW)
+    with pytest.raises(Unauthorized, match="Bearer token is wrong"):
+        AUTH.check_request(Credentials(bearer=SECRET + "x"), NOW)
+    Authenticator(None).check_request(Credentials(), NOW)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -269,3 +270,103 @@ async def test_an_unforeseen_validator_failure_is_one_more_invalid_message(
     result = await open_inbox.submit(signal_body("boom"), Source.WEBSOCKET)
     assert (result.status, [e.field for e in result.errors]) == (IngressStatus.INVALID, ["body"])
     assert await counts(store) == (0, 1)
+
+
+def _signed(body: bytes) -> Credentials:
+    return Credentials(signature=sign(SECRET, body, TS), timestamp=str(TS))
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(
+    ("credentials", "source"),
+    [
+        (lambda body: Credentials(bearer=SECRET), Source.WEBHOOK),
+        (_signed, Source.WEBHOOK),
+        (lambda body: Credentials(token=SECRET), Source.WEBHOOK),
+        (lambda body: Credentials(trusted=True), Source.REDIS),
+    ],
+)
+async def test_a_wrong_body_token_is_refused_even_beside_a_right_credential(
+    secured_inbox: Inbox, store: Store, credentials: Callable[[bytes], Credentials], source: Source
+) -> None:
+    wrong = signal_body("w-1", token="wrong")
+    result = await secured_inbox.submit(wrong, source, credentials(wrong))
+    assert (result.status, result.errors[0].message) == (IngressStatus.UNAUTHORIZED, "the token is wrong")
+    assert await counts(store) == (0, 0)
+    right = signal_body("w-2", token=SECRET)
+    assert (await secured_inbox.submit(right, source, credentials(right))).status is IngressStatus.QUEUED
+
+
+async def rejected_rows(store: Store) -> list[tuple[str, list[Any]]]:
+    from sqlalchemy import select
+
+    from executor.store.models import RejectedSignalRow
+
+    async with store.transaction() as tx:
+        rows = (await tx.session.scalars(select(RejectedSignalRow).order_by(RejectedSignalRow.id))).all()
+    return [(row.raw, row.errors) for row in rows]
+
+
+@SQLITE_ONLY
+async def test_a_rejected_body_is_stored_and_logged_without_any_credential(
+    secured_inbox: Inbox, store: Store
+) -> None:
+    out = io.StringIO()
+    configure_logging(fmt="json", stream=out)
+    nested = {"type": "market", "api_key": "other-system-key"}
+    body = signal_body("leak-1", token=SECRET, side="up", password="hunter22", entry=nested)
+    result = await secured_inbox.submit(body, Source.WEBHOOK)
+    assert result.status is IngressStatus.INVALID
+    truncated = (
+        b'{"id": "leak-2", "token": "' + SECRET.encode() + b'", "Api-Secret": "s3cr3t-other", "side": '
+    )
+    assert (await secured_inbox.submit(truncated, Source.WEBSOCKET, Credentials(bearer=SECRET))).status is (
+        IngressStatus.INVALID
+    )
+    (first, _), (second, _) = await rejected_rows(store)
+    for raw in (first, second):
+        for secret in (SECRET, "other-system-key", "hunter22", "s3cr3t-other"):
+            assert secret not in raw
+        assert "[REDACTED]" in raw
+    assert json.loads(first) == {
+        "id": "leak-1",
+        "symbol": "SOL/USDT:USDT",
+        "side": "up",
+        "entry": {"type": "market", "api_key": "[REDACTED]"},
+        "stop": "74.10",
+        "token": "[REDACTED]",
+        "password": "[REDACTED]",
+    }
+    assert SECRET not in out.getvalue() and "hunter22" not in out.getvalue()
+
+
+@SQLITE_ONLY
+async def test_a_body_without_credentials_is_stored_byte_for_byte(open_inbox: Inbox, store: Store) -> None:
+    raw = b'{"id": "keep-1",  "stop": 74.100, "side": "up", "note": "\\u00e9"}'
+    await open_inbox.submit(raw, Source.WEBHOOK)
+    [(stored, _)] = await rejected_rows(store)
+    assert stored == raw.decode()
+
+
+@SQLITE_ONLY
+async def test_thousands_of_problems_are_answered_logged_and_stored_capped_with_a_count(
+    open_inbox: Inbox, store: Store
+) -> None:
+    out = io.StringIO()
+    configure_logging(fmt="json", stream=out)
+    data = json.loads(signal_body("many-1"))
+    data |= {f"k{index:04d}": 1 for index in range(5000)}
+    raw = json.dumps(data).encode()
+    assert 45_000 < len(raw) < 64 * 1024
+    result = await open_inbox.submit(raw, Source.WEBHOOK)
+    assert len(result.errors) == 21
+    assert result.errors[0].field == "k0000"
+    assert result.errors[-1].as_dict() == {
+        "field": "body",
+        "message": "4980 more problems not listed; fix the ones above first",
+    }
+    answer = json.dumps(result.as_dict())
+    [(_, stored_errors)] = await rejected_rows(store)
+    assert stored_errors == result.as_dict()["errors"]
+    assert len(answer) < 8 * 1024 and len(json.dumps(stored_errors)) < 8 * 1024
+    assert max(len(line) for line in out.getvalue().splitlines()) < 8 * 1024

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from signal_helpers import ACCOUNT, NOW, SQLITE_ONLY, counts, signal_body
+from signal_helpers import ACCOUNT, NOW, SECRET, SQLITE_ONLY, counts, signal_body
 
 from executor.config.settings import IngressSettings
 from executor.signals.inbox import Inbox
@@ -137,6 +137,24 @@ async def test_invalid_entries_go_to_the_dead_letter_stream_with_their_errors_th
     assert json.loads(second[b"errors"])[0]["field"] == "signal" and second[b"signal"] == b""
     assert first[b"entry"] == (await redis.xrange(stream))[0][0]
     assert await counts(store) == (1, 1)
+
+
+@SQLITE_ONLY
+async def test_a_dead_letter_keeps_no_credential_of_the_entry(
+    secured_inbox: Inbox, store: Store, redis: Redis, redis_url: str, stream: str
+) -> None:
+    bad = signal_body("bad-s", side="sideways", token=SECRET, api_key="exchange-key-123")
+    await redis.xadd(stream, {"signal": bad})
+    ingress = consumer(secured_inbox, redis_url, stream, "c1")
+    await ingress.start()
+    try:
+        await eventually(lambda: _acked(redis, stream, 1))
+    finally:
+        await ingress.stop()
+    [(_, fields)] = await redis.xrange(stream + ":dead")
+    kept = json.loads(fields[b"signal"])
+    assert (kept["token"], kept["api_key"], kept["side"]) == ("[REDACTED]", "[REDACTED]", "sideways")
+    assert SECRET.encode() not in b"".join(fields.values()) and b"exchange-key-123" not in fields[b"signal"]
 
 
 @SQLITE_ONLY
