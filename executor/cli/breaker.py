@@ -12,7 +12,6 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 
 import click
@@ -20,6 +19,7 @@ import click
 from executor.cli.access import fail, with_store
 from executor.cli.common import EXIT_BAD_INPUT, config_option, settings_or_exit
 from executor.cli.status import when
+from executor.domain.enums import EventKind
 from executor.execution.riskbook import RiskBook
 from executor.risk import CarriedState, RiskProfile, resume, trip
 from executor.service.status import breaker_resets_at
@@ -27,11 +27,6 @@ from executor.store.store import Store
 
 MAX_TEXT = 500
 OPERATOR_NAME_LIMIT = 64
-
-
-class OperatorEvent(StrEnum):
-    HALT = "operator.halt"
-    RESUME = "operator.resume"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +59,7 @@ async def halt_trading(
             await tx.events.append(
                 account=account,
                 at=now,
-                kind=OperatorEvent.HALT.value,
+                kind=EventKind.OPERATOR_HALT,
                 data={"reason": reason, "by": by, "version": book.version},
             )
     return BreakerChange(ours, book.state, book.version)
@@ -84,7 +79,7 @@ async def resume_trading(
         await tx.events.append(
             account=account,
             at=now,
-            kind=OperatorEvent.RESUME.value,
+            kind=EventKind.OPERATOR_RESUME,
             data={
                 "note": note,
                 "by": by,

@@ -13,8 +13,9 @@ import click
 from executor.cli.access import fail, with_store
 from executor.cli.common import EXIT_BAD_INPUT, config_option, settings_or_exit
 from executor.cli.status import order_line, when
+from executor.domain.enums import PositionStatus
 from executor.service.status import moment, money, order_report
-from executor.store.models import DecisionRow, PositionRow, PositionStatus, SignalRow
+from executor.store.models import DecisionRow, PositionRow, SignalRow
 from executor.store.store import Store
 
 SIGNAL_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -220,7 +221,7 @@ def _position_line(position: Mapping[str, Any]) -> str:
         f"#{position['id']} {position['status']} · {position['symbol']} {position['side']} {position['qty']}"
         f" @ {position['entry_price']} · stop {position['stop_price'] or 'none'}"
     )
-    if position["status"] == PositionStatus.CLOSED.value:
+    if position["status"] == PositionStatus.CLOSED:
         line += (
             f" · exit {position['exit_price']} · realized {position['realized_pnl']},"
             f" fees {position['fees']}, funding {position['funding']}"

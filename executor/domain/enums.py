@@ -47,3 +47,32 @@ class OrderKind(StrEnum):
 class BreakerStatus(StrEnum):
     ACTIVE = "active"
     TRIPPED = "tripped"
+
+
+class SignalStatus(StrEnum):
+    """A stored signal's life in the inbox: queued until the trader settles it once."""
+
+    QUEUED = "queued"
+    DECIDED = "decided"
+    FAILED = "failed"
+
+
+class PositionStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class EventKind(StrEnum):
+    """What an audit-log row records; `executor explain` and operators read these names."""
+
+    SIGNAL_FAILED = "signal.failed"
+    SIGNAL_CLOSE = "signal.close"
+    SIGNAL_MOVE_STOP = "signal.move_stop"
+    POSITION_OPENED = "position.opened"
+    POSITION_CLOSED = "position.closed"
+    STOP_MOVED = "stop.moved"
+    DAY_STARTED = "day.started"
+    BREAKER_TRIPPED = "breaker.tripped"
+    RECONCILE_HALTED = "reconcile.halted"
+    OPERATOR_HALT = "operator.halt"
+    OPERATOR_RESUME = "operator.resume"

@@ -11,13 +11,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 from executor.crashpoints import CrashPoint, crash_point
-from executor.domain.enums import OrderKind, Side
+from executor.domain.enums import EventKind, OrderKind, PositionStatus
 from executor.domain.orders import Fill, OrderSide
 from executor.execution.alerts import Alerter, AlertKind
 from executor.execution.context import AccountContext
 from executor.execution.legs import LIVE_STATES, PROTECTIVE, OrderLegs
 from executor.observability.logging import get_logger
-from executor.store.models import FillRow, FundingPaymentRow, OrderRow, PositionRow, PositionStatus
+from executor.store.models import FillRow, FundingPaymentRow, OrderRow, PositionRow
 
 log = get_logger("executor.booking")
 
@@ -41,7 +41,7 @@ class Booking:
         async with ctx.store.transaction() as tx:
             position = await tx.positions.get(position_pk)
             orders = await tx.orders.for_position(position_pk)
-        if position is None or position.status != PositionStatus.OPEN.value:
+        if position is None or position.status is not PositionStatus.OPEN:
             return
         fills = await ctx.exchange.fills_since(position.symbol, position.opened_at - FILL_LOOKBACK)
         payments = await ctx.exchange.funding_payments_since(symbol=position.symbol, since=position.opened_at)
@@ -57,7 +57,7 @@ class Booking:
         async with ctx.store.transaction() as tx:
             fresh = await tx.positions.get(position_pk)
             assert fresh is not None
-            if fresh.status != PositionStatus.OPEN.value:
+            if fresh.status is not PositionStatus.OPEN:
                 return
             entries = [
                 f for f in entry_fills if await tx.fills.add(self._fill_row(f, ours.get(f.order_id or "")))
@@ -81,10 +81,10 @@ class Booking:
             exit_qty = sum((f.qty for f in exits), ZERO)
             exit_value = sum((f.qty * f.price for f in exits), ZERO)
             fresh.exit_price = exit_value / exit_qty if exit_qty else None
-            fresh.realized_pnl = Side(fresh.side).sign * (exit_value - exit_qty * fresh.entry_price)
+            fresh.realized_pnl = fresh.side.sign * (exit_value - exit_qty * fresh.entry_price)
             fresh.fees = sum((f.fee for f in [*entries, *exits]), ZERO)
             fresh.funding = funding
-            fresh.status = PositionStatus.CLOSED.value
+            fresh.status = PositionStatus.CLOSED
             fresh.closed_at = max((f.timestamp for f in exits), default=now)
             if exit_qty < fresh.qty:
                 self.alerter.raise_alert(
@@ -98,7 +98,7 @@ class Booking:
             await tx.events.append(
                 account=ctx.account,
                 at=now,
-                kind="position.closed",
+                kind=EventKind.POSITION_CLOSED,
                 data={
                     "symbol": fresh.symbol,
                     "exit_price": str(fresh.exit_price),
@@ -128,8 +128,8 @@ class Booking:
         entry's time on is the entry's. Exits are fills on the closing side after the entry. A fill
         already booked by an earlier position is not inserted again, so it is never counted twice.
         """
-        closing = OrderSide.closing(Side(position.side))
-        entry_ids = {row.exchange_order_id for row in orders if row.kind == OrderKind.ENTRY.value}
+        closing = OrderSide.closing(position.side)
+        entry_ids = {row.exchange_order_id for row in orders if row.kind is OrderKind.ENTRY}
         earliest = position.opened_at - ENTRY_FILL_TOLERANCE
         entries = [
             f
@@ -151,7 +151,7 @@ class Booking:
             client_order_id=order.client_order_id if order is not None else None,
             exchange_order_id=fill.order_id,
             symbol=fill.symbol,
-            side=fill.side.value,
+            side=fill.side,
             qty=fill.qty,
             price=fill.price,
             fee=fill.fee,

@@ -8,10 +8,10 @@ basis the booked loss is a fact and trips at once.
 from __future__ import annotations
 
 from executor.crashpoints import CrashPoint, crash_point
-from executor.domain.enums import BreakerStatus, OrderKind
+from executor.domain.enums import BreakerStatus, EventKind, OrderKind
+from executor.domain.order_state import OrderState
 from executor.execution.alerts import Alerter, AlertKind
 from executor.execution.context import AccountContext
-from executor.execution.order_state import OrderState
 from executor.execution.positions import PositionKeeper
 from executor.observability.logging import get_logger
 from executor.risk import BreakerAction, LossBasis, evaluate_daily_loss, trip
@@ -80,7 +80,7 @@ class BreakerGuard:
             await tx.events.append(
                 account=ctx.account,
                 at=now,
-                kind="breaker.tripped",
+                kind=EventKind.BREAKER_TRIPPED,
                 data={"reason": reason, "loss": str(verdict.loss), "limit": str(verdict.limit)},
             )
         crash_point(CrashPoint.BREAKER_TRIPPED)
@@ -98,8 +98,8 @@ class BreakerGuard:
         async with ctx.store.transaction() as tx:
             entries = [
                 row
-                for row in await tx.orders.in_states(ctx.account, [OrderState.OPEN.value])
-                if row.kind == OrderKind.ENTRY.value
+                for row in await tx.orders.in_states(ctx.account, [OrderState.OPEN])
+                if row.kind is OrderKind.ENTRY
             ]
         for row in entries:
             await self.keeper.cancel_entry(row)

@@ -10,10 +10,10 @@ from decimal import Decimal
 
 from adapters.client_ids import client_order_id
 from adapters.errors import ErrorClass, ExchangeError, OrderNotFoundError
-from executor.domain.enums import OrderKind, Side
+from executor.domain.enums import OrderKind
+from executor.domain.order_state import OrderState
 from executor.domain.orders import Order, OrderSide, OrderType
 from executor.execution.context import AccountContext
-from executor.execution.order_state import OrderState
 from executor.execution.orders import apply_exchange_view, exchange_view, intent, move
 from executor.observability.logging import get_logger
 from executor.store.models import OrderRow, PositionRow
@@ -21,8 +21,8 @@ from executor.store.repositories import Repositories
 
 log = get_logger("executor.legs")
 
-LIVE_STATES = (OrderState.PENDING.value, OrderState.UNKNOWN.value, OrderState.OPEN.value)
-PROTECTIVE = (OrderKind.STOP.value, OrderKind.TAKE_PROFIT.value)
+LIVE_STATES = (OrderState.PENDING, OrderState.UNKNOWN, OrderState.OPEN)
+PROTECTIVE = (OrderKind.STOP, OrderKind.TAKE_PROFIT)
 
 
 class OrderLegs:
@@ -65,7 +65,7 @@ class OrderLegs:
                 client_id=await self._next_client_id(tx, position, kind),
                 kind=kind,
                 symbol=position.symbol,
-                side=OrderSide.closing(Side(position.side)),
+                side=OrderSide.closing(position.side),
                 order_type=order_type,
                 qty=qty if qty is not None else position.qty,
                 trigger_price=trigger_price,
@@ -101,7 +101,7 @@ class OrderLegs:
         await self.record(row.client_order_id, order)
         return order
 
-    async def live(self, position_pk: int, kinds: Sequence[str] = PROTECTIVE) -> list[OrderRow]:
+    async def live(self, position_pk: int, kinds: Sequence[OrderKind] = PROTECTIVE) -> list[OrderRow]:
         """The position's legs of these kinds that the exchange may still hold."""
         async with self.ctx.store.transaction() as tx:
             rows = await tx.orders.for_position(position_pk)
@@ -153,7 +153,7 @@ class OrderLegs:
         found = await self.ctx.exchange.fetch_order(row.symbol, row.client_order_id)
         if found is not None:
             await self.record(row.client_order_id, found)
-        elif row.exchange_order_id is not None and row.state == OrderState.OPEN.value:
+        elif row.exchange_order_id is not None and row.state is OrderState.OPEN:
             await self.record(
                 row.client_order_id, None, OrderState.CANCELED, "no longer resting on the exchange"
             )

@@ -6,8 +6,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from executor.domain.enums import OrderKind
+from executor.domain.order_state import OrderState, advance, history_entry
 from executor.domain.orders import Order, OrderSide, OrderStatus, OrderType
-from executor.execution.order_state import OrderState, advance, history_entry
 from executor.observability.metrics import Metrics
 from executor.store.models import OrderRow
 
@@ -42,16 +42,16 @@ def intent(
         client_order_id=client_id,
         signal_pk=signal_pk,
         position_pk=position_pk,
-        kind=kind.value,
+        kind=kind,
         symbol=symbol,
-        side=side.value,
-        order_type=order_type.value,
+        side=side,
+        order_type=order_type,
         qty=qty,
         price=price,
         trigger_price=trigger_price,
         reduce_only=kind is not OrderKind.ENTRY,
         conditional=conditional,
-        state=OrderState.PENDING.value,
+        state=OrderState.PENDING,
         state_history=[history_entry(OrderState.PENDING, now)],
         filled_qty=Decimal(0),
         created_at=now,
@@ -60,10 +60,10 @@ def intent(
 
 
 def move(row: OrderRow, target: OrderState, now: datetime, metrics: Metrics, note: str | None = None) -> None:
-    state, history = advance(OrderState(row.state), target, list(row.state_history), now, note)
-    if state.value != row.state:
+    state, history = advance(row.state, target, list(row.state_history), now, note)
+    if state is not row.state:
         metrics.orders.labels(kind=row.kind, state=state.value).inc()
-    row.state, row.state_history, row.updated_at = state.value, history, now
+    row.state, row.state_history, row.updated_at = state, history, now
     if note and target in (OrderState.REJECTED, OrderState.UNKNOWN, OrderState.NOT_SENT):
         row.error = note
 
@@ -89,9 +89,9 @@ def exchange_view(row: OrderRow) -> Order:
         symbol=row.symbol,
         exchange_id=row.exchange_order_id or "",
         client_id=row.client_order_id,
-        kind=OrderKind(row.kind),
-        type=OrderType(row.order_type),
-        side=OrderSide(row.side),
+        kind=row.kind,
+        type=row.order_type,
+        side=row.side,
         status=OrderStatus.OPEN,
         qty=row.qty,
         filled=row.filled_qty,

@@ -14,20 +14,20 @@ from typing import Any
 from adapters.errors import ExchangeError
 from executor.config.settings import ForeignPolicy
 from executor.domain.account import AccountSnapshot, Position
-from executor.domain.enums import OrderKind, Setup, Side
+from executor.domain.enums import EventKind, OrderKind, PositionStatus, Setup
 from executor.domain.money import floor_to_step
+from executor.domain.order_state import OrderState
 from executor.domain.orders import Order, OrderType
 from executor.execution.alerts import Alerter, AlertKind
 from executor.execution.booking import Booking
 from executor.execution.context import AccountContext
 from executor.execution.legs import LIVE_STATES, PROTECTIVE, OrderLegs
-from executor.execution.order_state import OrderState
 from executor.execution.orders import apply_exchange_view
 from executor.execution.protection import Protection
 from executor.observability.logging import get_logger
 from executor.risk import OpenPosition, PositionAction, liquidation_violation, position_drawdown_action, trip
 from executor.signals.schema import Signal
-from executor.store.models import OrderRow, PositionRow, PositionStatus
+from executor.store.models import OrderRow, PositionRow
 
 log = get_logger("executor.positions")
 
@@ -45,7 +45,7 @@ class PositionKeeper:
 
     async def open_positions(self) -> Sequence[PositionRow]:
         async with self.ctx.store.transaction() as tx:
-            return await tx.positions.with_status(self.ctx.account, PositionStatus.OPEN.value)
+            return await tx.positions.with_status(self.ctx.account, PositionStatus.OPEN)
 
     async def close_at_market(
         self, position_pk: int, reason: str, *, qty: Decimal | None = None
@@ -54,7 +54,7 @@ class PositionKeeper:
 
         An earlier close that may be live is looked up first, so a close is never sent twice.
         """
-        for pending in await self.legs.live(position_pk, (OrderKind.CLOSE.value,)):
+        for pending in await self.legs.live(position_pk, (OrderKind.CLOSE,)):
             found = await self.ctx.exchange.fetch_order(pending.symbol, pending.client_order_id)
             if found is None:
                 await self.legs.record(
@@ -66,13 +66,13 @@ class PositionKeeper:
                 await self.sync_position(position_pk)
                 return found
         position, row = await self.legs.write(position_pk, OrderKind.CLOSE, OrderType.MARKET, qty=qty)
-        if position.status != PositionStatus.OPEN.value:
+        if position.status is not PositionStatus.OPEN:
             return None
         log.info("closing_position", symbol=position.symbol, reason=reason, client_id=row.client_order_id)
         order = await self.legs.send(
             row,
             lambda: self.ctx.exchange.close_position(
-                position.symbol, Side(position.side), row.qty, row.client_order_id
+                position.symbol, position.side, row.qty, row.client_order_id
             ),
         )
         if order is not None and order.filled > 0:
@@ -105,7 +105,7 @@ class PositionKeeper:
             account = await self.ctx.accounts.refresh()
         async with self.ctx.store.transaction() as tx:
             position = await tx.positions.get(position_pk)
-        if position is None or position.status != PositionStatus.OPEN.value:
+        if position is None or position.status is not PositionStatus.OPEN:
             return
         live = account.position(position.symbol)
         if not self._holds(live, position) or (live is not None and live.qty != position.qty):
@@ -129,7 +129,7 @@ class PositionKeeper:
 
     @staticmethod
     def _holds(live: Position | None, position: PositionRow) -> bool:
-        return live is not None and live.qty > 0 and live.side.value == position.side
+        return live is not None and live.qty > 0 and live.side is position.side
 
     async def request_close(self, position_pk: int, reason: str) -> None:
         """Record that the position must be closed, so a refused close is retried, not forgotten."""
@@ -142,7 +142,7 @@ class PositionKeeper:
         banned = self.ctx.exchange.banned_until
         if banned is not None and banned > datetime.now(UTC):  # the ban runs on the host's clock
             return
-        if not await self.legs.live(position.id, (OrderKind.CLOSE.value,)):
+        if not await self.legs.live(position.id, (OrderKind.CLOSE,)):
             await self.close_at_market(position.id, position.close_requested or "close requested")
 
     def _check_liquidation(self, position: PositionRow, live: Position) -> None:
@@ -151,7 +151,7 @@ class PositionKeeper:
             return
         self._liquidation_checked.add(position.id)
         problem = liquidation_violation(
-            Side(position.side),
+            position.side,
             position.entry_price,
             position.stop_price,
             live.liquidation_price,
@@ -170,18 +170,18 @@ class PositionKeeper:
         config = self.ctx.profile.position_drawdown
         if not config.enabled or live.mark_price is None or position.stop_price is None:
             return
-        legs = await self.legs.live(position.id, (OrderKind.CLOSE.value,))
+        legs = await self.legs.live(position.id, (OrderKind.CLOSE,))
         if legs:
             return
         async with self.ctx.store.transaction() as tx:
             reduced = any(
-                row.kind == OrderKind.CLOSE.value and row.filled_qty > 0
+                row.kind is OrderKind.CLOSE and row.filled_qty > 0
                 for row in await tx.orders.for_position(position.id)
             )
         verdict = position_drawdown_action(
             OpenPosition(
                 symbol=position.symbol,
-                side=Side(position.side),
+                side=position.side,
                 qty=position.qty,
                 entry=position.entry_price,
                 stop=position.stop_price,
@@ -228,8 +228,8 @@ class PositionKeeper:
         async with self.ctx.store.transaction() as tx:
             entries = [
                 row
-                for row in await tx.orders.in_states(self.ctx.account, [OrderState.OPEN.value])
-                if row.kind == OrderKind.ENTRY.value
+                for row in await tx.orders.in_states(self.ctx.account, [OrderState.OPEN])
+                if row.kind is OrderKind.ENTRY
             ]
             payloads: dict[str, dict[str, Any] | None] = {}
             for row in entries:
@@ -312,14 +312,14 @@ class PositionKeeper:
                         account=self.ctx.account,
                         signal_pk=fresh.signal_pk,
                         symbol=fresh.symbol,
-                        side=Side(decision.side).value,
-                        status=PositionStatus.OPEN.value,
+                        side=decision.side,
+                        status=PositionStatus.OPEN,
                         qty=order.filled,
                         entry_price=order.average_price or fresh.price or decision.entry or ZERO,
                         stop_price=decision.stop,
                         take_profit=decision.take_profit,
                         leverage=decision.leverage or 1,
-                        setup=(signal.setup or Setup.PRIMARY).value,
+                        setup=signal.setup or Setup.PRIMARY,
                         equity_before=account.equity if account is not None else None,
                         exit_price=None,
                         opened_at=order.timestamp or now,
@@ -333,7 +333,7 @@ class PositionKeeper:
                 await tx.events.append(
                     account=self.ctx.account,
                     at=now,
-                    kind="position.opened",
+                    kind=EventKind.POSITION_OPENED,
                     signal_id=signal.id,
                     data={"symbol": position.symbol, "side": position.side, "qty": str(position.qty)},
                 )

@@ -9,14 +9,14 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from adapters.client_ids import parse_client_order_id
-from executor.domain.enums import OrderKind, Side
+from executor.domain.enums import EventKind, OrderKind, PositionStatus
+from executor.domain.order_state import OrderState
 from executor.domain.orders import Order, OrderSide, OrderType
 from executor.execution.context import AccountContext
 from executor.execution.legs import LIVE_STATES, OrderLegs
-from executor.execution.order_state import OrderState
 from executor.execution.orders import move
 from executor.observability.logging import get_logger
-from executor.store.models import OrderRow, PositionStatus
+from executor.store.models import OrderRow
 
 log = get_logger("executor.protection")
 
@@ -33,7 +33,7 @@ class Protection:
         return await self.legs.send(
             row,
             lambda: self.ctx.exchange.place_stop(
-                position.symbol, Side(position.side), position.qty, trigger_price, row.client_order_id
+                position.symbol, position.side, position.qty, trigger_price, row.client_order_id
             ),
         )
 
@@ -46,7 +46,7 @@ class Protection:
         return await self.legs.send(
             row,
             lambda: self.ctx.exchange.place_take_profit(
-                position.symbol, Side(position.side), position.qty, trigger, client_id
+                position.symbol, position.side, position.qty, trigger, client_id
             ),
         )
 
@@ -54,8 +54,8 @@ class Protection:
         """Replace the stop: the new one rests before the old one is cancelled."""
         old_rows = [
             row
-            for row in await self.legs.live(position_pk, (OrderKind.STOP.value,))
-            if row.state == OrderState.OPEN.value
+            for row in await self.legs.live(position_pk, (OrderKind.STOP,))
+            if row.state is OrderState.OPEN
         ]
         new = await self.place_stop(position_pk, trigger_price)
         if new is None or not new.is_open:
@@ -69,7 +69,7 @@ class Protection:
             await tx.events.append(
                 account=self.ctx.account,
                 at=self.ctx.now(),
-                kind="stop.moved",
+                kind=EventKind.STOP_MOVED,
                 signal_id=signal_id,
                 data={"symbol": position.symbol, "from": str(previous), "to": str(trigger_price)},
             )
@@ -88,12 +88,10 @@ class Protection:
         """
         async with self.ctx.store.transaction() as tx:
             position = await tx.positions.get(position_pk)
-            rows = [
-                row for row in await tx.orders.for_position(position_pk) if row.kind == OrderKind.STOP.value
-            ]
-        if position is None or position.status != PositionStatus.OPEN.value:
+            rows = [row for row in await tx.orders.for_position(position_pk) if row.kind is OrderKind.STOP]
+        if position is None or position.status is not PositionStatus.OPEN:
             return True
-        closing = OrderSide.closing(Side(position.side))
+        closing = OrderSide.closing(position.side)
         resting = [
             order
             for order in await self.ctx.exchange.open_orders(position.symbol)
@@ -119,7 +117,7 @@ class Protection:
             if placed is None or not placed.is_open:
                 return False
             resting, covering = [placed, *resting], [placed]
-            fresh = await self.legs.live(position_pk, (OrderKind.STOP.value,))
+            fresh = await self.legs.live(position_pk, (OrderKind.STOP,))
             rows = list({row.client_order_id: row for row in [*rows, *fresh]}.values())
             by_client_id = {row.client_order_id: row for row in rows}
             by_exchange_id = {row.exchange_order_id: row for row in rows if row.exchange_order_id}
@@ -163,7 +161,7 @@ class Protection:
     async def _adopt(self, position_pk: int, order: Order, row: OrderRow | None) -> str:
         """Record a resting stop on its row, the position's unacknowledged stop row, or a new row."""
         if row is None:
-            live = await self.legs.live(position_pk, (OrderKind.STOP.value,))
+            live = await self.legs.live(position_pk, (OrderKind.STOP,))
             row = next((r for r in live if r.exchange_order_id is None), None)
         if row is None:
             _, row = await self.legs.write(

@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 from adapters.client_ids import parse_client_order_id
 from adapters.errors import ExchangeError
 from executor.config.settings import ForeignPolicy
-from executor.domain.enums import OrderKind
+from executor.domain.enums import EventKind, OrderKind, PositionStatus
+from executor.domain.order_state import OrderState
 from executor.execution.alerts import Alerter, AlertKind
 from executor.execution.context import AccountContext
-from executor.execution.order_state import OrderState
 from executor.execution.orders import apply_exchange_view, move
 from executor.execution.positions import PositionKeeper
 from executor.observability.logging import get_logger
 from executor.risk import trip
 from executor.signals.schema import Signal
-from executor.store.models import OrderRow, PositionStatus
+from executor.store.models import OrderRow
 
 log = get_logger("executor.reconcile")
 
@@ -67,10 +67,8 @@ class Reconciler:
     async def _resolve_unsettled_orders(self, report: ReconcileReport) -> None:
         """PENDING and UNKNOWN rows: what does the exchange know under their client id?"""
         async with self.ctx.store.transaction() as tx:
-            rows = await tx.orders.in_states(
-                self.ctx.account, [OrderState.PENDING.value, OrderState.UNKNOWN.value]
-            )
-        unsettled = (OrderState.PENDING.value, OrderState.UNKNOWN.value)
+            rows = await tx.orders.in_states(self.ctx.account, [OrderState.PENDING, OrderState.UNKNOWN])
+        unsettled = (OrderState.PENDING, OrderState.UNKNOWN)
         for row in rows:
             async with self.ctx.store.transaction() as tx:
                 current = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
@@ -80,7 +78,7 @@ class Reconciler:
             now = self.ctx.now()
             if (
                 found is None
-                and row.kind == OrderKind.STOP.value
+                and row.kind is OrderKind.STOP
                 and (current.position_pk is not None or await self._entry_resting(row))
             ):
                 continue  # judged against the resting orders when its position is protected
@@ -94,7 +92,7 @@ class Reconciler:
                 else:
                     apply_exchange_view(fresh, found, now, self.ctx.metrics)
             report.resolved_orders += 1
-            if found is not None and row.kind == OrderKind.ENTRY.value and found.filled > 0:
+            if found is not None and row.kind is OrderKind.ENTRY and found.filled > 0:
                 await self._adopt_entry(row)
 
     async def _adopt_unbooked_entries(self) -> None:
@@ -102,10 +100,8 @@ class Reconciler:
         async with self.ctx.store.transaction() as tx:
             rows = [
                 row
-                for row in await tx.orders.in_states(
-                    self.ctx.account, [OrderState.FILLED.value, OrderState.OPEN.value]
-                )
-                if row.kind == OrderKind.ENTRY.value and row.position_pk is None and row.filled_qty > 0
+                for row in await tx.orders.in_states(self.ctx.account, [OrderState.FILLED, OrderState.OPEN])
+                if row.kind is OrderKind.ENTRY and row.position_pk is None and row.filled_qty > 0
             ]
         for row in rows:
             await self._adopt_entry(row)
@@ -118,7 +114,7 @@ class Reconciler:
         async with self.ctx.store.transaction() as tx:
             siblings = await tx.orders.for_signal(stop.signal_pk)
         return any(
-            row.kind == OrderKind.ENTRY.value and row.state == OrderState.OPEN.value and row.filled_qty == 0
+            row.kind is OrderKind.ENTRY and row.state is OrderState.OPEN and row.filled_qty == 0
             for row in siblings
         )
 
@@ -138,7 +134,7 @@ class Reconciler:
         assert account is not None
         for position in await self.keeper.open_positions():
             live = account.position(position.symbol)
-            if live is None or live.qty == 0 or live.side.value != position.side:
+            if live is None or live.qty == 0 or live.side is not position.side:
                 await self.keeper.booking.book_close(position.id)
                 report.booked_closes += 1
                 continue
@@ -160,7 +156,7 @@ class Reconciler:
         """Our protective orders resting for positions that are closed: cancel them."""
         async with self.ctx.store.transaction() as tx:
             open_symbols = {
-                p.symbol for p in await tx.positions.with_status(self.ctx.account, PositionStatus.OPEN.value)
+                p.symbol for p in await tx.positions.with_status(self.ctx.account, PositionStatus.OPEN)
             }
             known = await tx.orders.symbols(self.ctx.account)
         for symbol in sorted(known):
@@ -190,6 +186,6 @@ class Reconciler:
                 tx, lambda state: trip(state, now, reason), now, tripped_at=now, trip_reason=reason
             )
             await tx.events.append(
-                account=self.ctx.account, at=now, kind="reconcile.halted", data={"reasons": reasons}
+                account=self.ctx.account, at=now, kind=EventKind.RECONCILE_HALTED, data={"reasons": reasons}
             )
         self.alerter.raise_alert(AlertKind.UNEXPLAINED_STATE, reason)

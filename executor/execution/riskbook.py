@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from executor.domain.enums import BreakerStatus, Setup
+from executor.domain.enums import BreakerStatus, EventKind
 from executor.risk import CarriedState, ClosedTrade, RiskProfile, on_trade_closed, roll_to
 from executor.risk.clock import trading_day
 from executor.store.models import DailyLossRow, PositionRow
@@ -48,7 +48,7 @@ def closed_trade(row: PositionRow) -> ClosedTrade:
         closed_at=row.closed_at,
         pnl=row.realized_pnl - row.fees + row.funding,
         equity_before=row.equity_before,
-        setup=Setup(row.setup),
+        setup=row.setup,
         symbol=row.symbol,
     )
 
@@ -138,7 +138,7 @@ class RiskBook:
                             account=self.account,
                             trading_day=today,
                             start_of_day_equity=equity,
-                            breaker=BreakerStatus.ACTIVE.value,
+                            breaker=BreakerStatus.ACTIVE,
                             updated_at=now,
                         )
                     )
@@ -152,7 +152,7 @@ class RiskBook:
                 await tx.events.append(
                     account=self.account,
                     at=now,
-                    kind="day.started",
+                    kind=EventKind.DAY_STARTED,
                     data={
                         "trading_day": today.isoformat(),
                         "start_of_day_equity": str(existing.start_of_day_equity),
@@ -191,7 +191,7 @@ class RiskBook:
         state = await self.apply(tx, transition, now)
         day = await self._day_row(tx, now)
         if day is not None:
-            day.breaker = state.breaker.value
+            day.breaker = state.breaker
             day.updated_at = now
             for name, value in day_fields.items():
                 setattr(day, name, value)

@@ -20,18 +20,18 @@ from executor.crashpoints import CrashPoint, crash_point
 from executor.domain import account as exchange_account
 from executor.domain import market as exchange_market
 from executor.domain.account import MarginMode
-from executor.domain.enums import EntryType, OrderKind, Side
+from executor.domain.enums import EntryType, EventKind, OrderKind, PositionStatus, SignalStatus
+from executor.domain.order_state import OrderState
 from executor.domain.orders import EntryRequest, OrderSide, OrderType, ProtectedEntry
 from executor.execution.alerts import Alerter, AlertKind
 from executor.execution.context import AccountContext
-from executor.execution.order_state import OrderState
 from executor.execution.orders import apply_exchange_view, intent, move
 from executor.execution.positions import PositionKeeper
 from executor.execution.snapshots import risk_account, risk_market, risk_signal
 from executor.observability.logging import get_logger
 from executor.risk import Decision, ReasonCode, decide
 from executor.signals.schema import Action, InvalidSignal, Signal
-from executor.store.models import DecisionRow, OrderRow, PositionRow, PositionStatus, SignalRow, SignalStatus
+from executor.store.models import DecisionRow, OrderRow, PositionRow, SignalRow
 from executor.store.repositories import Repositories
 
 log = get_logger("executor.trader")
@@ -39,6 +39,10 @@ log = get_logger("executor.trader")
 MARGIN_MODE = MarginMode.ISOLATED
 """Isolated margin: a position's loss is bounded by its own margin, and the risk engine's liquidation
 price (RISK_SPEC §2.8) is the isolated formula."""
+
+
+_FINISHED = {Action.CLOSE: EventKind.SIGNAL_CLOSE, Action.MOVE_STOP: EventKind.SIGNAL_MOVE_STOP}
+"""The audit event of a close or move_stop signal (an open one is audited by its decision row)."""
 
 
 def rejection(signal_id: str, reason: ReasonCode, message: str) -> Decision:
@@ -88,7 +92,7 @@ class Trader:
             await tx.events.append(
                 account=self.ctx.account,
                 at=now,
-                kind="signal.failed",
+                kind=EventKind.SIGNAL_FAILED,
                 signal_id=row.signal_id,
                 data={"error": error},
             )
@@ -119,13 +123,13 @@ class Trader:
         async with ctx.store.transaction() as tx:
             fresh = await tx.signals.get(ctx.account, row.signal_id)
             assert fresh is not None
-            if fresh.status != SignalStatus.QUEUED.value:
+            if fresh.status is not SignalStatus.QUEUED:
                 return
             if isinstance(gathered, Decision):
                 decision = gathered
             else:
                 assert symbol is not None
-                positions = await tx.positions.with_status(ctx.account, PositionStatus.OPEN.value)
+                positions = await tx.positions.with_status(ctx.account, PositionStatus.OPEN)
                 decision = self._decide(signal, symbol, gathered, positions, now)
             await tx.decisions.add(self._decision_row(fresh, signal, symbol or signal.symbol, decision, now))
             await tx.signals.mark(fresh, SignalStatus.DECIDED, now)
@@ -203,7 +207,7 @@ class Trader:
             reason=decision.reason.value if decision.reason else None,
             message=decision.message,
             symbol=symbol,
-            side=signal.side.value if signal.side else "",
+            side=signal.side,
             qty=decision.qty,
             leverage=decision.leverage,
             entry=decision.entry,
@@ -352,24 +356,24 @@ class Trader:
     async def _open_position_for(self, row: SignalRow, signal: Signal) -> PositionRow | None:
         symbol = await self.resolve_symbol(signal.symbol)
         for position in await self.keeper.open_positions():
-            if position.symbol == symbol and (signal.side is None or position.side == signal.side.value):
+            if position.symbol == symbol and (signal.side is None or position.side is signal.side):
                 return position
-        await self._finish(row, f"no open position on {signal.symbol}", ok=False)
+        await self._finish(row, signal, f"no open position on {signal.symbol}", ok=False)
         return None
 
-    async def _finish(self, row: SignalRow, message: str, *, ok: bool) -> None:
+    async def _finish(self, row: SignalRow, signal: Signal, message: str, *, ok: bool) -> None:
         now = self.ctx.now()
         async with self.ctx.store.transaction() as tx:
             fresh = await tx.signals.get(self.ctx.account, row.signal_id)
             assert fresh is not None
-            if fresh.status != SignalStatus.QUEUED.value:
+            if fresh.status is not SignalStatus.QUEUED:
                 return
             status = SignalStatus.DECIDED if ok else SignalStatus.FAILED
             await tx.signals.mark(fresh, status, now, None if ok else message)
             await tx.events.append(
                 account=self.ctx.account,
                 at=now,
-                kind=f"signal.{row.payload.get('action', 'open')}",
+                kind=_FINISHED[signal.action],
                 signal_id=row.signal_id,
                 data={"ok": ok, "message": message},
             )
@@ -381,7 +385,7 @@ class Trader:
             return
         reason = f"close signal {signal.id}"
         await self.keeper.request_close(position.id, reason)
-        await self._finish(row, f"closing {position.symbol} at market", ok=True)
+        await self._finish(row, signal, f"closing {position.symbol} at market", ok=True)
         if await self.keeper.close_at_market(position.id, reason) is None:
             self.alerter.raise_alert(
                 AlertKind.CLOSE_DEFERRED,
@@ -394,11 +398,13 @@ class Trader:
         if position is None:
             return
         assert signal.stop is not None
-        side = Side(position.side)
+        side = position.side
         current = position.stop_price
         toward_profit = current is None or (signal.stop - current) * side.sign > 0
         if not toward_profit and not self.ctx.settings.allow_stop_away_from_profit:
-            await self._finish(row, f"stop {signal.stop} is not toward profit from {current}", ok=False)
+            await self._finish(
+                row, signal, f"stop {signal.stop} is not toward profit from {current}", ok=False
+            )
             return
         mark = None
         try:
@@ -407,7 +413,9 @@ class Trader:
         except ExchangeError:
             mark = None
         if mark is None or (mark - signal.stop) * side.sign <= 0:
-            await self._finish(row, f"stop {signal.stop} is past the mark price {mark}; not moved", ok=False)
+            await self._finish(
+                row, signal, f"stop {signal.stop} is past the mark price {mark}; not moved", ok=False
+            )
             return
         moved = await self.keeper.protection.move_stop(position.id, signal.stop, signal.id)
-        await self._finish(row, moved, ok=True)
+        await self._finish(row, signal, moved, ok=True)

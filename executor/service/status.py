@@ -12,16 +12,16 @@ from decimal import Decimal
 from typing import Any
 
 from executor.domain.account import Position
-from executor.domain.enums import BreakerStatus, OrderKind
-from executor.execution.order_state import OrderState
+from executor.domain.enums import BreakerStatus, OrderKind, PositionStatus
+from executor.domain.order_state import OrderState
 from executor.risk import CarriedState, RiskProfile, daily_loss_limit
 from executor.risk.clock import trading_day, zone
 from executor.risk.profile import LossBasis
-from executor.store.models import DailyLossRow, OrderRow, PositionRow, PositionStatus
+from executor.store.models import DailyLossRow, OrderRow, PositionRow
 from executor.store.repositories import Repositories
 from executor.store.store import Store
 
-LIVE_ORDER_STATES: tuple[str, ...] = tuple(state.value for state in OrderState if state.may_be_live)
+LIVE_ORDER_STATES: tuple[OrderState, ...] = tuple(state for state in OrderState if state.may_be_live)
 QUEUED_COUNT_CAP = 1000
 """`queued_signals` counts the inbox backlog up to this many; more reads as this number."""
 
@@ -48,7 +48,7 @@ async def status_report(
     async with store.transaction() as tx:
         risk_row = await tx.risk_state.get(account)
         day_row = await tx.daily_loss.get(account, today)
-        positions = await tx.positions.with_status(account, PositionStatus.OPEN.value)
+        positions = await tx.positions.with_status(account, PositionStatus.OPEN)
         position_orders = {row.id: await tx.orders.for_position(row.id) for row in positions}
         signal_ids = {row.id: await _signal_id(tx, row.signal_pk) for row in positions}
         open_orders = await tx.orders.in_states(account, LIVE_ORDER_STATES)
@@ -153,7 +153,7 @@ def order_report(row: OrderRow) -> dict[str, Any]:
 
 def _live(orders: Iterable[OrderRow], kind: OrderKind) -> dict[str, Any] | None:
     """The newest order of that kind the exchange may hold (a replaced stop leaves a final one behind)."""
-    live = [row for row in orders if row.kind == kind.value and row.state in LIVE_ORDER_STATES]
+    live = [row for row in orders if row.kind is kind and row.state in LIVE_ORDER_STATES]
     return order_report(live[-1]) if live else None
 
 
@@ -183,7 +183,7 @@ def _position(
         "opened_at": moment(row.opened_at),
         "stop_order": stop,
         "take_profit_order": _live(orders, OrderKind.TAKE_PROFIT),
-        "stop_resting": stop is not None and stop["state"] == OrderState.OPEN.value,
+        "stop_resting": stop is not None and stop["state"] is OrderState.OPEN,
     }
     if exchange_positions is not None:
         found = next((p for p in exchange_positions if _matches(row, p)), None)
@@ -192,7 +192,7 @@ def _position(
 
 
 def _matches(row: PositionRow, position: Position) -> bool:
-    return row.symbol == position.symbol and row.side == position.side.value
+    return row.symbol == position.symbol and row.side is position.side
 
 
 def _exchange_position(position: Position) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -25,7 +24,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from executor.store.types import Money, UTCDateTime
+from executor.domain.enums import (
+    BreakerStatus,
+    EventKind,
+    OrderKind,
+    PositionStatus,
+    Setup,
+    Side,
+    SignalStatus,
+)
+from executor.domain.order_state import OrderState
+from executor.domain.orders import OrderSide, OrderType
+from executor.store.types import Money, UTCDateTime, text_enum
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -37,17 +47,6 @@ NAMING = {
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 Id = BigInteger().with_variant(Integer(), "sqlite")
-
-
-class SignalStatus(StrEnum):
-    QUEUED = "queued"
-    DECIDED = "decided"
-    FAILED = "failed"
-
-
-class PositionStatus(StrEnum):
-    OPEN = "open"
-    CLOSED = "closed"
 
 
 class Base(DeclarativeBase):
@@ -74,7 +73,7 @@ class SignalRow(Base):
     signal_id: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(16))
     payload: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(16), default=SignalStatus.QUEUED.value)
+    status: Mapped[SignalStatus] = mapped_column(text_enum(SignalStatus, 16), default=SignalStatus.QUEUED)
     error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
@@ -106,7 +105,7 @@ class DecisionRow(Base):
     reason: Mapped[str | None] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(Text)
     symbol: Mapped[str] = mapped_column(String(40))
-    side: Mapped[str] = mapped_column(String(8))
+    side: Mapped[Side] = mapped_column(text_enum(Side, 8))
     qty: Mapped[Decimal | None]
     leverage: Mapped[int | None]
     entry: Mapped[Decimal | None]
@@ -140,16 +139,16 @@ class OrderRow(Base):
     """For a triggered conditional order, the order its trigger executed (whose fills carry its id)."""
     signal_pk: Mapped[int | None] = mapped_column(ForeignKey("signals.id", ondelete="RESTRICT"))
     position_pk: Mapped[int | None] = mapped_column(ForeignKey("positions.id", ondelete="RESTRICT"))
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[OrderKind] = mapped_column(text_enum(OrderKind, 16))
     symbol: Mapped[str] = mapped_column(String(40))
-    side: Mapped[str] = mapped_column(String(8))
-    order_type: Mapped[str] = mapped_column(String(24))
+    side: Mapped[OrderSide] = mapped_column(text_enum(OrderSide, 8))
+    order_type: Mapped[OrderType] = mapped_column(text_enum(OrderType, 24))
     qty: Mapped[Decimal]
     price: Mapped[Decimal | None]
     trigger_price: Mapped[Decimal | None]
     reduce_only: Mapped[bool] = mapped_column(Boolean, default=False)
     conditional: Mapped[bool] = mapped_column(Boolean, default=False)
-    state: Mapped[str] = mapped_column(String(16))
+    state: Mapped[OrderState] = mapped_column(text_enum(OrderState, 16))
     state_history: Mapped[list[Any]]
     filled_qty: Mapped[Decimal] = mapped_column(default=Decimal(0))
     average_price: Mapped[Decimal | None]
@@ -171,7 +170,7 @@ class FillRow(Base):
     client_order_id: Mapped[str | None] = mapped_column(String(40))
     exchange_order_id: Mapped[str | None] = mapped_column(String(64))
     symbol: Mapped[str] = mapped_column(String(40))
-    side: Mapped[str] = mapped_column(String(8))
+    side: Mapped[OrderSide] = mapped_column(text_enum(OrderSide, 8))
     qty: Mapped[Decimal]
     price: Mapped[Decimal]
     fee: Mapped[Decimal]
@@ -190,14 +189,14 @@ class PositionRow(Base):
     account: Mapped[str] = mapped_column(String(32))
     signal_pk: Mapped[int | None] = mapped_column(ForeignKey("signals.id", ondelete="RESTRICT"))
     symbol: Mapped[str] = mapped_column(String(40))
-    side: Mapped[str] = mapped_column(String(8))
-    status: Mapped[str] = mapped_column(String(16))
+    side: Mapped[Side] = mapped_column(text_enum(Side, 8))
+    status: Mapped[PositionStatus] = mapped_column(text_enum(PositionStatus, 16))
     qty: Mapped[Decimal]
     entry_price: Mapped[Decimal]
     stop_price: Mapped[Decimal | None]
     take_profit: Mapped[Decimal | None]
     leverage: Mapped[int]
-    setup: Mapped[str] = mapped_column(String(16))
+    setup: Mapped[Setup] = mapped_column(text_enum(Setup, 16))
     equity_before: Mapped[Decimal | None]
     exit_price: Mapped[Decimal | None]
     close_requested: Mapped[str | None] = mapped_column(Text)
@@ -239,7 +238,7 @@ class DailyLossRow(Base):
     realized_pnl: Mapped[Decimal] = mapped_column(default=Decimal(0))
     fees: Mapped[Decimal] = mapped_column(default=Decimal(0))
     funding: Mapped[Decimal] = mapped_column(default=Decimal(0))
-    breaker: Mapped[str] = mapped_column(String(16))
+    breaker: Mapped[BreakerStatus] = mapped_column(text_enum(BreakerStatus, 16))
     tripped_at: Mapped[datetime | None]
     trip_reason: Mapped[str | None] = mapped_column(Text)
     resumed_at: Mapped[datetime | None]
@@ -268,6 +267,6 @@ class EventRow(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     account: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime]
-    kind: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[EventKind] = mapped_column(text_enum(EventKind, 40))
     signal_id: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict[str, Any]]

@@ -11,6 +11,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from executor.domain.enums import EventKind, PositionStatus, SignalStatus
+from executor.domain.order_state import OrderState
 from executor.store.models import (
     DailyLossRow,
     DecisionRow,
@@ -19,11 +21,9 @@ from executor.store.models import (
     FundingPaymentRow,
     OrderRow,
     PositionRow,
-    PositionStatus,
     RejectedSignalRow,
     RiskStateRow,
     SignalRow,
-    SignalStatus,
 )
 
 
@@ -52,7 +52,7 @@ class SignalRepository(_Repository):
             signal_id=signal_id,
             source=source,
             payload=payload,
-            status=SignalStatus.QUEUED.value,
+            status=SignalStatus.QUEUED,
             received_at=received_at,
         )
         if await self._insert_unique(row):
@@ -72,7 +72,7 @@ class SignalRepository(_Repository):
     async def queued(self, account: str, limit: int = 100) -> Sequence[SignalRow]:
         result = await self.session.scalars(
             select(SignalRow)
-            .where(SignalRow.account == account, SignalRow.status == SignalStatus.QUEUED.value)
+            .where(SignalRow.account == account, SignalRow.status == SignalStatus.QUEUED)
             .order_by(SignalRow.id)
             .limit(limit)
         )
@@ -81,7 +81,7 @@ class SignalRepository(_Repository):
     async def mark(
         self, row: SignalRow, status: SignalStatus, at: datetime, error: str | None = None
     ) -> None:
-        row.status = status.value
+        row.status = status
         row.decided_at = at
         row.error = error
         await self.session.flush()
@@ -141,7 +141,7 @@ class OrderRepository(_Repository):
             select(OrderRow).where(OrderRow.account == account, OrderRow.client_order_id == client_order_id)
         )
 
-    async def in_states(self, account: str, states: Sequence[str]) -> Sequence[OrderRow]:
+    async def in_states(self, account: str, states: Sequence[OrderState]) -> Sequence[OrderRow]:
         result = await self.session.scalars(
             select(OrderRow)
             .where(OrderRow.account == account, OrderRow.state.in_(states))
@@ -194,7 +194,7 @@ class PositionRepository(_Repository):
     async def get(self, position_pk: int) -> PositionRow | None:
         return await self.session.get(PositionRow, position_pk)
 
-    async def with_status(self, account: str, status: str) -> Sequence[PositionRow]:
+    async def with_status(self, account: str, status: PositionStatus) -> Sequence[PositionRow]:
         result = await self.session.scalars(
             select(PositionRow)
             .where(PositionRow.account == account, PositionRow.status == status)
@@ -212,7 +212,7 @@ class PositionRepository(_Repository):
         """The newest closed positions first (the risk engine's trade history)."""
         result = await self.session.scalars(
             select(PositionRow)
-            .where(PositionRow.account == account, PositionRow.status == PositionStatus.CLOSED.value)
+            .where(PositionRow.account == account, PositionRow.status == PositionStatus.CLOSED)
             .order_by(PositionRow.closed_at.desc(), PositionRow.id.desc())
             .limit(limit)
         )
@@ -303,7 +303,13 @@ class RiskStateRepository(_Repository):
 
 class EventRepository(_Repository):
     async def append(
-        self, *, account: str, at: datetime, kind: str, data: dict[str, Any], signal_id: str | None = None
+        self,
+        *,
+        account: str,
+        at: datetime,
+        kind: EventKind,
+        data: dict[str, Any],
+        signal_id: str | None = None,
     ) -> EventRow:
         row = EventRow(account=account, at=at, kind=kind, data=data, signal_id=signal_id)
         self.session.add(row)

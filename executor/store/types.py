@@ -1,12 +1,13 @@
-"""Column types that keep money exact and timestamps in UTC on both SQLite and PostgreSQL."""
+"""Column types that keep money exact, timestamps in UTC and enums as their text on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Numeric, String
+from sqlalchemy import DateTime, Dialect, Enum, Numeric, String
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 MAX_SCALE = 18
@@ -63,3 +64,22 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def text_enum(enum: type[StrEnum], length: int) -> Enum:
+    """A domain enum stored as its value (not its name) in a VARCHAR(`length`), loaded back as the member.
+
+    No native type and no CHECK constraint, deliberately: the DDL is the plain VARCHAR the column
+    always had, so databases written before the columns were typed load unchanged and need no
+    migration, and a new member needs no table rebuild on SQLite. The daemon is the only writer and
+    every write goes through this type, which refuses a value outside the enum; a stored value the
+    code does not know fails the read loudly (LookupError) instead of passing as a string.
+    """
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        validate_strings=True,
+        values_callable=lambda members: [member.value for member in members],
+    )

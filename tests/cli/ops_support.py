@@ -18,12 +18,12 @@ from click.testing import CliRunner, Result
 from adapters.client_ids import client_order_id
 from executor.cli import main
 from executor.config.risk_profiles import load_profile
-from executor.domain.enums import OrderKind
-from executor.execution.order_state import OrderState, history_entry
+from executor.domain.enums import OrderKind, SignalStatus
+from executor.domain.order_state import OrderState, history_entry
 from executor.risk import Decision, decide
 from executor.risk.derive import derive_state
 from executor.risk.scenario import SIGNAL_FIELDS, parse_scenario
-from executor.store.models import DecisionRow, OrderRow, PositionRow, SignalStatus
+from executor.store.models import DecisionRow, OrderRow, PositionRow
 from executor.store.store import Store
 
 ACCOUNT = "main"

@@ -19,8 +19,8 @@ from ops_support import (
     store_position_with_orders,
 )
 
+from executor.domain.enums import SignalStatus
 from executor.risk import Decision
-from executor.store.models import SignalStatus
 from executor.store.store import Store
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -33,7 +33,7 @@ from websockets.exceptions import InvalidStatus
 from adapters.client_ids import client_order_id
 from adapters.sim.ccxt_target import target_simulator
 from executor.domain.enums import OrderKind
-from executor.execution.order_state import OrderState
+from executor.domain.order_state import OrderState
 from executor.signals.auth import sign
 from executor.store.models import (
     DailyLossRow,

@@ -7,9 +7,8 @@ from decimal import Decimal
 import pytest
 from flow_harness import SOL, Flow, dec, flow
 
-from executor.domain.enums import BreakerStatus
-from executor.execution.order_state import OrderState
-from executor.store.models import PositionStatus
+from executor.domain.enums import BreakerStatus, PositionStatus
+from executor.domain.order_state import OrderState
 
 pytestmark = pytest.mark.parametrize("exchange", ["binance", "phemex"])
 

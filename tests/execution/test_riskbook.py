@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 
 from executor.config.risk_profiles import load_profile
-from executor.domain.enums import BreakerStatus
+from executor.domain.enums import BreakerStatus, PositionStatus
 from executor.execution.riskbook import RiskBook
 from executor.risk import RiskProfile, resume, trip
-from executor.store.models import PositionRow, PositionStatus
+from executor.store.models import PositionRow
 from executor.store.store import Store
 
 NOW = datetime(2026, 6, 2, 14, 0, tzinfo=UTC)

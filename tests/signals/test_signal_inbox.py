@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from signal_helpers import ACCOUNT, NOW, SECRET, SQLITE_ONLY, counts, signal_body
 
+from executor.domain.enums import SignalStatus
 from executor.observability.logging import configure_logging
 from executor.signals.auth import Credentials, sign
 from executor.signals.inbox import Inbox, InboxUnavailable
 from executor.signals.result import IngressStatus, Source
 from executor.signals.schema import InvalidSignal, Signal
-from executor.store.models import SignalStatus
 from executor.store.store import Store
 
 TS = int(NOW.timestamp())

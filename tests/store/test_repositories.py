@@ -1,12 +1,22 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from executor.domain.enums import (
+    BreakerStatus,
+    EventKind,
+    OrderKind,
+    PositionStatus,
+    Setup,
+    Side,
+    SignalStatus,
+)
+from executor.domain.order_state import OrderState, history_entry
+from executor.domain.orders import OrderSide, OrderType
 from executor.store.models import (
     DailyLossRow,
     DecisionRow,
@@ -15,7 +25,6 @@ from executor.store.models import (
     OrderRow,
     PositionRow,
     RiskStateRow,
-    SignalStatus,
 )
 from executor.store.store import Store
 
@@ -25,16 +34,6 @@ SMALL = Decimal("0.123456789012345678")
 NEG = Decimal("-98765432.1098765432")
 NOW = datetime(2026, 6, 2, 14, 0, 0, 123456, tzinfo=UTC)
 ACCOUNT = "main"
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    store = Store.open(database_url)
-    await store.upgrade()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def assert_exact(read: Decimal | None, written: Decimal) -> None:
@@ -66,7 +65,7 @@ async def test_signal_is_stored_once_and_a_second_arrival_is_a_duplicate(store: 
         assert await tx.signals.queued(ACCOUNT) == []
         stored = await tx.signals.get(ACCOUNT, "s1")
     assert stored is not None
-    assert (stored.status, stored.received_at, stored.decided_at) == ("decided", NOW, NOW)
+    assert (stored.status, stored.received_at, stored.decided_at) == (SignalStatus.DECIDED, NOW, NOW)
 
 
 async def test_rejected_signal_round_trips_and_is_truncated(store: Store) -> None:
@@ -90,7 +89,7 @@ async def test_decision_round_trips_exact_decimals_and_step_log(store: Store) ->
                 reason=None,
                 message="ok",
                 symbol="SOL/USDT:USDT",
-                side="long",
+                side=Side.LONG,
                 qty=BIG,
                 leverage=20,
                 entry=SMALL,
@@ -122,17 +121,17 @@ async def test_order_client_id_is_unique_per_account(store: Store) -> None:
             account=account,
             client_order_id="x-s1-entry",
             signal_pk=signal_pk,
-            kind="entry",
+            kind=OrderKind.ENTRY,
             symbol="SOL/USDT:USDT",
-            side="buy",
-            order_type="market",
+            side=OrderSide.BUY,
+            order_type=OrderType.MARKET,
             qty=BIG,
             price=None,
             trigger_price=SMALL,
             reduce_only=False,
             conditional=False,
-            state="pending",
-            state_history=[{"state": "pending", "at": NOW.isoformat()}],
+            state=OrderState.PENDING,
+            state_history=[history_entry(OrderState.PENDING, NOW)],
             filled_qty=Decimal(0),
             created_at=NOW,
             updated_at=NOW,
@@ -158,7 +157,7 @@ async def test_fill_books_once_by_trade_id(store: Store) -> None:
             account=ACCOUNT,
             trade_id="t-1",
             symbol="SOL/USDT:USDT",
-            side="sell",
+            side=OrderSide.SELL,
             qty=BIG,
             price=SMALL,
             fee=SMALL,
@@ -184,14 +183,14 @@ async def test_position_and_its_funding_payments_round_trip(store: Store) -> Non
             PositionRow(
                 account=ACCOUNT,
                 symbol="BTC/USDT:USDT",
-                side="short",
-                status="open",
+                side=Side.SHORT,
+                status=PositionStatus.OPEN,
                 qty=SMALL,
                 entry_price=BIG,
                 stop_price=BIG,
                 take_profit=None,
                 leverage=5,
-                setup="primary",
+                setup=Setup.PRIMARY,
                 equity_before=BIG,
                 exit_price=None,
                 opened_at=NOW,
@@ -214,7 +213,7 @@ async def test_position_and_its_funding_payments_round_trip(store: Store) -> Non
         )
         assert await tx.funding.add(duplicate) is False
     async with store.transaction() as tx:
-        opened = await tx.positions.with_status(ACCOUNT, "open")
+        opened = await tx.positions.with_status(ACCOUNT, PositionStatus.OPEN)
         payments = await tx.funding.for_position(opened[0].id)
     assert_exact(opened[0].qty, SMALL)
     assert_exact(opened[0].entry_price, BIG)
@@ -235,7 +234,7 @@ async def test_daily_loss_row_survives_a_new_store_on_the_same_database(database
                 realized_pnl=NEG,
                 fees=SMALL,
                 funding=SMALL,
-                breaker="tripped",
+                breaker=BreakerStatus.TRIPPED,
                 tripped_at=NOW,
                 trip_reason="limit",
                 updated_at=NOW,
@@ -250,7 +249,7 @@ async def test_daily_loss_row_survives_a_new_store_on_the_same_database(database
     finally:
         await second.close()
     assert row is not None and same is not None and row.id == same.id
-    assert (row.breaker, row.tripped_at, row.trip_reason) == ("tripped", NOW, "limit")
+    assert (row.breaker, row.tripped_at, row.trip_reason) == (BreakerStatus.TRIPPED, NOW, "limit")
     assert_exact(row.start_of_day_equity, BIG)
     assert_exact(row.realized_pnl, NEG)
 
@@ -273,17 +272,22 @@ async def test_risk_state_is_saved_and_replaced(store: Store) -> None:
 
 async def test_events_append_in_order(store: Store) -> None:
     async with store.transaction() as tx:
-        await tx.events.append(account=ACCOUNT, at=NOW, kind="a", data={"n": 1}, signal_id="s1")
-        await tx.events.append(account=ACCOUNT, at=NOW, kind="b", data={"n": 2})
+        await tx.events.append(
+            account=ACCOUNT, at=NOW, kind=EventKind.DAY_STARTED, data={"n": 1}, signal_id="s1"
+        )
+        await tx.events.append(account=ACCOUNT, at=NOW, kind=EventKind.STOP_MOVED, data={"n": 2})
     async with store.transaction() as tx:
         events = await tx.events.recent(ACCOUNT)
-    assert [(e.kind, e.data, e.signal_id) for e in events] == [("b", {"n": 2}, None), ("a", {"n": 1}, "s1")]
+    assert [(e.kind, e.data, e.signal_id) for e in events] == [
+        (EventKind.STOP_MOVED, {"n": 2}, None),
+        (EventKind.DAY_STARTED, {"n": 1}, "s1"),
+    ]
 
 
 async def test_a_failed_transaction_writes_nothing(store: Store) -> None:
     with pytest.raises(RuntimeError):
         async with store.transaction() as tx:
-            await tx.events.append(account=ACCOUNT, at=NOW, kind="a", data={})
+            await tx.events.append(account=ACCOUNT, at=NOW, kind=EventKind.DAY_STARTED, data={})
             raise RuntimeError("boom")
     async with store.transaction() as tx:
         assert await tx.events.recent(ACCOUNT) == []
@@ -297,7 +301,7 @@ async def test_money_columns_refuse_floats(store: Store) -> None:
                     account=ACCOUNT,
                     trade_id="t",
                     symbol="X",
-                    side="buy",
+                    side=OrderSide.BUY,
                     qty=0.1,
                     price=SMALL,  # type: ignore[arg-type]
                     fee=SMALL,

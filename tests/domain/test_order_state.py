@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from executor.execution.order_state import IllegalTransition, OrderState, advance, can_move
+from executor.domain.order_state import IllegalTransition, OrderState, advance, can_move
 
 AT = datetime(2026, 6, 2, tzinfo=UTC)
 
