@@ -31,6 +31,8 @@ class CrashPoint(StrEnum):
     """The exchange answered the stop; the answer is not yet stored."""
     ENTRY_STORED = "entry_stored"
     """The entry's and stop's answers are stored; the position row is not yet written."""
+    FILLS_INSERTED = "fills_inserted"
+    """A closing position's fills are inserted in its booking transaction, which has not committed yet."""
     FILL_BOOKED = "fill_booked"
     """A closed position was booked; sibling orders and the breaker have not been looked at."""
     BREAKER_TRIPPED = "breaker_tripped"

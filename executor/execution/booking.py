@@ -65,6 +65,7 @@ class Booking:
             exits = [
                 f for f in exit_fills if await tx.fills.add(self._fill_row(f, ours.get(f.order_id or "")))
             ]
+            crash_point(CrashPoint.FILLS_INSERTED)
             funding = ZERO
             for payment in payments:
                 payment_row = FundingPaymentRow(

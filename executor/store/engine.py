@@ -1,4 +1,12 @@
-"""Async engines for SQLite (WAL, foreign keys on) and PostgreSQL."""
+"""Async engines for SQLite (WAL, foreign keys on) and PostgreSQL.
+
+SQLite's Python driver opens a transaction only before a data-changing statement, so a transaction that
+began with reads and a SAVEPOINT (an insert-unless-present) ran the SAVEPOINT outside any transaction,
+and releasing it committed on the spot: a crash later in the "transaction" left half of it written.
+The driver's own transaction handling is therefore switched off and every transaction starts with
+`BEGIN IMMEDIATE`: all of it commits or none of it does, and writers queue on the busy timeout instead
+of failing when another connection committed after their first read.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +25,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def ensure_sqlite_directory(url: str) -> None:
@@ -31,6 +44,7 @@ def create_engine(url: str) -> AsyncEngine:
     engine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
 

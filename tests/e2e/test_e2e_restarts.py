@@ -273,6 +273,36 @@ async def test_kill_9_right_after_a_close_is_booked_books_it_once_after_restart(
     assert unsettled_orders(db) == []
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
+async def test_kill_9_while_a_close_is_being_booked_books_it_whole_after_restart(
+    daemons: DaemonFactory, sim: Sim, database: str
+) -> None:
+    """Crash trial --seed 4242 (trial 4257): killed inside the booking of a close, SQLite kept the fills
+    (its driver committed them early) but not the position, so the restart booked PnL 0 and fees 0."""
+    daemon = daemons(database)
+    await daemon.start(EXECUTOR__TESTING__CRASH_AT="fills_inserted")
+    await daemon.ws_send([market_signal("crash-inserted-1")])
+    await eventually(lambda: protected_view(sim), what="the position with its stop")
+
+    await daemon.ws_send([{"id": "crash-inserted-close", "action": "close", "symbol": SYMBOL}])
+    assert await daemon.wait_exit() == SIGKILL_EXIT
+    assert (await sim.view()).position is None
+    await daemon.start()
+
+    async def booked() -> bool:
+        return [p.status for p in (await daemon.db()).positions] == ["closed"]
+
+    await eventually(booked, what="the position booked after the restart")
+    db = await daemon.db()
+    fills = await sim.fills()
+    assert len(fills) == 2 and db.day is not None
+    position = db.positions[0]
+    assert cents_equal(position.fees, sum((money(f["fee"]) for f in fills), Decimal(0)))
+    assert cents_equal(position.realized_pnl, sum((money(f["realized_pnl"]) for f in fills), Decimal(0)))
+    assert (db.day.realized_pnl, db.day.fees) == (position.realized_pnl, position.fees)
+    assert "gone from the exchange without fills" not in daemon.log_text()
+
+
 async def test_kill_9_right_after_the_breaker_trips_still_flattens_after_restart(
     daemons: DaemonFactory, sim: Sim, sqlite_url: str
 ) -> None:
