@@ -14,6 +14,7 @@ import httpx
 from executor.cli.access import quiet_http_client, with_store
 from executor.cli.common import config_option, settings_or_exit
 from executor.service.status import status_report
+from executor.signals.auth import AUTHORIZATION_HEADER
 
 DAEMON_TIMEOUT_SECONDS = 2.0
 _ANY_HOST = {"0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1", "": "127.0.0.1"}
@@ -27,12 +28,17 @@ def local_url(scheme: str, address: str, path: str) -> str:
     return f"{scheme}://{shown}:{port}{path}"
 
 
-def ask_daemon(url: str, timeout: float = DAEMON_TIMEOUT_SECONDS) -> tuple[dict[str, Any] | None, str | None]:
-    """The daemon's report and None, or None and why it could not be had."""
+def ask_daemon(
+    url: str, secret: str | None = None, timeout: float = DAEMON_TIMEOUT_SECONDS
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The daemon's report and None, or None and why it could not be had (with a secret, sent as Bearer)."""
+    headers = {AUTHORIZATION_HEADER: f"Bearer {secret}"} if secret else None
     try:
-        response = httpx.get(url, timeout=timeout)
+        response = httpx.get(url, timeout=timeout, headers=headers)
     except httpx.HTTPError as exc:
         return None, f"no answer at {url} ({type(exc).__name__})"
+    if response.status_code == 401:
+        return None, f"{url} answered HTTP 401: set EXECUTOR__INGRESS__SECRET to the daemon's secret"
     if response.status_code != 200:
         return None, f"{url} answered HTTP {response.status_code}"
     try:
@@ -52,7 +58,8 @@ def status(as_json: bool, config_path: Path | None) -> None:
     settings = settings_or_exit(config_path)
     quiet_http_client()
     url = local_url("http", settings.ingress.http, "/status")
-    report, problem = ask_daemon(url)
+    secret = None if settings.ingress.secret is None else settings.ingress.secret.get_secret_value()
+    report, problem = ask_daemon(url, secret)
     if report is None:
         profile = settings.risk_profile()
         account = settings.exchange.account

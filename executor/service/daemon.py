@@ -39,6 +39,7 @@ from executor.service.supervisor import Supervisor
 from executor.signals.auth import ensure_safe_bind
 from executor.signals.inbox import Inbox
 from executor.signals.redis_stream import RedisStreamIngress
+from executor.signals.webhook import PATH as WEBHOOK_PATH
 from executor.signals.webhook import signals_router
 from executor.signals.websocket import WebSocketIngress
 from executor.store.leader import AccountLock
@@ -142,11 +143,15 @@ class Daemon:
                 )
 
             host, port = _split(settings.ingress.http)
-            http = HttpServer(
-                build_app(self.state, routers=[signals_router(inbox)], metrics=self.metrics, status=report),
-                host,
-                port,
+            app = build_app(
+                self.state,
+                routers=[signals_router(inbox)],
+                metrics=self.metrics,
+                status=report,
+                authenticator=inbox.authenticator,
+                open_paths=[WEBHOOK_PATH],
             )
+            http = HttpServer(app, host, port)
             await http.start()
             self.state.mark_not_ready("reconciling with the exchange")
 

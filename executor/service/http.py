@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Awaitable, Callable, Generator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
@@ -15,7 +16,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
 from executor.observability.metrics import Metrics
+from executor.service.access import OPEN_PATHS, RequireCredentials
 from executor.service.state import ServiceState
+from executor.signals.auth import Authenticator
 
 StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -31,10 +34,21 @@ def build_app(
     routers: Sequence[APIRouter] = (),
     metrics: Metrics | None = None,
     status: StatusProvider | None = None,
+    authenticator: Authenticator | None = None,
+    open_paths: Sequence[str] = (),
 ) -> FastAPI:
+    """The app; with an `authenticator` holding a secret, every path but /health, /ready and
+    `open_paths` (routes that authenticate themselves, like POST /signals) needs the secret."""
     app = FastAPI(title="executor", docs_url=None, redoc_url=None)
     for router in routers:
         app.include_router(router)
+    if authenticator is not None:
+        app.add_middleware(
+            RequireCredentials,
+            authenticator=authenticator,
+            clock=lambda: datetime.now(UTC),
+            open_paths=OPEN_PATHS | set(open_paths),
+        )
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -30,6 +30,7 @@ from executor.risk.clock import trading_day
 from executor.service.http import HttpServer, build_app
 from executor.service.state import ServiceState
 from executor.service.status import status_report
+from executor.signals.auth import Authenticator
 from executor.store.models import DailyLossRow, OrderRow, PositionRow, RiskStateRow
 from executor.store.store import Store
 
@@ -254,3 +255,29 @@ async def test_a_daemon_without_a_status_route_falls_back_to_the_database(
     assert code == 0, err
     daemon = json.loads(out)["daemon"]
     assert daemon["source"] == "database" and daemon["note"] == f"{server.url}/status answered HTTP 404"
+
+
+@SQLITE_ONLY
+async def test_status_sends_the_configured_secret_to_a_daemon_that_requires_it(
+    store: Store, database_url: str
+) -> None:
+    await seed(store, datetime.now(UTC))
+
+    async def daemon_status() -> dict[str, Any]:
+        return await status_report(store, ACCOUNT, HANDBOOK, datetime.now(UTC), equity=Decimal("9690"))
+
+    secret = "status-secret-0123456789"
+    app = build_app(ServiceState(), status=daemon_status, authenticator=Authenticator(secret))
+    server = await serve(app)
+    try:
+        env = cli_env(database_url, EXECUTOR__INGRESS__HTTP=f"127.0.0.1:{server.port}")
+        with_secret = await run_executor("status", "--json", env=env | {"EXECUTOR__INGRESS__SECRET": secret})
+        without = await run_executor("status", "--json", env=env)
+    finally:
+        await server.stop()
+
+    assert with_secret[0] == 0, with_secret[2]
+    assert json.loads(with_secret[1])["daemon"]["source"] == "daemon"
+    assert without[0] == 0, without[2]
+    daemon = json.loads(without[1])["daemon"]
+    assert daemon["source"] == "database" and "HTTP 401: set EXECUTOR__INGRESS__SECRET" in daemon["note"]

@@ -416,10 +416,14 @@ class Daemon:
 
     # ------------------------------------------------------------------ HTTP
 
-    async def get(self, path: str) -> tuple[int, Any]:
+    async def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        """GET a path; with the daemon's secret configured it goes as Bearer unless `headers` is given."""
+        secret = self.extra_env.get("EXECUTOR__INGRESS__SECRET")
+        if headers is None:
+            headers = {"Authorization": f"Bearer {secret}"} if secret else {}
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
-            session.get(self.http_url + path) as response,
+            session.get(self.http_url + path, headers=headers) as response,
         ):
             body = await response.text()
             try:

@@ -91,7 +91,10 @@ async def test_invalid_and_unauthorized_signals_get_their_errors_and_change_noth
     stale = await daemon.post(
         body, {"X-Timestamp": str(now - 3600), "X-Signature": sign(SECRET, body, now - 3600)}
     )
-    for status, answer in (unsigned, wrong_token, bad_signature, stale):
+    bearer_and_wrong_token = await daemon.post(
+        {**good, "token": "wrong"}, {"Authorization": f"Bearer {SECRET}"}
+    )
+    for status, answer in (unsigned, wrong_token, bad_signature, stale, bearer_and_wrong_token):
         assert status == 401, answer
         assert answer["status"] == "unauthorized" and answer["signal_id"] is None
         assert answer["errors"][0]["field"] == "auth"
@@ -106,6 +109,16 @@ async def test_invalid_and_unauthorized_signals_get_their_errors_and_change_noth
     assert [a["status"] for a in over_ws] == ["invalid", "invalid"]
     assert over_ws[0]["errors"][0]["field"] == "body"
     assert [e["field"] for e in over_ws[1]["errors"]] == ["stop"]
+
+    for path in ("/status", "/metrics", "/openapi.json"):
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"X-Token": "wrong"}):
+            code, answer = await daemon.get(path, headers)
+            assert code == 401 and answer["status"] == "unauthorized", (path, headers, answer)
+        assert (await daemon.get(path, {"X-Token": SECRET}))[0] == 200, path
+    for path in ("/health", "/ready"):
+        assert (await daemon.get(path, {}))[0] == 200, path
+    code, out, err = await daemon.cli("status", "--json")
+    assert code == 0 and json.loads(out)["daemon"]["source"] == "daemon", (out, err)
 
     await asyncio.sleep(1.0)
     db = await daemon.db("auth-1", "invalid-1", "invalid-2")
