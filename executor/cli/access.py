@@ -10,7 +10,8 @@ from typing import NoReturn, TypeVar
 
 import click
 
-from executor.config.settings import Settings, redact_url
+from executor.config.settings import Settings
+from executor.domain.redaction import redact_url, redact_urls
 from executor.store.store import Store
 
 T = TypeVar("T")
@@ -23,7 +24,8 @@ class Unreachable(Exception):
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    click.echo(message, err=True)
+    """One line on stderr (URL credentials masked: a message may quote a URL) and the exit code."""
+    click.echo(redact_urls(message), err=True)
     sys.exit(code)
 
 

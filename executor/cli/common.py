@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from executor.config.settings import ConfigError, Settings, load_settings
+from executor.domain.redaction import redact_urls
 from executor.observability.logging import configure_logging
 
 EXIT_BAD_INPUT = 2
@@ -27,7 +28,7 @@ def settings_or_exit(config_path: Path | None) -> Settings:
     try:
         settings = load_settings(config_path)
     except ConfigError as exc:
-        click.echo(str(exc), err=True)
+        click.echo(redact_urls(str(exc)), err=True)
         sys.exit(EXIT_BAD_INPUT)
     configure_logging(
         level=settings.logging.level.value, fmt=settings.logging.format.value, secrets=settings.secrets()

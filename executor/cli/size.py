@@ -14,6 +14,7 @@ from typing import IO, NoReturn
 import click
 
 from executor.config.risk_profiles import load_profile
+from executor.domain.redaction import redact_urls
 from executor.risk import ProfileError, decide
 from executor.risk.derive import derive_state
 from executor.risk.scenario import ScenarioError, parse_scenario
@@ -22,7 +23,7 @@ EXIT_BAD_INPUT = 2
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(f"executor size: {message}", err=True)
+    click.echo(redact_urls(f"executor size: {message}"), err=True)
     sys.exit(EXIT_BAD_INPUT)
 
 

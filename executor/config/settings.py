@@ -12,7 +12,6 @@ from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -33,6 +32,7 @@ from pydantic_settings import (
 from executor.config.paths import config_dir
 from executor.config.risk_profiles import load_profile
 from executor.crashpoints import CrashSpec, parse_crash_at
+from executor.domain.redaction import redact_url, redact_urls, url_secrets
 from executor.risk import ProfileError, RiskProfile
 
 ENV_PREFIX = "EXECUTOR__"
@@ -87,7 +87,7 @@ class ExchangeSettings(_Section):
     name: ExchangeName = ExchangeName.SIM_BINANCE
     mode: ExchangeMode = ExchangeMode.PAPER
     account: str = Field(default="main", pattern=r"^[A-Za-z0-9_-]{1,32}$")
-    sim_url: str = ""
+    sim_url: str = Field(default="", repr=False)
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
 
@@ -349,31 +349,29 @@ class Settings(BaseSettings):
         except ProfileError as exc:
             raise ConfigError(f"config: risk: {exc}") from None
 
+    def urls(self) -> dict[str, str]:
+        """Every URL setting by its dotted name; any of them may carry a password or a token."""
+        return {
+            "exchange.sim_url": self.exchange.sim_url,
+            "database.url": self.database.url,
+            "ingress.redis_url": self.ingress.redis_url,
+            "alerts.webhook_url": self.alerts.webhook_url,
+        }
+
     def secrets(self) -> list[str]:
-        """Every configured secret's plain value (and URL passwords), for the log redactor."""
+        """Every configured secret's plain value (and URL credentials), for the log redactor."""
         values = [self.exchange.api_key, self.exchange.api_secret, self.ingress.secret]
         found = [value.get_secret_value() for value in values if value is not None]
-        found += [
-            password for url in (self.database.url, self.ingress.redis_url) if (password := _password(url))
-        ]
+        found += [secret for url in self.urls().values() for secret in url_secrets(url)]
         return [value for value in found if value]
 
     def redacted(self) -> dict[str, Any]:
-        """The resolved configuration as plain data with every secret shown as '**********'."""
+        """The resolved configuration as plain data with every secret and URL credential masked."""
         data = self.model_dump(mode="json")
-        data["database"]["url"] = redact_url(self.database.url)
-        data["ingress"]["redis_url"] = redact_url(self.ingress.redis_url)
+        for name, url in self.urls().items():
+            section, key = name.split(".")
+            data[section][key] = redact_url(url)
         return data
-
-
-def _password(url: str) -> str | None:
-    return urlsplit(url).password if "@" in url else None
-
-
-def redact_url(url: str) -> str:
-    """postgresql+asyncpg://user:pw@host/db → postgresql+asyncpg://user:***@host/db."""
-    password = _password(url)
-    return url.replace(f":{password}@", ":***@", 1) if password else url
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -403,7 +401,7 @@ def _explain(exc: ValidationError) -> str:
             continue
         shown = "(redacted)" if _ALL_SECRET_NAMES.intersection(map(str, error["loc"])) else repr(value)
         lines.append(f"config: {key} = {shown}: {message}")
-    return "\n".join(lines)
+    return redact_urls("\n".join(lines))
 
 
 _ALL_SECRET_NAMES = {key for keys in SECRET_KEYS.values() for key in keys}

@@ -15,11 +15,13 @@ from typing import Any, TextIO
 
 import structlog
 
+from executor.domain.redaction import redact_urls
+
 REDACTED = "[REDACTED]"
 
 
 class SecretRedactor:
-    """Replaces every configured secret wherever it appears in a rendered line."""
+    """Replaces every configured secret, and every URL credential, wherever it appears in a line."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: tuple[str, ...] = ()
@@ -36,7 +38,7 @@ class SecretRedactor:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        return text
+        return redact_urls(text)
 
 
 _redactor = SecretRedactor()

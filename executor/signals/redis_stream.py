@@ -22,7 +22,8 @@ from typing import Any, Final
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from executor.config.settings import IngressSettings, redact_url
+from executor.config.settings import IngressSettings
+from executor.domain.redaction import redact_url
 from executor.observability.logging import get_logger
 from executor.signals.auth import Credentials
 from executor.signals.inbox import Inbox, InboxUnavailable

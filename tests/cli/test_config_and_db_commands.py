@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ops_support import invoke
+
 from executor.store.migrate import head_revision
 
 EXECUTOR = str(Path(sys.executable).with_name("executor"))
@@ -48,3 +50,37 @@ def test_db_upgrade_current_and_downgrade(tmp_path: Path) -> None:
     assert run("db", "current", env=env).stdout.strip() == head_revision()
     assert run("db", "downgrade", "base", env=env).returncode == 0
     assert run("db", "current", env=env).stdout.strip() == "base (empty database)"
+
+
+async def test_config_check_masks_url_credentials_of_every_url_setting() -> None:
+    env = {
+        "EXECUTOR__DATABASE__URL": "postgresql+asyncpg://u:db-pw@db/x?sslpassword=ssl-pw",
+        "EXECUTOR__INGRESS__REDIS_URL": "redis://:redis-pw@cache:6379/0",
+        "EXECUTOR__EXCHANGE__SIM_URL": "http://sim.example?token=sim-token",
+        "EXECUTOR__ALERTS__WEBHOOK_URL": "https://hooks.example/a?api_key=hook-key",
+    }
+    result = await invoke(["config", "check"], env)
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["database"]["url"] == "postgresql+asyncpg://u:***@db/x?sslpassword=***"
+    assert data["alerts"]["webhook_url"] == "https://hooks.example/a?api_key=***"
+    for secret in ("db-pw", "ssl-pw", "redis-pw", "sim-token", "hook-key"):
+        assert secret not in result.output
+
+
+async def test_a_refused_database_url_is_shown_without_its_password() -> None:
+    result = await invoke(
+        ["config", "check"], {"EXECUTOR__DATABASE__URL": "postgresql://u:db-pw@db/x?password=q-pw"}
+    )
+    assert result.exit_code == 2
+    assert "config: database.url = 'postgresql://u:***@db/x?password=***'" in result.stderr
+    assert "db-pw" not in result.output and "q-pw" not in result.output
+
+
+async def test_signal_send_masks_credentials_in_a_refused_url(tmp_path: Path) -> None:
+    signal = tmp_path / "s.json"
+    signal.write_text('{"id": "s1", "symbol": "SOLUSDT", "action": "close"}')
+    result = await invoke(["signal", "send", str(signal), "--ws", "http://u:ws-pw@h/?token=ws-tok"], {})
+    assert result.exit_code == 2
+    assert "http://u:***@h/?token=***" in result.stderr
+    assert "ws-pw" not in result.output and "ws-tok" not in result.output

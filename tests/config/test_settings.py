@@ -204,3 +204,58 @@ def test_crash_points_are_refused_when_trading_live(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("EXECUTOR__EXCHANGE__MODE", "live")
     with pytest.raises(ConfigError, match=r"testing\.crash_at is refused with exchange\.mode = 'live'"):
         load_settings()
+
+
+BAD_URLS = {
+    "database.url": "postgresql://{cred}db.example/x{query}",
+    "ingress.redis_url": "http://{cred}cache.example:6379/0{query}",
+    "exchange.sim_url": "ftp://{cred}sim.example{query}",
+    "alerts.webhook_url": "ftp://{cred}hooks.example/alert{query}",
+}
+CREDENTIALS = [
+    ("u:pw-in-userinfo@", "", "pw-in-userinfo"),
+    ("u@", "?password=pw-in-query", "pw-in-query"),
+    ("", "?sslmode=require&token=tok-in-query", "tok-in-query"),
+    ("", "?api_key=key-in-query", "key-in-query"),
+    ("", "?signature=sig-in-query", "sig-in-query"),
+]
+
+
+def env_name(setting: str) -> str:
+    return "EXECUTOR__" + setting.upper().replace(".", "__")
+
+
+@pytest.mark.parametrize("setting", sorted(BAD_URLS))
+@pytest.mark.parametrize(("cred", "query", "secret"), CREDENTIALS)
+def test_a_refused_url_is_named_with_its_credentials_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str, cred: str, query: str, secret: str
+) -> None:
+    monkeypatch.setenv(env_name(setting), BAD_URLS[setting].format(cred=cred, query=query))
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    message = str(error.value)
+    assert secret not in message
+    assert f"config: {setting} = " in message and "***" in message
+    assert len(message.splitlines()) == 1
+
+
+GOOD_URLS = {
+    "database.url": "postgresql+asyncpg://{cred}db.example/x{query}",
+    "ingress.redis_url": "redis://{cred}cache.example:6379/0{query}",
+    "exchange.sim_url": "http://{cred}sim.example{query}",
+    "alerts.webhook_url": "https://{cred}hooks.example/alert{query}",
+}
+
+
+@pytest.mark.parametrize("setting", sorted(GOOD_URLS))
+@pytest.mark.parametrize(("cred", "query", "secret"), CREDENTIALS)
+def test_url_credentials_reach_the_log_redactor_and_never_the_shown_configuration(
+    monkeypatch: pytest.MonkeyPatch, setting: str, cred: str, query: str, secret: str
+) -> None:
+    monkeypatch.setenv(env_name(setting), GOOD_URLS[setting].format(cred=cred, query=query))
+    settings = load_settings()
+    section, key = setting.split(".")
+    assert secret in settings.secrets()
+    shown = settings.redacted()
+    assert secret not in repr(shown) and "***" in shown[section][key]
+    assert secret not in repr(settings) + str(settings)

@@ -47,3 +47,19 @@ def test_auto_format_is_json_when_the_stream_is_not_a_terminal() -> None:
     configure_logging(fmt="auto", stream=out)
     get_logger("test").info("hello", n=1)
     assert json.loads(out.getvalue())["n"] == 1
+
+
+def test_url_credentials_are_masked_in_every_line_even_when_not_configured_as_secrets() -> None:
+    out = io.StringIO()
+    configure_logging(fmt="json", stream=out)
+    log = get_logger("test")
+    log.warning("redis unreachable", url="redis://:pw-userinfo@cache:6379/0")
+    try:
+        raise ConnectionError("POST https://hooks.example/a?token=tok-query&x=1 failed")
+    except ConnectionError:
+        log.exception("alert_webhook_failed")
+    logging.getLogger("asyncpg").error("connect postgresql://u:pg-pass@db/x?sslpassword=ssl-pass")
+    text = out.getvalue()
+    for secret in ("pw-userinfo", "tok-query", "pg-pass", "ssl-pass"):
+        assert secret not in text
+    assert "redis://:***@cache:6379/0" in text and "?token=***&x=1" in text
