@@ -80,7 +80,7 @@ async def test_a_refused_database_url_is_shown_without_its_password() -> None:
 async def test_signal_send_masks_credentials_in_a_refused_url(tmp_path: Path) -> None:
     signal = tmp_path / "s.json"
     signal.write_text('{"id": "s1", "symbol": "SOLUSDT", "action": "close"}')
-    result = await invoke(["signal", "send", str(signal), "--ws", "http://u:ws-pw@h/?token=ws-tok"], {})
+    result = await invoke(["signal", "send", str(signal), "--url", "ftp://u:ws-pw@h/?token=ws-tok"], {})
     assert result.exit_code == 2
-    assert "http://u:***@h/?token=***" in result.stderr
+    assert "ftp://u:***@h/?token=***" in result.stderr
     assert "ws-pw" not in result.output and "ws-tok" not in result.output
