@@ -1,6 +1,8 @@
 """Load a named risk profile from config/risk/*.toml (or a TOML path) with the daemon's overrides on top.
 
-The only place that reads profile files; the engine itself only sees the resulting RiskProfile.
+The only place that reads profile files; the engine itself only sees the resulting RiskProfile. The
+validation is the profile's own frozen models (executor/risk/profile.py, pure); this loader lives
+outside risk/ because it does I/O (files, the config directory), which the risk package never does.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from executor.config.paths import config_dir
+from executor.domain.validation import prefixed
 from executor.risk import ProfileError, RiskProfile
 
 
@@ -62,4 +65,4 @@ def load_profile(name_or_path: str, overrides: Mapping[str, Any] | None = None) 
         return RiskProfile.from_mapping(merge(data, overrides or {}))
     except ProfileError as exc:
         source = f"{path}" + (" with overrides" if overrides else "")
-        raise ProfileError(f"risk profile {source}: {exc}") from None
+        raise ProfileError(prefixed(f"risk profile {source}", str(exc))) from None

@@ -32,7 +32,8 @@ from pydantic_settings import (
 from executor.config.paths import config_dir
 from executor.config.risk_profiles import load_profile
 from executor.crashpoints import CrashSpec, parse_crash_at
-from executor.domain.redaction import redact_url, redact_urls, url_secrets
+from executor.domain.redaction import redact_url, url_secrets
+from executor.domain.validation import explain, prefixed
 from executor.risk import ProfileError, RiskProfile
 
 ENV_PREFIX = "EXECUTOR__"
@@ -347,7 +348,7 @@ class Settings(BaseSettings):
         try:
             return load_profile(self.risk.profile, self.risk.overrides)
         except ProfileError as exc:
-            raise ConfigError(f"config: risk: {exc}") from None
+            raise ConfigError(prefixed("config: risk", str(exc))) from None
 
     def urls(self) -> dict[str, str]:
         """Every URL setting by its dotted name; any of them may carry a password or a token."""
@@ -389,19 +390,7 @@ def load_settings(path: Path | None = None) -> Settings:
 
 
 def _explain(exc: ValidationError) -> str:
-    lines = []
-    for error in exc.errors(include_url=False):
-        key = ".".join(str(part) for part in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "is not a known setting; check the spelling against config/default.toml"
-        value = error.get("input")
-        if isinstance(value, dict) or not key:
-            lines.append(f"config: {key}: {message}" if key else f"config: {message}")
-            continue
-        shown = "(redacted)" if _ALL_SECRET_NAMES.intersection(map(str, error["loc"])) else repr(value)
-        lines.append(f"config: {key} = {shown}: {message}")
-    return redact_urls("\n".join(lines))
+    return prefixed("config", "\n".join(explain(exc, Settings, secret_keys=_ALL_SECRET_NAMES)))
 
 
 _ALL_SECRET_NAMES = {key for keys in SECRET_KEYS.values() for key in keys}

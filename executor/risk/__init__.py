@@ -4,7 +4,6 @@ No database, no exchange client, no clock: time is an argument, so the daemon, `
 the tests all run the very same code.
 """
 
-from executor.risk._schema import ProfileError
 from executor.risk.breaker import BreakerVerdict, daily_loss_limit, evaluate_daily_loss, realized_today
 from executor.risk.decision import Decision, Step
 from executor.risk.derive import derive_state
@@ -20,7 +19,15 @@ from executor.risk.inputs import (
 from executor.risk.liquidation import liquidation_price, liquidation_violation, tier_for
 from executor.risk.pipeline import decide
 from executor.risk.position_rule import PositionAction, PositionVerdict, position_drawdown_action
-from executor.risk.profile import BreakerAction, HeatPolicy, LossBasis, RiskMode, RiskProfile, SizerKind
+from executor.risk.profile import (
+    BreakerAction,
+    HeatPolicy,
+    LossBasis,
+    ProfileError,
+    RiskMode,
+    RiskProfile,
+    SizerKind,
+)
 from executor.risk.reasons import ReasonCode
 from executor.risk.state import (
     CarriedState,

@@ -121,17 +121,17 @@ def test_unreadable_secret_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
     [
         (
             "[risk.overrides.risk]\npercent = -0.01\n",
-            "risk.percent: -0.01 is not allowed; expected a number from 0 to 1",
+            "risk.percent = -0.01: expected a number from 0 to 1",
         ),
         (
             "[risk.overrides.daily_loss]\nlimit_pct = 1.5\n",
-            "daily_loss.limit_pct: 1.5 is not allowed; expected a number from 0 to 1",
+            "daily_loss.limit_pct = 1.5: expected a number from 0 to 1, or false to turn the rule off",
         ),
         (
             "[risk.overrides.leverage]\nmax_per_trade = 0\n",
-            "leverage.max_per_trade: 0 is not allowed; expected a whole number from 1 to 125",
+            "leverage.max_per_trade = 0: expected a whole number from 1 to 125",
         ),
-        ("[risk.overrides]\nleverag = 3\n", "leverag: unknown key"),
+        ("[risk.overrides]\nleverag = 3\n", "leverag = 3: is not a known setting"),
         ('[risk]\nprofile = "nope"\n', "risk profile 'nope': no file"),
     ],
 )

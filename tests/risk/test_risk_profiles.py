@@ -6,6 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from executor.config.risk_profiles import available_profiles, load_profile
 from executor.risk import ProfileError, RiskMode, RiskProfile, SizerKind
@@ -89,25 +90,34 @@ def test_overrides_apply_on_top_of_the_file_and_lists_replace() -> None:
 @pytest.mark.parametrize(
     ("overrides", "fragment"),
     [
-        ({"risk": {"percnt": 0.01}}, "risk.percnt: unknown key"),
+        (
+            {"risk": {"percnt": 0.01}},
+            "risk.percnt = 0.01: is not a known setting; the settings here are: mode, percent,",
+        ),
         (
             {"leverage": {"max_per_trade": 0}},
-            "leverage.max_per_trade: 0 is not allowed; expected a whole number",
+            "leverage.max_per_trade = 0: expected a whole number from 1 to 125",
         ),
-        ({"risk": {"percent": "lots"}}, "risk.percent: 'lots' is not allowed; expected a number from 0 to 1"),
+        ({"risk": {"percent": "lots"}}, "risk.percent = 'lots': expected a number from 0 to 1"),
         (
             {"daily_loss": {"action": "panic"}},
-            "daily_loss.action: 'panic' is not allowed; expected one of halt, reduce",
+            "daily_loss.action = 'panic': expected one of halt, reduce",
         ),
-        ({"daily_loss": {"timezone": "Mars/Olympus"}}, "daily_loss.timezone: 'Mars/Olympus' is not allowed"),
+        (
+            {"daily_loss": {"timezone": "Mars/Olympus"}},
+            "daily_loss.timezone = 'Mars/Olympus': expected an IANA",
+        ),
         (
             {"conviction": {"tiers": [{"min_score": 5, "risk": 2}]}},
-            "conviction.tiers[0].risk: 2 is not allowed",
+            "conviction.tiers[0].risk = 2: expected a number from 0 to 1",
         ),
-        ({"dynamic": {"base": 0.99}}, "dynamic.base: 0.99 is not allowed; expected min ≤ base ≤ max"),
-        ({"throttle": {"enabled": "yes"}}, "throttle.enabled: 'yes' is not allowed; expected true or false"),
-        ({"daily_loss": {"limit_pct": False}}, "daily_loss.limit_amount: false is not allowed"),
-        ({"oops": 1}, "oops: unknown key"),
+        ({"dynamic": {"base": 0.99}}, "dynamic.base = 0.99: expected min ≤ base ≤ max"),
+        ({"throttle": {"enabled": "yes"}}, "throttle.enabled = 'yes': expected true or false"),
+        (
+            {"daily_loss": {"limit_pct": False}},
+            "daily_loss.limit_pct = false: is false and so is limit_amount",
+        ),
+        ({"oops": 1}, "oops = 1: is not a known setting"),
     ],
 )
 def test_bad_values_name_the_key_the_value_and_what_is_allowed(
@@ -129,3 +139,23 @@ def test_profile_by_path_and_unknown_name(tmp_path: Path) -> None:
 
 def test_from_mapping_fills_spec_defaults() -> None:
     assert RiskProfile.from_mapping({}) == RiskProfile()
+
+
+def test_every_bad_value_is_one_line_naming_the_file_the_key_and_the_fix() -> None:
+    with pytest.raises(ProfileError) as info:
+        load_profile("handbook", {"risk": {"percent": 2}, "kelly": {"min_trades": "many"}, "nope": {}})
+    lines = str(info.value).splitlines()
+    assert len(lines) == 3
+    assert all(
+        line.startswith("risk profile ") and "handbook.toml with overrides: " in line for line in lines
+    )
+    assert any("risk.percent = 2: expected a number from 0 to 1" in line for line in lines)
+    assert any("kelly.min_trades = 'many': expected a whole number ≥ 1" in line for line in lines)
+    assert any("nope: is not a known setting; the settings here are: name, sizer," in line for line in lines)
+
+
+def test_a_profile_is_frozen_and_equal_by_value() -> None:
+    profile = load_profile("handbook")
+    with pytest.raises(ValidationError):
+        profile.leverage.max_per_trade = 3  # type: ignore[misc]
+    assert profile == load_profile("handbook") and hash(profile) == hash(load_profile("handbook"))
