@@ -1,11 +1,11 @@
 """Crash trials in bulk: N seeded trials, kill -9 at every crash point and at random moments, and the tally.
 
-Each trial (tests/chaos/trial.py) runs the daemon as a subprocess against `executor sim`, feeds it a
+Each trial (harness/trial.py) runs the daemon as a subprocess against `executor sim`, feeds it a
 seeded stream of signals and price moves, kills it, restarts it and checks the invariants against the
 simulator. Trials cycle through the crash points and random kills. The logs of a failing trial are
 kept (the path is printed); a failing seed replays with `--seed S --trials 1 --kind K`.
 
-    python bench/chaos.py [--trials 5] [--seed 1] [--database sqlite|postgresql] [--exchange binance]
+    python -m bench.chaos [--trials 5] [--seed 1] [--database sqlite|postgresql] [--exchange binance]
 """
 
 from __future__ import annotations
@@ -20,12 +20,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from chaos.stress import Table, postgres_database
-from chaos.trial import CRASH_POINTS, Trial, TrialResult
-from e2e.e2e_harness import Daemon, Sim, SimProcess
+from harness.e2e import Daemon, Sim, SimProcess
+from harness.stress import Table, postgres_database
+from harness.trial import CRASH_POINTS, Trial, TrialResult
 
 KINDS = [*CRASH_POINTS, "random"]
 

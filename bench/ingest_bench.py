@@ -6,7 +6,7 @@ of the answers given is a loss. Logging is on at the daemon's level (info, JSON)
 its cost is counted as it is in the daemon. PostgreSQL runs when EXECUTOR_TEST_POSTGRES_URL (or
 --postgres-url) names a server; a fresh database is created and dropped.
 
-    python bench/ingest_bench.py [--signals 2000] [--concurrency 1,16] [--postgres-url URL]
+    python -m bench.ingest_bench [--signals 2000] [--concurrency 1,16] [--postgres-url URL]
 """
 
 from __future__ import annotations
@@ -23,15 +23,11 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from chaos.stress import Table, percentile, postgres_database, signal_json
-
 from executor.observability.logging import configure_logging
 from executor.signals.inbox import Inbox
 from executor.signals.result import IngressStatus, Source
 from executor.store.store import Store
+from harness.stress import Table, percentile, postgres_database, signal_json
 
 GOAL = 500
 ACCOUNT = "main"

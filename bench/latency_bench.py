@@ -18,7 +18,7 @@ need a close, cost ~50 units each, and the daemon paces all requests to Binance'
 minute; so a few market samples per database give the naked window, spaced so that no sample waits
 in the daemon's throttle. Each database gets a fresh simulator and daemon with default intervals.
 
-    python bench/latency_bench.py [--samples 12] [--market-samples 5] [--postgres-url URL]
+    python -m bench.latency_bench [--samples 12] [--market-samples 5] [--postgres-url URL]
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import asyncio
 import json
 import os
 import random
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -41,14 +40,10 @@ from typing import Any
 
 import aiohttp
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from chaos.stress import Table, percentile, postgres_database, stop_daemon
-from e2e.e2e_harness import Daemon, Sim, SimProcess
-
 from adapters.client_ids import client_order_id
 from executor.domain.enums import OrderKind
+from harness.e2e import Daemon, Sim, SimProcess
+from harness.stress import Table, percentile, postgres_database, stop_daemon
 
 SIGNAL_TO_WIRE_GOAL_MS = 5.0
 NAKED_SLACK_MS = 2.0

@@ -6,7 +6,7 @@ simulator is its own process). The burst is 2,000 WebSocket messages: three quar
 symbol (the first trades, the others are refused because a position is open). The soak is the
 tests/soak one (trading days on an accelerated clock, the breaker tripping every tenth day).
 
-    python bench/memory_bench.py [--burst 2000] [--days 10]
+    python -m bench.memory_bench [--burst 2000] [--days 10]
 """
 
 from __future__ import annotations
@@ -14,18 +14,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import tempfile
 from pathlib import Path
 
 import websockets
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from chaos.stress import Table, rss_kib, stop_daemon
-from e2e.e2e_harness import Daemon, Sim, SimProcess
-from soak.soak import Soak, process_sample
+from harness.e2e import Daemon, Sim, SimProcess
+from harness.soak import Soak, process_sample
+from harness.stress import Table, rss_kib, stop_daemon
 
 GOAL_MIB = 200
 SOAK_ENV = {

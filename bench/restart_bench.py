@@ -12,7 +12,7 @@ The last table row is the steady state with those 50 positions at the default 1 
 request weight per minute against Binance's 1200 (the daemon's own throttle budget) and the share of
 one core the daemon uses while it only follows the positions.
 
-    python bench/restart_bench.py [--positions 50] [--postgres-url URL]
+    python -m bench.restart_bench [--positions 50] [--postgres-url URL]
 """
 
 from __future__ import annotations
@@ -29,12 +29,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from chaos.invariants import unprotected
-from chaos.stress import Table, cpu_seconds, postgres_database, stop_daemon
-from e2e.e2e_harness import EXECUTOR, REPO, Daemon, Sim, clean_environment
+from harness.e2e import EXECUTOR, REPO, Daemon, Sim, clean_environment
+from harness.invariants import unprotected
+from harness.stress import Table, cpu_seconds, postgres_database, stop_daemon
 
 GOAL_BEYOND_IMPORT_S = 2.0
 BUILD_ENV = {

@@ -11,7 +11,6 @@ from decimal import Decimal
 
 import pytest
 import structlog
-from adapters_sim_harness import BTC, EXCHANGES, FAST, Sim, dec, eventually, running_sim
 
 from adapters.ccxt_base import Credentials
 from adapters.client_ids import client_order_id
@@ -23,6 +22,7 @@ from executor.domain.enums import EntryType, OrderKind, Side
 from executor.domain.market import MarketDataItem
 from executor.domain.orders import EntryRequest, OrderSide, OrderStatus, OrderType
 from executor.ports.exchange import EntryStep
+from tests.support.adapter_sim import BTC, EXCHANGES, FAST, Sim, dec, eventually, running_sim
 
 D = Decimal
 QTY = D("0.010")

@@ -8,14 +8,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from adapters_fake_transport import (
-    BINANCE_EXCHANGE_INFO,
-    PHEMEX_PRODUCTS,
-    PHEMEX_V1_PRODUCTS,
-    PHEMEX_V1_PRODUCTS_PATH,
-    FakeTransport,
-    load_fixture,
-)
 
 from adapters.binance import BinanceUsdmAdapter, insurance_balance
 from adapters.ccxt_base import CcxtAdapter, Credentials
@@ -26,6 +18,14 @@ from adapters.phemex import ORDER_TYPES
 from executor.domain.account import MarginMode
 from executor.domain.enums import EntryType, Side
 from executor.domain.orders import EntryRequest, OrderSide, OrderStatus, OrderType
+from tests.support.fake_transport import (
+    BINANCE_EXCHANGE_INFO,
+    PHEMEX_PRODUCTS,
+    PHEMEX_V1_PRODUCTS,
+    PHEMEX_V1_PRODUCTS_PATH,
+    FakeTransport,
+    load_fixture,
+)
 
 D = Decimal
 BINANCE = load_fixture("response_binanceusdm_subset.json")["methods"]

@@ -6,10 +6,10 @@ import asyncio
 from decimal import Decimal
 
 import pytest
-from adapters_sim_harness import BTC, running_sim
 
 from adapters.ratelimit import READ_SHARE, window_use
 from executor.domain.enums import Side
+from tests.support.adapter_sim import BTC, running_sim
 
 
 def fill_window(exchange: object, share: float) -> None:

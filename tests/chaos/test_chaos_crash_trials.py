@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e.e2e_harness import Daemon, Sim, SimProcess
 
-from chaos.trial import Trial
+from harness.e2e import Daemon, Sim, SimProcess
+from harness.trial import Trial
 
 pytestmark = pytest.mark.slow
 

@@ -6,9 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ops_support import invoke
-
 from executor.store.migrate import head_revision
+from tests.support.cli import invoke
 
 EXECUTOR = str(Path(sys.executable).with_name("executor"))
 

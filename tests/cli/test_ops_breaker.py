@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from ops_support import ACCOUNT, HANDBOOK, cli_env, invoke
 
 from executor.domain.enums import BreakerStatus
 from executor.execution.riskbook import RiskBook
 from executor.risk import CarriedState
 from executor.risk.clock import trading_day
 from executor.store.store import Store
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    store = Store.open(database_url)
-    await store.upgrade()
-    try:
-        yield store
-    finally:
-        await store.close()
+from tests.support.cli import ACCOUNT, HANDBOOK, cli_env, invoke
 
 
 async def daemon_book(store: Store) -> RiskBook:
@@ -56,11 +45,11 @@ async def event_kinds(store: Store) -> list[str]:
 
 
 async def test_halt_trips_the_breaker_bumps_the_version_and_status_shows_it(
-    store: Store, database_url: str
+    store: Store, migrated_database_url: str
 ) -> None:
     book = await daemon_book(store)
     assert book.version == 1
-    env = cli_env(database_url)
+    env = cli_env(migrated_database_url)
 
     result = await invoke(["halt", "--reason", "exchange maintenance"], env)
 
@@ -87,10 +76,10 @@ async def test_halt_trips_the_breaker_bumps_the_version_and_status_shows_it(
 
 
 async def test_a_second_halt_keeps_the_first_reason_and_writes_nothing(
-    store: Store, database_url: str
+    store: Store, migrated_database_url: str
 ) -> None:
     await daemon_book(store)
-    env = cli_env(database_url)
+    env = cli_env(migrated_database_url)
     assert (await invoke(["halt", "--reason", "first"], env)).exit_code == 0
 
     again = await invoke(["halt", "--reason", "second"], env)
@@ -103,10 +92,10 @@ async def test_a_second_halt_keeps_the_first_reason_and_writes_nothing(
 
 
 async def test_the_daemon_saving_over_a_stale_version_keeps_the_operators_halt(
-    store: Store, database_url: str
+    store: Store, migrated_database_url: str
 ) -> None:
     book = await daemon_book(store)
-    assert (await invoke(["halt"], cli_env(database_url))).exit_code == 0
+    assert (await invoke(["halt"], cli_env(migrated_database_url))).exit_code == 0
 
     await book.observe_equity(Decimal("10500"), datetime.now(UTC))
 
@@ -115,9 +104,11 @@ async def test_the_daemon_saving_over_a_stale_version_keeps_the_operators_halt(
     assert version == 3 and book.peak_equity == Decimal("10500")
 
 
-async def test_resume_without_force_is_refused_and_changes_nothing(store: Store, database_url: str) -> None:
+async def test_resume_without_force_is_refused_and_changes_nothing(
+    store: Store, migrated_database_url: str
+) -> None:
     await daemon_book(store)
-    env = cli_env(database_url)
+    env = cli_env(migrated_database_url)
     assert (await invoke(["halt"], env)).exit_code == 0
 
     refused = await invoke(["resume"], env)
@@ -130,10 +121,10 @@ async def test_resume_without_force_is_refused_and_changes_nothing(store: Store,
 
 
 async def test_resume_force_resets_the_breaker_and_records_who_and_why(
-    store: Store, database_url: str
+    store: Store, migrated_database_url: str
 ) -> None:
     book = await daemon_book(store)
-    env = cli_env(database_url)
+    env = cli_env(migrated_database_url)
     assert (await invoke(["halt", "--reason", "fat finger"], env)).exit_code == 0
 
     result = await invoke(["resume", "--force", "--note", "checked the positions"], env)
@@ -154,27 +145,29 @@ async def test_resume_force_resets_the_breaker_and_records_who_and_why(
     assert await book.refresh_if_changed() is True and not book.halted
 
 
-async def test_resume_of_an_active_breaker_changes_nothing(store: Store, database_url: str) -> None:
+async def test_resume_of_an_active_breaker_changes_nothing(store: Store, migrated_database_url: str) -> None:
     await daemon_book(store)
 
-    result = await invoke(["resume", "--force"], cli_env(database_url))
+    result = await invoke(["resume", "--force"], cli_env(migrated_database_url))
 
     assert result.exit_code == 0 and "nothing to resume" in result.stdout
     assert (await stored(store))[1] == 1
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_halt_without_any_daemon_state_creates_the_risk_state(store: Store, database_url: str) -> None:
-    result = await invoke(["halt"], cli_env(database_url))
+@pytest.mark.parametrize("migrated_database_url", ["sqlite"], indirect=True)
+async def test_halt_without_any_daemon_state_creates_the_risk_state(
+    store: Store, migrated_database_url: str
+) -> None:
+    result = await invoke(["halt"], cli_env(migrated_database_url))
 
     assert result.exit_code == 0
     state, version = await stored(store)
     assert state.breaker is BreakerStatus.TRIPPED and version == 1
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_a_blank_reason_is_bad_input(store: Store, database_url: str) -> None:
-    result = await invoke(["halt", "--reason", "  "], cli_env(database_url))
+@pytest.mark.parametrize("migrated_database_url", ["sqlite"], indirect=True)
+async def test_a_blank_reason_is_bad_input(store: Store, migrated_database_url: str) -> None:
+    result = await invoke(["halt", "--reason", "  "], cli_env(migrated_database_url))
 
     assert result.exit_code == 2 and "--reason" in result.stderr
     async with store.transaction() as tx:

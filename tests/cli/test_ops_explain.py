@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from ops_support import (
+
+from executor.domain.enums import SignalStatus
+from executor.risk import Decision
+from executor.store.store import Store
+from tests.support.cli import (
     ACCOUNT,
     NOW,
     SOL_LONG,
@@ -19,11 +22,7 @@ from ops_support import (
     store_position_with_orders,
 )
 
-from executor.domain.enums import SignalStatus
-from executor.risk import Decision
-from executor.store.store import Store
-
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+SQLITE_ONLY = pytest.mark.parametrize("migrated_database_url", ["sqlite"], indirect=True)
 TIGHT_LONG: dict[str, Any] = {
     "id": "sol-tight-1",
     "symbol": "SOL/USDT:USDT",
@@ -34,16 +33,6 @@ TIGHT_LONG: dict[str, Any] = {
     "strategy": "breakout-4h",
 }
 WEAK_LONG: dict[str, Any] = {**SOL_LONG, "id": "sol-weak-1", "conviction": "2"}
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    store = Store.open(database_url)
-    await store.upgrade()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def accepted(store: Store) -> Decision:
@@ -62,11 +51,11 @@ async def rejected(store: Store) -> Decision:
 
 
 async def test_an_accepted_decision_is_told_step_by_step_with_its_orders(
-    store: Store, database_url: str
+    store: Store, migrated_database_url: str
 ) -> None:
     decision = await accepted(store)
 
-    result = await invoke(["explain", "sol-tight-1"], cli_env(database_url))
+    result = await invoke(["explain", "sol-tight-1"], cli_env(migrated_database_url))
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -96,11 +85,11 @@ async def test_an_accepted_decision_is_told_step_by_step_with_its_orders(
 
 
 async def test_a_rejected_decision_gives_its_reason_message_and_the_steps_taken(
-    store: Store, database_url: str
+    store: Store, migrated_database_url: str
 ) -> None:
     decision = await rejected(store)
 
-    result = await invoke(["explain", "sol-weak-1"], cli_env(database_url))
+    result = await invoke(["explain", "sol-weak-1"], cli_env(migrated_database_url))
 
     assert result.exit_code == 0, result.output
     assert f"REJECTED 2026-06-02 14:00:00 UTC: LOW_CONVICTION — {decision.message}" in result.stdout
@@ -109,10 +98,10 @@ async def test_a_rejected_decision_gives_its_reason_message_and_the_steps_taken(
 
 
 @SQLITE_ONLY
-async def test_json_carries_the_stored_step_log_unchanged(store: Store, database_url: str) -> None:
+async def test_json_carries_the_stored_step_log_unchanged(store: Store, migrated_database_url: str) -> None:
     decision = await accepted(store)
 
-    result = await invoke(["explain", "sol-tight-1", "--json"], cli_env(database_url))
+    result = await invoke(["explain", "sol-tight-1", "--json"], cli_env(migrated_database_url))
 
     assert result.exit_code == 0, result.output
     found = json.loads(result.stdout)
@@ -127,38 +116,40 @@ async def test_json_carries_the_stored_step_log_unchanged(store: Store, database
 
 
 @SQLITE_ONLY
-async def test_a_signal_still_in_the_inbox_is_reported_undecided(store: Store, database_url: str) -> None:
+async def test_a_signal_still_in_the_inbox_is_reported_undecided(
+    store: Store, migrated_database_url: str
+) -> None:
     async with store.transaction() as tx:
         await tx.signals.store(
             account=ACCOUNT, signal_id="late-1", source="webhook", payload=SOL_LONG, received_at=NOW
         )
 
-    result = await invoke(["explain", "late-1"], cli_env(database_url))
+    result = await invoke(["explain", "late-1"], cli_env(migrated_database_url))
 
     assert result.exit_code == 0
     assert "not decided yet: it waits in the inbox for the daemon" in result.stdout
 
 
 @SQLITE_ONLY
-async def test_an_unknown_id_fails_with_a_clear_message(store: Store, database_url: str) -> None:
+async def test_an_unknown_id_fails_with_a_clear_message(store: Store, migrated_database_url: str) -> None:
     await accepted(store)
 
-    result = await invoke(["explain", "SOL-TIGHT-1"], cli_env(database_url))
+    result = await invoke(["explain", "SOL-TIGHT-1"], cli_env(migrated_database_url))
 
     assert result.exit_code == 1 and result.stdout == ""
     assert "no signal 'SOL-TIGHT-1' in account 'main'" in result.stderr and "case-sensitive" in result.stderr
 
 
 @SQLITE_ONLY
-async def test_a_malformed_id_is_bad_input(store: Store, database_url: str) -> None:
-    result = await invoke(["explain", "not an id"], cli_env(database_url))
+async def test_a_malformed_id_is_bad_input(store: Store, migrated_database_url: str) -> None:
+    result = await invoke(["explain", "not an id"], cli_env(migrated_database_url))
 
     assert result.exit_code == 2 and "1–64 characters" in result.stderr
 
 
 @SQLITE_ONLY
 async def test_a_close_signal_is_reported_done_or_failed_with_the_daemons_error(
-    store: Store, database_url: str
+    store: Store, migrated_database_url: str
 ) -> None:
     close = {"id": "close-1", "action": "close", "symbol": "SOL/USDT:USDT"}
     async with store.transaction() as tx:
@@ -174,7 +165,7 @@ async def test_a_close_signal_is_reported_done_or_failed_with_the_daemons_error(
             received_at=NOW,
         )
         await tx.signals.mark(failed, SignalStatus.FAILED, NOW, "no open position on SOL/USDT:USDT")
-    env = cli_env(database_url)
+    env = cli_env(migrated_database_url)
 
     first = await invoke(["explain", "close-1"], env)
     second = await invoke(["explain", "close-2"], env)

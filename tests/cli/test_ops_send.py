@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ops_support import ACCOUNT, cli_env, free_port, invoke, run_executor
 
 from executor.cli.send import BadInput, split_messages
 from executor.service.http import HttpServer, build_app
@@ -19,9 +18,10 @@ from executor.signals.inbox import Inbox
 from executor.signals.webhook import signals_router
 from executor.signals.websocket import WebSocketIngress
 from executor.store.store import Store
+from tests.support.cli import ACCOUNT, cli_env, free_port, invoke, run_executor
 
 SECRET = "ops-secret-0123456789"
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+SQLITE_ONLY = pytest.mark.parametrize("migrated_database_url", ["sqlite"], indirect=True)
 """The transport is under test here, not the database."""
 
 
@@ -32,16 +32,6 @@ def signal_text(signal_id: str, stop: str = "74.10", **extra: Any) -> str:
         f'{{"id": "{signal_id}", "symbol": "SOL/USDT:USDT", "side": "long", '
         f'"entry": {{"type": "market"}}, "stop": {stop}{fields}}}'
     )
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    store = Store.open(database_url)
-    await store.upgrade()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def inbox(store: Store, secret: str | None = None) -> Inbox:
@@ -122,11 +112,11 @@ def test_what_is_not_signals_is_named_with_where(text: str, message: str) -> Non
 
 @SQLITE_ONLY
 async def test_signals_are_queued_over_the_websocket_exactly_as_written_and_a_resend_is_duplicate(
-    websocket: WebSocketIngress, store: Store, database_url: str, tmp_path: Path
+    websocket: WebSocketIngress, store: Store, migrated_database_url: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "signals.jsonl"
     path.write_text(signal_text("ws-a") + "\n" + signal_text("ws-b", stop="70.50") + "\n")
-    env = cli_env(database_url, EXECUTOR__INGRESS__WEBSOCKET=f"127.0.0.1:{websocket.port}")
+    env = cli_env(migrated_database_url, EXECUTOR__INGRESS__WEBSOCKET=f"127.0.0.1:{websocket.port}")
 
     code, out, err = await run_executor("signal", "send", str(path), env=env)
 
@@ -145,13 +135,13 @@ async def test_signals_are_queued_over_the_websocket_exactly_as_written_and_a_re
 
 @SQLITE_ONLY
 async def test_an_invalid_signal_gets_its_errors_and_the_exit_status_is_1(
-    websocket: WebSocketIngress, store: Store, database_url: str, tmp_path: Path
+    websocket: WebSocketIngress, store: Store, migrated_database_url: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "signals.json"
     path.write_text(f"[{signal_text('good-1')}, {signal_text('bad-1', strength=2)}]")
 
     code, out, _ = await run_executor(
-        "signal", "send", str(path), "--url", websocket.url, env=cli_env(database_url)
+        "signal", "send", str(path), "--url", websocket.url, env=cli_env(migrated_database_url)
     )
 
     assert code == 1
@@ -167,14 +157,16 @@ async def test_an_invalid_signal_gets_its_errors_and_the_exit_status_is_1(
 
 @SQLITE_ONLY
 async def test_the_websocket_secret_goes_as_a_bearer_token(
-    secured_websocket: WebSocketIngress, store: Store, database_url: str, tmp_path: Path
+    secured_websocket: WebSocketIngress, store: Store, migrated_database_url: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "signal.json"
     path.write_text(signal_text("secure-1"))
     args = ("signal", "send", str(path), "--url", secured_websocket.url)
 
-    code, out, err = await run_executor(*args, env=cli_env(database_url, EXECUTOR__INGRESS__SECRET=SECRET))
-    refused = await run_executor(*args, env=cli_env(database_url))
+    code, out, err = await run_executor(
+        *args, env=cli_env(migrated_database_url, EXECUTOR__INGRESS__SECRET=SECRET)
+    )
+    refused = await run_executor(*args, env=cli_env(migrated_database_url))
 
     assert code == 0, err
     assert answers(out) == [("secure-1", "queued")]
@@ -184,12 +176,14 @@ async def test_the_websocket_secret_goes_as_a_bearer_token(
 
 @SQLITE_ONLY
 async def test_the_webhook_gets_hmac_signed_bodies(
-    webhook: HttpServer, store: Store, database_url: str, tmp_path: Path
+    webhook: HttpServer, store: Store, migrated_database_url: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "signal.json"
     path.write_text(signal_text("hook-1", take_profit=80.25))
     signed = cli_env(
-        database_url, EXECUTOR__INGRESS__SECRET=SECRET, EXECUTOR__INGRESS__HTTP=f"127.0.0.1:{webhook.port}"
+        migrated_database_url,
+        EXECUTOR__INGRESS__SECRET=SECRET,
+        EXECUTOR__INGRESS__HTTP=f"127.0.0.1:{webhook.port}",
     )
 
     # --http is a flag: the file name after it is the signal, not a URL (the README's walk-through form)
@@ -214,12 +208,13 @@ async def test_the_webhook_gets_hmac_signed_bodies(
 
 
 @SQLITE_ONLY
-async def test_nothing_listening_is_a_failure_to_reach(database_url: str, tmp_path: Path) -> None:
+async def test_nothing_listening_is_a_failure_to_reach(migrated_database_url: str, tmp_path: Path) -> None:
     path = tmp_path / "signal.json"
     path.write_text(signal_text("lost-1"))
 
     result = await invoke(
-        ["signal", "send", str(path), "--url", f"ws://127.0.0.1:{free_port()}"], cli_env(database_url)
+        ["signal", "send", str(path), "--url", f"ws://127.0.0.1:{free_port()}"],
+        cli_env(migrated_database_url),
     )
 
     assert result.exit_code == 1 and result.stdout == ""
@@ -228,11 +223,11 @@ async def test_nothing_listening_is_a_failure_to_reach(database_url: str, tmp_pa
 
 @SQLITE_ONLY
 async def test_input_that_is_not_signals_or_a_url_of_the_wrong_kind_is_bad_input(
-    database_url: str, tmp_path: Path
+    migrated_database_url: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "signals.json"
     path.write_text("not json")
-    env = cli_env(database_url)
+    env = cli_env(migrated_database_url)
 
     garbage = await invoke(["signal", "send", str(path)], env)
     path.write_text(signal_text("x-1"))

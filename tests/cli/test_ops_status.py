@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from ops_support import (
+
+from executor.domain.account import MarginMode, Position
+from executor.domain.enums import BreakerStatus, Side
+from executor.risk import CarriedState, trip
+from executor.risk.clock import trading_day
+from executor.service.http import HttpServer, build_app
+from executor.service.state import ServiceState
+from executor.service.status import status_report
+from executor.signals.auth import Authenticator
+from executor.store.models import DailyLossRow, OrderRow, PositionRow, RiskStateRow
+from executor.store.store import Store
+from tests.support.cli import (
     ACCOUNT,
     HANDBOOK,
     NOW,
@@ -23,28 +33,7 @@ from ops_support import (
     store_position_with_orders,
 )
 
-from executor.domain.account import MarginMode, Position
-from executor.domain.enums import BreakerStatus, Side
-from executor.risk import CarriedState, trip
-from executor.risk.clock import trading_day
-from executor.service.http import HttpServer, build_app
-from executor.service.state import ServiceState
-from executor.service.status import status_report
-from executor.signals.auth import Authenticator
-from executor.store.models import DailyLossRow, OrderRow, PositionRow, RiskStateRow
-from executor.store.store import Store
-
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    store = Store.open(database_url)
-    await store.upgrade()
-    try:
-        yield store
-    finally:
-        await store.close()
+SQLITE_ONLY = pytest.mark.parametrize("migrated_database_url", ["sqlite"], indirect=True)
 
 
 async def seed(store: Store, now: datetime) -> int:
@@ -188,10 +177,12 @@ async def test_an_empty_account_reports_an_active_breaker_and_no_day_yet(store: 
 
 
 @SQLITE_ONLY
-async def test_status_reads_the_database_when_no_daemon_answers(store: Store, database_url: str) -> None:
+async def test_status_reads_the_database_when_no_daemon_answers(
+    store: Store, migrated_database_url: str
+) -> None:
     await seed(store, datetime.now(UTC))
 
-    code, out, err = await run_executor("status", env=cli_env(database_url))
+    code, out, err = await run_executor("status", env=cli_env(migrated_database_url))
 
     assert code == 0, err
     assert "daemon     NOT RUNNING: no answer at http://127.0.0.1:" in out
@@ -213,7 +204,7 @@ async def serve(app: FastAPI) -> HttpServer:
 
 
 @SQLITE_ONLY
-async def test_status_asks_the_running_daemon_first(store: Store, database_url: str) -> None:
+async def test_status_asks_the_running_daemon_first(store: Store, migrated_database_url: str) -> None:
     await seed(store, datetime.now(UTC))
 
     async def daemon_status() -> dict[str, Any]:
@@ -222,7 +213,7 @@ async def test_status_asks_the_running_daemon_first(store: Store, database_url: 
     app = build_app(ServiceState(), status=daemon_status)
     server = await serve(app)
     try:
-        env = cli_env(database_url, EXECUTOR__INGRESS__HTTP=f"127.0.0.1:{server.port}")
+        env = cli_env(migrated_database_url, EXECUTOR__INGRESS__HTTP=f"127.0.0.1:{server.port}")
         code, out, err = await run_executor("status", "--json", env=env)
         human = await run_executor("status", env=env)
     finally:
@@ -243,11 +234,11 @@ async def test_status_asks_the_running_daemon_first(store: Store, database_url: 
 
 @SQLITE_ONLY
 async def test_a_daemon_without_a_status_route_falls_back_to_the_database(
-    store: Store, database_url: str
+    store: Store, migrated_database_url: str
 ) -> None:
     server = await serve(FastAPI())
     try:
-        env = cli_env(database_url, EXECUTOR__INGRESS__HTTP=f"127.0.0.1:{server.port}")
+        env = cli_env(migrated_database_url, EXECUTOR__INGRESS__HTTP=f"127.0.0.1:{server.port}")
         code, out, err = await run_executor("status", "--json", env=env)
     finally:
         await server.stop()
@@ -259,7 +250,7 @@ async def test_a_daemon_without_a_status_route_falls_back_to_the_database(
 
 @SQLITE_ONLY
 async def test_status_sends_the_configured_secret_to_a_daemon_that_requires_it(
-    store: Store, database_url: str
+    store: Store, migrated_database_url: str
 ) -> None:
     await seed(store, datetime.now(UTC))
 
@@ -270,7 +261,7 @@ async def test_status_sends_the_configured_secret_to_a_daemon_that_requires_it(
     app = build_app(ServiceState(), status=daemon_status, authenticator=Authenticator(secret))
     server = await serve(app)
     try:
-        env = cli_env(database_url, EXECUTOR__INGRESS__HTTP=f"127.0.0.1:{server.port}")
+        env = cli_env(migrated_database_url, EXECUTOR__INGRESS__HTTP=f"127.0.0.1:{server.port}")
         with_secret = await run_executor("status", "--json", env=env | {"EXECUTOR__INGRESS__SECRET": secret})
         without = await run_executor("status", "--json", env=env)
     finally:

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_harness import Daemon, DaemonFactory, Sim, SimProcess
+
+from harness.e2e import Daemon, DaemonFactory, Sim, SimProcess
 
 KEPT_LOGS = Path(os.environ.get("EXECUTOR_E2E_LOGS", "/tmp/executor-e2e-logs"))
 """Where a failed test's daemon logs are copied (pytest's own tmp dirs rotate away after three runs)."""

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from e2e_harness import (
+
+from harness.e2e import (
     AlertSink,
     Daemon,
     DaemonFactory,

@@ -12,7 +12,10 @@ from enum import Enum
 from typing import Any
 
 import pytest
-from e2e_harness import (
+
+from adapters.client_ids import client_order_id
+from executor.domain.enums import OrderKind
+from harness.e2e import (
     SYMBOL,
     Daemon,
     DaemonFactory,
@@ -32,9 +35,6 @@ from e2e_harness import (
     stop_id,
     unsettled_orders,
 )
-
-from adapters.client_ids import client_order_id
-from executor.domain.enums import OrderKind
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from e2e_harness import order_sent_twice
+from harness.e2e import order_sent_twice
 
 CID = "px-abcdefghijklmnopqrstuvwx-en0"
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from e2e_harness import (
+from prometheus_client.parser import text_string_to_metric_families
+
+from harness.e2e import (
     SYMBOL,
     Daemon,
     DaemonFactory,
@@ -26,7 +28,6 @@ from e2e_harness import (
     settled_view,
     unsettled_orders,
 )
-from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow
 

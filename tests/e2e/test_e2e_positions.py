@@ -10,7 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from e2e_harness import (
+
+from harness.e2e import (
     SIM_SYMBOL,
     SYMBOL,
     DaemonFactory,

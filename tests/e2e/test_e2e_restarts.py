@@ -14,7 +14,8 @@ from typing import Any
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
-from e2e_harness import (
+
+from harness.e2e import (
     SIM_SYMBOL,
     SYMBOL,
     DaemonFactory,

@@ -10,8 +10,9 @@ import time
 from typing import Any
 
 import pytest
-from e2e_harness import (
-    DIALECTS_AND_DATABASES,
+
+from executor.signals.auth import sign
+from harness.e2e import (
     SYMBOL,
     Daemon,
     DaemonFactory,
@@ -26,8 +27,7 @@ from e2e_harness import (
     protected_view,
     settled_view,
 )
-
-from executor.signals.auth import sign
+from tests.support.e2e import DIALECTS_AND_DATABASES
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 import redis.asyncio as aioredis
-from e2e_harness import (
-    DIALECTS_AND_DATABASES,
+
+from harness.e2e import (
     Daemon,
     DaemonFactory,
     DbView,
@@ -28,6 +28,7 @@ from e2e_harness import (
     settled_view,
     unsettled_orders,
 )
+from tests.support.e2e import DIALECTS_AND_DATABASES
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from e2e_harness import REPO, clean_environment, free_port
+
+from harness.e2e import REPO, clean_environment
+from harness.ports import free_port
 
 pytestmark = pytest.mark.slow
 

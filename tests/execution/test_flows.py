@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from flow_harness import SOL, Flow, dec, flow
 
 from executor.domain.enums import BreakerStatus, PositionStatus
 from executor.domain.order_state import OrderState
+from tests.support.flow import SOL, Flow, dec, flow
 
 pytestmark = pytest.mark.parametrize("exchange", ["binance", "phemex"])
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -20,16 +19,6 @@ ACCOUNT = "main"
 @pytest.fixture
 def profile() -> RiskProfile:
     return load_profile("handbook")
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    store = Store.open(database_url)
-    await store.upgrade()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def test_first_equity_of_a_day_becomes_start_of_day_equity_and_survives_a_reload(

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chaos.invariants import decided_once, protection, sent_twice
-from chaos.stress import stop_daemon
-from e2e.e2e_harness import Daemon, Sim, SimProcess
 
 from adapters.client_ids import client_order_id
 from executor.domain.enums import OrderKind
+from harness.e2e import Daemon, Sim, SimProcess
+from harness.invariants import decided_once, protection, sent_twice
+from harness.stress import stop_daemon
 
 pytestmark = pytest.mark.slow
 

@@ -12,9 +12,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from chaos.stress import stop_daemon
-from e2e.e2e_harness import Daemon, Sim, SimProcess
-from fuzz_support import Running
+
+from harness.e2e import Daemon, Sim, SimProcess
+from harness.stress import stop_daemon
+from tests.support.fuzz import Running
 
 
 @pytest.fixture(scope="module")

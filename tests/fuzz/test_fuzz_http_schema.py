@@ -12,8 +12,9 @@ schemathesis's pytest plugin, which needs the schema at collection time.)
 from __future__ import annotations
 
 import schemathesis
-from fuzz_support import Running
 from hypothesis import HealthCheck, given, settings
+
+from tests.support.fuzz import Running
 
 
 def test_every_http_operation_answers_as_its_openapi_schema_says(running: Running) -> None:

@@ -16,13 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
-from chaos.stress import rss_kib
-from fuzz_support import Running
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import connect
 
 from executor.signals.schema import InvalidSignal, Signal
+from harness.stress import rss_kib
+from tests.support.fuzz import Running
 
 TABLES = ("signals", "rejected_signals")
 """What ingress writes. (Earlier valid examples are decided and traded meanwhile, so the tables the

@@ -7,12 +7,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from risk_factories import NOW, account, market, position, profile, run, signal, step, trade
 
 from executor.domain.enums import BreakerStatus, Setup, Side
 from executor.risk import CarriedState, ReasonCode, TradingMode, derive_state, set_mode, trip
 from executor.risk.sizers import vol_target_exposure
 from executor.risk.sizing import reward_risk
+from tests.support.risk import NOW, account, market, position, profile, run, signal, step, trade
 
 D = Decimal
 

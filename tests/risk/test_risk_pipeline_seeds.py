@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from risk_factories import NOW, account, market, profile, run, signal, step
-
 from executor.risk import ReasonCode
+from tests.support.risk import NOW, account, market, profile, run, signal, step
 
 D = Decimal
 

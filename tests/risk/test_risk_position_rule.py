@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from risk_factories import position, profile
-
 from executor.risk import PositionAction, position_drawdown_action
+from tests.support.risk import position, profile
 
 D = Decimal
 

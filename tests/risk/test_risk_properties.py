@@ -7,7 +7,6 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from risk_factories import NOW, TIERS, profile
 
 from executor.domain.enums import BreakerStatus, EntryType, Side
 from executor.risk import (
@@ -20,6 +19,7 @@ from executor.risk import (
     decide,
     derive_state,
 )
+from tests.support.risk import NOW, TIERS, profile
 
 D = Decimal
 PROFILES = {name: profile(name) for name in ("handbook", "fixed-risk", "dynamic-4x", "conservative-10x")}

@@ -6,8 +6,6 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from risk_factories import NOW, account, profile, trade
-
 from executor.domain.enums import BreakerStatus
 from executor.risk import (
     CarriedState,
@@ -21,6 +19,7 @@ from executor.risk import (
     set_mode,
     trip,
 )
+from tests.support.risk import NOW, account, profile, trade
 
 D = Decimal
 

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from signal_helpers import ACCOUNT, NOW, SECRET
 
 from executor.signals.auth import Authenticator
 from executor.signals.inbox import Inbox
 from executor.store.store import Store
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    store = Store.open(database_url)
-    await store.upgrade()
-    try:
-        yield store
-    finally:
-        await store.close()
+from tests.support.signals import ACCOUNT, NOW, SECRET
 
 
 @pytest.fixture

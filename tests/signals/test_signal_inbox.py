@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from signal_helpers import ACCOUNT, NOW, SECRET, SQLITE_ONLY, counts, signal_body
 
 from executor.domain.enums import SignalStatus
 from executor.observability.logging import configure_logging
@@ -19,6 +18,7 @@ from executor.signals.inbox import Inbox, InboxUnavailable
 from executor.signals.result import IngressStatus, Source
 from executor.signals.schema import InvalidSignal, Signal
 from executor.store.store import Store
+from tests.support.signals import ACCOUNT, NOW, SECRET, SQLITE_ONLY, counts, signal_body
 
 TS = int(NOW.timestamp())
 

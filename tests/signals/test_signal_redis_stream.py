@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from signal_helpers import ACCOUNT, NOW, SECRET, SQLITE_ONLY, counts, signal_body
 
 from executor.config.settings import IngressSettings
 from executor.signals.inbox import Inbox
 from executor.signals.redis_stream import RedisStreamIngress
 from executor.store.store import Store
+from tests.support.signals import ACCOUNT, NOW, SECRET, SQLITE_ONLY, counts, signal_body
 
 pytestmark = pytest.mark.redis
 GROUP = "executor"
@@ -159,10 +159,10 @@ async def test_a_dead_letter_keeps_no_credential_of_the_entry(
 
 @SQLITE_ONLY
 async def test_a_consumer_killed_between_read_and_store_leaves_the_entry_pending_for_another_to_reclaim(
-    sqlite_url: str, store: Store, redis: Redis, redis_url: str, stream: str
+    migrated_sqlite_url: str, store: Store, redis: Redis, redis_url: str, stream: str
 ) -> None:
-    blocker = sqlite3.connect(sqlite_url.split("///", 1)[1], isolation_level=None)
-    doomed_store = Store.open(sqlite_url)
+    blocker = sqlite3.connect(migrated_sqlite_url.split("///", 1)[1], isolation_level=None)
+    doomed_store = Store.open(migrated_sqlite_url)
     doomed = consumer(Inbox(doomed_store, ACCOUNT, lambda: NOW), redis_url, stream, "doomed", drain_seconds=0)
     try:
         blocker.execute("BEGIN EXCLUSIVE")
@@ -194,10 +194,10 @@ async def test_a_consumer_killed_between_read_and_store_leaves_the_entry_pending
 
 @SQLITE_ONLY
 async def test_a_restarted_consumer_of_the_same_name_reads_its_own_pending_entries_first(
-    sqlite_url: str, store: Store, redis: Redis, redis_url: str, stream: str
+    migrated_sqlite_url: str, store: Store, redis: Redis, redis_url: str, stream: str
 ) -> None:
-    blocker = sqlite3.connect(sqlite_url.split("///", 1)[1], isolation_level=None)
-    first_store = Store.open(sqlite_url)
+    blocker = sqlite3.connect(migrated_sqlite_url.split("///", 1)[1], isolation_level=None)
+    first_store = Store.open(migrated_sqlite_url)
     first = consumer(Inbox(first_store, ACCOUNT, lambda: NOW), redis_url, stream, "worker-1", drain_seconds=0)
     try:
         blocker.execute("BEGIN EXCLUSIVE")
@@ -224,10 +224,10 @@ async def test_a_restarted_consumer_of_the_same_name_reads_its_own_pending_entri
 
 @SQLITE_ONLY
 async def test_an_unavailable_store_leaves_the_entry_pending_and_it_is_retried(
-    sqlite_url: str, store: Store, redis: Redis, redis_url: str, stream: str
+    migrated_sqlite_url: str, store: Store, redis: Redis, redis_url: str, stream: str
 ) -> None:
     await redis.xadd(stream, {"signal": signal_body("retry-me")})
-    blocker = sqlite3.connect(sqlite_url.split("///", 1)[1], isolation_level=None)
+    blocker = sqlite3.connect(migrated_sqlite_url.split("///", 1)[1], isolation_level=None)
     ingress = consumer(Inbox(store, ACCOUNT, lambda: NOW), redis_url, stream, "c1")
     try:
         blocker.execute("BEGIN EXCLUSIVE")

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from signal_helpers import ACCOUNT, NOW, SECRET, SQLITE_ONLY, counts, signal_body
 from websockets.asyncio.client import connect
 
 from executor.service.http import HttpServer, build_app
@@ -17,6 +16,7 @@ from executor.signals.inbox import Inbox
 from executor.signals.webhook import signals_router
 from executor.signals.websocket import WebSocketIngress
 from executor.store.store import Store
+from tests.support.signals import ACCOUNT, NOW, SECRET, SQLITE_ONLY, counts, signal_body
 
 TS = int(NOW.timestamp())
 
@@ -143,11 +143,11 @@ async def test_unauthorized_is_401_and_writes_nothing(
 
 @SQLITE_ONLY
 async def test_a_locked_store_is_answered_503_in_time_and_the_resend_is_a_duplicate(
-    sqlite_url: str, store: Store
+    migrated_sqlite_url: str, store: Store
 ) -> None:
     inbox = Inbox(store, ACCOUNT, lambda: NOW)
     server = await serve(inbox, answer_within=0.3)
-    path = sqlite_url.split("///", 1)[1]
+    path = migrated_sqlite_url.split("///", 1)[1]
     blocker = sqlite3.connect(path, isolation_level=None)
     try:
         blocker.execute("BEGIN EXCLUSIVE")

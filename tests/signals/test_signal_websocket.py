@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from signal_helpers import ACCOUNT, NOW, SECRET, SQLITE_ONLY, counts, signal_body
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
@@ -15,6 +14,7 @@ from executor.signals.auth import InsecureBind
 from executor.signals.inbox import Inbox
 from executor.signals.websocket import WebSocketIngress
 from executor.store.store import Store
+from tests.support.signals import ACCOUNT, NOW, SECRET, SQLITE_ONLY, counts, signal_body
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import os
 from pathlib import Path
 
 import pytest
-from chaos.stress import stop_daemon
-from e2e.e2e_harness import Daemon, Sim, SimProcess
 
-from soak.soak import Soak
+from harness.e2e import Daemon, Sim, SimProcess
+from harness.soak import Soak
+from harness.stress import stop_daemon
 
 pytestmark = pytest.mark.slow
 

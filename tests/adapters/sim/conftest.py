@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-
-# tests/ is on sys.path (tests/conftest.py), so `adapters.sim` would resolve to this very directory as a
-# namespace package; the checkout root first makes it the real package (as pytest `pythonpath = ["."]` would).
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 import aiohttp
 import pytest
-from simkit import Control, binance_client, phemex_client, static_config
 
 from adapters.sim import SimServer
+from tests.support.simkit import Control, binance_client, phemex_client, static_config
 
 
 async def _serve(exchange: str) -> AsyncIterator[tuple[SimServer, str]]:

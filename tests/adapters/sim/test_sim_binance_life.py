@@ -7,7 +7,8 @@ from typing import Any
 
 import ccxt.async_support as ccxt
 import pytest
-from simkit import Control, binance_client
+
+from tests.support.simkit import Control, binance_client
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"

@@ -7,10 +7,10 @@ from typing import Any
 
 import ccxt.async_support as ccxt
 import pytest
-from simkit import Control
 
 from adapters.sim.faults import FaultBook
 from adapters.sim.wire import WireRequest
+from tests.support.simkit import Control
 
 BTC = "BTC/USDT:USDT"
 ORDER = "/fapi/v1/order"

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simkit import Control, binance_client, phemex_client
+
+from tests.support.simkit import Control, binance_client, phemex_client
 
 # ccxt's recorded requests and responses, carried in the checkout (tests/fixtures/ccxt/README.md).
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ccxt"

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from e2e.e2e_harness import Daemon, Sim
-
-from chaos.invariants import day_matches_fills, decided_once, protection, sent_twice
-from chaos.stress import stop_daemon
 from executor.crashpoints import CrashPoint
+from harness.e2e import Daemon, Sim
+from harness.invariants import day_matches_fills, decided_once, protection, sent_twice
+from harness.stress import stop_daemon
 
 SYMBOLS = {"SOLUSDT": "SOL/USDT:USDT", "ETHUSDT": "ETH/USDT:USDT", "BTCUSDT": "BTC/USDT:USDT"}
 TICKS = {"SOLUSDT": Decimal("0.01"), "ETHUSDT": Decimal("0.01"), "BTCUSDT": Decimal("0.1")}

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from e2e.e2e_harness import ACCOUNT, Daemon, Sim, order_sent_twice
+from harness.e2e import ACCOUNT, Daemon, Sim, order_sent_twice
 
 ZERO = Decimal(0)
 SIM_KEY = "sim-key"

@@ -21,8 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from chaos.stress import rss_kib, table_rows
-from e2e.e2e_harness import ACCOUNT, Daemon, Sim
+from harness.e2e import ACCOUNT, Daemon, Sim
+from harness.stress import rss_kib, table_rows
 
 DAY_MS = 86_400_000
 HOUR = 3600.0

@@ -12,7 +12,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,6 @@ from typing import Any, TypeVar
 
 import aiohttp
 import ccxt.async_support as ccxt
-import pytest
 import websockets
 from aiohttp import web
 from websockets.exceptions import InvalidStatus
@@ -46,8 +44,9 @@ from executor.store.models import (
     SignalRow,
 )
 from executor.store.store import Store
+from harness.ports import free_port
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 EXECUTOR = str(Path(sys.executable).with_name("executor"))
 ACCOUNT = "main"
 SYMBOL = "SOL/USDT:USDT"
@@ -55,19 +54,6 @@ SIM_SYMBOL = "SOLUSDT"
 SIM_KEY = "sim-key"
 ORDER_STATES = tuple(state.value for state in OrderState)
 T = TypeVar("T")
-
-DIALECTS_AND_DATABASES = pytest.mark.parametrize(
-    ("family", "database"),
-    [("binance", "sqlite"), ("binance", "postgresql"), ("phemex", "sqlite")],
-    indirect=True,
-)
-"""Binance on both databases, Phemex on SQLite: every dialect and every database without the full square."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def eventually(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from e2e.e2e_harness import Daemon
+from harness.e2e import Daemon
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from executor.store.store import Store
 ACCOUNT = "main"
 SECRET = "ingress-secret-0123456789"
 NOW = datetime(2026, 6, 2, 14, 0, tzinfo=UTC)
-SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+SQLITE_ONLY = pytest.mark.parametrize("migrated_database_url", ["sqlite"], indirect=True)
 """For tests of a transport or of auth, where the database makes no difference."""
 
 

@@ -1,7 +1,7 @@
 """The stress toolkit shared by the crash trials, fault matrix, soak, fuzzing and `bench/`.
 
 Small pieces only: signal bodies, percentiles, aligned tables, and a process's resident memory.
-The simulator and daemon processes come from `e2e.harness`; the invariants from `chaos.invariants`.
+The simulator and daemon processes come from `harness.e2e`; the invariants from `harness.invariants`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 
 def stop_daemon(daemon: Any) -> None:
-    """SIGTERM an `e2e.e2e_harness.Daemon` that is still running (a no-op when it is not)."""
+    """SIGTERM an `harness.e2e.Daemon` that is still running (a no-op when it is not)."""
     if daemon.process is not None and daemon.process.poll() is None:
         daemon.terminate()
 

@@ -10,15 +10,15 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
 
-from adapters.ccxt_base import AdapterSettings, CcxtAdapter
+from adapters.ccxt_base import CcxtAdapter
 from adapters.factory import build_adapter
-from adapters.ratelimit import BackoffPolicy, GateRegistry
+from adapters.ratelimit import GateRegistry
 from adapters.sim import SimServer, load_sim_config
 from adapters.sim.config import PricePathConfig, PricePathKind
 from executor.config.risk_profiles import load_profile
@@ -34,16 +34,10 @@ from executor.execution.trader import Trader
 from executor.observability.metrics import Metrics
 from executor.signals.inbox import Inbox
 from executor.store.store import Store
+from tests.support.adapter_sim import FAST
 
 ACCOUNT = "main"
 SOL = "SOL/USDT:USDT"
-
-FAST = AdapterSettings(
-    read_retry_delay=timedelta(milliseconds=5),
-    fill_readback_delay=timedelta(milliseconds=10),
-    timeout_ms=3_000,
-    backoff=BackoffPolicy(timedelta(milliseconds=50), timedelta(milliseconds=400), 2.0),
-)
 
 
 @dataclass

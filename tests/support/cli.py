@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 import sys
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,16 +24,11 @@ from executor.risk.derive import derive_state
 from executor.risk.scenario import SIGNAL_FIELDS, parse_scenario
 from executor.store.models import DecisionRow, OrderRow, PositionRow
 from executor.store.store import Store
+from harness.ports import free_port
 
 ACCOUNT = "main"
 EXECUTOR = str(Path(sys.executable).with_name("executor"))
 HANDBOOK = load_profile("handbook")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cli_env(database_url: str, **extra: str) -> dict[str, str]:
