@@ -4,9 +4,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from executor.domain.enums import EntryType, Regime, Setup, Side
@@ -254,9 +255,15 @@ def test_arbitrary_json_objects_parse_or_raise_invalid_signal_only(data: dict[st
         assert Signal.from_object(signal.payload()) == signal
 
 
+LOS_ANGELES = ZoneInfo("America/Los_Angeles")
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.datetimes(timezones=st.none() | st.timezones()), st.sampled_from(["close", "open"]))
+@example(datetime(1950, 9, 24, 1, 0, tzinfo=LOS_ANGELES), "close")  # inside a DST fold: the first 01:00
+@example(datetime(1950, 9, 24, 1, 0, fold=1, tzinfo=LOS_ANGELES), "close")  # and the second one
 def test_any_expiry_time_parses_to_utc_or_is_an_expires_at_error(moment: datetime, action: str) -> None:
+    """The same instant, compared as instants: `==` across zones is False for any time inside a fold."""
     data = {"id": "t", "action": action, "symbol": "SOLUSDT", "expires_at": moment.isoformat()}
     try:
         signal = Signal.from_object(data)
@@ -264,4 +271,4 @@ def test_any_expiry_time_parses_to_utc_or_is_an_expires_at_error(moment: datetim
         assert "expires_at" in {e.field for e in exc.errors} or action == "open"
     else:
         assert signal.expires_at is not None and signal.expires_at.utcoffset() == timedelta(0)
-        assert signal.expires_at == moment
+        assert signal.expires_at == moment.astimezone(UTC)
