@@ -43,6 +43,13 @@ class Metrics:
         self.alerts = Counter(
             "executor_alerts_total", "Alerts raised, by kind", ["kind"], registry=self.registry
         )
+        self.component_up = Gauge(
+            "executor_component_up",
+            "1 while a watched part works (ingress sources, the database), 0 while it does not",
+            ["component"],
+            registry=self.registry,
+        )
+        self.ready = Gauge("executor_ready", "1 while /ready answers 200", registry=self.registry)
         self.tasks = Gauge(
             "executor_asyncio_tasks",
             "asyncio tasks alive when scraped (flat in a healthy daemon)",

@@ -33,7 +33,7 @@ from executor.observability.logging import get_logger
 from executor.observability.metrics import Metrics
 from executor.ports.exchange import ExchangePort
 from executor.service.http import HttpServer, build_app
-from executor.service.state import ServiceState
+from executor.service.state import Check, ServiceState
 from executor.service.status import status_report
 from executor.service.supervisor import Supervisor
 from executor.signals.auth import ensure_safe_bind
@@ -58,8 +58,14 @@ class Daemon:
         self.settings = settings
         self.state = ServiceState()
         self.metrics = Metrics()
+        self.metrics.ready.set_function(lambda: float(self.state.ready))
         self._stop = asyncio.Event()
         self._closers: list[Callable[[], Awaitable[None]]] = []
+
+    def _watch(self, name: str, check: Check) -> None:
+        """A part that keeps the daemon not ready while it fails, shown in /ready and /metrics."""
+        self.state.watch(name, check)
+        self.metrics.component_up.labels(component=name).set_function(lambda: 0.0 if check() else 1.0)
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -162,10 +168,12 @@ class Daemon:
             websocket = WebSocketIngress(inbox, ws_host, ws_port)
             await websocket.start()
             ingress.append(websocket)
+            self._watch("ingress.websocket", lambda: websocket.problem)
             if settings.ingress.redis_url:
                 redis = RedisStreamIngress.from_settings(inbox, settings.ingress)
                 await redis.start()
                 ingress.append(redis)
+                self._watch("ingress.redis", lambda: redis.problem)
 
             execution = settings.execution
             supervisor.every("tracker", execution.poll_interval_seconds, keeper.track)

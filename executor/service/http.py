@@ -26,6 +26,8 @@ StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
 class Readiness(BaseModel):
     ready: bool
     reason: str | None
+    components: dict[str, str]
+    """Each watched part (ingress sources, the database): "ok" or what is wrong with it."""
 
 
 def build_app(
@@ -59,13 +61,18 @@ def build_app(
         "/ready",
         responses={
             200: {"model": Readiness, "description": "ready: reconciled with the exchange, taking signals"},
-            503: {"model": Readiness, "description": "not ready: starting, reconciling, standby or stopping"},
+            503: {
+                "model": Readiness,
+                "description": "not ready: starting, reconciling, standby, stopping, or a part failing",
+            },
         },
     )
     async def ready() -> JSONResponse:
-        """Readiness: 200 only once start-up finished and until shutdown begins."""
-        body = {"ready": state.ready, "reason": state.not_ready_reason}
-        return JSONResponse(body, status_code=200 if state.ready else 503)
+        """Readiness: 200 once start-up finished, until shutdown begins, while every watched part works."""
+        components = state.components()
+        ready, reason = state.ready, state.not_ready_reason
+        body = {"ready": ready, "reason": reason, "components": components}
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     if metrics is not None:
         registry = metrics

@@ -8,6 +8,11 @@ that is not a valid signal goes to `<stream>:dead` with its errors, and is then 
 same MULTI, so a poison message neither blocks the stream nor disappears; what is kept of it has
 its credentials stripped, like a rejected row. Access to Redis is the
 authentication here: entries are trusted like the Redis password that let them in.
+
+When the stream disappears under the consumer (a Redis restarted without persistence, FLUSHDB, a
+DEL), its group goes with it and every read answers NOGROUP: the group is recreated with MKSTREAM
+from the start of the stream, and the consumer carries on. `problem` says what is wrong while it
+cannot consume, for /ready and /metrics.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from executor.config.settings import IngressSettings
-from executor.domain.redaction import redact_url
+from executor.domain.redaction import redact_url, redact_urls
 from executor.observability.logging import get_logger
 from executor.signals.auth import Credentials
 from executor.signals.inbox import Inbox, InboxUnavailable
@@ -36,6 +41,8 @@ SIGNAL_FIELD: Final = b"signal"
 DEAD_LETTER_SUFFIX: Final = ":dead"
 DEAD_LETTER_MAXLEN: Final = 100_000
 _TRUSTED = Credentials(trusted=True)
+_VANISHED = ("NOGROUP", "UNBLOCKED")
+"""Redis's answers when the stream or its group is gone (UNBLOCKED: while a read was waiting on it)."""
 
 
 class RedisStreamIngress:
@@ -68,6 +75,8 @@ class RedisStreamIngress:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._waiting = False
+        self.problem: str | None = "not started"
+        """Why the stream is not being consumed right now; None while it is."""
 
     @classmethod
     def from_settings(
@@ -79,12 +88,12 @@ class RedisStreamIngress:
         """Connect and make sure the group exists (creating the stream if needed), then consume."""
         self._redis = Redis.from_url(self._url)
         try:
-            await self._redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                await self._redis.aclose()
-                raise
+            await self._ensure_group(self._redis)
+        except RedisError:
+            await self._redis.aclose()
+            raise
         self._stopping.clear()
+        self.problem = None
         self._task = asyncio.create_task(self._run(), name=f"redis-ingress:{self.stream}")
         log.info(
             "redis ingress consuming",
@@ -93,6 +102,26 @@ class RedisStreamIngress:
             group=self.group,
             consumer=self.consumer,
         )
+
+    async def _ensure_group(self, redis: Redis) -> bool:
+        """Create the group from the start of the stream (and the stream); False if it already existed."""
+        try:
+            await redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+            return False
+        return True
+
+    async def _recreate_group(self, redis: Redis) -> None:
+        if await self._ensure_group(redis):
+            log.warning(
+                "redis consumer group recreated",
+                stream=self.stream,
+                group=self.group,
+                detail="the stream or its group vanished (Redis restarted without persistence, FLUSHDB, "
+                "DEL); entries added before that are gone unless the producer resends them",
+            )
 
     async def stop(self) -> None:
         """Finish the entry in flight (up to drain_seconds), then stop; an interrupted one stays pending."""
@@ -107,6 +136,7 @@ class RedisStreamIngress:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._task = None
+        self.problem = "stopped"
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
@@ -127,20 +157,41 @@ class RedisStreamIngress:
                     own_pending = bool(entries)
                 else:
                     entries = await self._read(redis, ">", block=self._block_ms)
+                self.problem = None
                 for entry_id, fields in entries:
                     if self._stopping.is_set():
                         break
                     await self._process(redis, entry_id, fields)
-            except (InboxUnavailable, RedisError, OSError) as exc:
-                log.warning("redis ingress retrying", stream=self.stream, error=str(exc))
+            except ResponseError as exc:
                 own_pending = True
-            except Exception:
+                if not str(exc).startswith(_VANISHED):
+                    self._failed(exc)
+                elif await self._recovered(redis):
+                    continue
+            except (InboxUnavailable, RedisError, OSError) as exc:
+                self._failed(exc)
+                own_pending = True
+            except Exception as exc:
                 log.exception("redis ingress failed; retrying", stream=self.stream)
+                self.problem = f"failed: {type(exc).__name__}"
                 own_pending = True
             else:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._retry_delay)
+
+    async def _recovered(self, redis: Redis) -> bool:
+        """The group recreated after NOGROUP; False (with the problem noted) when Redis refused that too."""
+        try:
+            await self._recreate_group(redis)
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+            return False
+        return True
+
+    def _failed(self, exc: BaseException) -> None:
+        self.problem = f"retrying: {redact_urls(str(exc))}"
+        log.warning("redis ingress retrying", stream=self.stream, error=str(exc))
 
     async def _read(self, redis: Redis, start: str, block: int | None) -> list[tuple[bytes, Any]]:
         """Entries of this consumer: its own pending ones from "0", new ones from ">"."""

@@ -48,6 +48,11 @@ class WebSocketIngress:
         return int(self._server.sockets[0].getsockname()[1])
 
     @property
+    def problem(self) -> str | None:
+        """None while listening (for /ready and /metrics)."""
+        return None if self._server is not None and self._server.is_serving() else "not listening"
+
+    @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"ws://{host}:{self.port}{PATH}"

@@ -11,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from executor.config.settings import IngressSettings
+from executor.service.state import ServiceState
 from executor.signals.inbox import Inbox
 from executor.signals.redis_stream import RedisStreamIngress
 from executor.store.store import Store
@@ -155,6 +156,59 @@ async def test_a_dead_letter_keeps_no_credential_of_the_entry(
     kept = json.loads(fields[b"signal"])
     assert (kept["token"], kept["api_key"], kept["side"]) == ("[REDACTED]", "[REDACTED]", "sideways")
     assert SECRET.encode() not in b"".join(fields.values()) and b"exchange-key-123" not in fields[b"signal"]
+
+
+@SQLITE_ONLY
+async def test_a_vanished_stream_gets_its_group_back_and_consumption_resumes(
+    open_inbox: Inbox, store: Store, redis: Redis, redis_url: str, stream: str
+) -> None:
+    """A Redis restarted without persistence (or FLUSHDB, DEL) takes the stream and its group with it."""
+    ingress = consumer(open_inbox, redis_url, stream, "c1")
+    await ingress.start()
+    try:
+        await redis.xadd(stream, {"signal": signal_body("before")})
+        await eventually(lambda: _acked(redis, stream, 1))
+        await redis.delete(stream)
+        await redis.xadd(stream, {"signal": signal_body("after")})
+        await eventually(lambda: _acked(redis, stream, 1))
+        assert ingress.problem is None
+    finally:
+        await ingress.stop()
+    assert await counts(store) == (2, 0)
+    groups = await redis.xinfo_groups(stream)
+    assert [group["name"] for group in groups] == [GROUP.encode()]
+
+
+@SQLITE_ONLY
+async def test_while_the_stream_cannot_be_read_the_problem_keeps_the_service_not_ready(
+    open_inbox: Inbox, store: Store, redis: Redis, redis_url: str, stream: str
+) -> None:
+    ingress = consumer(open_inbox, redis_url, stream, "c1")
+    state = ServiceState()
+    state.watch("ingress.redis", lambda: ingress.problem)
+    state.mark_ready()
+    assert not state.ready and state.not_ready_reason == "ingress.redis: not started"
+    await ingress.start()
+    try:
+        assert state.ready and state.components() == {"ingress.redis": "ok"}
+        await redis.delete(stream)
+        await redis.set(stream, "not a stream")
+        await eventually(
+            lambda: _true(str(state.not_ready_reason).startswith("ingress.redis: retrying: WRONGTYPE"))
+        )
+        assert not state.ready and state.components()["ingress.redis"].startswith("retrying: WRONGTYPE")
+        await redis.delete(stream)
+        await redis.xadd(stream, {"signal": signal_body("back")})
+        await eventually(lambda: _acked(redis, stream, 1))
+        assert state.ready
+    finally:
+        await ingress.stop()
+    assert ingress.problem == "stopped"
+    assert await counts(store) == (1, 0)
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 @SQLITE_ONLY
