@@ -15,6 +15,7 @@ import click
 
 from executor.config.risk_profiles import load_profile
 from executor.domain.redaction import redact_urls
+from executor.domain.validation import prefixed
 from executor.risk import ProfileError, decide
 from executor.risk.derive import derive_state
 from executor.risk.scenario import ScenarioError, parse_scenario
@@ -23,7 +24,7 @@ EXIT_BAD_INPUT = 2
 
 
 def _fail(message: str) -> NoReturn:
-    click.echo(redact_urls(f"executor size: {message}"), err=True)
+    click.echo(redact_urls(prefixed("executor size", message)), err=True)
     sys.exit(EXIT_BAD_INPUT)
 
 

@@ -62,7 +62,7 @@ def _decimal_in(low: Decimal | int | None, high: Decimal | int | None) -> Callab
             try:
                 parsed = to_decimal(value)
             except NotANumber:
-                raise ValueError(f"{expected}, in ASCII digits") from None
+                raise ValueError(f"{expected}, written with ASCII digits 0-9") from None
             if (low is None or parsed >= low) and (high is None or parsed <= high):
                 return parsed
         raise ValueError(expected)
@@ -73,6 +73,22 @@ def _decimal_in(low: Decimal | int | None, high: Decimal | int | None) -> Callab
 def number(low: Decimal | int | None = None, high: Decimal | int | None = None) -> BeforeValidator:
     """An exact decimal from a number or a string in ASCII decimal notation, within [low, high]."""
     return BeforeValidator(_decimal_in(low, high))
+
+
+def positive() -> BeforeValidator:
+    """An exact decimal above zero (a tick, a step, an interval)."""
+    inner = _decimal_in(None, None)
+
+    def check(value: object) -> Decimal:
+        try:
+            parsed = inner(value)
+        except ValueError:
+            raise ValueError("expected a number > 0, written with ASCII digits 0-9") from None
+        if parsed <= 0:
+            raise ValueError("expected a number > 0")
+        return parsed
+
+    return BeforeValidator(check)
 
 
 def number_or_off(low: Decimal | int | None = None, high: Decimal | int | None = None) -> BeforeValidator:
@@ -218,11 +234,13 @@ def explain(
     root: type[BaseModel],
     *,
     secret_keys: Collection[str] = (),
+    noun: str = "setting",
 ) -> list[str]:
     """One line per problem: `key = value: message` (`key: message` when there is no single value).
 
     `root` is the model validated (its field names suggest the spelling of an unknown key);
-    `secret_keys` are field names whose values are shown as `(redacted)`; URL credentials are masked.
+    `secret_keys` are field names whose values are shown as `(redacted)`; URL credentials are masked;
+    `noun` is what the input calls its keys ("setting" in configuration, "field" in JSON).
     """
     lines = []
     for error in exc.errors(include_url=False):
@@ -234,7 +252,11 @@ def explain(
             value = value.get(cause.field, _NO_VALUE) if isinstance(value, dict) else _NO_VALUE
             loc.append(cause.field)
         if error["type"] == "extra_forbidden":
-            message = f"is not a known setting; the settings here are: {_known_keys(root, loc)}"
+            message = f"is not a known {noun}; the {noun}s here are: {_known_keys(root, loc)}"
+        elif error["type"] in ("model_type", "dict_type", "model_attributes_type"):
+            message = f"expected a table (a JSON object) of {noun}s"
+        elif error["type"] in ("tuple_type", "list_type"):
+            message = "expected a list"
         elif error["type"] == "missing":
             message, value = "is required; add it", _NO_VALUE
         key = _key(loc)

@@ -149,19 +149,25 @@ def test_profile_given_as_a_toml_path(tmp_path: Path) -> None:
         ("{not json", "input is not valid JSON"),
         (
             json.dumps(scenario(signal__stop="abc")),
-            "signal.stop: expected a number or a numeric string, got 'abc'",
+            "signal.stop = 'abc': expected a number, written with ASCII digits 0-9",
         ),
-        (json.dumps(scenario(signal__side="up")), "signal.side: expected one of long, short, got 'up'"),
-        (json.dumps(scenario(now="yesterday")), "input.now: expected an ISO 8601 time string"),
-        (json.dumps(scenario(now="2026-06-02T14:00:00")), "input.now: the time needs a zone"),
+        (json.dumps(scenario(signal__side="up")), "signal.side = 'up': expected one of long, short"),
+        (json.dumps(scenario(now="yesterday")), "now = 'yesterday': expected an ISO 8601 time string"),
+        (
+            json.dumps(scenario(now="2026-06-02T14:00:00")),
+            "now = '2026-06-02T14:00:00': the time needs a zone",
+        ),
         (
             json.dumps(scenario(market__leverage_tiers=[{"max_notional": "1"}])),
             "leverage_tiers[0].max_leverage",
         ),
-        (json.dumps(scenario(account__colour="red")), "account.colour: unknown field"),
+        (
+            json.dumps(scenario(account__colour="red")),
+            "account.colour = 'red': is not a known field; the fields here are: equity,",
+        ),
         (
             json.dumps(scenario(signal__entry={"type": "limit"})),
-            "signal.entry.price: required field is missing",
+            "signal.entry.price: is required for a limit entry",
         ),
         (json.dumps(scenario(profile="nope")), "profile: risk profile 'nope'"),
         (json.dumps([1, 2]), "input: expected a JSON object"),
@@ -177,7 +183,7 @@ def test_malformed_input_exits_2_naming_the_field(data: str, fragment: str) -> N
 def test_malformed_input_through_the_installed_command_exits_2_with_the_field_on_stderr() -> None:
     result = size("--input", "-", stdin=json.dumps(scenario(market__price="7x")))
     assert result.returncode == 2
-    assert "market.price: expected a number or a numeric string, got '7x'" in result.stderr
+    assert "market.price = '7x': expected a number, written with ASCII digits 0-9" in result.stderr
     assert result.stdout == ""
 
 
@@ -185,3 +191,32 @@ def test_unreadable_input_file_exits_2(tmp_path: Path) -> None:
     result = size("--input", str(tmp_path / "missing.json"))
     assert result.returncode == 2
     assert "missing.json" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("signal__stop", "٧٤.١٠"),
+        ("signal__take_profit", "７６"),
+        ("signal__entry", {"type": "limit", "price": "७४.२०"}),
+        ("market__price", "٧٤.٢٠"),
+        ("account__equity", "１０００"),
+        ("market__max_leverage", "٥٠"),
+    ],
+)
+def test_numbers_in_other_digits_than_ascii_exit_2_naming_the_field(field: str, value: object) -> None:
+    result = CliRunner().invoke(main, ["size", "--input", "-"], input=json.dumps(scenario(**{field: value})))
+    assert result.exit_code == 2
+    assert field.split("__")[0] + "." in result.stderr and "expected a" in result.stderr
+    assert result.stdout == ""
+
+
+def test_every_problem_is_one_line_naming_its_field() -> None:
+    data = scenario(signal__stop="x", market__price=True, account__positions=[{"symbol": "BTC"}])
+    result = CliRunner().invoke(main, ["size", "--input", "-"], input=json.dumps(data))
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 2 and all(line.startswith("executor size: ") for line in lines)
+    assert "executor size: signal.stop = 'x': expected a number, written with ASCII digits 0-9" in lines
+    assert "executor size: market.price = true: expected a number" in lines
+    assert "executor size: account.positions[0].side: is required; add it" in lines
+    assert len(lines) == 7  # side, qty, entry, stop and leverage of the position are each missing
