@@ -9,8 +9,9 @@ import uuid
 
 import pytest
 import redis.asyncio as aioredis
-from e2e_harness import Daemon, DaemonFactory, Sim, eventually, market_signal, protected_view
 from prometheus_client.parser import text_string_to_metric_families
+
+from harness.e2e import Daemon, DaemonFactory, Sim, eventually, market_signal, protected_view
 
 pytestmark = pytest.mark.slow
 
