@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from adapters.ccxt_base import CcxtAdapter
-from adapters.errors import ExchangeError, malformed
+from adapters.errors import malformed
 from adapters.parsing import (
     dec,
     from_ms,
@@ -27,6 +27,7 @@ from executor.domain.account import AccountSnapshot, MarginMode
 from executor.domain.enums import EntryType, Side
 from executor.domain.market import FundingInfo, LeverageTier
 from executor.domain.orders import EntryRequest, Order, OrderSide, OrderType, ProtectedEntry
+from executor.ports.errors import ExchangeError
 from executor.ports.exchange import EntryStep, ExchangePort
 
 WORKING_TYPE_MARK = "MARK_PRICE"

@@ -19,18 +19,7 @@ from typing import Any, ClassVar, TypeVar
 import structlog
 
 from adapters.cache import FreshnessCache, utc_now
-from adapters.errors import (
-    TRANSPORT_ERRORS,
-    AmbiguousWriteError,
-    Classification,
-    ErrorClass,
-    ErrorReason,
-    ExchangeBannedError,
-    ExchangeError,
-    OrderNotFoundError,
-    malformed,
-    to_port_error,
-)
+from adapters.errors import TRANSPORT_ERRORS, malformed, to_port_error
 from adapters.parsing import (
     from_ms,
     is_linear_perpetual,
@@ -60,6 +49,15 @@ from executor.domain.orders import (
     OrderStatus,
     OrderType,
     ProtectedEntry,
+)
+from executor.ports.errors import (
+    AmbiguousWriteError,
+    Classification,
+    ErrorClass,
+    ErrorReason,
+    ExchangeBannedError,
+    ExchangeError,
+    OrderNotFoundError,
 )
 from executor.ports.exchange import EntryObserver, EntryStep
 

@@ -1,9 +1,10 @@
 """Every exchange failure is classified here, once, into what the caller may do next.
 
-The port never lets a ccxt exception out: callers see :class:`ExchangeError` subclasses whose
-``error_class`` says whether a request may be retried as is, may have executed (ambiguous write),
-or is final. The exchange's own error code wins over ccxt's exception type, because ccxt picks
-Binance's linear error table by URL and falls back to a bare ``ExchangeError`` elsewhere.
+The port never lets a ccxt exception out: callers see the port's :class:`ExchangeError` subclasses
+(executor/ports/errors.py) whose ``error_class`` says whether a request may be retried as is, may have
+executed (ambiguous write), or is final. The exchange's own error code wins over ccxt's exception
+type, because ccxt picks Binance's linear error table by URL and falls back to a bare
+``ExchangeError`` elsewhere.
 """
 
 from __future__ import annotations
@@ -12,44 +13,22 @@ import asyncio
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 
 import aiohttp
 import ccxt.async_support as ccxt  # type: ignore[import-untyped]
 
-
-class ErrorClass(StrEnum):
-    RETRYABLE = "retryable"
-    """Rejected before execution (or a read): resend as is, after backoff or clock resync."""
-    AMBIGUOUS = "ambiguous"
-    """A write may or may not have executed: look it up by client id before resending."""
-    FINAL = "final"
-    """Retrying cannot help."""
-
-
-class ErrorReason(StrEnum):
-    RATE_LIMITED = "rate_limited"
-    IP_BANNED = "ip_banned"
-    CLOCK_SKEW = "clock_skew"
-    TIMEOUT = "timeout"
-    UNKNOWN_STATUS = "unknown_status"
-    EXCHANGE_UNAVAILABLE = "exchange_unavailable"
-    NETWORK = "network"
-    BAD_RESPONSE = "bad_response"
-    DUPLICATE_CLIENT_ID = "duplicate_client_id"
-    ORDER_NOT_FOUND = "order_not_found"
-    NO_CHANGE = "no_change"
-    INSUFFICIENT_FUNDS = "insufficient_funds"
-    WOULD_TRIGGER_IMMEDIATELY = "would_trigger_immediately"
-    INVALID_ORDER = "invalid_order"
-    INVALID_REQUEST = "invalid_request"
-    BAD_SYMBOL = "bad_symbol"
-    AUTHENTICATION = "authentication"
-    NOT_SUPPORTED = "not_supported"
-    UNKNOWN = "unknown"
-
+from executor.ports.errors import (
+    Classification,
+    ErrorClass,
+    ErrorReason,
+    ExchangeBannedError,
+    ExchangeError,
+    MalformedResponseError,
+    OrderNotFoundError,
+    OrderRejectedError,
+    RateLimitedError,
+)
 
 _CLASS_OF_REASON: dict[ErrorReason, ErrorClass] = {
     ErrorReason.RATE_LIMITED: ErrorClass.RETRYABLE,
@@ -150,14 +129,6 @@ _BANNED_UNTIL_RE = re.compile(r"banned until (\d{12,14})")
 DEFAULT_BAN = timedelta(minutes=2)
 
 
-@dataclass(frozen=True, slots=True)
-class Classification:
-    reason: ErrorReason
-    error_class: ErrorClass
-    exchange_code: int | None
-    banned_until: datetime | None = None
-
-
 def exchange_code(message: str) -> int | None:
     """The exchange's numeric error code from a ccxt message (ccxt appends the raw JSON body)."""
     match = _CODE_RE.search(message)
@@ -210,50 +181,6 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
-
-
-class ExchangeError(Exception):
-    """A classified exchange failure; its message never contains the API key or secret."""
-
-    def __init__(self, message: str, classification: Classification) -> None:
-        super().__init__(message)
-        self.classification = classification
-
-    @property
-    def reason(self) -> ErrorReason:
-        return self.classification.reason
-
-    @property
-    def error_class(self) -> ErrorClass:
-        return self.classification.error_class
-
-
-class RateLimitedError(ExchangeError):
-    """Still rate limited after the adapter's own backoff."""
-
-
-class ExchangeBannedError(ExchangeError):
-    """The exchange banned this IP/key; no request is sent before ``until``."""
-
-    def __init__(self, message: str, classification: Classification, until: datetime) -> None:
-        super().__init__(message, classification)
-        self.until = until
-
-
-class AmbiguousWriteError(ExchangeError):
-    """A write may have executed and neither a lookup nor a resend could settle it."""
-
-
-class OrderRejectedError(ExchangeError):
-    """The exchange definitively refused a write (funds, filters, auth...)."""
-
-
-class OrderNotFoundError(ExchangeError):
-    """The exchange does not know the order; for a cancel that may mean filled or gone, not canceled."""
-
-
-class MalformedResponseError(ExchangeError):
-    """The exchange answered without an order id or status: an error, never an order."""
 
 
 def malformed(message: str) -> MalformedResponseError:

@@ -1,4 +1,7 @@
-"""Build the adapter a configuration names: exchange × mode × credentials (× simulator URL).
+"""Build the adapter for an exchange × mode × credentials (× simulator URL), from plain values.
+
+The daemon's configuration is read on the daemon's side (executor/service/exchange.py); this module
+knows nothing of it.
 
 The simulated exchanges are the same two adapter classes with ccxt's ``urls['api']`` rewritten,
 so the code that runs against the simulator is exactly the code that runs live.
@@ -6,52 +9,31 @@ so the code that runs against the simulator is exactly the code that runs live.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 import ccxt.async_support as ccxt  # type: ignore[import-untyped]
 
 from adapters.binance import BinanceUsdmAdapter
 from adapters.ccxt_base import AdapterSettings, CcxtAdapter, Credentials
+from adapters.ccxt_target import target_simulator
 from adapters.phemex import PhemexAdapter
 from adapters.ratelimit import GATES, GateRegistry, throttle_config
-from adapters.sim.ccxt_target import target_simulator
-from executor.config.settings import ExchangeSettings
+from executor.domain.enums import ExchangeId, ExchangeMode
 from executor.ports.exchange import EntryObserver
 
 SIM_CREDENTIALS = Credentials("sim-key", "sim-secret")
 
 
-class ExchangeId(StrEnum):
-    BINANCE = "binance"
-    PHEMEX = "phemex"
-    SIM_BINANCE = "sim-binance"
-    SIM_PHEMEX = "sim-phemex"
-
-    @property
-    def family(self) -> str:
-        return "binance" if self in (ExchangeId.BINANCE, ExchangeId.SIM_BINANCE) else "phemex"
-
-    @property
-    def simulated(self) -> bool:
-        return self in (ExchangeId.SIM_BINANCE, ExchangeId.SIM_PHEMEX)
-
-
-class Mode(StrEnum):
-    LIVE = "live"
-    PAPER = "paper"
-
-
 def build_ccxt(
     exchange: ExchangeId | str,
-    mode: Mode | str,
+    mode: ExchangeMode | str,
     credentials: Credentials | None,
     *,
     sim_base_url: str | None = None,
     timeout_ms: int = 10_000,
 ) -> Any:
     """A configured ccxt instance: rolling-window throttle, no ccxt retries, the right URLs."""
-    exchange, mode = ExchangeId(exchange), Mode(mode)
+    exchange, mode = ExchangeId(exchange), ExchangeMode(mode)
     config: dict[str, Any] = {"timeout": timeout_ms, **throttle_config(exchange.family)}
     if credentials is not None:
         config["apiKey"] = credentials.api_key
@@ -59,12 +41,12 @@ def build_ccxt(
     if exchange.family == "binance":
         config["options"] = {"fetchCurrencies": False, "maxRetriesOnFailure": 0, "defaultType": "swap"}
         instance = ccxt.binanceusdm(config)
-        if mode is Mode.PAPER and not exchange.simulated:
+        if mode is ExchangeMode.PAPER and not exchange.simulated:
             instance.enable_demo_trading(True)
     else:
         config["options"] = {"maxRetriesOnFailure": 0, "defaultType": "swap"}
         instance = ccxt.phemex(config)
-        if mode is Mode.PAPER and not exchange.simulated:
+        if mode is ExchangeMode.PAPER and not exchange.simulated:
             instance.set_sandbox_mode(True)
     if exchange.simulated:
         if not sim_base_url:
@@ -75,7 +57,7 @@ def build_ccxt(
 
 def build_adapter(
     exchange: ExchangeId | str,
-    mode: Mode | str = Mode.PAPER,
+    mode: ExchangeMode | str = ExchangeMode.PAPER,
     credentials: Credentials | None = None,
     *,
     sim_base_url: str | None = None,
@@ -99,27 +81,6 @@ def build_adapter(
         name=exchange.value,
         credentials=credentials,
         gate=gates.gate_for(exchange.family, credentials.api_key, settings.backoff),
-        settings=settings,
-        observer=observer,
-    )
-
-
-def adapter_from_settings(
-    exchange: ExchangeSettings,
-    *,
-    sim_base_url: str | None = None,
-    settings: AdapterSettings | None = None,
-    observer: EntryObserver | None = None,
-) -> CcxtAdapter:
-    """The adapter the daemon's `[exchange]` configuration names (secrets come from the environment)."""
-    credentials = None
-    if exchange.api_key is not None and exchange.api_secret is not None:
-        credentials = Credentials(exchange.api_key.get_secret_value(), exchange.api_secret.get_secret_value())
-    return build_adapter(
-        exchange.name.value,
-        exchange.mode.value,
-        credentials,
-        sim_base_url=sim_base_url or exchange.sim_url or None,
         settings=settings,
         observer=observer,
     )

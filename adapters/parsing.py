@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from adapters.client_ids import kind_of
 from adapters.errors import describe_body, malformed
 from executor.domain.account import MarginMode, Position
+from executor.domain.client_ids import kind_of
 from executor.domain.enums import Side
 from executor.domain.market import LeverageTier, Market, MarketFilters
 from executor.domain.money import to_decimal

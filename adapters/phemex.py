@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from adapters.ccxt_base import CcxtAdapter
-from adapters.errors import ExchangeError, malformed
+from adapters.errors import malformed
 from adapters.parsing import (
     dec,
     from_ms,
@@ -39,6 +39,7 @@ from executor.domain.orders import (
     OrderType,
     ProtectedEntry,
 )
+from executor.ports.errors import ExchangeError
 from executor.ports.exchange import EntryStep, ExchangePort
 
 SETTLE = "USDT"

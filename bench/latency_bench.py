@@ -40,7 +40,7 @@ from typing import Any
 
 import aiohttp
 
-from adapters.client_ids import client_order_id
+from executor.domain.client_ids import client_order_id
 from executor.domain.enums import OrderKind
 from harness.e2e import Daemon, Sim, SimProcess
 from harness.stress import Table, percentile, postgres_database, stop_daemon

@@ -28,8 +28,8 @@ import websockets
 from aiohttp import web
 from websockets.exceptions import InvalidStatus
 
-from adapters.client_ids import client_order_id
-from adapters.sim.ccxt_target import target_simulator
+from adapters.ccxt_target import target_simulator
+from executor.domain.client_ids import client_order_id
 from executor.domain.enums import OrderKind
 from executor.domain.order_state import OrderState
 from executor.signals.auth import sign

@@ -9,7 +9,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from executor.config.paths import config_dir
 from executor.domain.money import to_decimal
 
 DEFAULT_API_KEY = "sim-key"
@@ -194,11 +193,18 @@ def sim_config_from_dict(data: dict[str, Any]) -> SimConfig:
     )
 
 
-def load_sim_config(path: Path | None = None) -> SimConfig:
-    """The defaults in config/sim/ (sim.toml, instruments.toml), with `path` merged over them if given."""
+CHECKOUT_DEFAULTS = Path(__file__).resolve().parents[2] / "config" / "sim"
+
+
+def load_sim_config(path: Path | None = None, *, defaults_dir: Path = CHECKOUT_DEFAULTS) -> SimConfig:
+    """The defaults in ``defaults_dir`` (sim.toml, instruments.toml), with ``path`` merged over them.
+
+    The daemon and ``executor sim`` pass their configured config/sim/ (EXECUTOR_CONFIG_DIR applies);
+    the default is the checkout's, which is what the tests and benches use.
+    """
     data: dict[str, Any] = {}
     for name in ("sim.toml", "instruments.toml"):
-        default_file = config_dir() / "sim" / name
+        default_file = defaults_dir / name
         if default_file.is_file():
             data = _merge(data, tomllib.loads(default_file.read_text(encoding="utf-8")))
     if path is not None:

@@ -16,8 +16,9 @@ async def _serve(
     exchange: Literal["binance", "phemex"], host: str, port: int, config_file: Path | None, seed: int | None
 ) -> None:
     from adapters.sim import SimServer, load_sim_config
+    from executor.config.paths import config_dir
 
-    config = load_sim_config(config_file)
+    config = load_sim_config(config_file, defaults_dir=config_dir() / "sim")
     if seed is not None:
         config = replace(config, seed=seed)
     server = SimServer(config, exchange=exchange)

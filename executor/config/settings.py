@@ -32,6 +32,7 @@ from pydantic_settings import (
 from executor.config.paths import config_dir
 from executor.config.risk_profiles import load_profile
 from executor.crashpoints import CrashSpec, parse_crash_at
+from executor.domain.enums import ExchangeId, ExchangeMode
 from executor.domain.redaction import redact_url, url_secrets
 from executor.domain.validation import explain, prefixed
 from executor.risk import ProfileError, RiskProfile
@@ -42,22 +43,6 @@ SECRET_KEYS: dict[str, tuple[str, ...]] = {
     "exchange": ("api_key", "api_secret"),
     "ingress": ("secret",),
 }
-
-
-class ExchangeName(StrEnum):
-    BINANCE = "binance"
-    PHEMEX = "phemex"
-    SIM_BINANCE = "sim-binance"
-    SIM_PHEMEX = "sim-phemex"
-
-    @property
-    def is_simulated(self) -> bool:
-        return self in (ExchangeName.SIM_BINANCE, ExchangeName.SIM_PHEMEX)
-
-
-class ExchangeMode(StrEnum):
-    LIVE = "live"
-    PAPER = "paper"
 
 
 class LogFormat(StrEnum):
@@ -85,7 +70,7 @@ def _host_port(value: str, field: str) -> str:
 
 
 class ExchangeSettings(_Section):
-    name: ExchangeName = ExchangeName.SIM_BINANCE
+    name: ExchangeId = ExchangeId.SIM_BINANCE
     mode: ExchangeMode = ExchangeMode.PAPER
     account: str = Field(default="main", pattern=r"^[A-Za-z0-9_-]{1,32}$")
     sim_url: str = Field(default="", repr=False)
@@ -94,7 +79,7 @@ class ExchangeSettings(_Section):
 
     @model_validator(mode="after")
     def _live_needs_keys(self) -> Self:
-        if not self.name.is_simulated and (self.api_key is None or self.api_secret is None):
+        if not self.name.simulated and (self.api_key is None or self.api_secret is None):
             raise ValueError(
                 f"exchange.name = {self.name.value!r} needs EXECUTOR__EXCHANGE__API_KEY and "
                 "EXECUTOR__EXCHANGE__API_SECRET (or their _FILE variants) in the environment"

@@ -76,3 +76,34 @@ class EventKind(StrEnum):
     RECONCILE_HALTED = "reconcile.halted"
     OPERATOR_HALT = "operator.halt"
     OPERATOR_RESUME = "operator.resume"
+
+
+class ExchangeFamily(StrEnum):
+    """The dialect an exchange speaks (the simulator speaks both)."""
+
+    BINANCE = "binance"
+    PHEMEX = "phemex"
+
+
+class ExchangeId(StrEnum):
+    """An exchange the daemon trades on: a real one, or the simulator speaking its dialect."""
+
+    BINANCE = "binance"
+    PHEMEX = "phemex"
+    SIM_BINANCE = "sim-binance"
+    SIM_PHEMEX = "sim-phemex"
+
+    @property
+    def family(self) -> ExchangeFamily:
+        return ExchangeFamily(self.value.removeprefix("sim-"))
+
+    @property
+    def simulated(self) -> bool:
+        return self in (ExchangeId.SIM_BINANCE, ExchangeId.SIM_PHEMEX)
+
+
+class ExchangeMode(StrEnum):
+    """Real money, or the exchange's paper venue (Binance Demo Trading, the Phemex testnet)."""
+
+    LIVE = "live"
+    PAPER = "paper"

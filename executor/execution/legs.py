@@ -8,14 +8,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 
-from adapters.client_ids import client_order_id
-from adapters.errors import ErrorClass, ExchangeError, OrderNotFoundError
+from executor.domain.client_ids import client_order_id
 from executor.domain.enums import OrderKind
 from executor.domain.order_state import OrderState
 from executor.domain.orders import Order, OrderSide, OrderType
 from executor.execution.context import AccountContext
 from executor.execution.orders import apply_exchange_view, exchange_view, intent, move
 from executor.observability.logging import get_logger
+from executor.ports.errors import ErrorClass, ExchangeError, OrderNotFoundError
 from executor.store.models import OrderRow, PositionRow
 from executor.store.repositories import Repositories
 

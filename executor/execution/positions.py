@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from adapters.errors import ExchangeError
 from executor.config.settings import ForeignPolicy
 from executor.domain.account import AccountSnapshot, Position
 from executor.domain.enums import EventKind, OrderKind, PositionStatus, Setup
@@ -25,6 +24,7 @@ from executor.execution.legs import LIVE_STATES, PROTECTIVE, OrderLegs
 from executor.execution.orders import apply_exchange_view
 from executor.execution.protection import Protection
 from executor.observability.logging import get_logger
+from executor.ports.errors import ExchangeError
 from executor.risk import OpenPosition, PositionAction, liquidation_violation, position_drawdown_action, trip
 from executor.signals.schema import Signal
 from executor.store.models import OrderRow, PositionRow

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from adapters.client_ids import parse_client_order_id
+from executor.domain.client_ids import parse_client_order_id
 from executor.domain.enums import EventKind, OrderKind, PositionStatus
 from executor.domain.order_state import OrderState
 from executor.domain.orders import Order, OrderSide, OrderType

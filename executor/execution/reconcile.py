@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from adapters.client_ids import parse_client_order_id
-from adapters.errors import ExchangeError
 from executor.config.settings import ForeignPolicy
+from executor.domain.client_ids import parse_client_order_id
 from executor.domain.enums import EventKind, OrderKind, PositionStatus
 from executor.domain.order_state import OrderState
 from executor.execution.alerts import Alerter, AlertKind
@@ -19,6 +18,7 @@ from executor.execution.context import AccountContext
 from executor.execution.orders import apply_exchange_view, move
 from executor.execution.positions import PositionKeeper
 from executor.observability.logging import get_logger
+from executor.ports.errors import ExchangeError
 from executor.risk import trip
 from executor.signals.schema import Signal
 from executor.store.models import OrderRow

@@ -14,12 +14,11 @@ from decimal import Decimal
 
 import structlog
 
-from adapters.client_ids import client_order_id
-from adapters.errors import AmbiguousWriteError, ExchangeError
 from executor.crashpoints import CrashPoint, crash_point
 from executor.domain import account as exchange_account
 from executor.domain import market as exchange_market
 from executor.domain.account import MarginMode
+from executor.domain.client_ids import client_order_id
 from executor.domain.enums import EntryType, EventKind, OrderKind, PositionStatus, SignalStatus
 from executor.domain.order_state import OrderState
 from executor.domain.orders import EntryRequest, OrderSide, OrderType, ProtectedEntry
@@ -29,6 +28,7 @@ from executor.execution.orders import apply_exchange_view, intent, move
 from executor.execution.positions import PositionKeeper
 from executor.execution.snapshots import risk_account, risk_market, risk_signal
 from executor.observability.logging import get_logger
+from executor.ports.errors import AmbiguousWriteError, ExchangeError
 from executor.risk import Decision, ReasonCode, decide
 from executor.signals.schema import Action, InvalidSignal, Signal
 from executor.store.models import DecisionRow, OrderRow, PositionRow, SignalRow

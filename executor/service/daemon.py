@@ -12,13 +12,9 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any
 
-from adapters.ccxt_base import AdapterSettings
-from adapters.errors import ExchangeError
-from adapters.factory import adapter_from_settings
-from adapters.sim import SimServer, load_sim_config
 from executor import crashpoints
 from executor.config.settings import Settings
 from executor.execution.alerts import Alerter
@@ -31,7 +27,9 @@ from executor.execution.riskbook import RiskBook
 from executor.execution.trader import Trader
 from executor.observability.logging import get_logger
 from executor.observability.metrics import Metrics
+from executor.ports.errors import ExchangeError
 from executor.ports.exchange import ExchangePort
+from executor.service.exchange import open_exchange
 from executor.service.http import HttpServer, build_app
 from executor.service.state import Check, ServiceState
 from executor.service.status import status_report
@@ -233,25 +231,7 @@ class Daemon:
                 return
 
     async def _exchange(self) -> ExchangePort:
-        settings = self.settings
-        sim_url = settings.exchange.sim_url or None
-        if settings.exchange.name.is_simulated and sim_url is None:
-            family: Literal["binance", "phemex"] = (
-                "binance" if settings.exchange.name.value == "sim-binance" else "phemex"
-            )
-            server = SimServer(load_sim_config(), exchange=family)
-            sim_url = await server.start()
-            self._closers.insert(0, server.stop)
-            log.info("simulator_embedded", url=sim_url, exchange=family)
-        refresh = settings.execution.market_refresh_seconds
-        adapter = adapter_from_settings(
-            settings.exchange,
-            sim_base_url=sim_url,
-            settings=AdapterSettings(refresh_interval=timedelta(seconds=refresh)),
-            observer=crashpoints.at_entry_step if settings.testing.crash_at else None,
-        )
-        self._closers.insert(0, adapter.aclose)
-        return adapter
+        return await open_exchange(self.settings, self._closers)
 
     @staticmethod
     async def _sync_clock(exchange: ExchangePort, clock: ExchangeClock) -> None:

@@ -13,14 +13,14 @@ import pytest
 import structlog
 
 from adapters.ccxt_base import Credentials
-from adapters.client_ids import client_order_id
-from adapters.errors import ErrorReason, ExchangeBannedError, ExchangeError, OrderRejectedError
 from adapters.factory import build_adapter
 from adapters.ratelimit import GateRegistry
 from executor.domain.account import MarginMode
+from executor.domain.client_ids import client_order_id
 from executor.domain.enums import EntryType, OrderKind, Side
 from executor.domain.market import MarketDataItem
 from executor.domain.orders import EntryRequest, OrderSide, OrderStatus, OrderType
+from executor.ports.errors import ErrorReason, ExchangeBannedError, ExchangeError, OrderRejectedError
 from executor.ports.exchange import EntryStep
 from tests.support.adapter_sim import BTC, EXCHANGES, FAST, Sim, dec, eventually, running_sim
 

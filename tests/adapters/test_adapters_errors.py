@@ -4,7 +4,8 @@ import aiohttp
 import ccxt.async_support as ccxt
 import pytest
 
-from adapters.errors import (
+from adapters.errors import classify, exchange_code, to_port_error
+from executor.ports.errors import (
     AmbiguousWriteError,
     ErrorClass,
     ErrorReason,
@@ -12,9 +13,6 @@ from adapters.errors import (
     OrderNotFoundError,
     OrderRejectedError,
     RateLimitedError,
-    classify,
-    exchange_code,
-    to_port_error,
 )
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)

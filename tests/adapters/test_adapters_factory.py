@@ -6,10 +6,11 @@ import pytest
 
 from adapters.binance import BinanceUsdmAdapter
 from adapters.ccxt_base import Credentials
-from adapters.factory import adapter_from_settings, build_adapter, build_ccxt
+from adapters.factory import build_adapter, build_ccxt
 from adapters.phemex import PhemexAdapter
 from executor.config.settings import ExchangeSettings
 from executor.ports.exchange import ExchangePort
+from executor.service.exchange import adapter_from_settings
 
 KEYS = Credentials("k", "s")
 

@@ -11,13 +11,13 @@ import pytest
 
 from adapters.binance import BinanceUsdmAdapter, insurance_balance
 from adapters.ccxt_base import CcxtAdapter, Credentials
-from adapters.errors import MalformedResponseError
 from adapters.factory import build_adapter
 from adapters.parsing import parse_order
 from adapters.phemex import ORDER_TYPES
 from executor.domain.account import MarginMode
 from executor.domain.enums import EntryType, Side
 from executor.domain.orders import EntryRequest, OrderSide, OrderStatus, OrderType
+from executor.ports.errors import MalformedResponseError
 from tests.support.fake_transport import (
     BINANCE_EXCHANGE_INFO,
     PHEMEX_PRODUCTS,

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from executor.config.settings import ConfigError, ExchangeName, load_settings
+from executor.config.settings import ConfigError, load_settings
 from executor.crashpoints import CrashPoint, CrashSpec
+from executor.domain.enums import ExchangeId
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +27,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_embedded_default_is_sqlite_simulator_and_loopback() -> None:
     settings = load_settings()
     assert settings.database.url == "sqlite+aiosqlite:///var/executor.db"
-    assert settings.exchange.name is ExchangeName.SIM_BINANCE
+    assert settings.exchange.name is ExchangeId.SIM_BINANCE
     assert settings.ingress.http.startswith("127.0.0.1:")
     assert settings.ingress.websocket.startswith("127.0.0.1:")
     assert settings.risk.profile == "handbook"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from adapters.client_ids import client_order_id
+from executor.domain.client_ids import client_order_id
 from executor.domain.enums import OrderKind
 from harness.e2e import (
     SYMBOL,

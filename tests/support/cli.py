@@ -14,9 +14,9 @@ from typing import Any
 import structlog
 from click.testing import CliRunner, Result
 
-from adapters.client_ids import client_order_id
 from executor.cli import main
 from executor.config.risk_profiles import load_profile
+from executor.domain.client_ids import client_order_id
 from executor.domain.enums import OrderKind, SignalStatus
 from executor.domain.order_state import OrderState, history_entry
 from executor.risk import Decision, decide

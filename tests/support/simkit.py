@@ -7,8 +7,8 @@ from typing import Any
 import aiohttp
 import ccxt.async_support as ccxt
 
+from adapters.ccxt_target import target_simulator
 from adapters.sim import load_sim_config
-from adapters.sim.ccxt_target import target_simulator
 from adapters.sim.config import PricePathConfig, PricePathKind
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import ccxt.async_support as ccxt
 import pytest
 
+from adapters.ccxt_target import target_simulator
 from adapters.sim import load_sim_config
-from adapters.sim.ccxt_target import target_simulator
 from adapters.sim.clock import SimClock
 from adapters.sim.config import PricePathConfig, PricePathKind
 from adapters.sim.engine import Engine

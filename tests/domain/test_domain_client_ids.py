@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.client_ids import (
+from executor.domain.client_ids import (
     client_order_id,
     is_valid_for_binance,
     is_valid_for_phemex,
