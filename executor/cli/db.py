@@ -9,7 +9,9 @@ from typing import TypeVar
 
 import click
 
-from executor.cli.common import config_option, settings_or_exit
+from executor.cli.access import fail
+from executor.cli.common import EXIT_BAD_INPUT, config_option, settings_or_exit
+from executor.config.settings import redact_url
 from executor.store import migrate
 from executor.store.engine import create_engine
 
@@ -42,13 +44,33 @@ def upgrade(config_path: Path | None) -> None:
     click.echo(f"database at {migrate.head_revision()}")
 
 
-@db.command()
+@db.command(context_settings={"ignore_unknown_options": True})  # -1 is a revision, not an option
 @click.argument("revision")
+@click.option("--yes", is_flag=True, help="Do not ask before a downgrade to base drops every table.")
 @config_option
-def downgrade(revision: str, config_path: Path | None) -> None:
-    """Downgrade the database to REVISION ('base' removes every table)."""
-    _on_engine(config_path, migrate.downgrade, revision)
-    click.echo(f"database at {revision}")
+def downgrade(revision: str, yes: bool, config_path: Path | None) -> None:
+    """Downgrade the database to REVISION: base (removes every table), -N (N revisions down) or a
+    revision id. A downgrade to base asks first, unless --yes."""
+    settings = settings_or_exit(config_path)
+    current = _on_engine(config_path, migrate.current_revision)
+    try:
+        target = migrate.downgrade_target(current, revision)
+    except migrate.MigrationError as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
+    if target is None and current is not None and not yes:
+        where = redact_url(settings.database.url)
+        if not _confirmed(f"Drop every table and all their data in {where}?"):
+            fail("not downgraded; pass --yes to downgrade to base without the question")
+    _on_engine(config_path, migrate.downgrade, target or "base")
+    click.echo(f"database at {target or 'base'}")
+
+
+def _confirmed(question: str) -> bool:
+    try:
+        return click.confirm(question, err=True)
+    except click.Abort:  # no answer: standard input closed
+        click.echo(err=True)
+        return False
 
 
 @db.command()

@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
@@ -29,6 +30,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from executor.config.binding import insecure_bind
 from executor.config.paths import config_dir
 from executor.config.risk_profiles import load_profile
 from executor.crashpoints import CrashSpec, parse_crash_at
@@ -108,19 +110,28 @@ class DatabaseSettings(_Section):
         return value
 
 
+def _is_set(secret: SecretStr | None) -> bool:
+    """An empty secret authenticates nothing, so it counts as none."""
+    return secret is not None and bool(secret.get_secret_value())
+
+
 class IngressSettings(_Section):
+    secret: SecretStr | None = None  # first: the listen addresses are validated against it
     websocket: str = "127.0.0.1:8765"
     http: str = "127.0.0.1:8080"
     redis_url: str = Field(default="", repr=False)
     redis_stream: str = Field(default="executor:signals", min_length=1)
     redis_group: str = Field(default="executor", min_length=1)
     replay_window_seconds: int = Field(default=300, ge=1, le=3600)
-    secret: SecretStr | None = None
 
     @field_validator("websocket", "http")
     @classmethod
-    def _is_host_port(cls, value: str, info: Any) -> str:
-        return _host_port(value, f"ingress.{info.field_name}")
+    def _is_host_port(cls, value: str, info: ValidationInfo) -> str:
+        setting = f"ingress.{info.field_name}"
+        problem = insecure_bind(setting, _host_port(value, setting), _is_set(info.data.get("secret")))
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("redis_url")
     @classmethod
@@ -128,6 +139,10 @@ class IngressSettings(_Section):
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("ingress.redis_url must be empty or a redis:// / rediss:// URL")
         return value
+
+    @property
+    def has_secret(self) -> bool:
+        return _is_set(self.secret)
 
 
 class RiskSettings(_Section):

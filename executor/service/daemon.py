@@ -34,7 +34,6 @@ from executor.service.http import HttpServer, build_app
 from executor.service.state import Check, ServiceState
 from executor.service.status import status_report
 from executor.service.supervisor import Supervisor
-from executor.signals.auth import ensure_safe_bind
 from executor.signals.inbox import Inbox
 from executor.signals.redis_stream import RedisStreamIngress
 from executor.signals.webhook import PATH as WEBHOOK_PATH
@@ -122,10 +121,8 @@ class Daemon:
             trader = Trader(ctx, keeper, alerter)
             reconciler = Reconciler(ctx, keeper, alerter)
 
-            secret = settings.ingress.secret is not None
-            ensure_safe_bind(settings.ingress.http, secret, "ingress.http")
-            ensure_safe_bind(settings.ingress.websocket, secret, "ingress.websocket")
-            if not secret:
+            # Settings refuse a bind beyond loopback without a secret, before anything starts.
+            if not settings.ingress.has_secret:
                 log.warning("ingress_unauthenticated", detail="no ingress.secret: listening on loopback only")
             inbox = Inbox.from_settings(
                 store,

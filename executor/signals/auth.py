@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +17,8 @@ from enum import StrEnum
 from typing import Final
 
 from pydantic import SecretStr
+
+from executor.config.binding import insecure_bind
 
 SIGNATURE_HEADER: Final = "X-Signature"
 TIMESTAMP_HEADER: Final = "X-Timestamp"
@@ -175,22 +176,8 @@ class Authenticator:
             )
 
 
-def is_loopback(host: str) -> bool:
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def ensure_safe_bind(address: str, has_secret: bool, setting: str) -> None:
     """Refuse to listen on `address` (HOST:PORT) beyond loopback without a secret, naming both ways out."""
-    if has_secret or is_loopback(address.rpartition(":")[0]):
-        return
-    raise InsecureBind(
-        f"{setting} = {address!r} would accept signals from other machines with no ingress.secret: "
-        "anyone who can reach it could trade. Set EXECUTOR__INGRESS__SECRET (or _FILE), or bind "
-        f"{setting} to 127.0.0.1"
-    )
+    problem = insecure_bind(setting, address, has_secret)
+    if problem is not None:
+        raise InsecureBind(f"{setting} = {address!r} {problem}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from alembic import command
@@ -12,6 +13,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from executor.config.paths import migrations_dir
+
+_STEPS_DOWN = re.compile(r"-[1-9][0-9]*")
+
+
+class MigrationError(ValueError):
+    """A migration that cannot be run as asked; the message names the revision and what to give instead."""
 
 
 def alembic_config() -> Config:
@@ -50,6 +57,40 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
     result: str | None = await _with_connection(engine, action)
     return result
+
+
+def revisions() -> list[str]:
+    """Every revision, newest first (the history is linear)."""
+    return [script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()]
+
+
+def downgrade_target(current: str | None, revision: str) -> str | None:
+    """Where `executor db downgrade REVISION` ends from `current` (None: base, every table gone).
+
+    REVISION is `base`, `-N` (N revisions down) or a revision id at or below the current one.
+    """
+    below = revisions()
+    below = below[below.index(current) :] if current is not None else []
+    if revision == "base":
+        return None
+    if _STEPS_DOWN.fullmatch(revision):
+        steps = int(revision[1:])
+        if steps > len(below):
+            raise MigrationError(
+                f"cannot go {steps} revisions down from {current or 'base'}: "
+                f"only {len(below)} lie below it, base included"
+            )
+        return below[steps] if steps < len(below) else None
+    if revision not in revisions():
+        raise MigrationError(
+            f"no revision {revision!r}: give base, -N (N revisions down) or one of {', '.join(revisions())}"
+        )
+    if revision not in below:
+        raise MigrationError(
+            f"revision {revision} is not below the database's revision {current or 'base'}; "
+            "use `executor db upgrade` to go up"
+        )
+    return revision
 
 
 def head_revision() -> str:

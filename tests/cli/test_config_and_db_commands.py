@@ -12,10 +12,18 @@ from tests.support.cli import invoke
 EXECUTOR = str(Path(sys.executable).with_name("executor"))
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: dict[str, str] | None = None, stdin: str = "", cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("EXECUTOR__")}
     return subprocess.run(
-        [EXECUTOR, *args], env=base | (env or {}), capture_output=True, text=True, timeout=60
+        [EXECUTOR, *args],
+        env=base | (env or {}),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
     )
 
 
@@ -47,7 +55,80 @@ def test_db_upgrade_current_and_downgrade(tmp_path: Path) -> None:
     assert run("db", "current", env=env).stdout.strip() == "base (empty database)"
     assert run("db", "upgrade", env=env).returncode == 0
     assert run("db", "current", env=env).stdout.strip() == head_revision()
-    assert run("db", "downgrade", "base", env=env).returncode == 0
+    assert run("db", "downgrade", "base", "--yes", env=env).returncode == 0
+    assert run("db", "current", env=env).stdout.strip() == "base (empty database)"
+
+
+def test_a_listener_beyond_loopback_without_a_secret_is_one_config_line_and_exit_2() -> None:
+    insecure = {"EXECUTOR__INGRESS__HTTP": "0.0.0.0:8080"}
+    fix = "Set EXECUTOR__INGRESS__SECRET (or _FILE), or bind ingress.http to 127.0.0.1"
+
+    for secret in ({}, {"EXECUTOR__INGRESS__SECRET": ""}):  # an empty secret authenticates nothing
+        refused = run("config", "check", env=insecure | secret)
+        assert refused.returncode == 2 and refused.stdout == ""
+        (line,) = refused.stderr.splitlines()
+        assert line.startswith("config: ingress.http = '0.0.0.0:8080': would accept signals") and fix in line
+
+    secured = run("config", "check", env=insecure | {"EXECUTOR__INGRESS__SECRET": "webhook-secret-123"})
+    assert secured.returncode == 0 and json.loads(secured.stdout)["ingress"]["http"] == "0.0.0.0:8080"
+
+
+def test_run_refuses_an_insecure_listener_before_it_starts_anything(tmp_path: Path) -> None:
+    database = tmp_path / "never.db"
+    env = {
+        "EXECUTOR__DATABASE__URL": f"sqlite+aiosqlite:///{database}",
+        "EXECUTOR__INGRESS__WEBSOCKET": "[::]:8765",
+        "EXECUTOR__LOGGING__FORMAT": "json",
+    }
+
+    result = run("run", env=env, cwd=tmp_path)
+
+    assert result.returncode == 2 and result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("config: ingress.websocket = '[::]:8765': would accept signals"), line
+    assert not database.exists()  # nothing migrated, no simulator, no listener
+
+
+def test_db_downgrade_takes_base_steps_down_or_a_revision_below_and_names_them_otherwise(
+    tmp_path: Path,
+) -> None:
+    env = {"EXECUTOR__DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"}
+    assert run("db", "upgrade", env=env).returncode == 0
+    head = head_revision()
+
+    nonsense = run("db", "downgrade", "nonsense", env=env)
+    too_far = run("db", "downgrade", "-9", env=env)
+    one_down = run("db", "downgrade", "-1", env=env)
+    above = run("db", "downgrade", head, env=env)
+
+    assert nonsense.returncode == 2 and nonsense.stdout == ""
+    assert nonsense.stderr.startswith("no revision 'nonsense': give base, -N (N revisions down) or one of ")
+    assert len(nonsense.stderr.splitlines()) == 1 and head in nonsense.stderr
+    assert too_far.returncode == 2 and too_far.stderr.startswith(f"cannot go 9 revisions down from {head}")
+    assert one_down.returncode == 0 and one_down.stdout.strip() != f"database at {head}"
+    assert above.returncode == 2 and len(above.stderr.splitlines()) == 1
+    assert "executor db upgrade" in above.stderr
+    assert run("db", "current", env=env).stdout.strip() == one_down.stdout.strip().removeprefix(
+        "database at "
+    )
+
+
+def test_db_downgrade_to_base_asks_first_unless_yes(tmp_path: Path) -> None:
+    env = {"EXECUTOR__DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"}
+    assert run("db", "upgrade", env=env).returncode == 0
+    head = head_revision()
+
+    for answer in ("", "n\n"):  # no answer (standard input closed), and no
+        kept = run("db", "downgrade", "base", env=env, stdin=answer)
+        assert kept.returncode == 1 and "Drop every table and all their data in sqlite" in kept.stderr
+        assert "pass --yes" in kept.stderr
+        assert run("db", "current", env=env).stdout.strip() == head
+
+    confirmed = run("db", "downgrade", "base", env=env, stdin="y\n")
+    assert confirmed.returncode == 0 and confirmed.stdout.strip() == "database at base"
+    assert run("db", "upgrade", env=env).returncode == 0
+    unasked = run("db", "downgrade", "base", "--yes", env=env)
+    assert unasked.returncode == 0 and unasked.stderr == ""
     assert run("db", "current", env=env).stdout.strip() == "base (empty database)"
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
+from executor.config.binding import is_loopback
 from executor.signals.auth import (
     Authenticator,
     AuthMethod,
@@ -14,7 +15,6 @@ from executor.signals.auth import (
     InsecureBind,
     Unauthorized,
     ensure_safe_bind,
-    is_loopback,
     sign,
 )
 
