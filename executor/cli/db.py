@@ -11,7 +11,7 @@ import click
 
 from executor.cli.access import fail
 from executor.cli.common import EXIT_BAD_INPUT, config_option, settings_or_exit
-from executor.config.settings import redact_url
+from executor.domain.redaction import redact_url
 from executor.store import migrate
 from executor.store.engine import create_engine
 

@@ -27,11 +27,48 @@ def alembic_config() -> Config:
     return config
 
 
-async def _with_connection(engine: AsyncEngine, action: Any) -> Any:
+async def _with_connection(engine: AsyncEngine, action: Any, *, migration: bool = False) -> Any:
     async with engine.connect() as connection:
-        result = await connection.run_sync(action)
-        await connection.commit()
+        if not migration or connection.dialect.name != "sqlite":
+            result = await connection.run_sync(action)
+            await connection.commit()
+            return result
+        # SQLite's table rebuild (Alembic's batch mode) with rows in the tables: foreign keys off while
+        # it runs, as SQLite's ALTER TABLE procedure requires (dropping a table that others reference
+        # fails otherwise), every reference checked before the commit, and on again afterwards. The
+        # pragma is ignored inside a transaction, so it is set before the first statement and after
+        # the commit or rollback.
+        await connection.run_sync(_pragma, "foreign_keys=OFF")
+        try:
+            result = await connection.run_sync(_checked(action))
+            await connection.commit()
+            return result
+        finally:
+            if connection.in_transaction():
+                await connection.rollback()
+            await connection.run_sync(_pragma, "foreign_keys=ON")
+
+
+def _checked(action: Any) -> Any:
+    """`action`, then a failure (rolling the migration back whole) if it left a reference broken."""
+
+    def run(connection: Connection) -> Any:
+        connection.begin()  # ours, so Alembic does not commit before the check
+        result = action(connection)
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise MigrationError(f"the migration would break references (table, row, parent): {broken[:5]}")
         return result
+
+    return run
+
+
+def _pragma(connection: Connection, pragma: str) -> None:
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"PRAGMA {pragma}")
+    finally:
+        cursor.close()
 
 
 def _run_command(name: str, revision: str) -> Any:
@@ -44,11 +81,11 @@ def _run_command(name: str, revision: str) -> Any:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    await _with_connection(engine, _run_command("upgrade", revision))
+    await _with_connection(engine, _run_command("upgrade", revision), migration=True)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
-    await _with_connection(engine, _run_command("downgrade", revision))
+    await _with_connection(engine, _run_command("downgrade", revision), migration=True)
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
