@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from executor.domain.money import ZERO
 from harness.e2e import ACCOUNT, Daemon, Sim, order_sent_twice
 
-ZERO = Decimal(0)
 SIM_KEY = "sim-key"
 
 

@@ -14,6 +14,9 @@ ASCII_DECIMAL: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]
 """The notation every number given as text must use: ASCII digits, one point, an optional exponent."""
 ASCII_INTEGER: Final = re.compile(r"[+-]?[0-9]+")
 
+ZERO: Final = Decimal(0)
+"""The one zero every module compares money and quantities with."""
+
 
 class NotANumber(ValueError):
     """A value that should be money or a quantity is not a finite decimal."""

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from decimal import Decimal
 
 from executor.crashpoints import CrashPoint, crash_point
 from executor.domain.enums import EventKind, OrderKind, PositionStatus
+from executor.domain.money import ZERO
 from executor.domain.orders import Fill, OrderSide
 from executor.execution.alerts import Alerter, AlertKind
 from executor.execution.context import AccountContext
@@ -21,7 +21,6 @@ from executor.store.models import FillRow, FundingPaymentRow, OrderRow, Position
 
 log = get_logger("executor.booking")
 
-ZERO = Decimal(0)
 FILL_LOOKBACK = timedelta(minutes=5)
 ENTRY_FILL_TOLERANCE = timedelta(seconds=5)
 

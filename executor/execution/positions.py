@@ -14,7 +14,7 @@ from typing import Any
 from executor.config.settings import ForeignPolicy
 from executor.domain.account import AccountSnapshot, Position
 from executor.domain.enums import EventKind, OrderKind, PositionStatus, Setup
-from executor.domain.money import floor_to_step
+from executor.domain.money import ZERO, floor_to_step
 from executor.domain.order_state import OrderState
 from executor.domain.orders import Order, OrderType
 from executor.execution.alerts import Alerter, AlertKind
@@ -30,8 +30,6 @@ from executor.signals.schema import Signal
 from executor.store.models import OrderRow, PositionRow
 
 log = get_logger("executor.positions")
-
-ZERO = Decimal(0)
 
 
 class PositionKeeper:

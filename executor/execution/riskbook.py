@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from executor.domain.enums import BreakerStatus, EventKind
+from executor.domain.money import ZERO
 from executor.risk import CarriedState, ClosedTrade, RiskProfile, on_trade_closed, roll_to
 from executor.risk.clock import trading_day
 from executor.store.models import DailyLossRow, PositionRow
@@ -21,7 +22,6 @@ from executor.store.repositories import Repositories
 from executor.store.store import Store
 
 HISTORY_LIMIT = 500
-ZERO = Decimal(0)
 
 Transition = Callable[[CarriedState], CarriedState]
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import NoReturn
 
 from executor.domain.enums import BreakerStatus, EntryType, Setup
+from executor.domain.money import ZERO
 from executor.risk.breaker import evaluate_daily_loss, realized_today
 from executor.risk.decision import Value
 from executor.risk.inputs import AccountSnapshot
@@ -16,7 +17,6 @@ from executor.risk.proposal import Proposal, Reject
 from executor.risk.reasons import ReasonCode
 from executor.risk.state import TradingMode
 
-ZERO = Decimal(0)
 ONE = Decimal(1)
 
 

@@ -3,8 +3,7 @@ margin and account exposure that shrink the quantity."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
+from executor.domain.money import ZERO
 from executor.risk.decision import Value
 from executor.risk.liquidation import tier_for
 from executor.risk.profile import SizerKind
@@ -17,8 +16,6 @@ from executor.risk.sizers import (
     kelly_risk_cap,
     vol_target_exposure,
 )
-
-ZERO = Decimal(0)
 
 
 def leverage(p: Proposal) -> None:

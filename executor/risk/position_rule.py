@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from executor.domain.money import ZERO
 from executor.risk.inputs import OpenPosition
 from executor.risk.profile import PositionDrawdown
-
-ZERO = Decimal(0)
 
 
 class PositionAction(StrEnum):

@@ -11,15 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from executor.domain.money import floor_to_step
+from executor.domain.money import ZERO, floor_to_step
 from executor.risk.conviction import TierChoice
 from executor.risk.decision import Step, Value
 from executor.risk.inputs import AccountSnapshot, MarketSnapshot, Signal
 from executor.risk.profile import RiskProfile
 from executor.risk.reasons import ReasonCode
 from executor.risk.state import CarriedState
-
-ZERO = Decimal(0)
 
 
 class Reject(Exception):

@@ -7,7 +7,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from executor.domain.enums import Side
-from executor.domain.money import ceil_to_step, floor_to_step
+from executor.domain.money import ZERO, ceil_to_step, floor_to_step
 from executor.risk.decision import Value
 from executor.risk.liquidation import liquidation_for_tiers, liquidation_violation
 from executor.risk.profile import HeatPolicy
@@ -15,7 +15,6 @@ from executor.risk.proposal import Proposal, Reject
 from executor.risk.reasons import ReasonCode
 from executor.risk.sizing import funding_paid_rate, on_grid
 
-ZERO = Decimal(0)
 ONE = Decimal(1)
 EIGHT_HOURS = Decimal(8)
 

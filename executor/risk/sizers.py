@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from executor.domain.enums import Regime
+from executor.domain.money import ZERO
 from executor.risk.profile import ConservativeSizer, DynamicSizer, Kelly, VolTarget
 from executor.risk.state import CarriedState
 
-ZERO = Decimal(0)
 ONE = Decimal(1)
 TWO = Decimal(2)
 THREE = Decimal(3)

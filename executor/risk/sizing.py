@@ -5,14 +5,12 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from executor.domain.enums import EntryType, Side
-from executor.domain.money import ceil_to_step, floor_to_step
+from executor.domain.money import ZERO, ceil_to_step, floor_to_step
 from executor.risk.conviction import choose_tier
 from executor.risk.decision import Value
 from executor.risk.profile import RiskMode
 from executor.risk.proposal import Proposal, Reject
 from executor.risk.reasons import ReasonCode
-
-ZERO = Decimal(0)
 
 
 def on_grid(value: Decimal, step: Decimal) -> Decimal:

@@ -13,11 +13,10 @@ from enum import StrEnum
 from typing import Any
 
 from executor.domain.enums import BreakerStatus
+from executor.domain.money import ZERO
 from executor.risk.clock import require_aware, trading_day
 from executor.risk.inputs import ClosedTrade
 from executor.risk.profile import RiskProfile
-
-ZERO = Decimal(0)
 
 
 class TradingMode(StrEnum):
