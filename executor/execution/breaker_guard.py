@@ -7,6 +7,9 @@ basis the booked loss is a fact and trips at once.
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+
 from executor.crashpoints import CrashPoint, crash_point
 from executor.domain.enums import BreakerStatus, EventKind, OrderKind
 from executor.domain.order_state import OrderState
@@ -14,7 +17,7 @@ from executor.execution.alerts import Alerter, AlertKind
 from executor.execution.context import AccountContext
 from executor.execution.positions import PositionKeeper
 from executor.observability.logging import get_logger
-from executor.risk import BreakerAction, LossBasis, evaluate_daily_loss, trip
+from executor.risk import BreakerAction, BreakerVerdict, LossBasis, anchor_resume, evaluate_daily_loss, trip
 from executor.store.models import PositionRow
 
 log = get_logger("executor.breaker")
@@ -48,12 +51,19 @@ class BreakerGuard:
         await ctx.book.observe_equity(account.equity, now)
         day = ctx.book.day
         config = ctx.profile.daily_loss
-        verdict = evaluate_daily_loss(
-            config,
-            start_of_day_equity=day.start_of_day_equity if day else None,
-            equity=account.equity,
-            realized_today=day.net if day else None,
-        )
+
+        def evaluate() -> BreakerVerdict:
+            return evaluate_daily_loss(
+                config,
+                start_of_day_equity=day.start_of_day_equity if day else None,
+                equity=account.equity,
+                realized_today=day.net if day else None,
+                loss_at_resume=ctx.book.state.loss_at_resume,
+            )
+
+        if ctx.book.state.resume_pending and not ctx.book.halted:
+            await self._anchor_resume(evaluate().loss, now)
+        verdict = evaluate()
         if verdict.loss is not None:
             ctx.metrics.day_loss.set(float(verdict.loss))
         if verdict.limit is not None:
@@ -86,6 +96,17 @@ class BreakerGuard:
         crash_point(CrashPoint.BREAKER_TRIPPED)
         self.alerter.raise_alert(AlertKind.BREAKER_TRIPPED, reason, action=config.action.value)
         await self._enforce(newly=True)
+
+    async def _anchor_resume(self, loss: Decimal | None, now: datetime) -> None:
+        """An operator's resume: from now on the limit counts from today's loss as it stands."""
+        if loss is None:
+            return
+        async with self.ctx.store.transaction() as tx:
+            await self.ctx.book.apply(tx, lambda state: anchor_resume(state, loss), now)
+        self._breaches = 0
+        log.warning(
+            "breaker_resumed", loss_at_resume=str(loss), detail="the limit counts from this loss today"
+        )
 
     async def _enforce(self, *, newly: bool) -> None:
         """A tripped breaker with the halt action: no entry may rest, and with flatten no position stays."""

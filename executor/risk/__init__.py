@@ -32,6 +32,7 @@ from executor.risk.reasons import ReasonCode
 from executor.risk.state import (
     CarriedState,
     TradingMode,
+    anchor_resume,
     fold_trades,
     on_day_rollover,
     on_trade_closed,
@@ -65,6 +66,7 @@ __all__ = [
     "SizerKind",
     "Step",
     "TradingMode",
+    "anchor_resume",
     "daily_loss_limit",
     "decide",
     "derive_state",

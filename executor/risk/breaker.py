@@ -41,9 +41,15 @@ def evaluate_daily_loss(
     start_of_day_equity: Decimal | None,
     equity: Decimal | None,
     realized_today: Decimal | None,
+    loss_at_resume: Decimal | None = None,
 ) -> BreakerVerdict:
     """Trip at or past the limit. Missing numbers trip too (fail closed): a breaker that cannot see the
-    day's loss must not assume it is fine."""
+    day's loss must not assume it is fine.
+
+    After `executor resume --force` the limit is measured from the day's loss at the resume
+    (`loss_at_resume`; on the equity basis: from the equity at the resume), so the loss that tripped
+    the breaker does not trip it again; only a new loss of the full limit does. `loss` stays the day's.
+    """
 
     def verdict(trips: bool, loss: Decimal | None, limit: Decimal | None, reason: str) -> BreakerVerdict:
         return BreakerVerdict(trips, loss, limit, config.basis, config.action, config.flatten, reason)
@@ -61,11 +67,14 @@ def evaluate_daily_loss(
         if equity is None or start_of_day_equity is None:
             return verdict(True, None, limit, "equity unknown: daily loss cannot be checked")
         loss = start_of_day_equity - equity
-    if limit is not None and loss >= limit:
+    measured, what = (
+        (loss, "daily loss") if loss_at_resume is None else (loss - loss_at_resume, "loss since the resume")
+    )
+    if limit is not None and measured >= limit:
         return verdict(
-            True, loss, limit, f"daily loss {loss} ({config.basis.value}) reached the limit {limit}"
+            True, loss, limit, f"{what} {measured} ({config.basis.value}) reached the limit {limit}"
         )
-    return verdict(False, loss, limit, f"daily loss {loss} ({config.basis.value}) under the limit {limit}")
+    return verdict(False, loss, limit, f"{what} {measured} ({config.basis.value}) under the limit {limit}")
 
 
 def realized_today(history: Sequence[ClosedTrade], now: datetime, timezone: str) -> Decimal:

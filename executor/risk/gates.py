@@ -168,6 +168,7 @@ def daily_loss(p: Proposal) -> None:
         start_of_day_equity=p.account.start_of_day_equity,
         equity=p.equity,
         realized_today=_realized_today(p) if config.basis is LossBasis.REALIZED else None,
+        loss_at_resume=p.state.loss_at_resume,
     )
     before = {"loss": verdict.loss, "limit": verdict.limit, "basis": config.basis.value}
     if verdict.trips and config.action is BreakerAction.HALT:

@@ -58,6 +58,10 @@ class CarriedState:
     trip_reason: str | None = None
     resumed_at: datetime | None = None
     resume_note: str | None = None
+    resume_pending: bool = False
+    """A resume whose baseline has not been read yet: the daemon anchors it at its next evaluation."""
+    loss_at_resume: Decimal | None = None
+    """The day's loss (on the breaker's basis) at the resume; the limit counts from it until the day ends."""
     mode: TradingMode = TradingMode.ACTIVE
 
     @classmethod
@@ -82,6 +86,8 @@ class CarriedState:
             "trip_reason": self.trip_reason,
             "resumed_at": _iso(self.resumed_at),
             "resume_note": self.resume_note,
+            "resume_pending": self.resume_pending,
+            "loss_at_resume": None if self.loss_at_resume is None else str(self.loss_at_resume),
             "mode": self.mode.value,
         }
 
@@ -105,6 +111,8 @@ class CarriedState:
             trip_reason=data.get("trip_reason"),
             resumed_at=_parse_time(data.get("resumed_at")),
             resume_note=data.get("resume_note"),
+            resume_pending=bool(data.get("resume_pending", False)),
+            loss_at_resume=None if data.get("loss_at_resume") is None else Decimal(data["loss_at_resume"]),
             mode=TradingMode(data.get("mode", TradingMode.ACTIVE.value)),
         )
 
@@ -175,14 +183,14 @@ def _is_big_loss(trade: ClosedTrade, profile: RiskProfile) -> bool:
 
 
 def on_day_rollover(state: CarriedState, day: date) -> CarriedState:
-    """A new trading day resets a tripped breaker; nothing else about the trade sequence changes."""
+    """A new trading day resets a tripped breaker and ends a resume's baseline (the new day's limit counts
+    from its own start); nothing else about the trade sequence changes."""
     if state.trading_day is not None and day <= state.trading_day:
         return state
+    state = replace(state, trading_day=day, resume_pending=False, loss_at_resume=None)
     if state.breaker is BreakerStatus.TRIPPED:
-        return replace(
-            state, trading_day=day, breaker=BreakerStatus.ACTIVE, trip_reason=None, tripped_at=None
-        )
-    return replace(state, trading_day=day)
+        return replace(state, breaker=BreakerStatus.ACTIVE, trip_reason=None, tripped_at=None)
+    return state
 
 
 def roll_to(state: CarriedState, now: datetime, profile: RiskProfile) -> CarriedState:
@@ -204,8 +212,25 @@ def reset(state: CarriedState) -> CarriedState:
 
 
 def resume(state: CarriedState, now: datetime, note: str) -> CarriedState:
-    """`executor resume --force`: an explicit, recorded operator decision to trade again today."""
-    return replace(reset(state), resumed_at=require_aware(now, "now"), resume_note=note)
+    """`executor resume --force`: an explicit, recorded operator decision to trade again today.
+
+    The operator's command cannot see the account's equity, so the baseline is left pending for the
+    daemon (`anchor_resume`); until then the loss that tripped the breaker must not trip it again.
+    """
+    return replace(
+        reset(state),
+        resumed_at=require_aware(now, "now"),
+        resume_note=note,
+        resume_pending=True,
+        loss_at_resume=None,
+    )
+
+
+def anchor_resume(state: CarriedState, loss: Decimal | None) -> CarriedState:
+    """Fix a pending resume's baseline at the day's `loss` now; unknown loss leaves it pending."""
+    if not state.resume_pending or loss is None:
+        return state
+    return replace(state, resume_pending=False, loss_at_resume=loss)
 
 
 def set_mode(state: CarriedState, mode: TradingMode) -> CarriedState:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -159,3 +160,43 @@ async def test_a_flatten_the_exchange_refuses_keeps_the_stop_resting_and_is_retr
     db = await daemon.db()
     assert [p.status for p in db.positions] == ["closed"] and unsettled_orders(db) == []
     assert order_sent_twice(await sim.requests(), sim.family) == []
+
+
+async def test_a_forced_resume_after_a_loss_trip_holds_until_a_new_loss_of_the_full_limit(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url, **LIMIT)
+    await daemon.start()
+    await daemon.ws_send([market_signal("resume-open-1")])
+    await eventually(lambda: protected_view(sim), what="the first position with its stop")
+    await sim.mark("147.90")  # an open loss past 30 with the stop not reached: the breaker trips and flattens
+    await eventually(lambda: flat_view(sim), what="the breaker's flatten")
+
+    code, _, err = await daemon.cli("resume", "--force", "--note", "e2e: the loss is understood")
+    assert code == 0, err
+
+    async def breaker() -> dict[str, Any]:
+        status: dict[str, Any] = (await daemon.status())["breaker"]
+        return status
+
+    async def active() -> bool:
+        return (await breaker())["status"] == "active"
+
+    await eventually(active, what="the resume picked up")
+    await asyncio.sleep(3)  # fifteen breaker evaluations on the same loss
+    assert (await breaker())["status"] == "active", "the loss that tripped the breaker tripped it again"
+    assert (await daemon.db()).event_kinds().count("breaker.tripped") == 1
+
+    await daemon.ws_send([market_signal("resume-open-2", stop="144")])
+    await eventually(lambda: protected_view(sim), what="a new position accepted after the resume")
+    [position] = (await daemon.db()).open_positions()
+    # A new loss of 36 from the equity at the resume (the stop at 144 is not reached): it trips again.
+    await sim.mark(str((position.entry_price - Decimal(36) / position.qty).quantize(Decimal("0.01"))))
+
+    async def tripped() -> dict[str, Any] | None:
+        status = await breaker()
+        return status if status["status"] == "tripped" else None
+
+    status = await eventually(tripped, what="a new loss of the full limit tripping the breaker")
+    assert "since the resume" in status["reason"], status
+    await eventually(lambda: flat_view(sim), what="the second flatten")

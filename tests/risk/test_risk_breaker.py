@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from executor.risk import BreakerAction, LossBasis, evaluate_daily_loss
 from executor.risk.profile import DailyLoss
 
@@ -52,3 +54,44 @@ def test_disabled_breaker_never_trips() -> None:
     assert not evaluate_daily_loss(
         config, start_of_day_equity=D(1000), equity=D(1), realized_today=None
     ).trips
+
+
+@pytest.mark.parametrize(
+    ("basis", "equity", "realized", "loss_at_resume", "trips"),
+    [
+        # Tripped at a loss of 300 (limit 300), resumed there: the same loss, or a little more, does not trip.
+        (LossBasis.EQUITY, D(9_700), None, D(300), False),
+        (LossBasis.EQUITY, D(9_500), None, D(300), False),
+        # A new loss of the full limit since the resume does.
+        (LossBasis.EQUITY, D(9_400), None, D(300), True),
+        # Gains after the resume move the baseline's distance, not the baseline.
+        (LossBasis.EQUITY, D(9_900), None, D(300), False),
+        (LossBasis.REALIZED, D(10_000), D(-300), D(300), False),
+        (LossBasis.REALIZED, D(10_000), D(-599), D(300), False),
+        (LossBasis.REALIZED, D(10_000), D(-600), D(300), True),
+        # Without a resume the day's loss counts from the start of the day.
+        (LossBasis.EQUITY, D(9_700), None, None, True),
+    ],
+)
+def test_after_a_resume_the_limit_is_measured_from_the_loss_at_the_resume(
+    basis: LossBasis, equity: Decimal, realized: Decimal | None, loss_at_resume: Decimal | None, trips: bool
+) -> None:
+    config = DailyLoss(basis=basis)
+    verdict = evaluate_daily_loss(
+        config,
+        start_of_day_equity=D(10_000),
+        equity=equity,
+        realized_today=realized,
+        loss_at_resume=loss_at_resume,
+    )
+    assert verdict.trips is trips, verdict.reason
+    assert verdict.limit == D(300)
+    if loss_at_resume is not None:
+        assert "since the resume" in verdict.reason
+
+
+def test_a_resume_does_not_make_unknown_numbers_pass() -> None:
+    verdict = evaluate_daily_loss(
+        DailyLoss(), start_of_day_equity=D(10_000), equity=None, realized_today=None, loss_at_resume=D(300)
+    )
+    assert verdict.trips and verdict.loss is None

@@ -10,6 +10,7 @@ from executor.domain.enums import BreakerStatus
 from executor.risk import (
     CarriedState,
     TradingMode,
+    anchor_resume,
     derive_state,
     fold_trades,
     on_day_rollover,
@@ -110,6 +111,30 @@ def test_manual_resume_is_recorded() -> None:
     state = resume(trip(CarriedState.initial(), NOW, "limit"), NOW + timedelta(minutes=5), "operator: ok")
     assert state.breaker is BreakerStatus.ACTIVE
     assert (state.resumed_at, state.resume_note) == (NOW + timedelta(minutes=5), "operator: ok")
+
+
+def test_a_resume_is_anchored_once_at_the_days_loss_and_the_next_day_forgets_it() -> None:
+    prof = profile()
+    tripped = trip(roll_to(CarriedState.initial(), NOW, prof), NOW, "limit")
+    resumed = resume(tripped, NOW + timedelta(minutes=5), "operator: ok")
+    assert (resumed.resume_pending, resumed.loss_at_resume) == (True, None)
+    assert anchor_resume(resumed, None) == resumed  # an unknown loss leaves it pending
+    anchored = anchor_resume(resumed, D("312.5"))
+    assert (anchored.resume_pending, anchored.loss_at_resume) == (False, D("312.5"))
+    assert anchor_resume(anchored, D(900)) == anchored  # anchored once, never moved by later losses
+    assert CarriedState.from_dict(json.loads(json.dumps(anchored.to_dict()))) == anchored
+    same_day = roll_to(anchored, NOW.replace(hour=23, minute=59), prof)
+    assert same_day.loss_at_resume == D("312.5")
+    next_day = roll_to(anchored, NOW + timedelta(days=1), prof)
+    assert (next_day.resume_pending, next_day.loss_at_resume) == (False, None)
+    assert roll_to(resumed, NOW + timedelta(days=1), prof).resume_pending is False
+    assert anchor_resume(trip(anchored, NOW, "again"), D(1)).loss_at_resume == D("312.5")
+
+
+def test_state_saved_before_resumes_had_a_baseline_still_loads() -> None:
+    data = CarriedState.initial().to_dict()
+    del data["resume_pending"], data["loss_at_resume"]
+    assert CarriedState.from_dict(data) == CarriedState.initial()
 
 
 def test_derive_state_trips_on_the_day_loss_and_on_the_reported_breaker() -> None:
