@@ -713,3 +713,45 @@ def unsettled_orders(db: DbView) -> list[tuple[str, str, str, Decimal]]:
         for row in db.orders
         if row.state in ("pending", "unknown", "open") or (row.state == "filled" and row.filled_qty == 0)
     ]
+
+
+# --------------------------------------------------------------------------- database outages
+
+
+async def database_outage(database_url: str, seconds: float) -> None:
+    """Make the daemon's database unusable for `seconds`, as an outage would, then give it back.
+
+    SQLite: another connection holds an exclusive lock on the file (the daemon's writers wait out their
+    busy timeout and fail). PostgreSQL: the database refuses new connections and the daemon's backends
+    are terminated, so pooled connections die too.
+    """
+    if database_url.startswith("sqlite"):
+        await asyncio.to_thread(_hold_sqlite_lock, database_url.split(":///", 1)[1], seconds)
+        return
+    import asyncpg
+
+    server, name = database_url.replace("postgresql+asyncpg://", "postgresql://", 1).rsplit("/", 1)
+    admin = await asyncpg.connect(f"{server}/postgres")
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
+        await asyncio.sleep(seconds)
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()
+
+
+def _hold_sqlite_lock(path: str, seconds: float) -> None:
+    import sqlite3
+
+    connection = sqlite3.connect(path, isolation_level=None, timeout=10)
+    try:
+        connection.execute("BEGIN EXCLUSIVE")
+        time.sleep(seconds)
+        connection.execute("ROLLBACK")
+    finally:
+        connection.close()

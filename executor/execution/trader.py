@@ -8,7 +8,7 @@ a crash at any point leaves rows that reconciliation can resolve by client id.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -49,22 +49,58 @@ def rejection(signal_id: str, reason: ReasonCode, message: str) -> Decision:
     return Decision(accepted=False, reason=reason, message=message, signal_id=signal_id)
 
 
+IN_FLIGHT = (OrderState.PENDING, OrderState.UNKNOWN, OrderState.OPEN)
+"""Entry states whose order may still become (or grow) a position on the exchange."""
+
+
+class Unsettled(Exception):
+    """The signal cannot be handled until the account's orders are resolved against the exchange."""
+
+
 class Trader:
-    def __init__(self, ctx: AccountContext, keeper: PositionKeeper, alerter: Alerter) -> None:
+    def __init__(
+        self,
+        ctx: AccountContext,
+        keeper: PositionKeeper,
+        alerter: Alerter,
+        settle: Callable[[], Awaitable[object]],
+    ) -> None:
         self.ctx = ctx
         self.keeper = keeper
         self.alerter = alerter
+        self._settle = settle
+        """Reconciliation: resolves every unsettled order by client id and records what it finds."""
+        self._unsettled = False
         self._symbols: dict[str, str] = {}
 
     async def process_queued(self, limit: int = 50, keep_going: Callable[[], bool] = lambda: True) -> int:
-        """Decide queued signals, oldest first, while `keep_going()`; the count processed."""
+        """Decide queued signals, oldest first, while `keep_going()`; the count processed.
+
+        A signal that failed part-way (a database outage after its order went out) may have left an
+        order the database does not know the outcome of, so nothing more is decided until a
+        reconciliation has resolved the account's orders against the exchange and recorded them; until
+        it succeeds this raises and the queue waits.
+        """
+        if self._unsettled:
+            log.warning("consumer_settling", detail="resolving in-flight orders before the next signal")
+            await self._settle()
+            self._unsettled = False
+            log.info("consumer_settled")
         async with self.ctx.store.transaction() as tx:
             rows = await tx.signals.queued(self.ctx.account, limit)
         processed = 0
         for row in rows:
             if not keep_going():
                 break
-            await self.process(row)
+            try:
+                await self.process(row)
+            except Unsettled as exc:
+                log.warning("signal_deferred", signal_id=row.signal_id, reason=str(exc))
+                self._unsettled = True
+                break
+            except BaseException:
+                self._unsettled = True
+                raise
             processed += 1
         return processed
 
@@ -130,7 +166,16 @@ class Trader:
             else:
                 assert symbol is not None
                 positions = await tx.positions.with_status(ctx.account, PositionStatus.OPEN)
-                decision = self._decide(signal, symbol, gathered, positions, now)
+                entries = await tx.orders.unadopted_entries(ctx.account, symbol, IN_FLIGHT)
+                held = self._held(symbol, positions, entries, gathered[1])
+                if held is not None:
+                    decision = rejection(
+                        signal.id,
+                        ReasonCode.SYMBOL_NOT_ALLOWED,
+                        f"{held}; one position per symbol (one-way mode)",
+                    )
+                else:
+                    decision = self._decide(signal, symbol, gathered, positions, now)
             await tx.decisions.add(self._decision_row(fresh, signal, symbol or signal.symbol, decision, now))
             await tx.signals.mark(fresh, SignalStatus.DECIDED, now)
             if decision.accepted:
@@ -173,6 +218,24 @@ class Trader:
             return rejection(signal.id, ReasonCode.DATA_MISSING, f"exchange data unavailable: {exc}")
         return market, account
 
+    @staticmethod
+    def _held(
+        symbol: str,
+        positions: Sequence[PositionRow],
+        entries: Sequence[OrderRow],
+        account: exchange_account.AccountSnapshot,
+    ) -> str | None:
+        """Why `symbol` counts as held: a position row, an entry that may still fill or whose fill has no
+        position row yet, or the exchange's own position (which the rows may not know of yet)."""
+        if any(position.symbol == symbol for position in positions):
+            return f"a position on {symbol} is already open"
+        if entries:
+            return f"an entry on {symbol} ({entries[0].client_order_id}) is still in flight"
+        live = account.position(symbol)
+        if live is not None and live.qty > 0:
+            return f"the exchange holds a position on {symbol}"
+        return None
+
     def _decide(
         self,
         signal: Signal,
@@ -181,12 +244,6 @@ class Trader:
         positions: Sequence[PositionRow],
         now: datetime,
     ) -> Decision:
-        if any(position.symbol == symbol for position in positions):
-            return rejection(
-                signal.id,
-                ReasonCode.SYMBOL_NOT_ALLOWED,
-                f"a position on {symbol} is already open; one position per symbol (one-way mode)",
-            )
         market, account = snapshots
         return decide(
             risk_signal(signal, symbol),
@@ -358,8 +415,26 @@ class Trader:
         for position in await self.keeper.open_positions():
             if position.symbol == symbol and (signal.side is None or position.side is signal.side):
                 return position
-        await self._finish(row, signal, f"no open position on {signal.symbol}", ok=False)
+        message = f"no open position on {signal.symbol}"
+        if symbol is not None and await self._exchange_holds(symbol):
+            async with self.ctx.store.transaction() as tx:
+                entries = await tx.orders.unadopted_entries(self.ctx.account, symbol, IN_FLIGHT)
+            if entries:
+                # The exchange holds what an entry of ours opened but its outcome is not recorded yet
+                # (a database outage after it was sent): settle it first, then handle this signal.
+                raise Unsettled(f"{signal.action.value} on {symbol} waits for {entries[0].client_order_id}")
+            message = f"the exchange holds a position on {symbol} that this daemon did not open; not touched"
+            self.alerter.raise_alert(AlertKind.FOREIGN_POSITION, message, symbol=symbol)
+        await self._finish(row, signal, message, ok=False)
         return None
+
+    async def _exchange_holds(self, symbol: str) -> bool:
+        """A fresh read: does the exchange hold a position on `symbol`? (unreadable counts as yes)."""
+        try:
+            live = (await self.ctx.accounts.refresh()).position(symbol)
+        except ExchangeError as exc:
+            raise Unsettled(f"the exchange's positions are unreadable: {exc}") from exc
+        return live is not None and live.qty > 0
 
     async def _finish(self, row: SignalRow, signal: Signal, message: str, *, ok: bool) -> None:
         now = self.ctx.now()

@@ -118,8 +118,8 @@ class Daemon:
             keeper = PositionKeeper(ctx, alerter)
             guard = BreakerGuard(ctx, keeper, alerter)
             keeper.booking.on_booked = guard.on_booked
-            trader = Trader(ctx, keeper, alerter)
             reconciler = Reconciler(ctx, keeper, alerter)
+            trader = Trader(ctx, keeper, alerter, settle=reconciler.run)
 
             # Settings refuse a bind beyond loopback without a secret, before anything starts.
             if not settings.ingress.has_secret:

@@ -7,11 +7,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from executor.domain.enums import EventKind, PositionStatus, SignalStatus
+from executor.domain.enums import EventKind, OrderKind, PositionStatus, SignalStatus
 from executor.domain.order_state import OrderState
 from executor.store.models import (
     DailyLossRow,
@@ -148,6 +148,29 @@ class OrderRepository(_Repository):
             .order_by(OrderRow.id)
         )
         return result.all()
+
+    async def unadopted_entries(
+        self, account: str, symbol: str, live_states: Sequence[OrderState]
+    ) -> Sequence[OrderRow]:
+        """Entries on `symbol` in one of `live_states`, or with a fill but no position row yet."""
+        result = await self.session.scalars(
+            select(OrderRow)
+            .where(
+                OrderRow.account == account,
+                OrderRow.symbol == symbol,
+                OrderRow.kind == OrderKind.ENTRY,
+                or_(
+                    OrderRow.state.in_(live_states),
+                    and_(
+                        OrderRow.position_pk.is_(None),
+                        OrderRow.state.in_([OrderState.FILLED, OrderState.CANCELED]),
+                    ),
+                ),
+            )
+            .order_by(OrderRow.id)
+        )
+        # Money is text on SQLite, so "filled at all" is decided here rather than in SQL.
+        return [row for row in result.all() if row.state in live_states or row.filled_qty > 0]
 
     async def symbols(self, account: str) -> set[str]:
         result = await self.session.scalars(

@@ -309,3 +309,71 @@ async def test_money_columns_refuse_floats(store: Store) -> None:
                     executed_at=NOW,
                 )
             )
+
+
+async def test_a_failed_transaction_with_an_insert_unless_present_writes_nothing(store: Store) -> None:
+    """SQLite's driver ran such a SAVEPOINT outside any transaction and its release committed the fill:
+    a crash later in the booking kept the fills and lost the position (crash trial seed 4257)."""
+    fill = FillRow(
+        account=ACCOUNT,
+        trade_id="t-savepoint",
+        symbol="SOL/USDT:USDT",
+        side=OrderSide.SELL,
+        qty=BIG,
+        price=SMALL,
+        fee=SMALL,
+        fee_asset="USDT",
+        realized_pnl=NEG,
+        executed_at=NOW,
+    )
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as tx:
+            await tx.signals.queued(ACCOUNT)
+            assert await tx.fills.add(fill) is True
+            raise RuntimeError("killed before the position was booked")
+    async with store.transaction() as tx:
+        assert await tx.fills.by_trade_id(ACCOUNT, "t-savepoint") is None
+
+
+async def test_unadopted_entries_are_live_ones_and_filled_ones_without_a_position(store: Store) -> None:
+    signal_pk = await _signal(store)
+
+    def entry(client_id: str, state: OrderState, filled: str, symbol: str = "SOL/USDT:USDT") -> OrderRow:
+        return OrderRow(
+            account=ACCOUNT,
+            client_order_id=client_id,
+            signal_pk=signal_pk,
+            kind=OrderKind.ENTRY,
+            symbol=symbol,
+            side=OrderSide.BUY,
+            order_type=OrderType.MARKET,
+            qty=Decimal(1),
+            reduce_only=False,
+            conditional=False,
+            state=state,
+            state_history=[history_entry(state, NOW)],
+            filled_qty=Decimal(filled),
+            created_at=NOW,
+            updated_at=NOW,
+        )
+
+    async with store.transaction() as tx:
+        for row in (
+            entry("pending", OrderState.PENDING, "0"),
+            entry("unknown", OrderState.UNKNOWN, "0"),
+            entry("filled-unadopted", OrderState.FILLED, "1"),
+            entry("canceled-part-filled", OrderState.CANCELED, "0.5"),
+            entry("canceled-unfilled", OrderState.CANCELED, "0.000"),
+            entry("rejected", OrderState.REJECTED, "0"),
+            entry("other-symbol", OrderState.PENDING, "0", symbol="ETH/USDT:USDT"),
+        ):
+            await tx.orders.add(row)
+    live = [OrderState.PENDING, OrderState.UNKNOWN, OrderState.OPEN]
+    async with store.transaction() as tx:
+        rows = await tx.orders.unadopted_entries(ACCOUNT, "SOL/USDT:USDT", live)
+    assert [row.client_order_id for row in rows] == [
+        "pending",
+        "unknown",
+        "filled-unadopted",
+        "canceled-part-filled",
+    ]

@@ -114,6 +114,7 @@ async def flow(
     guard = BreakerGuard(ctx, keeper, alerter)
     keeper.booking.on_booked = guard.on_booked
     inbox = Inbox(store, ACCOUNT, lambda: datetime.now(UTC))
+    reconciler = Reconciler(ctx, keeper, alerter)
     try:
         yield Flow(
             exchange,
@@ -125,9 +126,9 @@ async def flow(
             ctx,
             inbox,
             keeper,
-            Trader(ctx, keeper, alerter),
+            Trader(ctx, keeper, alerter, settle=reconciler.run),
             guard,
-            Reconciler(ctx, keeper, alerter),
+            reconciler,
         )
     finally:
         await adapter.aclose()
