@@ -10,7 +10,8 @@ in-flight entries and the exchange's positions), and the `close` closes the posi
 from __future__ import annotations
 
 import pytest
-from e2e_harness import (
+
+from harness.e2e import (
     SYMBOL,
     DaemonFactory,
     Sim,
