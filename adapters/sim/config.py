@@ -1,19 +1,45 @@
-"""Simulator configuration: instruments with their filters and margin tiers, and run settings, from TOML."""
+"""Simulator configuration: instruments with their filters and margin tiers, and run settings, from TOML.
+
+Each table is a frozen pydantic model built from the shared field types of
+`executor/domain/validation.py`, and a bad value is one line through the same formatter as the daemon's
+settings (`sim config: instruments.BTCUSDT.tick = '0': expected a number > 0`). The simulator depends
+on the domain only, never on the daemon's configuration.
+"""
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Self
 
-from executor.domain.money import to_decimal
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+
+from executor.domain.validation import (
+    TEXT,
+    FieldProblem,
+    Frozen,
+    choice,
+    explain,
+    number,
+    positive,
+    whole,
+)
 
 DEFAULT_API_KEY = "sim-key"
 DEFAULT_SECRET = "sim-secret"
 DIALECTS = ("binance", "phemex")
+_TABLES = ("sim", "price_path", "instruments")
+
+Amount = Annotated[Decimal, number(0)]
+Positive = Annotated[Decimal, positive()]
+Rate = Annotated[Decimal, number(-1, 1)]
+
+
+class SimConfigError(ValueError):
+    """The simulator's configuration is unusable; one line per problem names the key and the fix."""
 
 
 class PricePathKind(StrEnum):
@@ -22,33 +48,44 @@ class PricePathKind(StrEnum):
     STATIC = "static"
 
 
-@dataclass(frozen=True)
-class MarginTier:
+class MarginTier(Frozen):
     """One maintenance-margin bracket: maintenance margin = notional × mmr − cum inside [floor, cap)."""
 
-    floor: Decimal
-    cap: Decimal
-    max_leverage: int
-    mmr: Decimal
-    cum: Decimal
+    floor: Amount
+    cap: Positive
+    max_leverage: Annotated[int, whole(1)]
+    mmr: Annotated[Decimal, number(0, 1)]
+    cum: Amount
+
+    @model_validator(mode="after")
+    def _floor_below_cap(self) -> Self:
+        if self.floor >= self.cap:
+            raise FieldProblem("cap", f"expected a cap above the floor ({self.floor})")
+        return self
 
 
-@dataclass(frozen=True)
-class Instrument:
-    symbol: str
-    base: str
-    quote: str
-    tick: Decimal
-    step: Decimal
-    min_qty: Decimal
-    max_qty: Decimal
-    min_notional: Decimal
-    max_leverage: int
-    maker_fee: Decimal
-    taker_fee: Decimal
-    funding_interval_hours: int
-    start_price: Decimal
+class Instrument(Frozen):
+    symbol: Annotated[str, TEXT]
+    base: Annotated[str, TEXT]
+    quote: Annotated[str, TEXT]
+    tick: Positive
+    step: Positive
+    min_qty: Amount
+    max_qty: Positive
+    min_notional: Amount
+    max_leverage: Annotated[int, whole(1, 1000)]
+    maker_fee: Rate
+    taker_fee: Rate
+    funding_interval_hours: Annotated[int, whole(1, 24)]
+    start_price: Positive
     tiers: tuple[MarginTier, ...]
+
+    @field_validator("tiers")
+    @classmethod
+    def _some_tiers(cls, tiers: tuple[MarginTier, ...]) -> tuple[MarginTier, ...]:
+        if not tiers:
+            raise ValueError('expected at least one tier, e.g. [{ floor = "0", cap = "50000", … }]')
+        return tiers
 
     @property
     def unified(self) -> str:
@@ -70,37 +107,47 @@ class Instrument:
         return allowed[-1] if allowed else Decimal(0)
 
 
-@dataclass(frozen=True)
-class ApiCredential:
-    api_key: str
-    secret: str
+class ApiCredential(Frozen):
+    api_key: Annotated[str, TEXT]
+    secret: Annotated[str, TEXT] = Field(repr=False)
 
 
-@dataclass(frozen=True)
-class PricePathConfig:
-    kind: PricePathKind = PricePathKind.RANDOM_WALK
-    step_seconds: float = 1.0
-    volatility_bps: Decimal = Decimal("2")
-    csv: Path | None = None
+def _csv(value: object) -> object:
+    return None if value == "" else value
 
 
-@dataclass(frozen=True)
-class SimConfig:
+class PricePathConfig(Frozen):
+    kind: Annotated[PricePathKind, choice(PricePathKind)] = PricePathKind.RANDOM_WALK
+    step_seconds: float = Field(default=1.0, gt=0, le=3600)
+    volatility_bps: Amount = Decimal("2")
+    csv: Annotated[Path | None, BeforeValidator(_csv)] = None
+
+
+class SimConfig(Frozen):
+    """The [sim] table's settings, the price path and the instruments (per dialect in `dialects`)."""
+
     instruments: tuple[Instrument, ...]
-    start_balance: Decimal = Decimal("10000")
-    insurance_fund: Decimal = Decimal("1000000")
-    slippage_bps: Decimal = Decimal("0")
-    funding_rate: Decimal = Decimal("0.0001")
-    recv_window_max_ms: int = 60_000
-    seed: int = 7
-    keys: tuple[ApiCredential, ...] = field(default_factory=tuple)
-    price_path: PricePathConfig = field(default_factory=PricePathConfig)
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    dialects: dict[str, tuple[Instrument, ...]] = Field(default_factory=dict, repr=False)
+    start_balance: Amount = Decimal("10000")
+    insurance_fund: Amount = Decimal("1000000")
+    slippage_bps: Amount = Decimal("0")
+    funding_rate: Rate = Decimal("0.0001")
+    recv_window_max_ms: Annotated[int, whole(1)] = 60_000
+    seed: Annotated[int, whole()] = 7
+    keys: tuple[ApiCredential, ...] = ()
+    price_path: PricePathConfig = PricePathConfig()
+
+    @field_validator("instruments")
+    @classmethod
+    def _some_instruments(cls, instruments: tuple[Instrument, ...]) -> tuple[Instrument, ...]:
+        if not instruments:
+            raise ValueError("the simulator defines no instruments; add an [instruments.SYMBOL] table")
+        return instruments
 
     @property
     def credentials(self) -> tuple[ApiCredential, ...]:
         """The accepted keys: the configured ones, else the documented default pair."""
-        return self.keys or (ApiCredential(DEFAULT_API_KEY, DEFAULT_SECRET),)
+        return self.keys or (ApiCredential(api_key=DEFAULT_API_KEY, secret=DEFAULT_SECRET),)
 
     def instrument(self, symbol: str) -> Instrument:
         for item in self.instruments:
@@ -110,13 +157,11 @@ class SimConfig:
 
     def for_dialect(self, dialect: str) -> SimConfig:
         """The same config with each instrument's `[instruments.X.<dialect>]` overrides applied."""
-        instruments = tuple(
-            _instrument(symbol, table, dialect) for symbol, table in self.raw.get("instruments", {}).items()
-        )
-        return replace(self, instruments=instruments) if instruments else self
+        instruments = self.dialects.get(dialect)
+        return self.model_copy(update={"instruments": instruments}) if instruments else self
 
     def with_overrides(self, **changes: Any) -> SimConfig:
-        return replace(self, **changes)
+        return self.model_copy(update=changes)
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -129,68 +174,63 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _tier(table: dict[str, Any]) -> MarginTier:
-    return MarginTier(
-        floor=to_decimal(table["floor"]),
-        cap=to_decimal(table["cap"]),
-        max_leverage=int(table["max_leverage"]),
-        mmr=to_decimal(table["mmr"]),
-        cum=to_decimal(table["cum"]),
-    )
+def _table(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SimConfigError(f"sim config: {where}: expected a table, e.g. [{where}]")
+    return value
 
 
-def _instrument(symbol: str, table: dict[str, Any], dialect: str | None) -> Instrument:
-    values = {key: value for key, value in table.items() if key not in DIALECTS}
-    if dialect is not None:
-        values.update(table.get(dialect, {}))
-    tiers = tuple(_tier(tier) for tier in values["tiers"])
-    if not tiers:
-        raise ValueError(f"instrument {symbol} has no margin tiers")
-    return Instrument(
-        symbol=symbol,
-        base=str(values["base"]),
-        quote=str(values["quote"]),
-        tick=to_decimal(values["tick"]),
-        step=to_decimal(values["step"]),
-        min_qty=to_decimal(values["min_qty"]),
-        max_qty=to_decimal(values["max_qty"]),
-        min_notional=to_decimal(values["min_notional"]),
-        max_leverage=int(values["max_leverage"]),
-        maker_fee=to_decimal(values["maker_fee"]),
-        taker_fee=to_decimal(values["taker_fee"]),
-        funding_interval_hours=int(values["funding_interval_hours"]),
-        start_price=to_decimal(values["start_price"]),
-        tiers=tiers,
-    )
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SimConfigError(f"sim config: {path} cannot be read ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SimConfigError(f"sim config: {path} is not valid TOML: {exc}") from None
 
 
-def sim_config_from_dict(data: dict[str, Any]) -> SimConfig:
-    sim = data.get("sim", {})
-    path = data.get("price_path", {})
-    csv = str(path.get("csv", "") or "")
-    keys = tuple(ApiCredential(str(k["api_key"]), str(k["secret"])) for k in sim.get("keys", []))
-    instruments = tuple(
-        _instrument(symbol, table, None) for symbol, table in data.get("instruments", {}).items()
-    )
-    if not instruments:
-        raise ValueError("the simulator config defines no instruments")
-    return SimConfig(
-        instruments=instruments,
-        start_balance=to_decimal(sim.get("start_balance", "10000")),
-        insurance_fund=to_decimal(sim.get("insurance_fund", "1000000")),
-        slippage_bps=to_decimal(sim.get("slippage_bps", "0")),
-        funding_rate=to_decimal(sim.get("funding_rate", "0.0001")),
-        recv_window_max_ms=int(sim.get("recv_window_max_ms", 60_000)),
-        seed=int(sim.get("seed", 7)),
-        keys=keys,
-        price_path=PricePathConfig(
-            kind=PricePathKind(path.get("kind", PricePathKind.RANDOM_WALK)),
-            step_seconds=float(path.get("step_seconds", 1.0)),
-            volatility_bps=to_decimal(path.get("volatility_bps", "2")),
-            csv=Path(csv) if csv else None,
-        ),
-        raw=data,
-    )
+def sim_config_from_dict(data: Mapping[str, Any]) -> SimConfig:
+    """Validate the merged TOML tables ([sim], [price_path], [instruments.*]) into a SimConfig."""
+    unknown = sorted(set(data) - set(_TABLES))
+    if unknown:
+        raise SimConfigError(
+            f"sim config: {unknown[0]}: is not a known table; the tables are: {', '.join(_TABLES)}"
+        )
+    tables = {
+        symbol: _table(table, f"instruments.{symbol}")
+        for symbol, table in _table(data.get("instruments", {}), "instruments").items()
+    }
+    symbols = list(tables)
+
+    def instrument(symbol: str, dialect: str | None) -> dict[str, Any]:
+        table = {key: value for key, value in tables[symbol].items() if key not in DIALECTS}
+        if dialect is not None:
+            table |= _table(tables[symbol].get(dialect, {}), f"instruments.{symbol}.{dialect}")
+        return {"symbol": symbol, **table}
+
+    payload = {
+        **_table(data.get("sim", {}), "sim"),
+        "price_path": data.get("price_path", {}),
+        "instruments": [instrument(symbol, None) for symbol in symbols],
+        "dialects": {dialect: [instrument(symbol, dialect) for symbol in symbols] for dialect in DIALECTS},
+    }
+
+    def where(loc: Sequence[int | str]) -> Sequence[int | str]:
+        """Report a problem where the file has it: [sim] keys, instruments by symbol and dialect."""
+        head, *rest = loc
+        if head == "instruments" and rest and isinstance(rest[0], int):
+            return ["instruments", symbols[rest[0]], *rest[1:]]
+        if head == "dialects" and len(rest) > 1 and isinstance(rest[1], int):
+            dialect, symbol, field = str(rest[0]), symbols[rest[1]], rest[2:]
+            overridden = bool(field) and field[0] in tables[symbol].get(dialect, {})
+            return ["instruments", symbol, *([dialect] if overridden else []), *field]
+        return loc if head in _TABLES else ["sim", *loc]
+
+    try:
+        return SimConfig.model_validate(payload)
+    except ValidationError as exc:
+        lines = explain(exc, SimConfig, secret_keys=("secret",), location=where)
+        raise SimConfigError("\n".join(f"sim config: {line}" for line in dict.fromkeys(lines))) from None
 
 
 CHECKOUT_DEFAULTS = Path(__file__).resolve().parents[2] / "config" / "sim"
@@ -206,7 +246,7 @@ def load_sim_config(path: Path | None = None, *, defaults_dir: Path = CHECKOUT_D
     for name in ("sim.toml", "instruments.toml"):
         default_file = defaults_dir / name
         if default_file.is_file():
-            data = _merge(data, tomllib.loads(default_file.read_text(encoding="utf-8")))
+            data = _merge(data, _read(default_file))
     if path is not None:
-        data = _merge(data, tomllib.loads(Path(path).read_text(encoding="utf-8")))
+        data = _merge(data, _read(Path(path)))
     return sim_config_from_dict(data)

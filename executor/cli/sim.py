@@ -5,22 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from dataclasses import replace
+import sys
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import click
 
+from executor.cli.common import EXIT_BAD_INPUT
 
-async def _serve(
-    exchange: Literal["binance", "phemex"], host: str, port: int, config_file: Path | None, seed: int | None
-) -> None:
-    from adapters.sim import SimServer, load_sim_config
-    from executor.config.paths import config_dir
+if TYPE_CHECKING:
+    from adapters.sim.config import SimConfig
 
-    config = load_sim_config(config_file, defaults_dir=config_dir() / "sim")
-    if seed is not None:
-        config = replace(config, seed=seed)
+
+async def _serve(exchange: Literal["binance", "phemex"], host: str, port: int, config: SimConfig) -> None:
+    from adapters.sim import SimServer
+
     server = SimServer(config, exchange=exchange)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -48,5 +47,15 @@ async def _serve(
 @click.option("--seed", type=int, default=None, help="Seed for the price path and fault probabilities.")
 def sim(exchange: str, host: str, port: int, config_file: Path | None, seed: int | None) -> None:
     """Run the local exchange simulator; prints its base URL on one line."""
+    from adapters.sim.config import SimConfigError, load_sim_config
+    from executor.config.paths import config_dir
+
+    try:
+        config = load_sim_config(config_file, defaults_dir=config_dir() / "sim")
+    except SimConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    if seed is not None:
+        config = config.with_overrides(seed=seed)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(exchange, host, port, config_file, seed))  # type: ignore[arg-type]
+        asyncio.run(_serve(exchange, host, port, config))  # type: ignore[arg-type]

@@ -235,16 +235,18 @@ def explain(
     *,
     secret_keys: Collection[str] = (),
     noun: str = "setting",
+    location: Callable[[Sequence[int | str]], Sequence[int | str]] | None = None,
 ) -> list[str]:
     """One line per problem: `key = value: message` (`key: message` when there is no single value).
 
     `root` is the model validated (its field names suggest the spelling of an unknown key);
     `secret_keys` are field names whose values are shown as `(redacted)`; URL credentials are masked;
-    `noun` is what the input calls its keys ("setting" in configuration, "field" in JSON).
+    `noun` is what the input calls its keys ("setting" in configuration, "field" in JSON);
+    `location` maps pydantic's location of a problem to where the input has it, if they differ.
     """
     lines = []
     for error in exc.errors(include_url=False):
-        loc = list(error["loc"])
+        loc = list(location(error["loc"]) if location else error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         value = error.get("input", _NO_VALUE)
         cause = (error.get("ctx") or {}).get("error")
@@ -252,7 +254,7 @@ def explain(
             value = value.get(cause.field, _NO_VALUE) if isinstance(value, dict) else _NO_VALUE
             loc.append(cause.field)
         if error["type"] == "extra_forbidden":
-            message = f"is not a known {noun}; the {noun}s here are: {_known_keys(root, loc)}"
+            message = f"is not a known {noun}; the {noun}s here are: {_known_keys(root, error['loc'])}"
         elif error["type"] in ("model_type", "dict_type", "model_attributes_type"):
             message = f"expected a table (a JSON object) of {noun}s"
         elif error["type"] in ("tuple_type", "list_type"):

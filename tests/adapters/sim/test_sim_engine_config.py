@@ -7,14 +7,16 @@ from pathlib import Path
 
 import ccxt.async_support as ccxt
 import pytest
+from click.testing import CliRunner
 
 from adapters.ccxt_target import target_simulator
 from adapters.sim import load_sim_config
 from adapters.sim.clock import SimClock
-from adapters.sim.config import PricePathConfig, PricePathKind
+from adapters.sim.config import PricePathConfig, PricePathKind, SimConfigError
 from adapters.sim.engine import Engine
 from adapters.sim.model import EngineReject, OrderRequest, OrderSide, OrderType, Reject
 from adapters.sim.prices import CsvPath, RandomWalk
+from executor.cli import main
 
 
 @pytest.mark.parametrize("dialect", ["binance", "phemex"])
@@ -40,7 +42,7 @@ def test_a_mark_jump_past_the_liquidation_price_liquidates_before_a_farther_stop
     config = (
         load_sim_config()
         .for_dialect("binance")
-        .with_overrides(price_path=PricePathConfig(PricePathKind.STATIC))
+        .with_overrides(price_path=PricePathConfig(kind=PricePathKind.STATIC))
     )
     engine = Engine(config, SimClock())
     account = engine.account("sim-key")
@@ -114,3 +116,62 @@ async def test_ccxt_target_rewrites_every_api_url_and_keeps_paths() -> None:
     finally:
         await binance.close()
         await phemex.close()
+
+
+def write_toml(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sim.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (
+            '[instruments.BTCUSDT]\ntick = "0"\n',
+            "sim config: instruments.BTCUSDT.tick = '0': expected a number > 0",
+        ),
+        (
+            '[instruments.BTCUSDT.phemex]\ntaker_fee = "lots"\n',
+            "sim config: instruments.BTCUSDT.phemex.taker_fee = 'lots': expected a number from -1 to 1",
+        ),
+        (
+            '[instruments.SOLUSDT]\nstart_price = "١٥٠"\n',
+            "sim config: instruments.SOLUSDT.start_price = '١٥٠': expected a number > 0, written with ASCII",
+        ),
+        ("[sim]\nsed = 1\n", "sim config: sim.sed = 1: is not a known setting; the settings here are: "),
+        ("[sim]\nseed = 1.5\n", "sim config: sim.seed = 1.5: expected a whole number"),
+        (
+            '[price_path]\nkind = "brownian"\n',
+            "sim config: price_path.kind = 'brownian': expected one of random_walk,",
+        ),
+        ('[sim]\nkeys = [{ api_key = "k", secret = "" }]\n', "sim config: sim.keys[0].secret = (redacted):"),
+        (
+            "[instruments.BTCUSDT]\ntiers = []\n",
+            "sim config: instruments.BTCUSDT.tiers = []: expected at least one tier",
+        ),
+        (
+            "[instrument.BTCUSDT]\ntick = 1\n",
+            "sim config: instrument: is not a known table; the tables are: sim,",
+        ),
+        ("[instruments\n", "is not valid TOML"),
+    ],
+)
+def test_a_bad_simulator_value_is_one_line_naming_the_key_where_the_file_has_it(
+    tmp_path: Path, text: str, line: str
+) -> None:
+    with pytest.raises(SimConfigError) as caught:
+        load_sim_config(write_toml(tmp_path, text))
+    message = str(caught.value)
+    assert line in message, message
+    assert len(message.splitlines()) == 1, message
+
+
+def test_executor_sim_refuses_a_bad_config_with_exit_2_and_no_traceback(tmp_path: Path) -> None:
+    path = write_toml(tmp_path, '[instruments.BTCUSDT]\nmin_qty = -1\n[sim]\nseed = "x"\n')
+    result = CliRunner().invoke(main, ["sim", "--exchange", "binance", "--config", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "sim config: instruments.BTCUSDT.min_qty = -1: expected a number ≥ 0",
+        "sim config: sim.seed = 'x': expected a whole number",
+    ]
