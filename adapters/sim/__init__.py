@@ -1,6 +1,6 @@
 """A local exchange: a matching engine behind Binance USDⓈ-M and Phemex REST dialects for unmodified ccxt."""
 
-from adapters.sim.config import SimConfig, load_sim_config
+from adapters.sim.config import SimConfig, SimConfigError, load_sim_config
 from adapters.sim.server import SimServer
 
-__all__ = ["SimConfig", "SimServer", "load_sim_config"]
+__all__ = ["SimConfig", "SimConfigError", "SimServer", "load_sim_config"]

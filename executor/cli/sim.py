@@ -14,7 +14,7 @@ import click
 from executor.cli.common import EXIT_BAD_INPUT
 
 if TYPE_CHECKING:
-    from adapters.sim.config import SimConfig
+    from adapters.sim import SimConfig
 
 
 async def _serve(exchange: Literal["binance", "phemex"], host: str, port: int, config: SimConfig) -> None:
@@ -47,7 +47,7 @@ async def _serve(exchange: Literal["binance", "phemex"], host: str, port: int, c
 @click.option("--seed", type=int, default=None, help="Seed for the price path and fault probabilities.")
 def sim(exchange: str, host: str, port: int, config_file: Path | None, seed: int | None) -> None:
     """Run the local exchange simulator; prints its base URL on one line."""
-    from adapters.sim.config import SimConfigError, load_sim_config
+    from adapters.sim import SimConfigError, load_sim_config
     from executor.config.paths import config_dir
 
     try:
