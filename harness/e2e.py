@@ -362,6 +362,15 @@ class Daemon:
             code = None
         return code, time.monotonic() - sent
 
+    async def sigterm(self, within: float = 10) -> tuple[int, float]:
+        """SIGTERM without blocking the event loop (a test's local endpoints keep serving meanwhile); the
+        exit code and the seconds it took."""
+        assert self.process is not None
+        sent = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = await self.wait_exit(within)
+        return code, time.monotonic() - sent
+
     async def wait_exit(self, within: float = 30) -> int:
         """Wait for the process to end by itself (a crash point's SIGKILL); its return code."""
         assert self.process is not None
@@ -666,21 +675,33 @@ def alerts(daemon: Daemon) -> list[str]:
 
 
 class AlertSink:
-    """A local HTTP endpoint for `alerts.webhook_url`: collects the JSON bodies the daemon posts."""
+    """A local HTTP endpoint for `alerts.webhook_url`: collects the JSON bodies the daemon posts.
 
-    def __init__(self) -> None:
+    It answers after `answer_after` seconds (never when None); `answered` holds the bodies whose answer
+    went back on a connection still open, i.e. posts the daemon waited for rather than abandoned.
+    """
+
+    def __init__(self, answer_after: float | None = 0) -> None:
+        self.answer_after = answer_after
         self.received: list[dict[str, Any]] = []
+        self.answered: list[dict[str, Any]] = []
         self._runner: web.AppRunner | None = None
         self.url = ""
 
     async def _receive(self, request: web.Request) -> web.Response:
-        self.received.append(await request.json())
+        body = await request.json()
+        self.received.append(body)
+        if self.answer_after is None:
+            await asyncio.Event().wait()
+        await asyncio.sleep(self.answer_after or 0)
+        if request.transport is not None and not request.transport.is_closing():
+            self.answered.append(body)
         return web.Response(status=204)
 
     async def __aenter__(self) -> AlertSink:
         app = web.Application()
         app.router.add_post("/alerts", self._receive)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

@@ -31,7 +31,7 @@ class Alerter:
         self._metrics = metrics
         self._url = webhook_url
         self._account = account
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._posts: dict[asyncio.Task[None], dict[str, Any]] = {}
 
     def raise_alert(self, kind: AlertKind, message: str, **details: Any) -> None:
         """Never blocks the caller: the webhook post runs on its own and its failure is only logged."""
@@ -40,8 +40,8 @@ class Alerter:
         if self._url:
             body = {"account": self._account, "alert": kind.value, "message": message, "details": details}
             task = asyncio.create_task(self._post(body))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._posts[task] = body
+            task.add_done_callback(self._posts.pop)
 
     async def _post(self, body: dict[str, Any]) -> None:
         try:
@@ -55,6 +55,24 @@ class Alerter:
         except httpx.HTTPError as exc:
             log.warning("alert_webhook_failed", error=str(exc))
 
-    async def drain(self) -> None:
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=5)
+    async def drain(self, seconds: float) -> None:
+        """At shutdown: give the posts in flight up to `seconds` to reach the webhook.
+
+        A post still unanswered then is cancelled and logged as undelivered with its alert, so an alert
+        raised just before a stop is either delivered or says in the log that it was not; the same happens
+        if the shutdown's own time limit cancels the wait.
+        """
+        try:
+            if self._posts:
+                await asyncio.wait(list(self._posts), timeout=seconds)
+        finally:
+            for task, body in list(self._posts.items()):
+                if task.done():
+                    continue
+                task.cancel()
+                log.error(
+                    "alert_undelivered",
+                    alert=body["alert"],
+                    message=body["message"],
+                    detail="the webhook had not answered when the daemon stopped",
+                )

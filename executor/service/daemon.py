@@ -44,6 +44,10 @@ from executor.store.store import Store
 
 log = get_logger("executor.service")
 
+ALERT_DRAIN_SHARE = 0.2
+"""Alert webhook posts in flight when a shutdown begins may hold it up for this share of its time limit;
+what is still undelivered then is logged."""
+
 
 def _split(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
@@ -58,6 +62,7 @@ class Daemon:
         self.metrics.ready.set_function(lambda: float(self.state.ready))
         self._stop = asyncio.Event()
         self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._alerter: Alerter | None = None
 
     def _watch(self, name: str, check: Check) -> None:
         """A part that keeps the daemon not ready while it fails, shown in /ready and /metrics."""
@@ -114,7 +119,7 @@ class Daemon:
                 settings=settings.execution,
                 accounts=AccountCache(exchange, settings.execution.account_max_age_seconds),
             )
-            alerter = Alerter(self.metrics, settings.alerts.webhook_url, account)
+            alerter = self._alerter = Alerter(self.metrics, settings.alerts.webhook_url, account)
             keeper = PositionKeeper(ctx, alerter)
             guard = BreakerGuard(ctx, keeper, alerter)
             keeper.booking.on_booked = guard.on_booked
@@ -262,6 +267,8 @@ class Daemon:
         supervisor: Supervisor,
         http: HttpServer | None,
     ) -> None:
+        loop = asyncio.get_running_loop()
+        drain_until = loop.time() + self.settings.service.shutdown_timeout_seconds * ALERT_DRAIN_SHARE
         for source in ingress:
             await source.stop()
         if consumer is not None:
@@ -269,5 +276,8 @@ class Daemon:
         await supervisor.stop()
         if http is not None:
             await http.stop()
+        if self._alerter is not None:
+            # Nothing raises alerts any more; the posts have been under way meanwhile.
+            await self._alerter.drain(max(0.0, drain_until - loop.time()))
         for close in self._closers:
             await close()

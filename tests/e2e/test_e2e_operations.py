@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from harness.e2e import (
     SYMBOL,
+    AlertSink,
     Daemon,
     DaemonFactory,
     Sim,
@@ -140,6 +141,26 @@ async def test_a_position_the_daemon_did_not_open_halts_trading_at_start_up_and_
     view = await sim.view()
     assert view.qty == 5 and view.orders == [], view.summary()
     assert "foreign_position" in alerts(daemon)
+
+
+@pytest.mark.parametrize("answer_after", [0.6, None], ids=["slow-webhook", "silent-webhook"])
+async def test_alerts_raised_just_before_sigterm_are_posted_or_logged_as_undelivered(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str, answer_after: float | None
+) -> None:
+    """The foreign position's alerts are raised at start-up and still in flight when SIGTERM comes: the
+    shutdown waits for the webhook (a fifth of its 5 s limit) or logs each alert it could not deliver."""
+    async with sim.ccxt() as exchange:
+        await exchange.create_order(SYMBOL, "market", "buy", 5)
+    async with AlertSink(answer_after=answer_after) as sink:
+        daemon = daemons(sqlite_url, EXECUTOR__ALERTS__WEBHOOK_URL=sink.url)
+        await daemon.start()
+        code, seconds = await daemon.sigterm()
+        assert (code, seconds < 5) == (0, True), (seconds, daemon.log_tail())
+    raised = set(alerts(daemon))
+    posted = {str(body["alert"]) for body in sink.answered}
+    logged = {str(line["alert"]) for line in daemon.logged("alert_undelivered")}
+    assert "foreign_position" in raised
+    assert (posted, logged) == ((raised, set()) if answer_after else (set(), raised))
 
 
 async def test_an_operator_halt_cancels_a_resting_limit_entry_and_its_stop_on_the_exchange(
