@@ -108,13 +108,6 @@ def rate_limit_response(status: int) -> web.Response:
     return web.json_response({"code": -1003, "msg": msg}, status=status, headers={"Retry-After": "120"})
 
 
-def server_error_response(status: int) -> web.Response:
-    return web.json_response(
-        {"code": -1001, "msg": "Internal error; unable to process your request. Please try again."},
-        status=status,
-    )
-
-
 def stop_rejected_response() -> web.Response:
     return reject_error(EngineReject(Reject.STOP_REJECTED, "Reach max stop order limit.")).response()
 

@@ -135,10 +135,6 @@ def rate_limit_response(status: int) -> web.Response:
     )
 
 
-def server_error_response(status: int) -> web.Response:
-    return web.Response(status=status, text=f"{status} Service Unavailable", content_type="text/html")
-
-
 def stop_rejected_response() -> web.Response:
     return reject_error(EngineReject(Reject.STOP_REJECTED, "stop rejected")).response()
 

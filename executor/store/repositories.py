@@ -201,12 +201,6 @@ class FillRepository(_Repository):
             select(FillRow).where(FillRow.account == account, FillRow.trade_id == trade_id)
         )
 
-    async def latest_time(self, account: str) -> datetime | None:
-        row = await self.session.scalar(
-            select(FillRow).where(FillRow.account == account).order_by(FillRow.executed_at.desc()).limit(1)
-        )
-        return row.executed_at if row else None
-
 
 class PositionRepository(_Repository):
     async def add(self, row: PositionRow) -> PositionRow:
@@ -238,14 +232,6 @@ class PositionRepository(_Repository):
             .where(PositionRow.account == account, PositionRow.status == PositionStatus.CLOSED)
             .order_by(PositionRow.closed_at.desc(), PositionRow.id.desc())
             .limit(limit)
-        )
-        return result.all()
-
-    async def closed_since(self, account: str, since: datetime) -> Sequence[PositionRow]:
-        result = await self.session.scalars(
-            select(PositionRow)
-            .where(PositionRow.account == account, PositionRow.closed_at >= since)
-            .order_by(PositionRow.closed_at)
         )
         return result.all()
 
@@ -317,11 +303,6 @@ class RiskStateRepository(_Repository):
             .execution_options(synchronize_session=False)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    async def save(self, row: RiskStateRow) -> RiskStateRow:
-        merged = await self.session.merge(row)
-        await self.session.flush()
-        return merged
 
 
 class EventRepository(_Repository):

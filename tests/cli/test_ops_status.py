@@ -57,9 +57,7 @@ async def seed(store: Store, now: datetime) -> int:
                 updated_at=now,
             )
         )
-        await tx.risk_state.save(
-            RiskStateRow(account=ACCOUNT, state=state.to_dict(), version=4, updated_at=now)
-        )
+        tx.session.add(RiskStateRow(account=ACCOUNT, state=state.to_dict(), version=4, updated_at=now))
         await tx.positions.add(
             PositionRow(
                 account=ACCOUNT,

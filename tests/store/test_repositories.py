@@ -24,7 +24,6 @@ from executor.store.models import (
     FundingPaymentRow,
     OrderRow,
     PositionRow,
-    RiskStateRow,
 )
 from executor.store.store import Store
 
@@ -171,8 +170,7 @@ async def test_fill_books_once_by_trade_id(store: Store) -> None:
         assert await tx.fills.add(fill()) is False
     async with store.transaction() as tx:
         row = await tx.fills.by_trade_id(ACCOUNT, "t-1")
-        latest = await tx.fills.latest_time(ACCOUNT)
-    assert row is not None and latest == NOW
+    assert row is not None and row.executed_at == NOW
     assert_exact(row.realized_pnl, NEG)
     assert_exact(row.fee, SMALL)
 
@@ -254,19 +252,25 @@ async def test_daily_loss_row_survives_a_new_store_on_the_same_database(database
     assert_exact(row.realized_pnl, NEG)
 
 
-async def test_risk_state_is_saved_and_replaced(store: Store) -> None:
-    async with store.transaction() as tx:
-        await tx.risk_state.save(
-            RiskStateRow(account=ACCOUNT, state={"loss_streak": 2}, peak_equity=BIG, updated_at=NOW)
-        )
+async def test_risk_state_is_written_only_over_the_version_its_writer_read(store: Store) -> None:
     later = NOW + timedelta(hours=1)
     async with store.transaction() as tx:
-        await tx.risk_state.save(
-            RiskStateRow(account=ACCOUNT, state={"loss_streak": 0}, peak_equity=SMALL, updated_at=later)
-        )
+        first = dict(account=ACCOUNT, state={"loss_streak": 2}, peak_equity=BIG, at=NOW)
+        assert await tx.risk_state.compare_and_save(expected_version=0, **first) is True
+        assert await tx.risk_state.compare_and_save(expected_version=0, **first) is False
+    async with store.transaction() as tx:
+        second = dict(account=ACCOUNT, state={"loss_streak": 0}, peak_equity=SMALL, at=later)
+        assert await tx.risk_state.compare_and_save(expected_version=1, **second) is True
+        assert await tx.risk_state.compare_and_save(expected_version=1, **first) is False
     async with store.transaction() as tx:
         row = await tx.risk_state.get(ACCOUNT)
-    assert row is not None and (row.state, row.updated_at) == ({"loss_streak": 0}, later)
+        version = await tx.risk_state.current_version(ACCOUNT)
+    assert row is not None and (row.state, row.updated_at, row.version, version) == (
+        {"loss_streak": 0},
+        later,
+        2,
+        2,
+    )
     assert_exact(row.peak_equity, SMALL)
 
 
