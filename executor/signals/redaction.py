@@ -1,10 +1,11 @@
 """Credentials out of anything ingress keeps: rejected rows, Redis dead letters, log lines.
 
 A rejected message is kept so its sender can be told what was wrong with it, but a body may carry
-the shared secret (`token`) or another system's credential. Every value under a credential-like key
-is replaced, at any depth, and the configured secret is replaced wherever else it appears. A body
-that does not parse is scrubbed by pattern, so a truncated `{"token": "…` is caught too. A body
-without anything to strip is kept byte for byte.
+the shared secret (`token`) or another system's credential. Every value under a key that names a
+credential (`is_credential_key`, the same rule as for URL query values) is replaced, at any depth,
+and the configured secret wherever else it appears. A body that does not parse is scrubbed by
+pattern, so a truncated `{"token": "…` is caught too. A body with nothing to strip is kept byte for
+byte.
 """
 
 from __future__ import annotations
@@ -14,28 +15,12 @@ import re
 from collections.abc import Iterable
 from typing import Any, Final
 
+from executor.domain.redaction import is_credential_key
+
 REDACTED: Final = "[REDACTED]"
-_CREDENTIAL_WORDS: Final = (
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "passphrase",
-    "apikey",
-    "authorization",
-    "credential",
-    "privatekey",
-    "signature",
-)
 _QUOTED_KEY_VALUE = re.compile(
     r'("(?P<key>(?:[^"\\]|\\.){1,80})"\s*:\s*)(?P<value>"(?:[^"\\]|\\.)*"?|[^,}\]\s]+)'
 )
-
-
-def is_credential_key(key: str) -> bool:
-    """`token`, `api_key`, `X-Api-Secret`, `password`…: any key naming a credential."""
-    folded = "".join(character for character in key.lower() if character.isalnum())
-    return folded == "auth" or any(word in folded for word in _CREDENTIAL_WORDS)
 
 
 class _Verbatim(str):
