@@ -98,6 +98,10 @@ class ExchangeSettings(_Section):
 
 class DatabaseSettings(_Section):
     url: str = Field(default="sqlite+aiosqlite:///var/executor.db", repr=False)
+    min_free_mib: int = Field(default=64, ge=0)
+    """Below this much free disk space a SQLite database counts as full: not ready, signals refused."""
+    probe_interval_seconds: float = Field(default=2.0, gt=0, le=60)
+    probe_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
 
     @field_validator("url")
     @classmethod

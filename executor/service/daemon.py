@@ -39,6 +39,7 @@ from executor.signals.redis_stream import RedisStreamIngress
 from executor.signals.webhook import PATH as WEBHOOK_PATH
 from executor.signals.webhook import signals_router
 from executor.signals.websocket import WebSocketIngress
+from executor.store.health import MIB, StoreHealth
 from executor.store.leader import AccountLock
 from executor.store.store import Store
 
@@ -98,6 +99,12 @@ class Daemon:
         self._closers.insert(0, leader.release)
         try:
             await store.upgrade()
+            database = settings.database
+            health = StoreHealth(
+                store, min_free_bytes=database.min_free_mib * MIB, timeout=database.probe_timeout_seconds
+            )
+            self._watch("database", lambda: health.problem)
+            supervisor.every("database-probe", database.probe_interval_seconds, health.probe)
             self.state.mark_not_ready("standby: waiting for the account lock")
             if not await leader.try_acquire():
                 log.warning("standby", detail=f"another executor holds account {account!r}; waiting for it")
@@ -135,6 +142,7 @@ class Daemon:
                 settings.ingress,
                 lambda: datetime.now(UTC),
                 on_result=lambda result: self.metrics.signals.labels(status=result.status.value).inc(),
+                store_problem=lambda: health.problem,
             )
 
             async def report() -> dict[str, Any]:

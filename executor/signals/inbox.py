@@ -69,8 +69,11 @@ class Inbox:
         clock: Callable[[], datetime],
         authenticator: Authenticator | None = None,
         on_result: Callable[[IngressResult], None] | None = None,
+        store_problem: Callable[[], str | None] | None = None,
     ) -> None:
         self.store = store
+        self.store_problem = store_problem
+        """Why the store cannot take writes now (None while it can): then nothing is accepted."""
         self.on_result = on_result
         """Told every answer (the daemon counts them by status for its metrics)."""
         self.account = account
@@ -87,9 +90,10 @@ class Inbox:
         settings: IngressSettings,
         clock: Callable[[], datetime],
         on_result: Callable[[IngressResult], None] | None = None,
+        store_problem: Callable[[], str | None] | None = None,
     ) -> Inbox:
         authenticator = Authenticator(settings.secret, settings.replay_window_seconds)
-        return cls(store, account, clock, authenticator, on_result)
+        return cls(store, account, clock, authenticator, on_result, store_problem)
 
     async def submit(self, raw: bytes | str, source: str, auth: Credentials | None = None) -> IngressResult:
         """Authenticate, validate and store one message; raises InboxUnavailable if it cannot be stored."""
@@ -108,8 +112,17 @@ class Inbox:
             log.warning("signal refused: unauthorized", source=source, reason=str(refused))
             return IngressResult(None, IngressStatus.UNAUTHORIZED, (FieldError(AUTH_FIELD, str(refused)),))
         except InvalidSignal as invalid:
-            return await self._reject(raw, source, invalid, received_at)
-        return await self._store(signal, source, received_at)
+            return self._unavailable(source) or await self._reject(raw, source, invalid, received_at)
+        return self._unavailable(source) or await self._store(signal, source, received_at)
+
+    def _unavailable(self, source: str) -> IngressResult | None:
+        """The refusal to give while the store cannot take writes: acknowledge nothing it cannot keep."""
+        problem = None if self.store_problem is None else self.store_problem()
+        if problem is None:
+            return None
+        log.warning("signal refused: database unavailable", source=source, problem=problem)
+        message = f"not stored: the database cannot take writes now ({problem}); resend it unchanged later"
+        return IngressResult(None, IngressStatus.UNAVAILABLE, (FieldError(BODY, message),))
 
     @staticmethod
     def _validate(raw: bytes | str, data: dict[str, Any] | None, source: str) -> Signal:

@@ -233,6 +233,8 @@ class RedisStreamIngress:
             raw = b""
         else:
             result = await self._inbox.submit(raw, Source.REDIS, _TRUSTED)
+        if result.status is IngressStatus.UNAVAILABLE:
+            raise InboxUnavailable(result.errors[0].message)  # left pending, read again after the pause
         if result.status in (IngressStatus.QUEUED, IngressStatus.DUPLICATE):
             await redis.xack(self.stream, self.group, entry_id)
         else:

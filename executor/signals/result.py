@@ -22,6 +22,8 @@ class IngressStatus(StrEnum):
     """The id was stored before; nothing new was written and it will not be decided twice."""
     INVALID = "invalid"
     UNAUTHORIZED = "unauthorized"
+    UNAVAILABLE = "unavailable"
+    """Not stored: the database cannot take writes now; resend it unchanged later."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,9 @@
 """HTTP webhook ingress, TradingView-compatible: `POST /signals`, answered within a few seconds.
 
 202 queued, 200 duplicate, 400 invalid with the errors, 401 unauthorized, and 503 when the
-signal could not be stored in time: TradingView gives up after 3 s and resends on a 5xx, so a
-slow store is answered 503 while the store carries on in the background, and the resend is then
-either queued or a duplicate, never a second decision.
+signal could not be stored in time or the database cannot take writes now. TradingView gives up
+after 3 s and resends on a 5xx, so a slow store is answered 503 while the store carries on in the
+background, and the resend is then either queued or a duplicate, never a second decision.
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from executor.signals.schema import BODY, MAX_BODY_BYTES, Signal
 log = get_logger("executor.signals.webhook")
 
 PATH: Final = "/signals"
-UNAVAILABLE: Final = "unavailable"
-"""The `status` of a 503 answer: nothing is known to be stored; resend the same signal."""
 
 
 class AnswerError(BaseModel):
@@ -47,6 +45,7 @@ HTTP_STATUS: Final = {
     IngressStatus.DUPLICATE: 200,
     IngressStatus.INVALID: 400,
     IngressStatus.UNAUTHORIZED: 401,
+    IngressStatus.UNAVAILABLE: 503,
 }
 
 
@@ -87,7 +86,7 @@ def signals_router(inbox: Inbox, *, answer_within: float = 2.5) -> APIRouter:
             401: {"model": IngressAnswer, "description": "unauthorized: bad or missing signature or token"},
             503: {
                 "model": IngressAnswer,
-                "description": "unavailable: not stored in time; resend it unchanged",
+                "description": "unavailable: not stored (in time); resend it unchanged",
             },
         },
     )
@@ -139,7 +138,7 @@ def _finished(pending: set[asyncio.Task[IngressResult]]) -> Callable[[asyncio.Ta
 def _unavailable() -> JSONResponse:
     body = {
         "signal_id": None,
-        "status": UNAVAILABLE,
+        "status": IngressStatus.UNAVAILABLE.value,
         "errors": [{"field": BODY, "message": "the signal could not be stored in time; resend it unchanged"}],
     }
     return JSONResponse(body, status_code=503)

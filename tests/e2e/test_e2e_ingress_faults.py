@@ -4,14 +4,28 @@ signal may be acknowledged that was not stored."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import shutil
+import sqlite3
 import uuid
+from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.e2e import Daemon, DaemonFactory, Sim, eventually, market_signal, protected_view
+from harness.e2e import (
+    Daemon,
+    DaemonFactory,
+    Sim,
+    creating_requests,
+    eventually,
+    market_signal,
+    protected_view,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +58,8 @@ async def test_a_redis_that_lost_the_stream_shows_in_ready_and_metrics_and_the_g
         )
         await daemon.start()
         code, body = await readiness(daemon)
-        assert code == 200 and body["components"] == {"ingress.websocket": "ok", "ingress.redis": "ok"}
+        assert code == 200
+        assert body["components"] == {"database": "ok", "ingress.websocket": "ok", "ingress.redis": "ok"}
         assert await component_up(daemon, "ingress.redis") == 1.0
 
         await client.delete(stream)  # what a restart without persistence or FLUSHDB does to it
@@ -68,3 +83,102 @@ async def test_a_redis_that_lost_the_stream_shows_in_ready_and_metrics_and_the_g
     finally:
         await client.delete(stream, f"{stream}:dead")
         await client.aclose()
+
+
+FAST_PROBE = {
+    "EXECUTOR__DATABASE__PROBE_INTERVAL_SECONDS": "0.2",
+    "EXECUTOR__DATABASE__PROBE_TIMEOUT_SECONDS": "0.5",
+}
+
+
+def database_file(sqlite_url: str) -> Path:
+    return Path(sqlite_url.removeprefix("sqlite+aiosqlite:///"))
+
+
+async def database_problem(daemon: Daemon, kind: str) -> str:
+    """Wait for /ready to be 503 because of the database, with a problem of this kind; the problem."""
+
+    async def probe() -> str | None:
+        code, body = await readiness(daemon)
+        components: Any = body.get("components", {})
+        problem = str(components.get("database", ""))
+        return problem if code == 503 and problem.startswith(kind) else None
+
+    problem = await eventually(probe, within=10, what=f"/ready 503 with a {kind!r} database")
+    assert await component_up(daemon, "database") == 0.0
+    return problem
+
+
+async def assert_every_ingress_refuses(daemon: Daemon, signal_id: str) -> None:
+    code, answer = await daemon.post(market_signal(f"{signal_id}-hook"))
+    assert code == 503 and answer["status"] == "unavailable", answer
+    assert answer["errors"][0]["message"].startswith("not stored: the database cannot take writes now")
+    [frame] = await daemon.ws_send([market_signal(f"{signal_id}-ws")])
+    assert frame["status"] == "unavailable" and frame["signal_id"] is None, frame
+
+
+@pytest.mark.redis
+async def test_a_database_file_deleted_under_the_daemon_is_not_ready_and_nothing_is_acknowledged(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str, redis_url: str
+) -> None:
+    stream = f"e2e:{uuid.uuid4().hex[:12]}"
+    client = aioredis.from_url(redis_url)
+    try:
+        env = {"EXECUTOR__INGRESS__REDIS_URL": redis_url, "EXECUTOR__INGRESS__REDIS_STREAM": stream}
+        daemon = daemons(sqlite_url, **FAST_PROBE, **env)
+        await daemon.start()
+        path = database_file(sqlite_url)
+        path.unlink()
+
+        problem = await database_problem(daemon, "deleted:")
+        assert str(path) in problem
+        await assert_every_ingress_refuses(daemon, "after-delete")
+        await client.xadd(stream, {"signal": json.dumps(market_signal("after-delete-redis"))})
+        await asyncio.sleep(1.5)
+        assert (await client.xpending(stream, "executor"))["pending"] == 1  # read, never acknowledged
+        assert await client.xlen(f"{stream}:dead") == 0
+        assert creating_requests(await sim.requests(), sim.family) == {}
+        assert daemon.logged("database cannot take writes: not ready, signals refused")
+    finally:
+        await client.delete(stream, f"{stream}:dead")
+        await client.aclose()
+
+
+async def test_a_database_file_replaced_under_the_daemon_is_not_ready_until_restarted(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url, **FAST_PROBE)
+    await daemon.start()
+    path = database_file(sqlite_url)
+    copy = path.with_name("copy.db")
+    shutil.copyfile(path, copy)
+    os.replace(copy, path)
+
+    await database_problem(daemon, "replaced:")
+    await assert_every_ingress_refuses(daemon, "after-replace")
+    await asyncio.sleep(0.5)
+    assert (await readiness(daemon))[0] == 503  # it does not pass by itself
+    assert creating_requests(await sim.requests(), sim.family) == {}
+
+
+async def test_a_locked_database_is_not_ready_and_refuses_signals_until_the_lock_goes(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url, **FAST_PROBE)
+    await daemon.start()
+    holder = sqlite3.connect(database_file(sqlite_url), isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        await database_problem(daemon, "locked:")
+        await assert_every_ingress_refuses(daemon, "while-locked")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    async def ready_again() -> bool:
+        return (await readiness(daemon))[0] == 200
+
+    await eventually(ready_again, what="/ready 200 once the lock is gone")
+    code, answer = await daemon.post(market_signal("after-lock-1"))
+    assert (code, answer["status"]) == (202, "queued")
+    await eventually(lambda: protected_view(sim), what="the signal sent after the lock traded")

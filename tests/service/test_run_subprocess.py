@@ -63,7 +63,7 @@ def test_daemon_starts_answers_health_and_stops_within_five_seconds(tmp_path: Pa
         assert get(f"{base}/health") == (200, {"status": "ok"})
         assert get(f"{base}/ready") == (
             200,
-            {"ready": True, "reason": None, "components": {"ingress.websocket": "ok"}},
+            {"ready": True, "reason": None, "components": {"database": "ok", "ingress.websocket": "ok"}},
         )
         sent = time.monotonic()
         process.send_signal(stop_signal)

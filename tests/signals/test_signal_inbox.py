@@ -370,3 +370,26 @@ async def test_thousands_of_problems_are_answered_logged_and_stored_capped_with_
     assert stored_errors == result.as_dict()["errors"]
     assert len(answer) < 8 * 1024 and len(json.dumps(stored_errors)) < 8 * 1024
     assert max(len(line) for line in out.getvalue().splitlines()) < 8 * 1024
+
+
+@SQLITE_ONLY
+async def test_while_the_store_cannot_take_writes_nothing_is_accepted_or_written(store: Store) -> None:
+    problem: list[str] = ["locked: no write lock on executor.db within 2 s"]
+    inbox = Inbox(store, ACCOUNT, lambda: NOW, store_problem=lambda: problem[0] if problem else None)
+    for raw in (signal_body("down-1"), signal_body("down-2", side="up"), b"not json"):
+        result = await inbox.submit(raw, Source.WEBHOOK)
+        assert (result.signal_id, result.status) == (None, IngressStatus.UNAVAILABLE)
+        assert result.errors[0].message == (
+            "not stored: the database cannot take writes now (locked: no write lock on executor.db within "
+            "2 s); resend it unchanged later"
+        )
+    assert await counts(store) == (0, 0) and not inbox.wakeup.is_set()
+    problem.clear()
+    assert (await inbox.submit(signal_body("down-1"), Source.WEBHOOK)).status is IngressStatus.QUEUED
+
+
+@SQLITE_ONLY
+async def test_a_stranger_is_told_unauthorized_not_how_the_database_is(secured_inbox: Inbox) -> None:
+    secured_inbox.store_problem = lambda: "full: 3 MiB free"
+    result = await secured_inbox.submit(signal_body("x"), Source.WEBHOOK)
+    assert result.status is IngressStatus.UNAUTHORIZED and "full" not in result.errors[0].message
