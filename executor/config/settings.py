@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -71,6 +72,16 @@ def _host_port(value: str, field: str) -> str:
     return value
 
 
+def _port_checked(url: str, field: str) -> str:
+    """A URL whose port is a number, so no driver fails later on it with the URL in a traceback."""
+    try:
+        if urlsplit(url).port is None:
+            return url
+    except ValueError:
+        raise ValueError(f"{field} has a port that is not a number from 0 to 65535") from None
+    return url
+
+
 class ExchangeSettings(_Section):
     name: ExchangeId = ExchangeId.SIM_BINANCE
     mode: ExchangeMode = ExchangeMode.PAPER
@@ -93,7 +104,7 @@ class ExchangeSettings(_Section):
     def _sim_url_is_http(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("exchange.sim_url must be empty (embedded simulator) or an http:// URL")
-        return value.rstrip("/")
+        return _port_checked(value, "exchange.sim_url").rstrip("/")
 
 
 class DatabaseSettings(_Section):
@@ -111,7 +122,7 @@ class DatabaseSettings(_Section):
                 "database.url must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
                 "(the daemon uses the asyncio drivers)"
             )
-        return value
+        return _port_checked(value, "database.url")
 
 
 def _is_set(secret: SecretStr | None) -> bool:
@@ -142,7 +153,7 @@ class IngressSettings(_Section):
     def _redis_scheme(cls, value: str) -> str:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("ingress.redis_url must be empty or a redis:// / rediss:// URL")
-        return value
+        return _port_checked(value, "ingress.redis_url")
 
     @property
     def has_secret(self) -> bool:
@@ -183,7 +194,7 @@ class AlertSettings(_Section):
     def _http(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("alerts.webhook_url must be empty or an http(s):// URL")
-        return value
+        return _port_checked(value, "alerts.webhook_url")
 
 
 class ServiceSettings(_Section):

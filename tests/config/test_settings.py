@@ -260,3 +260,17 @@ def test_url_credentials_reach_the_log_redactor_and_never_the_shown_configuratio
     shown = settings.redacted()
     assert secret not in repr(shown) and "***" in shown[section][key]
     assert secret not in repr(settings) + str(settings)
+
+
+@pytest.mark.parametrize("setting", sorted(GOOD_URLS))
+def test_a_url_with_a_port_that_is_not_a_number_is_refused_at_start_with_its_password_masked(
+    monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    url = GOOD_URLS[setting].format(cred="u:pw-before-a-bad-port@", query="")
+    url = url.replace(".example", ".example:x")
+    monkeypatch.setenv(env_name(setting), url)
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    message = str(error.value)
+    assert f"config: {setting} = " in message and "u:***@" in message
+    assert "has a port that is not a number" in message and "pw-before-a-bad-port" not in message
