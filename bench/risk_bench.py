@@ -13,12 +13,12 @@ from decimal import Decimal
 from executor.config.risk_profiles import load_profile
 from executor.domain.enums import EntryType, Side
 from executor.risk import (
-    AccountSnapshot,
     ClosedTrade,
     Entry,
-    LeverageTier,
-    MarketSnapshot,
+    LeverageBracket,
     OpenPosition,
+    RiskAccount,
+    RiskMarket,
     RiskProfile,
     Signal,
     decide,
@@ -30,7 +30,7 @@ NOW = datetime(2026, 6, 2, 14, 0, tzinfo=UTC)
 GOAL = 10_000
 
 
-def scenario() -> tuple[Signal, AccountSnapshot, MarketSnapshot]:
+def scenario() -> tuple[Signal, RiskAccount, RiskMarket]:
     positions = tuple(
         OpenPosition(
             f"C{i}/USDT:USDT", Side.LONG, D("10"), D("10"), D("9.9"), 3, NOW - timedelta(hours=i + 2)
@@ -46,13 +46,13 @@ def scenario() -> tuple[Signal, AccountSnapshot, MarketSnapshot]:
         )
         for i in range(200)
     )
-    account = AccountSnapshot(D(100_000), D(90_000), D(100_000), D(101_000), positions, history)
+    account = RiskAccount(D(100_000), D(90_000), D(100_000), D(101_000), positions, history)
     tiers = (
-        LeverageTier(D(50_000), 50, D("0.005"), D(0)),
-        LeverageTier(D(250_000), 20, D("0.01"), D(250)),
-        LeverageTier(D(1_000_000), 10, D("0.025"), D(4_000)),
+        LeverageBracket(D(50_000), 50, D("0.005"), D(0)),
+        LeverageBracket(D(250_000), 20, D("0.01"), D(250)),
+        LeverageBracket(D(1_000_000), 10, D("0.025"), D(4_000)),
     )
-    market = MarketSnapshot(
+    market = RiskMarket(
         D("74.20"), D("0.01"), D("0.01"), D("0.01"), D(5), 50, tiers, D("0.0005"), D("0.0001"),
         insurance_fund=D(500_000_000), avg_volatility=D("0.05"),
     )  # fmt: skip

@@ -24,7 +24,7 @@ from executor.config.risk_profiles import available_profiles, load_profile
 from executor.config.settings import ConfigError, load_settings
 from executor.risk import ProfileError
 from executor.risk.scenario import ScenarioError, parse_scenario
-from executor.signals.schema import InvalidSignal, Signal
+from executor.signals.schema import InvalidSignal, SignalMessage
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -79,7 +79,7 @@ def load(role: str, text: str, tmp_path: Path) -> object:
     path = tmp_path / "example.toml"
     path.write_text(text, encoding="utf-8")
     if role == "signal":
-        return Signal.parse(text)
+        return SignalMessage.parse(text)
     if role == "config":
         settings = load_settings(path)
         return settings.risk_profile()
@@ -105,7 +105,7 @@ def test_a_documented_example_loads_or_is_refused_as_marked(block: Block, tmp_pa
 
 @pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.json")), ids=lambda path: path.name)
 def test_every_example_signal_is_valid(path: Path) -> None:
-    Signal.parse(path.read_bytes())
+    SignalMessage.parse(path.read_bytes())
 
 
 def test_the_shipped_configuration_and_profiles_load() -> None:

@@ -26,7 +26,7 @@ from executor.execution.protection import Protection
 from executor.observability.logging import get_logger
 from executor.ports.errors import ExchangeError
 from executor.risk import OpenPosition, PositionAction, liquidation_violation, position_drawdown_action, trip
-from executor.signals.schema import Signal
+from executor.signals.schema import SignalMessage
 from executor.store.models import OrderRow, PositionRow
 
 log = get_logger("executor.positions")
@@ -237,7 +237,7 @@ class PositionKeeper:
             payload = payloads[row.client_order_id]
             if payload is None:
                 continue
-            signal = Signal.from_object(payload)
+            signal = SignalMessage.from_object(payload)
             order = await self.ctx.exchange.fetch_order(row.symbol, row.client_order_id)
             if order is None:
                 continue
@@ -249,7 +249,7 @@ class PositionKeeper:
                     log.warning("entry_expiry_cancel_failed", client_id=row.client_order_id, error=str(exc))
             await self._entry_progress(row, signal, order)
 
-    async def _entry_progress(self, row: OrderRow, signal: Signal, order: Order) -> None:
+    async def _entry_progress(self, row: OrderRow, signal: SignalMessage, order: Order) -> None:
         now = self.ctx.now()
         async with self.ctx.store.transaction() as tx:
             fresh = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
@@ -272,7 +272,7 @@ class PositionKeeper:
         if fresh.filled_qty > 0 and stored is not None:
             order = await self.ctx.exchange.fetch_order(fresh.symbol, fresh.client_order_id)
             if order is not None:
-                await self.adopt_filled_entry(fresh, Signal.from_object(stored.payload), order)
+                await self.adopt_filled_entry(fresh, SignalMessage.from_object(stored.payload), order)
             return
         for sibling in await self._live_siblings(fresh):
             await self.legs.cancel(sibling)
@@ -296,7 +296,7 @@ class PositionKeeper:
         )
         await self.close_at_market(position_pk, "stop could not be placed")
 
-    async def adopt_filled_entry(self, entry: OrderRow, signal: Signal, order: Order) -> int | None:
+    async def adopt_filled_entry(self, entry: OrderRow, signal: SignalMessage, order: Order) -> int | None:
         """The position of an entry that filled out of the signal path (a limit fill, a restart)."""
         now = self.ctx.now()
         async with self.ctx.store.transaction() as tx:

@@ -20,7 +20,7 @@ from executor.execution.positions import PositionKeeper
 from executor.observability.logging import get_logger
 from executor.ports.errors import ExchangeError
 from executor.risk import trip
-from executor.signals.schema import Signal
+from executor.signals.schema import SignalMessage
 from executor.store.models import OrderRow
 
 log = get_logger("executor.reconcile")
@@ -127,7 +127,7 @@ class Reconciler:
             return
         order = await self.ctx.exchange.fetch_order(fresh.symbol, fresh.client_order_id)
         if order is not None:
-            await self.keeper.adopt_filled_entry(fresh, Signal.from_object(signal.payload), order)
+            await self.keeper.adopt_filled_entry(fresh, SignalMessage.from_object(signal.payload), order)
 
     async def _positions(self, report: ReconcileReport) -> None:
         account = self.ctx.accounts.latest

@@ -1,7 +1,8 @@
 """Translate what the exchange and the store know into the risk engine's inputs, and nothing more.
 
-The engine's inputs are its own types so that `executor size`, the tests and the daemon feed it the
-same way; this module is the only place that knows both shapes.
+The wire message becomes the domain's ``Signal``; the exchange's snapshots, the risk book and the
+stored positions become the engine's ``RiskAccount`` and ``RiskMarket`` (why the engine keeps its own
+views: executor/risk/inputs.py). This module is the only place that knows both shapes.
 """
 
 from __future__ import annotations
@@ -12,18 +13,18 @@ from decimal import Decimal
 from executor.domain import account as exchange_account
 from executor.domain import market as exchange_market
 from executor.domain.enums import EntryType, Setup, Side
+from executor.domain.signal import Entry, Signal
 from executor.execution.riskbook import RiskBook
-from executor.risk import AccountSnapshot, Entry, LeverageTier, MarketSnapshot, OpenPosition
-from executor.risk import Signal as RiskSignal
-from executor.signals.schema import Signal
+from executor.risk import LeverageBracket, OpenPosition, RiskAccount, RiskMarket
+from executor.signals.schema import SignalMessage
 from executor.store.models import PositionRow
 
 UNBOUNDED_NOTIONAL = Decimal(10) ** 18
 
 
-def risk_signal(signal: Signal, symbol: str) -> RiskSignal:
+def risk_signal(signal: SignalMessage, symbol: str) -> Signal:
     assert signal.side is not None and signal.entry is not None and signal.stop is not None
-    return RiskSignal(
+    return Signal(
         id=signal.id,
         symbol=symbol,
         side=signal.side,
@@ -39,11 +40,11 @@ def risk_signal(signal: Signal, symbol: str) -> RiskSignal:
     )
 
 
-def risk_market(snapshot: exchange_market.MarketSnapshot) -> MarketSnapshot:
+def risk_market(snapshot: exchange_market.MarketSnapshot) -> RiskMarket:
     filters = snapshot.filters
     funding = snapshot.funding
     interval = funding.interval if funding is not None else None
-    return MarketSnapshot(
+    return RiskMarket(
         price=snapshot.mark_price,
         amount_step=filters.amount_step if filters else None,
         price_tick=filters.price_tick if filters else None,
@@ -51,7 +52,7 @@ def risk_market(snapshot: exchange_market.MarketSnapshot) -> MarketSnapshot:
         min_notional=filters.min_notional if filters else None,
         max_leverage=_max_leverage(snapshot),
         leverage_tiers=tuple(
-            LeverageTier(
+            LeverageBracket(
                 max_notional=tier.notional_cap if tier.notional_cap is not None else UNBOUNDED_NOTIONAL,
                 max_leverage=int(tier.max_leverage),
                 mmr=tier.maintenance_margin_rate,
@@ -75,10 +76,10 @@ def risk_account(
     book: RiskBook,
     *,
     stale: bool,
-) -> AccountSnapshot:
+) -> RiskAccount:
     """Equity from the exchange; the day, peak, history and breaker from the book; stops from the store."""
     day = book.day
-    return AccountSnapshot(
+    return RiskAccount(
         equity=account.equity if account is not None else None,
         free_margin=account.free_margin if account is not None else None,
         start_of_day_equity=day.start_of_day_equity if day is not None else None,

@@ -30,7 +30,7 @@ from executor.execution.snapshots import risk_account, risk_market, risk_signal
 from executor.observability.logging import get_logger
 from executor.ports.errors import AmbiguousWriteError, ExchangeError
 from executor.risk import Decision, ReasonCode, decide
-from executor.signals.schema import Action, InvalidSignal, Signal
+from executor.signals.schema import Action, InvalidSignal, SignalMessage
 from executor.store.models import DecisionRow, OrderRow, PositionRow, SignalRow
 from executor.store.repositories import Repositories
 
@@ -107,7 +107,7 @@ class Trader:
     async def process(self, row: SignalRow) -> None:
         with structlog.contextvars.bound_contextvars(signal_id=row.signal_id):
             try:
-                signal = Signal.from_object(row.payload)
+                signal = SignalMessage.from_object(row.payload)
             except InvalidSignal as exc:
                 await self._fail(row, f"stored payload no longer valid: {exc}")
                 return
@@ -143,7 +143,7 @@ class Trader:
 
     # ------------------------------------------------------------------ open
 
-    async def _open(self, row: SignalRow, signal: Signal) -> None:
+    async def _open(self, row: SignalRow, signal: SignalMessage) -> None:
         """One transaction from the queued row to the decision and its order rows, then the wire.
 
         Exchange data comes from the adapter's caches before the transaction opens; inside it only the
@@ -196,7 +196,7 @@ class Trader:
             await self._send(row, signal, symbol, decision, orders)
 
     async def _exchange_inputs(
-        self, signal: Signal, symbol: str | None
+        self, signal: SignalMessage, symbol: str | None
     ) -> Decision | tuple[exchange_market.MarketSnapshot, exchange_account.AccountSnapshot]:
         """The market and account snapshots (cached when fresh), or the rejection when they cannot be had."""
         ctx = self.ctx
@@ -238,7 +238,7 @@ class Trader:
 
     def _decide(
         self,
-        signal: Signal,
+        signal: SignalMessage,
         symbol: str,
         snapshots: tuple[exchange_market.MarketSnapshot, exchange_account.AccountSnapshot],
         positions: Sequence[PositionRow],
@@ -255,7 +255,7 @@ class Trader:
         )
 
     def _decision_row(
-        self, row: SignalRow, signal: Signal, symbol: str, decision: Decision, now: datetime
+        self, row: SignalRow, signal: SignalMessage, symbol: str, decision: Decision, now: datetime
     ) -> DecisionRow:
         return DecisionRow(
             signal_pk=row.id,
@@ -281,7 +281,13 @@ class Trader:
         )
 
     async def _write_intents(
-        self, tx: Repositories, row: SignalRow, signal: Signal, symbol: str, decision: Decision, now: datetime
+        self,
+        tx: Repositories,
+        row: SignalRow,
+        signal: SignalMessage,
+        symbol: str,
+        decision: Decision,
+        now: datetime,
     ) -> list[OrderRow]:
         assert signal.side is not None and signal.entry is not None
         assert decision.qty is not None and decision.stop is not None
@@ -325,7 +331,7 @@ class Trader:
     async def _send(
         self,
         row: SignalRow,
-        signal: Signal,
+        signal: SignalMessage,
         symbol: str,
         decision: Decision,
         orders: list[OrderRow],
@@ -375,7 +381,7 @@ class Trader:
         await self._mark(rows, OrderState.NOT_SENT, note)
 
     async def _record_entry(
-        self, signal: Signal, decision: Decision, orders: list[OrderRow], result: ProtectedEntry
+        self, signal: SignalMessage, decision: Decision, orders: list[OrderRow], result: ProtectedEntry
     ) -> None:
         ctx = self.ctx
         now = ctx.now()
@@ -410,7 +416,7 @@ class Trader:
 
     # ------------------------------------------------------------------ close and move_stop
 
-    async def _open_position_for(self, row: SignalRow, signal: Signal) -> PositionRow | None:
+    async def _open_position_for(self, row: SignalRow, signal: SignalMessage) -> PositionRow | None:
         symbol = await self.resolve_symbol(signal.symbol)
         for position in await self.keeper.open_positions():
             if position.symbol == symbol and (signal.side is None or position.side is signal.side):
@@ -436,7 +442,7 @@ class Trader:
             raise Unsettled(f"the exchange's positions are unreadable: {exc}") from exc
         return live is not None and live.qty > 0
 
-    async def _finish(self, row: SignalRow, signal: Signal, message: str, *, ok: bool) -> None:
+    async def _finish(self, row: SignalRow, signal: SignalMessage, message: str, *, ok: bool) -> None:
         now = self.ctx.now()
         async with self.ctx.store.transaction() as tx:
             fresh = await tx.signals.get(self.ctx.account, row.signal_id)
@@ -454,7 +460,7 @@ class Trader:
             )
         log.info("signal_done", ok=ok, message=message)
 
-    async def _close(self, row: SignalRow, signal: Signal) -> None:
+    async def _close(self, row: SignalRow, signal: SignalMessage) -> None:
         position = await self._open_position_for(row, signal)
         if position is None:
             return
@@ -468,7 +474,7 @@ class Trader:
                 symbol=position.symbol,
             )
 
-    async def _move_stop(self, row: SignalRow, signal: Signal) -> None:
+    async def _move_stop(self, row: SignalRow, signal: SignalMessage) -> None:
         position = await self._open_position_for(row, signal)
         if position is None:
             return

@@ -4,18 +4,11 @@ No database, no exchange client, no clock: time is an argument, so the daemon, `
 the tests all run the very same code.
 """
 
+from executor.domain.signal import Entry, Signal
 from executor.risk.breaker import BreakerVerdict, daily_loss_limit, evaluate_daily_loss, realized_today
 from executor.risk.decision import Decision, Step
 from executor.risk.derive import derive_state
-from executor.risk.inputs import (
-    AccountSnapshot,
-    ClosedTrade,
-    Entry,
-    LeverageTier,
-    MarketSnapshot,
-    OpenPosition,
-    Signal,
-)
+from executor.risk.inputs import ClosedTrade, LeverageBracket, OpenPosition, RiskAccount, RiskMarket
 from executor.risk.liquidation import liquidation_price, liquidation_violation, tier_for
 from executor.risk.pipeline import decide
 from executor.risk.position_rule import PositionAction, PositionVerdict, position_drawdown_action
@@ -44,7 +37,6 @@ from executor.risk.state import (
 )
 
 __all__ = [
-    "AccountSnapshot",
     "BreakerAction",
     "BreakerVerdict",
     "CarriedState",
@@ -52,14 +44,15 @@ __all__ = [
     "Decision",
     "Entry",
     "HeatPolicy",
-    "LeverageTier",
+    "LeverageBracket",
     "LossBasis",
-    "MarketSnapshot",
     "OpenPosition",
     "PositionAction",
     "PositionVerdict",
     "ProfileError",
     "ReasonCode",
+    "RiskAccount",
+    "RiskMarket",
     "RiskMode",
     "RiskProfile",
     "Signal",

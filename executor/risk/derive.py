@@ -6,14 +6,14 @@ from datetime import datetime
 
 from executor.domain.enums import BreakerStatus
 from executor.risk.breaker import evaluate_daily_loss, realized_today
-from executor.risk.inputs import AccountSnapshot
+from executor.risk.inputs import RiskAccount
 from executor.risk.profile import RiskProfile
 from executor.risk.state import CarriedState, fold_trades, roll_to, trip
 
 REPORTED = "tripped as reported by the account snapshot"
 
 
-def derive_state(account: AccountSnapshot, profile: RiskProfile, now: datetime) -> CarriedState:
+def derive_state(account: RiskAccount, profile: RiskProfile, now: datetime) -> CarriedState:
     """Fold the closed trades (oldest first), roll to today, then apply the reported breaker and the
     breaker's own verdict on today's numbers. Unknown numbers do not trip here: the pipeline's data
     step rejects them as DATA_MISSING with a clearer reason."""

@@ -11,7 +11,7 @@ from executor.domain.enums import BreakerStatus, EntryType, Setup
 from executor.domain.money import ZERO
 from executor.risk.breaker import evaluate_daily_loss, realized_today
 from executor.risk.decision import Value
-from executor.risk.inputs import AccountSnapshot
+from executor.risk.inputs import RiskAccount
 from executor.risk.profile import BreakerAction, LossBasis, SizerKind
 from executor.risk.proposal import Proposal, Reject
 from executor.risk.reasons import ReasonCode
@@ -71,7 +71,7 @@ def _refuse(p: Proposal, before: dict[str, Value], reason: ReasonCode, message: 
     raise Reject(reason, message)
 
 
-def recent_entries(account: AccountSnapshot, now: datetime, window_seconds: int) -> int:
+def recent_entries(account: RiskAccount, now: datetime, window_seconds: int) -> int:
     """Entries opened in the rolling window: open positions plus closed trades, newest closes first."""
     start = now - timedelta(seconds=window_seconds)
     count = sum(1 for pos in account.positions if pos.opened_at is not None and pos.opened_at > start)

@@ -1,7 +1,17 @@
-"""Snapshots the engine decides on. Built by the daemon or by `executor size`; never fetched here.
+"""The account and market views the engine decides on. Built by the daemon or by `executor size`.
+
+Why the engine has its own input types rather than the domain's exchange snapshots
+(executor/domain/account.py, market.py): each view joins several sources the exchange does not know —
+``RiskAccount`` the exchange's equity with the risk book's day, peak, history and breaker and the
+store's stops; ``RiskMarket`` the exchange's mark, filters and tiers with analytics the daemon may
+add (volatility, correlations) — flattened to RISK_SPEC's own terms (a bracket's ``mmr`` and ``cum``,
+inclusive upper bounds), so `executor size` can state a whole scenario in a file with no exchange at
+all, and the engine stays pure. The names differ from the domain's on purpose: one name, one thing.
+executor/execution/snapshots.py is the one translation. The signal is not duplicated: the engine
+decides on the domain's ``Signal`` (executor/domain/signal.py).
 
 A field that is None is unknown; the pipeline rejects with DATA_MISSING when a required one is
-unknown or its snapshot is flagged stale, so a failed fetch can never pass as a permissive default.
+unknown or its view is flagged stale, so a failed fetch can never pass as a permissive default.
 """
 
 from __future__ import annotations
@@ -12,29 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
 
-from executor.domain.enums import BreakerStatus, EntryType, Regime, Setup, Side
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    type: EntryType
-    price: Decimal | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Signal:
-    id: str
-    symbol: str
-    side: Side
-    entry: Entry
-    stop: Decimal
-    take_profits: tuple[Decimal, ...] = ()
-    conviction: Decimal | None = None
-    strength: Decimal | None = None
-    setup: Setup = Setup.PRIMARY
-    volatility: Decimal | None = None
-    regime: Regime | None = None
-    expires_at: datetime | None = None
+from executor.domain.enums import BreakerStatus, Setup, Side
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +57,7 @@ class ClosedTrade:
 
 
 @dataclass(frozen=True, slots=True)
-class AccountSnapshot:
+class RiskAccount:
     equity: Decimal | None
     free_margin: Decimal | None
     start_of_day_equity: Decimal | None
@@ -82,7 +70,7 @@ class AccountSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class LeverageTier:
+class LeverageBracket:
     """One maintenance-margin bracket: applies to notionals up to and including max_notional."""
 
     max_notional: Decimal
@@ -95,7 +83,7 @@ _NO_CORRELATIONS: Mapping[str, Decimal] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
-class MarketSnapshot:
+class RiskMarket:
     """The market of the signal's symbol. `correlations` maps other symbols to their daily-return
     correlation with this one, where the daemon could compute it."""
 
@@ -105,7 +93,7 @@ class MarketSnapshot:
     min_amount: Decimal | None
     min_notional: Decimal | None
     max_leverage: int | None
-    leverage_tiers: tuple[LeverageTier, ...] = ()
+    leverage_tiers: tuple[LeverageBracket, ...] = ()
     taker_fee: Decimal | None = None
     funding_rate: Decimal | None = None
     funding_interval_hours: Decimal = Decimal(8)

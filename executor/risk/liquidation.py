@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from executor.domain.enums import Side
-from executor.risk.inputs import LeverageTier
+from executor.risk.inputs import LeverageBracket
 from executor.risk.profile import Liquidation
 
 ONE = Decimal(1)
 
 
-def tier_for(tiers: Sequence[LeverageTier], notional: Decimal) -> LeverageTier | None:
+def tier_for(tiers: Sequence[LeverageBracket], notional: Decimal) -> LeverageBracket | None:
     """The bracket whose upper bound is the first at or above `notional`; None past the last bracket."""
     for tier in tiers:
         if notional <= tier.max_notional:
@@ -38,7 +38,7 @@ def liquidation_price(
 
 
 def liquidation_for_tiers(
-    side: Side, qty: Decimal, entry: Decimal, leverage: int, tiers: Sequence[LeverageTier]
+    side: Side, qty: Decimal, entry: Decimal, leverage: int, tiers: Sequence[LeverageBracket]
 ) -> Decimal | None:
     tier = tier_for(tiers, qty * entry)
     if tier is None:

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
+from executor.domain.signal import Signal
 from executor.risk.clock import require_aware
 from executor.risk.decision import Decision
 from executor.risk.filters import exchange_filters
 from executor.risk.gates import daily_loss, data, drawdown, gates
-from executor.risk.inputs import AccountSnapshot, MarketSnapshot, Signal
+from executor.risk.inputs import RiskAccount, RiskMarket
 from executor.risk.leverage import (
     account_leverage,
     high_leverage_count,
@@ -57,8 +58,8 @@ STEPS: tuple[Callable[[Proposal], None], ...] = (
 
 def decide(
     signal: Signal,
-    account: AccountSnapshot,
-    market: MarketSnapshot,
+    account: RiskAccount,
+    market: RiskMarket,
     profile: RiskProfile,
     state: CarriedState,
     now: datetime,

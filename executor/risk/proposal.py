@@ -12,9 +12,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from executor.domain.money import ZERO, floor_to_step
+from executor.domain.signal import Signal
 from executor.risk.conviction import TierChoice
 from executor.risk.decision import Step, Value
-from executor.risk.inputs import AccountSnapshot, MarketSnapshot, Signal
+from executor.risk.inputs import RiskAccount, RiskMarket
 from executor.risk.profile import RiskProfile
 from executor.risk.reasons import ReasonCode
 from executor.risk.state import CarriedState
@@ -32,8 +33,8 @@ class Reject(Exception):
 @dataclass(slots=True)
 class Proposal:
     signal: Signal
-    account: AccountSnapshot
-    market: MarketSnapshot
+    account: RiskAccount
+    market: RiskMarket
     profile: RiskProfile
     state: CarriedState
     now: datetime

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Self
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from executor.domain.enums import BreakerStatus, EntryType, Regime, Setup, Side
+from executor.domain.signal import Entry, Signal
 from executor.domain.validation import (
     FLAG,
     INSTANT,
@@ -29,15 +30,7 @@ from executor.domain.validation import (
     positive,
     whole,
 )
-from executor.risk.inputs import (
-    AccountSnapshot,
-    ClosedTrade,
-    Entry,
-    LeverageTier,
-    MarketSnapshot,
-    OpenPosition,
-    Signal,
-)
+from executor.risk.inputs import ClosedTrade, LeverageBracket, OpenPosition, RiskAccount, RiskMarket
 
 
 class ScenarioError(ValueError):
@@ -49,8 +42,8 @@ class Scenario:
     profile: str
     now: datetime
     signal: Signal
-    account: AccountSnapshot
-    market: MarketSnapshot
+    account: RiskAccount
+    market: RiskMarket
 
 
 Number = Annotated[Decimal, number()]
@@ -160,10 +153,10 @@ class _Account(_Json):
                 raise FieldProblem("history", f"must be oldest first (closed_at of [{index}] is earlier)")
         return self
 
-    def to_input(self) -> AccountSnapshot:
+    def to_input(self) -> RiskAccount:
         positions = tuple(position.to_input() for position in self.positions)
         history = tuple(trade.to_input() for trade in self.history)
-        return AccountSnapshot(**(dict(self) | {"positions": positions, "history": history}))
+        return RiskAccount(**(dict(self) | {"positions": positions, "history": history}))
 
 
 class _Tier(_Json):
@@ -172,8 +165,8 @@ class _Tier(_Json):
     mmr: Annotated[Decimal, number(0, Decimal("0.9999"))]
     cum: Number = Decimal(0)
 
-    def to_input(self) -> LeverageTier:
-        return LeverageTier(**dict(self))
+    def to_input(self) -> LeverageBracket:
+        return LeverageBracket(**dict(self))
 
 
 class _Market(_Json):
@@ -200,9 +193,9 @@ class _Market(_Json):
                 raise FieldProblem("leverage_tiers", message)
         return self
 
-    def to_input(self) -> MarketSnapshot:
+    def to_input(self) -> RiskMarket:
         tiers = tuple(tier.to_input() for tier in self.leverage_tiers)
-        return MarketSnapshot(**(dict(self) | {"leverage_tiers": tiers}))
+        return RiskMarket(**(dict(self) | {"leverage_tiers": tiers}))
 
 
 SIGNAL_FIELDS = tuple(_Signal.model_fields)

@@ -26,7 +26,14 @@ from executor.observability.logging import get_logger
 from executor.signals.auth import Authenticator, Credentials, Unauthorized
 from executor.signals.redaction import replace_secrets, strip_credentials
 from executor.signals.result import IngressResult, IngressStatus
-from executor.signals.schema import BODY, MAX_BODY_BYTES, FieldError, InvalidSignal, Signal, load_object
+from executor.signals.schema import (
+    BODY,
+    MAX_BODY_BYTES,
+    FieldError,
+    InvalidSignal,
+    SignalMessage,
+    load_object,
+)
 from executor.store.store import Store
 
 log = get_logger("executor.signals")
@@ -125,10 +132,10 @@ class Inbox:
         return IngressResult(None, IngressStatus.UNAVAILABLE, (FieldError(BODY, message),))
 
     @staticmethod
-    def _validate(raw: bytes | str, data: dict[str, Any] | None, source: str) -> Signal:
+    def _validate(raw: bytes | str, data: dict[str, Any] | None, source: str) -> SignalMessage:
         """The schema; should it ever fail in an unforeseen way, that is one more invalid message."""
         try:
-            return Signal.parse(raw) if data is None else Signal.from_object(data)
+            return SignalMessage.parse(raw) if data is None else SignalMessage.from_object(data)
         except InvalidSignal:
             raise
         except Exception as exc:
@@ -183,7 +190,7 @@ class Inbox:
             log.info("signal invalid", source=source, errors=errors)
         return IngressResult(invalid.signal_id, IngressStatus.INVALID, reported)
 
-    async def _store(self, signal: Signal, source: str, received_at: datetime) -> IngressResult:
+    async def _store(self, signal: SignalMessage, source: str, received_at: datetime) -> IngressResult:
         payload = signal.payload()
         with structlog.contextvars.bound_contextvars(signal_id=signal.id):
             try:

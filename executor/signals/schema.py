@@ -221,7 +221,7 @@ def _token(value: object) -> object:
 
 
 def _entry(value: object) -> object:
-    if value is not None and not isinstance(value, Mapping | Entry):
+    if value is not None and not isinstance(value, Mapping | EntryMessage):
         raise ValueError('must be an object: {"type": "market"} or {"type": "limit", "price": 74.10}')
     return value
 
@@ -229,7 +229,7 @@ def _entry(value: object) -> object:
 Price = Annotated[Decimal | None, BeforeValidator(_price)]
 
 
-class Entry(BaseModel):
+class EntryMessage(BaseModel):
     """How to enter: at market, or a limit order at `price`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -280,7 +280,7 @@ def _action_problems(action: Action, present: Iterable[str]) -> list[tuple[str, 
     return problems
 
 
-class Signal(BaseModel):
+class SignalMessage(BaseModel):
     """A trade instruction from a strategy; `id` makes every source's delivery idempotent."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -289,7 +289,7 @@ class Signal(BaseModel):
     action: Annotated[Action, BeforeValidator(_member(Action))] = Action.OPEN
     symbol: Annotated[str, BeforeValidator(_symbol)]
     side: Annotated[Side | None, BeforeValidator(_member(Side))] = None
-    entry: Annotated[Entry | None, BeforeValidator(_entry)] = None
+    entry: Annotated[EntryMessage | None, BeforeValidator(_entry)] = None
     stop: Price = None
     take_profit: Price = None
     conviction: Annotated[Decimal | None, BeforeValidator(_bounded(Decimal(0), Decimal(10), "8"))] = None
@@ -335,12 +335,12 @@ class Signal(BaseModel):
         return problems
 
     @classmethod
-    def parse(cls, raw: bytes | str) -> Signal:
-        """The edge: bytes off the wire to a Signal, or InvalidSignal with every problem found."""
+    def parse(cls, raw: bytes | str) -> SignalMessage:
+        """The edge: bytes off the wire to a SignalMessage, or InvalidSignal with every problem found."""
         return cls.from_object(load_object(raw))
 
     @classmethod
-    def from_object(cls, data: Mapping[str, Any]) -> Signal:
+    def from_object(cls, data: Mapping[str, Any]) -> SignalMessage:
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -355,8 +355,8 @@ class Signal(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
-_FIELD_NAMES = ", ".join(name for name in Signal.model_fields)
-_ENTRY_NAMES = ", ".join(Entry.model_fields)
+_FIELD_NAMES = ", ".join(name for name in SignalMessage.model_fields)
+_ENTRY_NAMES = ", ".join(EntryMessage.model_fields)
 
 
 def _translate(details: Iterable[ErrorDetails]) -> list[FieldError]:
@@ -396,7 +396,7 @@ def _missing_for_action(data: Mapping[str, Any], reported: set[str]) -> list[Fie
     raw = data.get("action", Action.OPEN.value)
     if not isinstance(raw, str) or raw not in Action._value2member_map_:
         return []
-    present = [k for k, v in data.items() if v is not None and k in Signal.model_fields]
+    present = [k for k, v in data.items() if v is not None and k in SignalMessage.model_fields]
     return [
         FieldError(field, message)
         for field, message in _action_problems(Action(raw), present)

@@ -20,7 +20,7 @@ from executor.observability.logging import get_logger
 from executor.signals.auth import Credentials
 from executor.signals.inbox import Inbox, InboxUnavailable
 from executor.signals.result import IngressResult, IngressStatus, Source
-from executor.signals.schema import BODY, MAX_BODY_BYTES, Signal
+from executor.signals.schema import BODY, MAX_BODY_BYTES, SignalMessage
 
 log = get_logger("executor.signals.webhook")
 
@@ -76,7 +76,7 @@ def signals_router(inbox: Inbox, *, answer_within: float = 2.5) -> APIRouter:
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _inlined(Signal.model_json_schema())}},
+                "content": {"application/json": {"schema": _inlined(SignalMessage.model_json_schema())}},
             }
         },
         responses={

@@ -14,21 +14,21 @@ from adapters.sim.config import load_sim_config
 from executor.config.risk_profiles import load_profile
 from executor.domain.enums import EntryType
 from executor.execution.snapshots import risk_signal
-from executor.risk import AccountSnapshot, CarriedState, LeverageTier, MarketSnapshot, decide
-from executor.signals.schema import Action, Signal
+from executor.risk import CarriedState, LeverageBracket, RiskAccount, RiskMarket, decide
+from executor.signals.schema import Action, SignalMessage
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NOW = datetime(2026, 6, 2, 14, 0, tzinfo=UTC)
 SIM = load_sim_config()
 
 
-def examples() -> dict[str, Signal]:
-    return {path.name: Signal.parse(path.read_bytes()) for path in sorted(EXAMPLES.glob("*.json"))}
+def examples() -> dict[str, SignalMessage]:
+    return {path.name: SignalMessage.parse(path.read_bytes()) for path in sorted(EXAMPLES.glob("*.json"))}
 
 
-def sim_market(symbol: str, price: Decimal) -> MarketSnapshot:
+def sim_market(symbol: str, price: Decimal) -> RiskMarket:
     instrument = SIM.instrument(symbol)
-    return MarketSnapshot(
+    return RiskMarket(
         price=price,
         amount_step=instrument.step,
         price_tick=instrument.tick,
@@ -36,7 +36,7 @@ def sim_market(symbol: str, price: Decimal) -> MarketSnapshot:
         min_notional=instrument.min_notional,
         max_leverage=instrument.max_leverage,
         leverage_tiers=tuple(
-            LeverageTier(tier.cap, tier.max_leverage, tier.mmr, tier.cum) for tier in instrument.tiers
+            LeverageBracket(tier.cap, tier.max_leverage, tier.mmr, tier.cum) for tier in instrument.tiers
         ),
         taker_fee=instrument.taker_fee,
         funding_rate=SIM.funding_rate,
@@ -67,9 +67,7 @@ def test_the_open_examples_are_accepted_by_the_handbook_profile_near_the_simulat
 ) -> None:
     profile = load_profile("handbook")
     equity = SIM.start_balance
-    account = AccountSnapshot(
-        equity=equity, free_margin=equity, start_of_day_equity=equity, peak_equity=equity
-    )
+    account = RiskAccount(equity=equity, free_margin=equity, start_of_day_equity=equity, peak_equity=equity)
     opens = [signal for signal in examples().values() if signal.action is Action.OPEN]
     assert opens
 

@@ -1,6 +1,6 @@
 """Hostile signals through the running daemon's real WebSocket, webhook and Redis stream.
 
-The schema itself is the oracle: whatever `Signal.parse` says of a message, the daemon must answer
+The schema itself is the oracle: whatever `SignalMessage.parse` says of a message, the daemon must answer
 the same (`invalid` with exactly those errors, or `queued`), stay up, and write nothing for an invalid
 message but its rejected-signal row. Messages are valid signals with one thing broken (a field of the
 wrong type or out of range, a missing or unknown key), or arbitrary JSON and text.
@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import connect
 
-from executor.signals.schema import InvalidSignal, Signal
+from executor.signals.schema import InvalidSignal, SignalMessage
 from harness.stress import rss_kib
 from tests.support.fuzz import Running
 
@@ -77,7 +77,7 @@ def broken_signals(draw: st.DrawFn) -> str:
 
 def expected(raw: str) -> tuple[str, set[tuple[str, str]]]:
     try:
-        Signal.parse(raw)
+        SignalMessage.parse(raw)
     except InvalidSignal as invalid:
         return "invalid", {(error.field, error.message) for error in invalid.errors}
     return "queued", set()

@@ -10,15 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from executor.domain.enums import Side
-from executor.risk import LeverageTier, liquidation_price, tier_for
+from executor.risk import LeverageBracket, liquidation_price, tier_for
 
 D = Decimal
 
 # Binance BTCUSDT brackets as in its FAQ: 264,000 USDT → 1 %; 500,000 → maintenance amount 1,300.
 BINANCE = (
-    LeverageTier(D(50_000), 125, D("0.004"), D(0)),
-    LeverageTier(D(250_000), 100, D("0.005"), D(50)),
-    LeverageTier(D(1_000_000), 50, D("0.01"), D(1300)),
+    LeverageBracket(D(50_000), 125, D("0.004"), D(0)),
+    LeverageBracket(D(250_000), 100, D("0.005"), D(50)),
+    LeverageBracket(D(1_000_000), 50, D("0.01"), D(1300)),
 )
 
 

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from executor.domain.enums import BreakerStatus, EntryType, Side
 from executor.risk import (
-    AccountSnapshot,
     Entry,
-    MarketSnapshot,
     OpenPosition,
+    RiskAccount,
+    RiskMarket,
     RiskProfile,
     Signal,
     decide,
@@ -29,8 +29,8 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 @dataclass(frozen=True)
 class Case:
     signal: Signal
-    account: AccountSnapshot
-    market: MarketSnapshot
+    account: RiskAccount
+    market: RiskMarket
     profile: RiskProfile
 
 
@@ -67,7 +67,7 @@ def cases(draw: st.DrawFn, breaker: BreakerStatus = BreakerStatus.ACTIVE) -> Cas
         strength=draw(st.none() | st.integers(0, 100).map(lambda v: D(v) / 100)),
         volatility=draw(st.none() | st.integers(1, 200).map(lambda v: D(v) / 1000)),
     )
-    account = AccountSnapshot(
+    account = RiskAccount(
         equity=equity,
         free_margin=free,
         start_of_day_equity=equity,
@@ -75,7 +75,7 @@ def cases(draw: st.DrawFn, breaker: BreakerStatus = BreakerStatus.ACTIVE) -> Cas
         positions=positions,
         breaker=breaker,
     )
-    market = MarketSnapshot(
+    market = RiskMarket(
         price=price,
         amount_step=step,
         price_tick=tick,

@@ -16,7 +16,7 @@ from executor.observability.logging import configure_logging
 from executor.signals.auth import Credentials, sign
 from executor.signals.inbox import Inbox, InboxUnavailable
 from executor.signals.result import IngressStatus, Source
-from executor.signals.schema import InvalidSignal, Signal
+from executor.signals.schema import InvalidSignal, SignalMessage
 from executor.store.store import Store
 from tests.support.signals import ACCOUNT, NOW, SECRET, SQLITE_ONLY, counts, signal_body
 
@@ -42,7 +42,7 @@ async def test_valid_signal_is_committed_before_queued_is_returned_and_the_consu
     row = seen[0]
     assert (row.source, row.status, row.received_at) == ("websocket", SignalStatus.QUEUED.value, NOW)
     assert row.payload["stop"] == "74.10" and row.payload["take_profit"] == "80.25"
-    assert Signal.from_object(row.payload).take_profit == Decimal("80.25")
+    assert SignalMessage.from_object(row.payload).take_profit == Decimal("80.25")
 
 
 async def test_duplicate_id_is_acknowledged_and_stored_once_across_sources(
@@ -244,7 +244,7 @@ async def test_arbitrary_messages_never_raise_and_only_valid_signals_are_queued(
     result = await inbox.submit(raw, Source.WEBSOCKET)
     after = await counts(store)
     try:
-        signal: Signal | None = Signal.parse(raw)
+        signal: SignalMessage | None = SignalMessage.parse(raw)
     except InvalidSignal:
         signal = None
     if result.status is IngressStatus.QUEUED:
@@ -263,10 +263,10 @@ async def test_arbitrary_messages_never_raise_and_only_valid_signals_are_queued(
 async def test_an_unforeseen_validator_failure_is_one_more_invalid_message(
     open_inbox: Inbox, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(data: Any) -> Signal:
+    def broken(data: Any) -> SignalMessage:
         raise OverflowError("a bug in a validator")
 
-    monkeypatch.setattr(Signal, "from_object", broken)
+    monkeypatch.setattr(SignalMessage, "from_object", broken)
     result = await open_inbox.submit(signal_body("boom"), Source.WEBSOCKET)
     assert (result.status, [e.field for e in result.errors]) == (IngressStatus.INVALID, ["body"])
     assert await counts(store) == (0, 1)

@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from executor.domain.enums import EntryType, Regime, Setup, Side
-from executor.signals.schema import BODY, MAX_BODY_BYTES, Action, InvalidSignal, Signal
+from executor.signals.schema import BODY, MAX_BODY_BYTES, Action, InvalidSignal, SignalMessage
 
 D = Decimal
 OPEN: dict[str, Any] = {
@@ -30,7 +30,7 @@ def body(**fields: Any) -> bytes:
 
 def errors_of(raw: bytes | str) -> dict[str, str]:
     with pytest.raises(InvalidSignal) as caught:
-        Signal.parse(raw)
+        SignalMessage.parse(raw)
     return {error.field: error.message for error in caught.value.errors}
 
 
@@ -42,7 +42,7 @@ def test_full_open_signal_parses_with_exact_decimals_and_utc_expiry() -> None:
         b' "volatility": 0.035, "regime": "volatile", "expires_at": "2026-06-02T16:00:00+02:00",'
         b' "strategy": "breakout 4h"}'
     )
-    signal = Signal.parse(raw)
+    signal = SignalMessage.parse(raw)
     assert signal.entry is not None
     assert (signal.action, signal.side, signal.entry.type) == (Action.OPEN, Side.SHORT, EntryType.LIMIT)
     assert str(signal.entry.price) == "75.123456789012345678"
@@ -52,15 +52,17 @@ def test_full_open_signal_parses_with_exact_decimals_and_utc_expiry() -> None:
 
 
 def test_action_defaults_to_open_and_payload_round_trips_exactly() -> None:
-    signal = Signal.parse(body(stop="74.10", take_profit="80.00"))
+    signal = SignalMessage.parse(body(stop="74.10", take_profit="80.00"))
     payload = signal.payload()
     assert payload["action"] == "open" and payload["stop"] == "74.10" and payload["take_profit"] == "80.00"
     assert json.loads(json.dumps(payload)) == payload
-    assert Signal.from_object(payload) == signal
+    assert SignalMessage.from_object(payload) == signal
 
 
 def test_json_numbers_are_never_read_through_a_float() -> None:
-    signal = Signal.parse(b'{"id":"x","symbol":"SOLUSDT","side":"long","entry":{"type":"market"},"stop":0.1}')
+    signal = SignalMessage.parse(
+        b'{"id":"x","symbol":"SOLUSDT","side":"long","entry":{"type":"market"},"stop":0.1}'
+    )
     assert signal.stop == D("0.1") and str(signal.stop) == "0.1"
 
 
@@ -89,16 +91,16 @@ def test_prices_and_numbers_in_other_digits_than_ascii_are_refused(
 
 
 def test_token_is_accepted_but_never_in_the_payload_or_repr() -> None:
-    signal = Signal.parse(body(token="s3cret-token"))
+    signal = SignalMessage.parse(body(token="s3cret-token"))
     assert signal.token is not None and signal.token.get_secret_value() == "s3cret-token"
     assert "token" not in signal.payload()
     assert "s3cret" not in repr(signal) and "s3cret" not in str(signal.payload())
 
 
 def test_close_needs_only_the_symbol_and_move_stop_needs_the_stop() -> None:
-    close = Signal.parse(b'{"id": "c1", "action": "close", "symbol": "SOL/USDT:USDT"}')
+    close = SignalMessage.parse(b'{"id": "c1", "action": "close", "symbol": "SOL/USDT:USDT"}')
     assert (close.action, close.side, close.stop) == (Action.CLOSE, None, None)
-    move = Signal.parse(b'{"id": "m1", "action": "move_stop", "symbol": "SOLUSDT", "stop": "75"}')
+    move = SignalMessage.parse(b'{"id": "m1", "action": "move_stop", "symbol": "SOLUSDT", "stop": "75"}')
     assert (move.action, move.stop) == (Action.MOVE_STOP, D(75))
     assert errors_of(b'{"id": "m1", "action": "move_stop", "symbol": "SOLUSDT"}') == {
         "stop": 'is required for action "move_stop"; add "stop": the stop-loss price, e.g. 74.10'
@@ -182,10 +184,10 @@ def test_limit_prices_must_bracket_the_entry_on_the_right_side() -> None:
 
 def test_the_error_names_a_valid_id_so_the_sender_can_match_the_answer() -> None:
     with pytest.raises(InvalidSignal) as caught:
-        Signal.parse(body(side="up"))
+        SignalMessage.parse(body(side="up"))
     assert caught.value.signal_id == OPEN["id"]
     with pytest.raises(InvalidSignal) as caught:
-        Signal.parse(body(id="bad id", side="up"))
+        SignalMessage.parse(body(id="bad id", side="up"))
     assert caught.value.signal_id is None
 
 
@@ -220,14 +222,14 @@ def test_unknown_keys_are_shown_escaped_so_they_can_be_stored_and_logged() -> No
 
 
 def test_a_byte_order_mark_is_tolerated() -> None:
-    assert Signal.parse(b"\xef\xbb\xbf" + body()).id == OPEN["id"]
+    assert SignalMessage.parse(b"\xef\xbb\xbf" + body()).id == OPEN["id"]
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=300) | st.text(max_size=300))
 def test_arbitrary_input_parses_or_raises_invalid_signal_only(raw: bytes | str) -> None:
     try:
-        Signal.parse(raw)
+        SignalMessage.parse(raw)
     except InvalidSignal as exc:
         assert exc.errors
         for error in exc.errors:
@@ -248,11 +250,11 @@ known = st.sampled_from(["id", "action", "symbol", "side", "entry", "stop", "tak
 @given(st.dictionaries(known | st.text(max_size=8), json_values, max_size=8))
 def test_arbitrary_json_objects_parse_or_raise_invalid_signal_only(data: dict[str, Any]) -> None:
     try:
-        signal = Signal.parse(json.dumps(data))
+        signal = SignalMessage.parse(json.dumps(data))
     except InvalidSignal as exc:
         assert all(error.field and error.message for error in exc.errors)
     else:
-        assert Signal.from_object(signal.payload()) == signal
+        assert SignalMessage.from_object(signal.payload()) == signal
 
 
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")
@@ -266,7 +268,7 @@ def test_any_expiry_time_parses_to_utc_or_is_an_expires_at_error(moment: datetim
     """The same instant, compared as instants: `==` across zones is False for any time inside a fold."""
     data = {"id": "t", "action": action, "symbol": "SOLUSDT", "expires_at": moment.isoformat()}
     try:
-        signal = Signal.from_object(data)
+        signal = SignalMessage.from_object(data)
     except InvalidSignal as exc:
         assert "expires_at" in {e.field for e in exc.errors} or action == "open"
     else:

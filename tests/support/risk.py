@@ -10,14 +10,14 @@ from typing import Any
 from executor.config.risk_profiles import load_profile
 from executor.domain.enums import EntryType, Setup, Side
 from executor.risk import (
-    AccountSnapshot,
     CarriedState,
     ClosedTrade,
     Decision,
     Entry,
-    LeverageTier,
-    MarketSnapshot,
+    LeverageBracket,
     OpenPosition,
+    RiskAccount,
+    RiskMarket,
     RiskProfile,
     Signal,
     decide,
@@ -28,14 +28,14 @@ D = Decimal
 NOW = datetime(2026, 6, 2, 14, 0, tzinfo=UTC)
 
 TIERS = (
-    LeverageTier(D(50_000), 50, D("0.005"), D(0)),
-    LeverageTier(D(250_000), 20, D("0.01"), D(250)),
-    LeverageTier(D(1_000_000), 10, D("0.025"), D(4000)),
+    LeverageBracket(D(50_000), 50, D("0.005"), D(0)),
+    LeverageBracket(D(250_000), 20, D("0.01"), D(250)),
+    LeverageBracket(D(1_000_000), 10, D("0.025"), D(4000)),
 )
 
 
-def market(**changes: Any) -> MarketSnapshot:
-    base = MarketSnapshot(
+def market(**changes: Any) -> RiskMarket:
+    base = RiskMarket(
         price=D("74.20"),
         amount_step=D("0.01"),
         price_tick=D("0.01"),
@@ -50,9 +50,9 @@ def market(**changes: Any) -> MarketSnapshot:
     return replace(base, **changes)
 
 
-def account(equity: str | int = 1000, **changes: Any) -> AccountSnapshot:
+def account(equity: str | int = 1000, **changes: Any) -> RiskAccount:
     value = D(equity)
-    base = AccountSnapshot(equity=value, free_margin=value, start_of_day_equity=value, peak_equity=value)
+    base = RiskAccount(equity=value, free_margin=value, start_of_day_equity=value, peak_equity=value)
     return replace(base, **changes)
 
 
@@ -99,8 +99,8 @@ def profile(name: str = "handbook", **overrides: Any) -> RiskProfile:
 
 def run(
     sig: Signal | None = None,
-    acct: AccountSnapshot | None = None,
-    mkt: MarketSnapshot | None = None,
+    acct: RiskAccount | None = None,
+    mkt: RiskMarket | None = None,
     prof: RiskProfile | None = None,
     state: CarriedState | None = None,
     now: datetime = NOW,
