@@ -27,7 +27,7 @@ from executor.execution.riskbook import RiskBook
 from executor.execution.trader import Trader
 from executor.observability.logging import get_logger
 from executor.observability.metrics import Metrics
-from executor.ports.errors import ExchangeError
+from executor.ports.errors import ErrorReason, ExchangeError
 from executor.ports.exchange import ExchangePort
 from executor.service.exchange import open_exchange
 from executor.service.http import HttpServer, build_app
@@ -48,6 +48,14 @@ log = get_logger("executor.service")
 ALERT_DRAIN_SHARE = 0.2
 """Alert webhook posts in flight when a shutdown begins may hold it up for this share of its time limit;
 what is still undelivered then is logged."""
+
+MAX_EXCHANGE_WAIT = 30.0
+"""The longest pause between start-up attempts to reach the exchange, in seconds."""
+AUTHENTICATION_FIX = (
+    "check exchange.api_key and exchange.api_secret (EXECUTOR__EXCHANGE__API_KEY / _API_SECRET or their "
+    "_FILE variants): the pair must belong together, be enabled for futures trading, allow this IP, and "
+    "match exchange.mode (paper keys for Demo Trading/testnet, live keys for live)"
+)
 
 
 def _split(address: str) -> tuple[str, int]:
@@ -114,7 +122,6 @@ class Daemon:
             book = RiskBook(store, account, profile)
             await book.load()
             clock = ExchangeClock()
-            await self._sync_clock(exchange, clock)
             ctx = AccountContext(
                 account=account,
                 store=store,
@@ -167,10 +174,14 @@ class Daemon:
             )
             http = HttpServer(app, host, port)
             await http.start()
+            self.state.mark_not_ready("waiting for the exchange (clock)")
+            if not await self._until_exchange_answers("clock", lambda: self._sync_clock(exchange, clock)):
+                return
             self.state.mark_not_ready("reconciling with the exchange")
-
-            await self._first_reconciliation(reconciler)
-            await guard.tick()
+            if not await self._first_reconciliation(reconciler):
+                return
+            if not await self._until_exchange_answers("breaker", guard.tick):
+                return
             await exchange.start_background_refresh()
             ws_host, ws_port = _split(settings.ingress.websocket)
             websocket = WebSocketIngress(inbox, ws_host, ws_port)
@@ -221,24 +232,64 @@ class Daemon:
                 detail="testing.crash_at is set: this daemon will SIGKILL itself at these points",
             )
 
-    async def _first_reconciliation(self, reconciler: Reconciler) -> None:
+    async def _first_reconciliation(self, reconciler: Reconciler) -> bool:
         """Until it succeeds nothing is read from ingress. An exchange that does not answer is waited for;
         anything else is a state the daemon cannot explain: trading halts with the reason (fail closed)
-        rather than the daemon exiting into a restart loop."""
+        rather than the daemon exiting into a restart loop. False when told to stop meanwhile."""
+        try:
+            return await self._until_exchange_answers("reconciliation", reconciler.run)
+        except Exception as exc:
+            log.exception("reconciliation_failed")
+            await reconciler.halt([f"start-up reconciliation failed: {type(exc).__name__}: {exc}"])
+            return not self._stop.is_set()
+
+    async def _until_exchange_answers(self, step: str, attempt: Callable[[], Awaitable[object]]) -> bool:
+        """Start-up steps that need the exchange: retried with a growing pause (1 s doubling to 30 s)
+        while it cannot be reached or refuses the API key, not ready meanwhile. A stop request ends the
+        wait at once, even in the middle of a request: False then, and the daemon exits cleanly."""
         pause = 1.0
         while not self._stop.is_set():
             try:
-                await reconciler.run()
-                return
+                return await self._unless_stopped(attempt())
             except ExchangeError as exc:
-                log.warning("reconciliation_waiting_for_exchange", error=str(exc), retry_in_s=pause)
+                if exc.reason is ErrorReason.AUTHENTICATION:
+                    self.state.mark_not_ready("the exchange refused the API key")
+                    log.error(
+                        "exchange_authentication_failed",
+                        step=step,
+                        error=str(exc),
+                        fix=AUTHENTICATION_FIX,
+                        retry_in_s=pause,
+                    )
+                else:
+                    self.state.mark_not_ready(f"waiting for the exchange ({step})")
+                    log.warning(
+                        "waiting_for_exchange",
+                        step=step,
+                        error=str(exc),
+                        retry_in_s=pause,
+                        detail="the exchange did not answer; retrying, not ready meanwhile",
+                    )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), pause)
-                pause = min(30.0, pause * 2)
-            except Exception as exc:
-                log.exception("reconciliation_failed")
-                await reconciler.halt([f"start-up reconciliation failed: {type(exc).__name__}: {exc}"])
-                return
+                pause = min(MAX_EXCHANGE_WAIT, pause * 2)
+        return False
+
+    async def _unless_stopped(self, work: Awaitable[object]) -> bool:
+        """Await `work` unless a stop comes first (then it is cancelled): True when it finished."""
+        task = asyncio.ensure_future(work)
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            return False
+        task.result()
+        return True
 
     async def _exchange(self) -> ExchangePort:
         return await open_exchange(self.settings, self._closers)
