@@ -24,7 +24,7 @@ from adapters.parsing import (
     tiers_from_ccxt,
 )
 from executor.domain.account import AccountSnapshot, MarginMode
-from executor.domain.enums import EntryType, Side
+from executor.domain.enums import EntryType, ExchangeFamily, Side
 from executor.domain.market import FundingInfo, LeverageTier
 from executor.domain.orders import EntryRequest, Order, OrderSide, OrderType, ProtectedEntry
 from executor.ports.errors import ExchangeError
@@ -35,7 +35,7 @@ SETTLE = "USDT"
 
 
 class BinanceUsdmAdapter(CcxtAdapter):
-    family: ClassVar[str] = "binance"
+    family: ClassVar[ExchangeFamily] = ExchangeFamily.BINANCE
 
     def _order_from_raw(self, raw: Any, *, conditional: bool | None = None) -> Order:
         info = raw.get("info") or {}

@@ -32,7 +32,7 @@ from adapters.parsing import (
 )
 from adapters.ratelimit import READ_SHARE, BackoffGate, BackoffPolicy, retry_after, window_use
 from executor.domain.account import AccountSnapshot, MarginMode
-from executor.domain.enums import EntryType, Side
+from executor.domain.enums import EntryType, ExchangeFamily, Side
 from executor.domain.market import (
     FundingInfo,
     LeverageTier,
@@ -104,7 +104,7 @@ class _MarkAndFunding:
 class CcxtAdapter(ABC):
     """The port implemented over one ccxt exchange instance (one instance per API key)."""
 
-    family: ClassVar[str]
+    family: ClassVar[ExchangeFamily]
 
     def __init__(
         self,

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import ccxt.async_support as ccxt  # type: ignore[import-untyped]
 
+from executor.domain.enums import ExchangeFamily
 from executor.ports.errors import (
     Classification,
     ErrorClass,
@@ -94,7 +95,7 @@ PHEMEX_CODES: dict[int, ErrorReason] = {
     19999: ErrorReason.INVALID_REQUEST,
 }
 
-_CODES_BY_EXCHANGE = {"binance": BINANCE_CODES, "phemex": PHEMEX_CODES}
+_CODES_BY_EXCHANGE = {ExchangeFamily.BINANCE: BINANCE_CODES, ExchangeFamily.PHEMEX: PHEMEX_CODES}
 
 # ccxt exception types, most specific first (subclasses before their bases).
 _CCXT_TYPES: tuple[tuple[type[BaseException], ErrorReason], ...] = (
@@ -138,7 +139,9 @@ def exchange_code(message: str) -> int | None:
     return None if code in (0, 200) else code
 
 
-def classify(exc: BaseException, family: str, *, write: bool, now: datetime | None = None) -> Classification:
+def classify(
+    exc: BaseException, family: ExchangeFamily, *, write: bool, now: datetime | None = None
+) -> Classification:
     """What the caller may do after ``exc``; a read can always be retried, so it is never ambiguous."""
     message = str(exc)
     code = exchange_code(message)
@@ -152,14 +155,14 @@ def classify(exc: BaseException, family: str, *, write: bool, now: datetime | No
     return Classification(reason, error_class, code, banned_until)
 
 
-def _reason(exc: BaseException, family: str, code: int | None, message: str) -> ErrorReason:
+def _reason(exc: BaseException, family: ExchangeFamily, code: int | None, message: str) -> ErrorReason:
     status = _HTTP_STATUS_RE.match(message)
     if status is not None and status.group(1) == "418":
         return ErrorReason.IP_BANNED
     if _BANNED_UNTIL_RE.search(message):
         return ErrorReason.IP_BANNED
     if code is not None:
-        table = _CODES_BY_EXCHANGE.get(family, {})
+        table = _CODES_BY_EXCHANGE[family]
         if code in table:
             return table[code]
     for exc_type, reason in _CCXT_TYPES:
@@ -199,7 +202,12 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def to_port_error(
-    exc: BaseException, family: str, *, write: bool, secrets: Iterable[str] = (), now: datetime | None = None
+    exc: BaseException,
+    family: ExchangeFamily,
+    *,
+    write: bool,
+    secrets: Iterable[str] = (),
+    now: datetime | None = None,
 ) -> ExchangeError:
     """Translate any failure below the port into the port's exception with a redacted message."""
     if isinstance(exc, ExchangeError):

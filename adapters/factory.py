@@ -18,7 +18,7 @@ from adapters.ccxt_base import AdapterSettings, CcxtAdapter, Credentials
 from adapters.ccxt_target import target_simulator
 from adapters.phemex import PhemexAdapter
 from adapters.ratelimit import GATES, GateRegistry, throttle_config
-from executor.domain.enums import ExchangeId, ExchangeMode
+from executor.domain.enums import ExchangeFamily, ExchangeId, ExchangeMode
 from executor.ports.exchange import EntryObserver
 
 SIM_CREDENTIALS = Credentials("sim-key", "sim-secret")
@@ -38,7 +38,7 @@ def build_ccxt(
     if credentials is not None:
         config["apiKey"] = credentials.api_key
         config["secret"] = credentials.secret
-    if exchange.family == "binance":
+    if exchange.family is ExchangeFamily.BINANCE:
         config["options"] = {"fetchCurrencies": False, "maxRetriesOnFailure": 0, "defaultType": "swap"}
         instance = ccxt.binanceusdm(config)
         if mode is ExchangeMode.PAPER and not exchange.simulated:
@@ -75,7 +75,9 @@ def build_adapter(
     instance = build_ccxt(
         exchange, mode, credentials, sim_base_url=sim_base_url, timeout_ms=settings.timeout_ms
     )
-    adapter_class: type[CcxtAdapter] = BinanceUsdmAdapter if exchange.family == "binance" else PhemexAdapter
+    adapter_class: type[CcxtAdapter] = (
+        BinanceUsdmAdapter if exchange.family is ExchangeFamily.BINANCE else PhemexAdapter
+    )
     return adapter_class(
         instance,
         name=exchange.value,

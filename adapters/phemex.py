@@ -28,7 +28,7 @@ from adapters.parsing import (
     tiers_from_phemex_risk_limits,
 )
 from executor.domain.account import AccountSnapshot, MarginMode
-from executor.domain.enums import Side
+from executor.domain.enums import ExchangeFamily, Side
 from executor.domain.market import FundingInfo, LeverageTier
 from executor.domain.orders import (
     EntryRequest,
@@ -57,7 +57,7 @@ DEACTIVATED = "Deactivated"
 
 
 class PhemexAdapter(CcxtAdapter):
-    family: ClassVar[str] = "phemex"
+    family: ClassVar[ExchangeFamily] = ExchangeFamily.PHEMEX
 
     def _order_from_raw(self, raw: Any, *, conditional: bool | None = None) -> Order:
         order = parse_order(raw, conditional=conditional, dialect_types=ORDER_TYPES)

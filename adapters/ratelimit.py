@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from executor.domain.enums import ExchangeFamily
+
 #: ccxt cost units per rolling minute = 60000 / rateLimit. ccxt's per-endpoint costs are scaled to
 #: these budgets: Binance USDⓈ-M 2400 weight/min per IP and 1200 orders/min per account map to
 #: ccxt's rateLimit 50 ms (1200 units/min, an order costs 1, heavy reads more); Phemex's contract
 #: API allows 500 requests/min per user, ccxt's rateLimit 120.5 ms (≈ 498 units/min).
-RATE_LIMIT_MS = {"binance": 50.0, "phemex": 120.5}
+RATE_LIMIT_MS = {ExchangeFamily.BINANCE: 50.0, ExchangeFamily.PHEMEX: 120.5}
 ROLLING_WINDOW_MS = 60_000.0
 
 
@@ -43,7 +45,7 @@ def window_use(exchange: Any) -> float:
     return used / capacity
 
 
-def throttle_config(family: str) -> dict[str, Any]:
+def throttle_config(family: ExchangeFamily) -> dict[str, Any]:
     """Constructor options that replace ccxt's leaky bucket by a rolling window."""
     return {
         "enableRateLimit": True,
@@ -65,7 +67,7 @@ def retry_after(headers: Mapping[str, str] | None) -> timedelta | None:
     return None
 
 
-def key_fingerprint(family: str, api_key: str) -> str:
+def key_fingerprint(family: ExchangeFamily, api_key: str) -> str:
     """Identify a key without keeping it: the registry and logs see only this."""
     return hashlib.sha256(f"{family}:{api_key}".encode()).hexdigest()[:16]
 
@@ -132,7 +134,9 @@ class GateRegistry:
     def __init__(self) -> None:
         self._gates: dict[str, BackoffGate] = {}
 
-    def gate_for(self, family: str, api_key: str, policy: BackoffPolicy | None = None) -> BackoffGate:
+    def gate_for(
+        self, family: ExchangeFamily, api_key: str, policy: BackoffPolicy | None = None
+    ) -> BackoffGate:
         fingerprint = key_fingerprint(family, api_key)
         gate = self._gates.get(fingerprint)
         if gate is None:

@@ -5,6 +5,7 @@ import ccxt.async_support as ccxt
 import pytest
 
 from adapters.errors import classify, exchange_code, to_port_error
+from executor.domain.enums import ExchangeFamily
 from executor.ports.errors import (
     AmbiguousWriteError,
     ErrorClass,
@@ -92,7 +93,7 @@ NOW = datetime(2025, 1, 1, tzinfo=UTC)
 def test_binance_errors_classify_by_code_before_ccxt_type(
     exc: BaseException, reason: ErrorReason, error_class: ErrorClass
 ) -> None:
-    result = classify(exc, "binance", write=True, now=NOW)
+    result = classify(exc, ExchangeFamily.BINANCE, write=True, now=NOW)
     assert (result.reason, result.error_class) == (reason, error_class)
 
 
@@ -112,12 +113,12 @@ def test_phemex_json_codes_classify_even_when_ccxt_raises_plain_exchange_error(
     code: int, reason: ErrorReason
 ) -> None:
     exc = ccxt.ExchangeError(f'phemex {{"code":{code},"msg":"x","data":null}}')
-    assert classify(exc, "phemex", write=True).reason is reason
+    assert classify(exc, ExchangeFamily.PHEMEX, write=True).reason is reason
 
 
 def test_ambiguity_only_exists_for_writes() -> None:
     exc = ccxt.RequestTimeout("timeout")
-    assert classify(exc, "binance", write=False).error_class is ErrorClass.RETRYABLE
+    assert classify(exc, ExchangeFamily.BINANCE, write=False).error_class is ErrorClass.RETRYABLE
 
 
 def test_binance_418_is_a_ban_with_the_expiry_from_the_message() -> None:
@@ -126,31 +127,43 @@ def test_binance_418_is_a_ban_with_the_expiry_from_the_message() -> None:
         "binanceusdm 418 I'm a teapot "
         f'{{"code":-1003,"msg":"Way too many requests; IP banned until {until_ms}."}}'
     )
-    error = to_port_error(exc, "binance", write=False, now=NOW)
+    error = to_port_error(exc, ExchangeFamily.BINANCE, write=False, now=NOW)
     assert isinstance(error, ExchangeBannedError)
     assert error.until == NOW + timedelta(minutes=7)
 
 
 def test_418_without_expiry_assumes_a_default_ban() -> None:
-    error = to_port_error(ccxt.DDoSProtection("binanceusdm 418 teapot"), "binance", write=False, now=NOW)
+    error = to_port_error(
+        ccxt.DDoSProtection("binanceusdm 418 teapot"), ExchangeFamily.BINANCE, write=False, now=NOW
+    )
     assert isinstance(error, ExchangeBannedError)
     assert error.until > NOW
 
 
 def test_translation_picks_the_port_exception_by_reason() -> None:
-    assert isinstance(to_port_error(ccxt.RateLimitExceeded("x"), "binance", write=True), RateLimitedError)
-    assert isinstance(to_port_error(ccxt.OrderNotFound("x"), "phemex", write=True), OrderNotFoundError)
-    assert isinstance(to_port_error(ccxt.InsufficientFunds("x"), "phemex", write=True), OrderRejectedError)
-    assert not isinstance(
-        to_port_error(ccxt.InsufficientFunds("x"), "phemex", write=False), OrderRejectedError
+    assert isinstance(
+        to_port_error(ccxt.RateLimitExceeded("x"), ExchangeFamily.BINANCE, write=True), RateLimitedError
     )
-    ambiguous = AmbiguousWriteError("x", classify(ccxt.RequestTimeout("t"), "binance", write=True))
-    assert to_port_error(ambiguous, "binance", write=True) is ambiguous
+    assert isinstance(
+        to_port_error(ccxt.OrderNotFound("x"), ExchangeFamily.PHEMEX, write=True), OrderNotFoundError
+    )
+    assert isinstance(
+        to_port_error(ccxt.InsufficientFunds("x"), ExchangeFamily.PHEMEX, write=True), OrderRejectedError
+    )
+    assert not isinstance(
+        to_port_error(ccxt.InsufficientFunds("x"), ExchangeFamily.PHEMEX, write=False), OrderRejectedError
+    )
+    ambiguous = AmbiguousWriteError(
+        "x", classify(ccxt.RequestTimeout("t"), ExchangeFamily.BINANCE, write=True)
+    )
+    assert to_port_error(ambiguous, ExchangeFamily.BINANCE, write=True) is ambiguous
 
 
 def test_secrets_are_redacted_from_translated_messages() -> None:
     exc = ccxt.AuthenticationError("phemex key=AKIA-SECRET-KEY sig bad SECRETSECRET")
-    error = to_port_error(exc, "phemex", write=False, secrets=["AKIA-SECRET-KEY", "SECRETSECRET"])
+    error = to_port_error(
+        exc, ExchangeFamily.PHEMEX, write=False, secrets=["AKIA-SECRET-KEY", "SECRETSECRET"]
+    )
     assert "AKIA-SECRET-KEY" not in str(error)
     assert "SECRETSECRET" not in str(error)
 
@@ -163,6 +176,6 @@ def test_success_codes_are_not_error_codes() -> None:
 
 def test_phemex_http_418_with_url_in_the_message_is_a_ban() -> None:
     exc = ccxt.DDoSProtection("phemex GET http://127.0.0.1:1/g-accounts/accountPositions 418 I'm a Teapot x")
-    assert classify(exc, "phemex", write=False, now=NOW).reason is ErrorReason.IP_BANNED
+    assert classify(exc, ExchangeFamily.PHEMEX, write=False, now=NOW).reason is ErrorReason.IP_BANNED
     exc = ccxt.RateLimitExceeded("phemex GET http://127.0.0.1:1/g-orders 429 Too Many Requests")
-    assert classify(exc, "phemex", write=True, now=NOW).reason is ErrorReason.RATE_LIMITED
+    assert classify(exc, ExchangeFamily.PHEMEX, write=True, now=NOW).reason is ErrorReason.RATE_LIMITED

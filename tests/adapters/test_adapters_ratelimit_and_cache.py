@@ -11,6 +11,7 @@ from adapters.ratelimit import (
     retry_after,
     throttle_config,
 )
+from executor.domain.enums import ExchangeFamily
 
 
 class FakeClock:
@@ -25,7 +26,7 @@ class FakeClock:
 
 
 def test_throttle_is_a_rolling_window_not_the_leaky_bucket() -> None:
-    config = throttle_config("binance")
+    config = throttle_config(ExchangeFamily.BINANCE)
     assert config["rateLimiterAlgorithm"] == "rollingWindow"
     assert config["rollingWindowSize"] == 60_000.0
     assert config["enableRateLimit"] is True
@@ -57,10 +58,14 @@ def test_ban_is_reported_until_it_expires() -> None:
 
 def test_one_gate_per_api_key() -> None:
     registry = GateRegistry()
-    assert registry.gate_for("binance", "k1") is registry.gate_for("binance", "k1")
-    assert registry.gate_for("binance", "k1") is not registry.gate_for("binance", "k2")
-    assert registry.gate_for("binance", "k1") is not registry.gate_for("phemex", "k1")
-    assert "k1" not in key_fingerprint("binance", "k1")
+    assert registry.gate_for(ExchangeFamily.BINANCE, "k1") is registry.gate_for(ExchangeFamily.BINANCE, "k1")
+    assert registry.gate_for(ExchangeFamily.BINANCE, "k1") is not registry.gate_for(
+        ExchangeFamily.BINANCE, "k2"
+    )
+    assert registry.gate_for(ExchangeFamily.BINANCE, "k1") is not registry.gate_for(
+        ExchangeFamily.PHEMEX, "k1"
+    )
+    assert "k1" not in key_fingerprint(ExchangeFamily.BINANCE, "k1")
 
 
 def test_cache_flags_values_older_than_the_limit_but_keeps_them() -> None:
