@@ -218,9 +218,16 @@ class Daemon:
             log.info("stopping", reason="signal")
         finally:
             self.state.mark_not_ready("stopping")
+            # The budget runs from the signal: most of it for the work in flight, the rest to close the
+            # database and exchange connections even when that work overran.
             timeout = self.settings.service.shutdown_timeout_seconds
+            deadline = asyncio.get_running_loop().time() + timeout
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._shutdown(ingress, consumer, supervisor, http), timeout)
+                await asyncio.wait_for(self._drain(ingress, consumer, supervisor, http), timeout * 0.8)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(deadline):
+                    for close in self._closers:
+                        await close()
 
     def _arm_crash_points(self) -> None:
         specs = self.settings.testing.crash_at
@@ -319,7 +326,7 @@ class Daemon:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(inbox.wakeup.wait(), 1.0)
 
-    async def _shutdown(
+    async def _drain(
         self,
         ingress: list[Any],
         consumer: asyncio.Task[None] | None,
@@ -338,5 +345,3 @@ class Daemon:
         if self._alerter is not None:
             # Nothing raises alerts any more; the posts have been under way meanwhile.
             await self._alerter.drain(max(0.0, drain_until - loop.time()))
-        for close in self._closers:
-            await close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -51,6 +52,7 @@ class Walk:
 
     directory: Path
     env: dict[str, str]
+    daemon: subprocess.Popen[bytes] | None = None
 
     def sh(self, command: str) -> Ran:
         done = subprocess.run(
@@ -172,7 +174,7 @@ def walk(tmp_path: Path) -> Iterator[Walk]:
     upgraded = walk.sh("executor db upgrade")
     assert upgraded.code == 0, upgraded
     with (tmp_path / "daemon.log").open("wb") as log:
-        daemon = subprocess.Popen(
+        walk.daemon = daemon = subprocess.Popen(
             ["executor", "run"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
         )
     try:
@@ -184,8 +186,9 @@ def walk(tmp_path: Path) -> Iterator[Walk]:
             time.sleep(0.2)
         yield walk
     finally:
-        daemon.terminate()
-        daemon.wait(timeout=30)
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
 
 
 def _ready(port: int) -> bool:
@@ -212,3 +215,10 @@ def test_the_readme_walkthrough_and_its_continuation_in_operations_run_as_writte
         check = duplicate if command in done else CHECKS[command]
         check(ran, walk)
         done.add(command)
+
+    # "SIGTERM/Ctrl-C stop it within 5 s, stops stay on the exchange" (README, Commands)
+    assert walk.daemon is not None
+    sent = time.monotonic()
+    walk.daemon.send_signal(signal.SIGTERM)
+    code = walk.daemon.wait(timeout=30)
+    assert (code, time.monotonic() - sent < 5) == (0, True), time.monotonic() - sent
