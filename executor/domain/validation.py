@@ -34,11 +34,18 @@ class Frozen(BaseModel):
 
 
 class FieldProblem(ValueError):
-    """Raised by a model validator to blame one field of its section (pydantic would blame the section)."""
+    """Raised by a model validator to blame fields of its section by name (pydantic blames the section).
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+    pydantic keeps the exception in the error's context, where the formatters find `problems`.
+    """
+
+    def __init__(self, field: str, message: str, *more: tuple[str, str]) -> None:
+        self.problems: tuple[tuple[str, str], ...] = ((field, message), *more)
+        super().__init__("; ".join(f"{name}: {text}" for name, text in self.problems))
+
+    @classmethod
+    def of(cls, problems: Sequence[tuple[str, str]]) -> FieldProblem:
+        return cls(*problems[0], *problems[1:])
 
 
 # --- field validators: each takes what TOML or JSON gave and returns the value or says what is expected ---
@@ -247,25 +254,30 @@ def explain(
     lines = []
     for error in exc.errors(include_url=False):
         loc = list(location(error["loc"]) if location else error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
         value = error.get("input", _NO_VALUE)
         cause = (error.get("ctx") or {}).get("error")
         if isinstance(cause, FieldProblem):
-            value = value.get(cause.field, _NO_VALUE) if isinstance(value, dict) else _NO_VALUE
-            loc.append(cause.field)
+            section = value if isinstance(value, dict) else {}
+            for field, message in cause.problems:
+                lines.append(_line([*loc, field], section.get(field, _NO_VALUE), message, secret_keys))
+            continue
+        message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            message = f"is not a known {noun}; the {noun}s here are: {_known_keys(root, error['loc'])}"
+            known = _known_keys(root, error["loc"])
+            message = f"is not a known {noun}; the {noun}s here are: {known}"
         elif error["type"] in ("model_type", "dict_type", "model_attributes_type"):
             message = f"expected a table (a JSON object) of {noun}s"
         elif error["type"] in ("tuple_type", "list_type"):
             message = "expected a list"
         elif error["type"] == "missing":
             message, value = "is required; add it", _NO_VALUE
-        key = _key(loc)
-        if value is _NO_VALUE or isinstance(value, dict):
-            line = f"{key}: {message}" if key else message
-        else:
-            shown = "(redacted)" if set(map(str, loc)) & set(secret_keys) else _shown(value)
-            line = f"{key} = {shown}: {message}"
-        lines.append(redact_urls(line))
+        lines.append(_line(loc, value, message, secret_keys))
     return lines
+
+
+def _line(loc: Sequence[int | str], value: object, message: str, secret_keys: Collection[str]) -> str:
+    key = _key(loc)
+    if value is _NO_VALUE or isinstance(value, dict):
+        return redact_urls(f"{key}: {message}" if key else message)
+    shown = "(redacted)" if set(map(str, loc)) & set(secret_keys) else _shown(value)
+    return redact_urls(f"{key} = {shown}: {message}")

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Final, NoReturn, Self
 
@@ -29,7 +29,8 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from executor.domain.enums import EntryType, Regime, Setup, Side
-from executor.domain.money import ASCII_DECIMAL
+from executor.domain.money import ASCII_DECIMAL, NotANumber, to_decimal
+from executor.domain.validation import FieldProblem
 
 MAX_BODY_BYTES: Final = 64 * 1024
 """A signal is a few hundred bytes; anything over this is refused before it is parsed."""
@@ -71,14 +72,6 @@ class InvalidSignal(ValueError):
         super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
         self.errors: tuple[FieldError, ...] = tuple(errors)
         self.signal_id = signal_id
-
-
-class _Problems(ValueError):
-    """Raised inside validators to attribute errors to named fields (pydantic keeps it in ctx)."""
-
-    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{field}: {message}" for field, message in problems))
-        self.problems = tuple(problems)
 
 
 def printable(text: str, limit: int = 200) -> str:
@@ -134,17 +127,12 @@ def _number(value: object) -> Decimal:
     """An exact decimal from a JSON number (already a Decimal or int) or a decimal string."""
     if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
         raise ValueError('must be a number, e.g. 74.10 or "74.10"')
-    if isinstance(value, str):
-        text = value.strip()
-        if not ASCII_DECIMAL.fullmatch(text):
-            raise ValueError('must be a number in ASCII digits 0-9, e.g. 74.10 or "74.10"')
-        value = Decimal(text)
+    if isinstance(value, str) and not ASCII_DECIMAL.fullmatch(value.strip()):
+        raise ValueError('must be a number in ASCII digits 0-9, e.g. 74.10 or "74.10"')
     try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise ValueError('must be a number, e.g. 74.10 or "74.10"') from None
-    if not number.is_finite():
-        raise ValueError("must be a finite number")
+        number = to_decimal(value)
+    except NotANumber:
+        raise ValueError("must be a finite number") from None
     digits = number.as_tuple()
     exponent = digits.exponent
     assert isinstance(exponent, int)
@@ -241,9 +229,9 @@ class EntryMessage(BaseModel):
     def _price_matches_type(self) -> Self:
         if self.type is EntryType.LIMIT and self.price is None:
             hint = 'a limit entry needs its price, e.g. {"type": "limit", "price": 74.10}'
-            raise _Problems([("price", hint)])
+            raise FieldProblem("price", hint)
         if self.type is EntryType.MARKET and self.price is not None:
-            raise _Problems([("price", 'a market entry has no price; remove it or use "type": "limit"')])
+            raise FieldProblem("price", 'a market entry has no price; remove it or use "type": "limit"')
         return self
 
 
@@ -310,7 +298,7 @@ class SignalMessage(BaseModel):
         problems = _action_problems(self.action, present)
         problems += self._price_order()
         if problems:
-            raise _Problems(problems)
+            raise FieldProblem.of(problems)
         return self
 
     def _price_order(self) -> list[tuple[str, str]]:
@@ -366,7 +354,7 @@ def _translate(details: Iterable[ErrorDetails]) -> list[FieldError]:
         path = ".".join(loc)
         kind = detail["type"]
         cause = (detail.get("ctx") or {}).get("error")
-        if isinstance(cause, _Problems):
+        if isinstance(cause, FieldProblem):
             errors += [FieldError(".".join([*loc, field]), message) for field, message in cause.problems]
         elif kind == "missing":
             errors.append(FieldError(path, f"is required; {_MISSING_HINT.get(path, 'add it')}"))
