@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export EXECUTOR_TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 export EXECUTOR_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test lint bench install dev clean
+.PHONY: run test proof lint bench install dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,17 @@ lint: dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Parallel workers: the suite mostly waits on subprocesses and sockets, so more workers than cores help.
+TEST_WORKERS ?= 3
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --durations=30
+
+# The long forms of the stress suites: a year of soak, and 200 + 50 crash trials with their tally.
+proof: dev
+	EXECUTOR_SOAK_DAYS=365 $(BIN)/pytest -p no:cacheprovider tests/soak --durations=5
+	$(BIN)/python -m bench.chaos --trials 200 --seed 7000 --database sqlite
+	$(BIN)/python -m bench.chaos --trials 50 --seed 9000 --database postgresql
 
 bench: dev
 	@for script in bench/*_bench.py bench/chaos.py; do name=$$(basename $$script .py); echo "== $$name"; $(BIN)/python -m bench.$$name || exit 1; done

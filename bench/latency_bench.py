@@ -41,7 +41,7 @@ from typing import Any
 import aiohttp
 
 from executor.domain.client_ids import client_order_id
-from executor.domain.enums import OrderKind
+from executor.domain.enums import OrderKind, PositionStatus
 from harness.e2e import Daemon, Sim, SimProcess
 from harness.stress import Table, percentile, postgres_database, stop_daemon
 
@@ -125,7 +125,7 @@ async def limit_sample(sim: Sim, daemon: Daemon, transport: str, index: int, sam
     mark = Decimal((await sim.state())["marks"][sim_symbol])
     limit = Decimal(price(mark * Decimal("0.9"), sim_symbol))
     expires = datetime.now(UTC) + timedelta(seconds=1)
-    payload = {
+    payload: dict[str, Any] = {
         "id": f"lat-{transport}-limit-{index}-{time.time_ns()}",
         "symbol": symbol,
         "side": "long",
@@ -140,7 +140,7 @@ async def limit_sample(sim: Sim, daemon: Daemon, transport: str, index: int, sam
 async def market_sample(sim: Sim, daemon: Daemon, transport: str, index: int, samples: Samples) -> None:
     symbol, sim_symbol = SYMBOLS[index % len(SYMBOLS)]
     mark = Decimal((await sim.state())["marks"][sim_symbol])
-    payload = {
+    payload: dict[str, Any] = {
         "id": f"lat-{transport}-market-{index}-{time.time_ns()}",
         "symbol": symbol,
         "side": "long",
@@ -177,7 +177,9 @@ async def close(sim: Sim, daemon: Daemon, symbol: str, sim_symbol: str, signal_i
         if await has_position():
             return False
         async with daemon.store() as store, store.transaction() as tx:
-            return not any(row.symbol == symbol for row in await tx.positions.with_status("main", "open"))
+            return not any(
+                row.symbol == symbol for row in await tx.positions.with_status("main", PositionStatus.OPEN)
+            )
 
     await wait_for(booked, f"the close of {signal_id}", within=15)
 

@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
-import ccxt.async_support as ccxt
+import ccxt.async_support as ccxt  # type: ignore[import-untyped]
 import websockets
 from aiohttp import web
 from websockets.exceptions import InvalidStatus
 
 from adapters.ccxt_target import target_simulator
 from executor.domain.client_ids import client_order_id
-from executor.domain.enums import OrderKind
+from executor.domain.enums import OrderKind, PositionStatus
 from executor.domain.order_state import OrderState
 from executor.signals.auth import sign
 from executor.store.models import (
@@ -52,7 +52,7 @@ ACCOUNT = "main"
 SYMBOL = "SOL/USDT:USDT"
 SIM_SYMBOL = "SOLUSDT"
 SIM_KEY = "sim-key"
-ORDER_STATES = tuple(state.value for state in OrderState)
+ORDER_STATES = tuple(OrderState)
 T = TypeVar("T")
 
 
@@ -515,9 +515,7 @@ class Daemon:
         """The daemon's database as it stands (with these signals and their decisions), in one transaction."""
         async with self.store() as store, store.transaction() as tx:
             positions = [
-                row
-                for status in ("open", "closed")
-                for row in await tx.positions.with_status(ACCOUNT, status)
+                row for status in PositionStatus for row in await tx.positions.with_status(ACCOUNT, status)
             ]
             orders = list(await tx.orders.in_states(ACCOUNT, ORDER_STATES))
             risk = await tx.risk_state.get(ACCOUNT)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from executor.domain.enums import PositionStatus
 from executor.domain.money import ZERO
 from harness.e2e import ACCOUNT, Daemon, Sim, order_sent_twice
 
@@ -90,7 +91,7 @@ async def day_matches_fills(daemon: Daemon, sim: Sim, loss_limit_pct: Decimal) -
     realized, fees, funding = implied_day(account)
     async with daemon.store() as store, store.transaction() as tx:
         day = await tx.daily_loss.latest(ACCOUNT)
-        closed = await tx.positions.with_status(ACCOUNT, "closed")
+        closed = await tx.positions.with_status(ACCOUNT, PositionStatus.CLOSED)
     if day is None:
         return [] if not account.get("fills") else ["fills on the exchange but no day row"]
     problems = []

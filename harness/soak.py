@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from executor.domain.enums import PositionStatus
 from harness.e2e import ACCOUNT, Daemon, Sim
 from harness.stress import rss_kib, table_rows
 
@@ -135,7 +136,7 @@ class Soak:
             if await self._position():
                 return False
             async with self.daemon.store() as store, store.transaction() as tx:
-                return not await tx.positions.with_status(ACCOUNT, "open")
+                return not await tx.positions.with_status(ACCOUNT, PositionStatus.OPEN)
 
         await self._wait(flat, "the close to be booked")
 
@@ -267,7 +268,7 @@ class Soak:
             await asyncio.sleep(1.0)
             self.report.quiet_samples.append(await self._sample(day))
         async with self.daemon.store() as store, store.transaction() as tx:
-            closed = await tx.positions.with_status(ACCOUNT, "closed")
+            closed = await tx.positions.with_status(ACCOUNT, PositionStatus.CLOSED)
         self.report.funding_payments = sum(1 for row in closed if row.funding)
         self.report.seconds = time.monotonic() - started
         return self.report

@@ -1,4 +1,4 @@
-"""The stress toolkit shared by the crash trials, fault matrix, soak, fuzzing and `bench/`.
+"""The stress toolkit shared by the crash trials, fault suite, soak, fuzzing and `bench/`.
 
 Small pieces only: signal bodies, percentiles, aligned tables, and a process's resident memory.
 The simulator and daemon processes come from `harness.e2e`; the invariants from `harness.invariants`.

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from executor.crashpoints import CrashPoint
+from executor.domain.order_state import OrderState
 from harness.e2e import Daemon, Sim
 from harness.invariants import day_matches_fills, decided_once, protection, sent_twice
 from harness.stress import stop_daemon
@@ -285,7 +286,7 @@ class Trial:
             await self._ensure_alive()
             async with self.daemon.store() as store, store.transaction() as tx:
                 queued = await tx.signals.queued("main", limit=1)
-                unsettled = await tx.orders.in_states("main", ["pending", "unknown"])
+                unsettled = await tx.orders.in_states("main", [OrderState.PENDING, OrderState.UNKNOWN])
             if not queued and not unsettled:
                 return
             await asyncio.sleep(0.2)

@@ -89,6 +89,8 @@ class ExchangeSettings(_Section):
     sim_url: str = Field(default="", repr=False)
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
+    request_timeout_seconds: float = Field(default=10.0, ge=0.5, le=60)
+    """How long one exchange request may take before its outcome counts as unknown (then looked up)."""
 
     @model_validator(mode="after")
     def _live_needs_keys(self) -> Self:

@@ -70,7 +70,8 @@ async def open_exchange(settings: Settings, closers: list[Closer]) -> CcxtAdapte
         settings.exchange,
         sim_base_url=sim_url,
         settings=AdapterSettings(
-            refresh_interval=timedelta(seconds=settings.execution.market_refresh_seconds)
+            refresh_interval=timedelta(seconds=settings.execution.market_refresh_seconds),
+            timeout_ms=round(settings.exchange.request_timeout_seconds * 1000),
         ),
         observer=crashpoints.at_entry_step if settings.testing.crash_at else None,
     )

@@ -19,7 +19,7 @@ from executor.domain.account import MarginMode
 from executor.domain.client_ids import client_order_id
 from executor.domain.enums import EntryType, OrderKind, Side
 from executor.domain.market import MarketDataItem
-from executor.domain.orders import EntryRequest, OrderSide, OrderStatus, OrderType
+from executor.domain.orders import EntryRequest, Order, OrderSide, OrderStatus, OrderType
 from executor.ports.errors import ErrorReason, ExchangeBannedError, ExchangeError, OrderRejectedError
 from executor.ports.exchange import EntryStep
 from tests.support.adapter_sim import BTC, EXCHANGES, FAST, Sim, dec, eventually, running_sim
@@ -49,10 +49,10 @@ def entry_request(
     )
 
 
-async def open_long(sim: Sim, signal: str = "sig-1", stop: str = "59000") -> tuple[object, object]:
+async def open_long(sim: Sim, signal: str = "sig-1", stop: str = "59000") -> tuple[Order, Order]:
     await sim.adapter.ensure_leverage(BTC, 5, MarginMode.ISOLATED)
     result = await sim.adapter.open_with_stop(entry_request(signal, stop=stop))
-    assert result.protected, result.stop_error
+    assert result.protected and result.stop is not None, result.stop_error
     return result.entry, result.stop
 
 
@@ -146,6 +146,7 @@ async def test_replace_stop_places_the_new_stop_before_cancelling_the_old(sim: S
 
 async def test_lookup_by_client_id_across_normal_and_conditional_orders(sim: Sim) -> None:
     entry, stop = await open_long(sim)
+    assert entry.client_id is not None
     found_entry = await sim.adapter.fetch_order(BTC, entry.client_id)
     assert found_entry is not None and found_entry.exchange_id == entry.exchange_id
     assert found_entry.kind is OrderKind.ENTRY
@@ -248,7 +249,7 @@ async def test_timeout_then_late_execution_never_opens_twice() -> None:
             await sim.fault(action="delay", method="POST", path=sim.order_path, delay_ms=700)
             result = await sim.adapter.open_with_stop(entry_request("sig-late"))
             assert result.entry.filled == QTY
-            await eventually(lambda s=sim: _all_answered(s))
+            await eventually(lambda s=sim: _all_answered(s))  # type: ignore[misc]
             account = await sim.account()
             assert len([o for o in account["orders"] if o["type"] == "MARKET"]) == 1
             assert dec(account["positions"][0]["qty"]) == QTY

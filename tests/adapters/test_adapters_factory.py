@@ -81,11 +81,12 @@ async def test_both_adapters_implement_the_whole_port() -> None:
 
 
 async def test_paper_mode_is_selected_by_the_exchange_configuration() -> None:
-    binance = adapter_from_settings(
-        ExchangeSettings(name="binance", mode="paper", api_key="k", api_secret="s")
+    keys = {"mode": "paper", "api_key": "k", "api_secret": "s"}
+    binance = adapter_from_settings(ExchangeSettings.model_validate({"name": "binance", **keys}))
+    phemex = adapter_from_settings(ExchangeSettings.model_validate({"name": "phemex", **keys}))
+    sim = adapter_from_settings(
+        ExchangeSettings.model_validate({"name": "sim-phemex", "sim_url": "http://127.0.0.1:9"})
     )
-    phemex = adapter_from_settings(ExchangeSettings(name="phemex", mode="paper", api_key="k", api_secret="s"))
-    sim = adapter_from_settings(ExchangeSettings(name="sim-phemex", sim_url="http://127.0.0.1:9"))
     try:
         assert binance.exchange.urls["api"]["fapiPrivate"].startswith("https://demo-fapi.binance.com/")
         assert phemex.exchange.urls["api"]["private"] == "https://testnet-api.phemex.com"

@@ -43,6 +43,7 @@ def binance_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.stop()
 
 
+@pytest.mark.timeout(300)  # a trial streams signals, is killed, restarts and settles: ~1 min when busy
 @pytest.mark.parametrize(("database_url", "point", "seed"), CASES, indirect=["database_url"])
 async def test_crash_trial_keeps_every_invariant(
     binance_sim: str, database_url: str, point: str | None, seed: int, tmp_path: Path

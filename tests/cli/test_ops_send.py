@@ -18,7 +18,8 @@ from executor.signals.inbox import Inbox
 from executor.signals.webhook import signals_router
 from executor.signals.websocket import WebSocketIngress
 from executor.store.store import Store
-from tests.support.cli import ACCOUNT, cli_env, free_port, invoke, run_executor
+from harness.ports import free_port
+from tests.support.cli import ACCOUNT, cli_env, invoke, run_executor
 
 SECRET = "ops-secret-0123456789"
 SQLITE_ONLY = pytest.mark.parametrize("migrated_database_url", ["sqlite"], indirect=True)

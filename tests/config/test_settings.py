@@ -45,10 +45,13 @@ def test_user_file_overrides_default_and_environment_overrides_file(
 def test_environment_values_are_typed_and_reach_nested_risk_overrides(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    assert load_settings().exchange.request_timeout_seconds == 10
+    monkeypatch.setenv("EXECUTOR__EXCHANGE__REQUEST_TIMEOUT_SECONDS", "2.5")
     monkeypatch.setenv("EXECUTOR__SERVICE__SHUTDOWN_TIMEOUT_SECONDS", "3")
     monkeypatch.setenv("EXECUTOR__RISK__OVERRIDES__DAILY_LOSS__LIMIT_PCT", '"0.02"')
     settings = load_settings()
     assert settings.service.shutdown_timeout_seconds == 3
+    assert settings.exchange.request_timeout_seconds == 2.5
     assert settings.risk.overrides == {"daily_loss": {"limit_pct": "0.02"}}
 
 
@@ -69,6 +72,10 @@ def test_environment_values_are_typed_and_reach_nested_risk_overrides(
             "config: exchange.account = 'has space': String should match pattern",
         ),
         ('[exchange]\nname = "binance"\n', "needs EXECUTOR__EXCHANGE__API_KEY"),
+        (
+            "[exchange]\nrequest_timeout_seconds = 0.1\n",
+            "exchange.request_timeout_seconds = 0.1: Input should be greater than or equal to 0.5",
+        ),
         ("[exchange\n", "is not valid TOML"),
     ],
 )

@@ -28,7 +28,7 @@ def test_legs_and_sequences_of_one_signal_are_distinct() -> None:
 def test_client_ids_valid_and_unique_for_100000_random_signal_ids() -> None:
     rng = random.Random(20240501)
     alphabet = string.printable + "äöü€漢字"
-    signal_ids = set()
+    signal_ids: set[str] = set()
     while len(signal_ids) < 100_000:
         signal_ids.add("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 80))))
     seen: set[str] = set()

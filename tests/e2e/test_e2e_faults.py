@@ -1,13 +1,18 @@
-"""Every fault the simulator can inject, during the entry and during the stop placement: whatever happens,
-no client order id is executed twice (or resent unlooked-up after an unknown outcome), and the exchange
-ends with either no position or one position guarded by exactly one resting reduce-only stop, which the
-daemon's database agrees with."""
+"""The fault suite. Every fault the simulator can inject, during the entry and during the stop placement:
+whatever happens, no client order id is executed twice (or resent unlooked-up after an unknown outcome),
+and the exchange ends with either no position or one position guarded by exactly one resting reduce-only
+stop, which the daemon's database agrees with. Then every fault kind on the daemon's other writes
+(leverage, take-profit, the cancel of a moved stop, a close), and faults on an open position.
+
+Every daemon here runs with a 3 s exchange request timeout (`exchange.request_timeout_seconds`), so a
+delay "past the timeout" costs 3.5 s instead of the default 10 s."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -15,7 +20,9 @@ import pytest
 
 from executor.domain.client_ids import client_order_id
 from executor.domain.enums import OrderKind
+from executor.domain.order_state import OrderState
 from harness.e2e import (
+    ACCOUNT,
     SYMBOL,
     Daemon,
     DaemonFactory,
@@ -27,6 +34,7 @@ from harness.e2e import (
     entry_id,
     eventually,
     flat_view,
+    lookups_of,
     market_signal,
     money,
     order_sent_twice,
@@ -35,6 +43,7 @@ from harness.e2e import (
     stop_id,
     unsettled_orders,
 )
+from harness.invariants import decided_once, protection, sent_twice
 
 pytestmark = pytest.mark.slow
 
@@ -63,9 +72,17 @@ def short_ban() -> dict[str, Any]:
 
 
 RATE_LIMITED = {"code": -1003, "msg": "Too many requests; current limit is 2400 requests per minute."}
+SHORT_TIMEOUT = {"EXECUTOR__EXCHANGE__REQUEST_TIMEOUT_SECONDS": "3"}
+PAST_TIMEOUT_MS = 3_500
+"""A delay fault holds the answer just past the daemons' request timeout."""
 
 FAULTS = [
-    Fault("entry-delay-past-timeout", "entry", {"action": "delay", "delay_ms": 12_000}, Outcome.PROTECTED),
+    Fault(
+        "entry-delay-past-timeout",
+        "entry",
+        {"action": "delay", "delay_ms": PAST_TIMEOUT_MS},
+        Outcome.PROTECTED,
+    ),
     Fault("entry-slow-answer", "entry", {"action": "delay", "delay_ms": 1500}, Outcome.PROTECTED),
     Fault("entry-5xx", "entry", {"action": "error_5xx", "status": 503}, Outcome.PROTECTED),
     Fault("entry-429", "entry", {"action": "rate_limit", "body": RATE_LIMITED}, Outcome.PROTECTED),
@@ -78,7 +95,9 @@ FAULTS = [
         Outcome.PROTECTED,
         families=("binance", "phemex"),
     ),
-    Fault("stop-delay-past-timeout", "stop", {"action": "delay", "delay_ms": 12_000}, Outcome.PROTECTED),
+    Fault(
+        "stop-delay-past-timeout", "stop", {"action": "delay", "delay_ms": PAST_TIMEOUT_MS}, Outcome.PROTECTED
+    ),
     Fault("stop-5xx", "stop", {"action": "error_5xx", "status": 503}, Outcome.PROTECTED),
     Fault("stop-429", "stop", {"action": "rate_limit", "body": RATE_LIMITED}, Outcome.PROTECTED),
     Fault("stop-418", "stop", {"action": "ban"}, Outcome.EITHER),
@@ -144,7 +163,7 @@ async def outcome(sim: Sim, daemon: Daemon) -> tuple[Outcome | None, ExchangeVie
 async def test_a_fault_during_entry_or_stop_placement_never_doubles_an_order_nor_leaves_a_naked_position(
     daemons: DaemonFactory, sim: Sim, sqlite_url: str, fault: Fault
 ) -> None:
-    daemon = daemons(sqlite_url)
+    daemon = daemons(sqlite_url, **SHORT_TIMEOUT)
     await daemon.start()
     signal_id = f"fault-{fault.name}"
     installed = await sim.fault(**rule_for(sim, fault, signal_id))
@@ -169,7 +188,11 @@ async def test_a_fault_during_entry_or_stop_placement_never_doubles_an_order_nor
         assert final in (Outcome.PROTECTED, Outcome.CLOSED), view.summary()
     else:
         assert final is fault.expect, view.summary()
-    assert order_sent_twice(await sim.requests(), sim.family) == []
+    requests = await sim.requests()
+    assert order_sent_twice(requests, sim.family) == []
+    if fault.rule.get("delay_ms") == PAST_TIMEOUT_MS:  # the daemon gave up waiting, then looked the id up
+        faulted = entry_id(signal_id) if fault.leg == "entry" else stop_id(signal_id)
+        assert lookups_of(requests, faulted), f"{faulted} was never looked up after its request timed out"
     if final is Outcome.CLOSED:
         assert "stop_not_placed" in alerts(daemon)
 
@@ -178,7 +201,7 @@ async def test_a_fault_during_entry_or_stop_placement_never_doubles_an_order_nor
 
 
 async def open_protected(daemons: DaemonFactory, sim: Sim, sqlite_url: str, signal_id: str) -> Daemon:
-    daemon = daemons(sqlite_url)
+    daemon = daemons(sqlite_url, **SHORT_TIMEOUT)
     await daemon.start()
     await daemon.ws_send([market_signal(signal_id)])
     await eventually(lambda: protected_view(sim), what="the position with its stop")
@@ -259,10 +282,12 @@ async def test_position_reads_failing_for_a_while_never_book_or_close_a_position
     for path in ("/fapi/v2/positionRisk", "/fapi/v3/positionRisk"):
         await sim.fault(action="error_5xx", method="GET", path=path, count=None)
 
-    await asyncio.sleep(3)
+    async def blind_reads() -> bool:  # several tracker passes, each refused its position read
+        failed = [r for r in await sim.requests(since=str(since)) if r["fault"] == "error_5xx"]
+        return len(failed) >= 5
+
+    await eventually(blind_reads, what="five position reads refused")
     await sim.clear_faults()
-    blind = await sim.requests(since=str(since))
-    assert any(r["fault"] == "error_5xx" for r in blind), "the daemon did not read positions while blind"
 
     view = await settled_view(sim)
     assert_exactly_one_stop(view, trigger="147")
@@ -281,7 +306,7 @@ async def test_a_mark_price_the_exchange_does_not_serve_refuses_entries_until_it
     daemons: DaemonFactory, sim: Sim, sqlite_url: str
 ) -> None:
     await sim.fault(action="error_5xx", method="GET", path="/fapi/v1/premiumIndex", count=None)
-    daemon = daemons(sqlite_url)
+    daemon = daemons(sqlite_url, **SHORT_TIMEOUT)
     await daemon.start()
 
     await daemon.ws_send([market_signal("stale-1")])
@@ -292,11 +317,123 @@ async def test_a_mark_price_the_exchange_does_not_serve_refuses_entries_until_it
     assert (decision.accepted, decision.reason) == (False, "DATA_MISSING"), decision.message
     assert entry_id("stale-1") not in creating_requests(await sim.requests(), sim.family)
 
+    since = (await sim.requests())[-1]["seq"]
     await sim.clear_faults()
-    await asyncio.sleep(2.5)  # one background refresh of the market data
+
+    async def mark_served() -> bool:  # a background refresh of the market data got its answer
+        reads = await sim.requests(since=str(since), path="/fapi/v1/premiumIndex")
+        return any(r["status"] == 200 for r in reads)
+
+    await eventually(mark_served, what="the mark served to the daemon again")
     await daemon.ws_send([market_signal("stale-2")])
     await eventually(lambda: protected_view(sim), what="an entry once the mark is served again")
 
 
 async def decision_of(daemon: Daemon, signal_id: str) -> Any:
     return (await daemon.db(signal_id)).decisions.get(signal_id)
+
+
+# --------------------------------------------------------------------------- every fault on the other writes
+
+KINDS = ["delay", "error_5xx", "rate_limit", "ban", "drop_before", "drop_after", "reject_stop"]
+OTHER_WRITES = ["leverage", "take_profit", "cancel", "close"]
+MATRIX = [
+    *[pytest.param(kind, write, id=f"{kind}-{write}") for write in OTHER_WRITES for kind in KINDS],
+    pytest.param("reject_stop", "entry", id="reject_stop-entry"),  # a stop rule must not hit an entry
+]
+"""Each fault kind on each write the cases above do not fault (Binance dialect)."""
+
+
+def matrix_rule(kind: str, method: str, path: str, match: dict[str, str] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"action": kind, "method": method, "path": path, "count": 1}
+    if match:
+        body["match"] = match
+    if kind == "delay":
+        body["delay_ms"] = PAST_TIMEOUT_MS
+    elif kind == "error_5xx":
+        body["status"] = 503
+    elif kind == "rate_limit":  # Binance's body without Retry-After: the adapter's own short backoff
+        body["body"] = RATE_LIMITED
+    elif kind == "ban":
+        body["body"] = short_ban()
+    return body
+
+
+def open_signal(signal_id: str, take_profit: bool = False) -> dict[str, Any]:
+    payload = {**market_signal(signal_id), "conviction": 8}
+    if take_profit:
+        payload["take_profit"] = "159"
+    return payload
+
+
+async def send(daemon: Daemon, payload: dict[str, Any], acknowledged: list[str]) -> None:
+    status, answer = await daemon.post(payload)
+    assert answer.get("status") == "queued", (status, answer)
+    acknowledged.append(payload["id"])
+
+
+async def settled_daemon(daemon: Daemon) -> bool:
+    """No signal queued and no order row pending or unknown."""
+    async with daemon.store() as store, store.transaction() as tx:
+        queued = await tx.signals.queued(ACCOUNT, limit=1)
+        unsettled = await tx.orders.in_states(ACCOUNT, [OrderState.PENDING, OrderState.UNKNOWN])
+    return not queued and not unsettled
+
+
+async def open_positions(sim: Sim) -> int:
+    return len([p for p in (await sim.account()).get("positions", []) if Decimal(p["qty"])])
+
+
+async def guarded(sim: Sim) -> bool:
+    return await open_positions(sim) == 1 and not await protection(sim)
+
+
+async def no_position(sim: Sim) -> bool:
+    return await open_positions(sim) == 0
+
+
+@pytest.mark.parametrize(("kind", "write"), MATRIX)
+async def test_a_fault_on_any_other_write_keeps_every_invariant(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str, kind: str, write: str
+) -> None:
+    """The fault fires (a stop rejection only on a stop), no order is executed twice or resent unlooked-up,
+    a position has exactly one resting stop, every acknowledged signal is decided once, and a position
+    asked to close is closed."""
+    daemon = daemons(sqlite_url, **SHORT_TIMEOUT)
+    await daemon.start()
+    acknowledged: list[str] = []
+    opening = f"fault-{kind}-{write}"
+    if write == "leverage":
+        await sim.fault(**matrix_rule(kind, "POST", "/fapi/v1/leverage"))
+    elif write == "entry":
+        await sim.fault(
+            **matrix_rule(kind, "POST", "/fapi/v1/order", {"newClientOrderId": entry_id(opening)})
+        )
+    elif write == "take_profit":
+        leg = client_order_id(opening, OrderKind.TAKE_PROFIT)
+        await sim.fault(**matrix_rule(kind, "POST", "/fapi/v1/algoOrder", {"clientAlgoId": leg}))
+    await send(daemon, open_signal(opening, take_profit=write == "take_profit"), acknowledged)
+    if write in ("cancel", "close"):
+        await eventually(lambda: guarded(sim), what="the position with its stop")
+        await eventually(lambda: settled_daemon(daemon), what="the opening settled")
+        if write == "cancel":
+            await sim.mark("152")
+            await sim.fault(**matrix_rule(kind, "DELETE", "/fapi/v1/algoOrder"))
+            move = {"id": f"{opening}-move", "action": "move_stop", "symbol": SYMBOL, "stop": "149"}
+            await send(daemon, move, acknowledged)
+        else:
+            close = client_order_id(opening, OrderKind.CLOSE)
+            await sim.fault(**matrix_rule(kind, "POST", "/fapi/v1/order", {"newClientOrderId": close}))
+            await send(daemon, {"id": f"{opening}-close", "action": "close", "symbol": SYMBOL}, acknowledged)
+    await eventually(lambda: settled_daemon(daemon), within=30, what=f"the {kind} on {write} settled")
+
+    if write == "close":
+        await eventually(lambda: no_position(sim), within=20, what="the position closed")
+    elif await open_positions(sim):
+        await eventually(lambda: guarded(sim), what="exactly one stop on the position")
+    await eventually(lambda: settled_daemon(daemon), what="everything settled")
+    fired = [r for r in await sim.requests() if r["fault"] == kind]
+    applies = kind != "reject_stop" or write == "take_profit"
+    assert bool(fired) == applies, f"fault {kind} fired {len(fired)} times on {write}"
+    assert await sent_twice(sim) == []
+    assert await decided_once(daemon, acknowledged) == []

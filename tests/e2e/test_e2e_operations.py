@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from executor.domain.enums import OrderKind
 from harness.e2e import (
     SYMBOL,
     AlertSink,
@@ -186,7 +187,7 @@ async def test_an_operator_halt_cancels_a_resting_limit_entry_and_its_stop_on_th
     assert view.position is None and view.orders == [], view.summary()
     db = await daemon.db()
     assert db.positions == [] and unsettled_orders(db) == []
-    assert {row.kind: row.state for row in db.orders}["entry"] == "canceled"
+    assert {row.kind: row.state for row in db.orders}[OrderKind.ENTRY] == "canceled"
 
 
 async def test_a_position_closed_by_hand_on_the_exchange_is_booked_and_leaves_no_order(

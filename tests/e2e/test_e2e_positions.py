@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from executor.domain.enums import OrderKind
 from harness.e2e import (
     SIM_SYMBOL,
     SYMBOL,
@@ -155,7 +156,7 @@ async def test_a_limit_entry_unfilled_at_expires_at_is_cancelled_with_its_stop(
     assert view.position is None and view.orders == [], view.summary()
     db = await daemon.db()
     assert db.positions == []
-    assert {row.kind: row.state for row in db.orders}["entry"] == "canceled"
+    assert {row.kind: row.state for row in db.orders}[OrderKind.ENTRY] == "canceled"
     assert all(row.state not in ("open", "pending", "unknown") for row in db.orders), [
         (row.kind, row.state) for row in db.orders
     ]

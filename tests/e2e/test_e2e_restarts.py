@@ -262,7 +262,7 @@ async def test_kill_9_right_after_a_close_is_booked_books_it_once_after_restart(
     assert await daemon.wait_exit() == SIGKILL_EXIT
     await daemon.start()
 
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(1.5)  # tracker passes after the restart: a second booking of the close would show
     db = await daemon.db()
     [position] = db.positions
     assert position.status == "closed"

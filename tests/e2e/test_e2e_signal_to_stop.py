@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -79,7 +80,8 @@ async def test_a_redis_signal_becomes_an_entry_and_one_resting_stop_and_an_inval
         row = db.signal("redis-open-1")
         assert row is not None and row.source == "redis"
         assert db.signal("redis-bad-1") is None and db.rejected_signals == 1
-        [(_, dead)] = await client.xrange(f"{stream}:dead")
+        letters: Any = await client.xrange(f"{stream}:dead")
+        [(_, dead)] = letters
         assert [e["field"] for e in json.loads(dead[b"errors"])] == ["side"]
         pending = await client.xpending(stream, "executor")
         assert pending["pending"] == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -54,7 +54,7 @@ async def webhook(delay: float | None) -> AsyncIterator[Webhook]:
         await runner.cleanup()
 
 
-def undelivered(logs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def undelivered(logs: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     return [(line["alert"], line["message"]) for line in logs if line["event"] == "alert_undelivered"]
 
 

@@ -63,7 +63,7 @@ def toml_value(value: Any) -> str:
     raise TypeError(type(value))
 
 
-TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=300)
 SCALARS = st.one_of(
     st.booleans(),
     st.integers(min_value=-(2**63), max_value=2**63 - 1),

@@ -141,7 +141,8 @@ def test_redis_dead_letters_every_broken_signal_with_the_schemas_errors(running:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         pending = client.xpending(running.stream, "executor")["pending"]
-        dead = [fields for _, fields in client.xrange(running.stream + ":dead") if fields[b"entry"] == entry]
+        letters: Any = client.xrange(running.stream + ":dead")
+        dead = [fields for _, fields in letters if fields[b"entry"] == entry]
         if dead or (status == "queued" and not pending and counts(running.database_path) != before):
             break
         time.sleep(0.02)

@@ -120,6 +120,11 @@ def test_notional_margin_and_account_exposure_stay_under_every_cap(case: Case) -
     if not decision.accepted:
         return
     p, equity = case.profile, case.account.equity
+    assert decision.leverage is not None and decision.qty is not None and decision.entry is not None
+    assert decision.notional is not None and decision.margin is not None and decision.risk is not None
+    assert (
+        equity is not None and case.account.free_margin is not None and case.market.max_leverage is not None
+    )
     assert 1 <= decision.leverage <= min(p.leverage.max_per_trade, case.market.max_leverage)
     assert decision.notional == decision.qty * decision.entry
     assert decision.notional <= equity * decision.leverage

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import sqlite3
 import uuid
@@ -11,6 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from executor.config.settings import IngressSettings
+from executor.observability.logging import configure_logging
 from executor.service.state import ServiceState
 from executor.signals.inbox import Inbox
 from executor.signals.redis_stream import RedisStreamIngress
@@ -128,7 +130,7 @@ async def test_invalid_entries_go_to_the_dead_letter_stream_with_their_errors_th
         await eventually(lambda: _acked(redis, stream, 3))
     finally:
         await ingress.stop()
-    dead = await redis.xrange(stream + ":dead")
+    dead: Any = await redis.xrange(stream + ":dead")
     assert len(dead) == 2
     first, second = dead[0][1], dead[1][1]
     assert first[b"signal"] == bad and first[b"status"] == b"invalid"
@@ -136,7 +138,8 @@ async def test_invalid_entries_go_to_the_dead_letter_stream_with_their_errors_th
         {"field": "side", "message": 'must be "long" or "short" (lower case)'}
     ]
     assert json.loads(second[b"errors"])[0]["field"] == "signal" and second[b"signal"] == b""
-    assert first[b"entry"] == (await redis.xrange(stream))[0][0]
+    entries: Any = await redis.xrange(stream)
+    assert first[b"entry"] == entries[0][0]
     assert await counts(store) == (1, 1)
 
 
@@ -152,7 +155,8 @@ async def test_a_dead_letter_keeps_no_credential_of_the_entry(
         await eventually(lambda: _acked(redis, stream, 1))
     finally:
         await ingress.stop()
-    [(_, fields)] = await redis.xrange(stream + ":dead")
+    letters: Any = await redis.xrange(stream + ":dead")
+    [(_, fields)] = letters
     kept = json.loads(fields[b"signal"])
     assert (kept["token"], kept["api_key"], kept["side"]) == ("[REDACTED]", "[REDACTED]", "sideways")
     assert SECRET.encode() not in b"".join(fields.values()) and b"exchange-key-123" not in fields[b"signal"]
@@ -280,13 +284,26 @@ async def test_a_restarted_consumer_of_the_same_name_reads_its_own_pending_entri
 async def test_an_unavailable_store_leaves_the_entry_pending_and_it_is_retried(
     migrated_sqlite_url: str, store: Store, redis: Redis, redis_url: str, stream: str
 ) -> None:
+    """The lock is held until the ingress has failed to store the entry and said it retries (the busy
+    timeout runs out after 5 s); only then is it released, so the entry can only be stored by a retry."""
     await redis.xadd(stream, {"signal": signal_body("retry-me")})
     blocker = sqlite3.connect(migrated_sqlite_url.split("///", 1)[1], isolation_level=None)
     ingress = consumer(Inbox(store, ACCOUNT, lambda: NOW), redis_url, stream, "c1")
+    log = io.StringIO()
+    configure_logging(fmt="json", stream=log)
+
+    async def store_failure_retried() -> bool:
+        lines = [json.loads(line) for line in log.getvalue().splitlines() if line.startswith("{")]
+        return any(
+            line["event"] == "redis ingress retrying" and "could not be stored" in line.get("error", "")
+            for line in lines
+        )
+
     try:
         blocker.execute("BEGIN EXCLUSIVE")
         await ingress.start()
         await eventually(lambda: _pending_for(redis, stream, "c1"))
+        await eventually(store_failure_retried, within=15)
         blocker.execute("COMMIT")
         await eventually(lambda: _stored(store, "retry-me"), within=15)
         await eventually(lambda: _no_pending(redis, stream))

@@ -19,6 +19,8 @@ from harness.stress import stop_daemon
 pytestmark = pytest.mark.slow
 
 DAYS = int(os.environ.get("EXECUTOR_SOAK_DAYS", "30"))
+TIMEOUT = 300 + 4 * DAYS
+"""Seconds: the start-up, then each simulated day takes about 2 s on an idle machine (doubled here)."""
 WARM_UP = 5
 RSS_GROWTH_KIB = 8 * 1024
 ROWS_PER_QUIET_DAY = 3
@@ -32,6 +34,7 @@ daemon's throttle enforces: at the harness's 0.2 s the daemon's own polling exha
 window and every request, orders included, stalls for tens of seconds (see docs/performance.md)."""
 
 
+@pytest.mark.timeout(TIMEOUT)
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_thirty_days_keep_memory_threads_and_files_flat_and_the_breaker_resets_daily(
     database_url: str, tmp_path: Path

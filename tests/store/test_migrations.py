@@ -115,7 +115,7 @@ async def _rows(engine: AsyncEngine) -> dict[str, list[dict[str, Any]]]:
         existing = await connection.run_sync(
             lambda c: {t: inspect(c).get_columns(t) for t in inspect(c).get_table_names()}
         )
-        found = {}
+        found: dict[str, Any] = {}
         for name, columns in existing.items():
             if name not in Base.metadata.tables:
                 found[name] = [{}]  # a table the models do not know (an _alembic_tmp_ leftover) fails below

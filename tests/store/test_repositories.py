@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -144,7 +145,7 @@ async def test_order_client_id_is_unique_per_account(store: Store) -> None:
             await tx.orders.add(order(ACCOUNT))
     async with store.transaction() as tx:
         row = await tx.orders.by_client_id(ACCOUNT, "x-s1-entry")
-        pending = await tx.orders.in_states(ACCOUNT, ["pending"])
+        pending = await tx.orders.in_states(ACCOUNT, [OrderState.PENDING])
     assert row is not None and [r.id for r in pending] == [row.id]
     assert_exact(row.qty, BIG)
     assert_exact(row.trigger_price, SMALL)
@@ -255,11 +256,11 @@ async def test_daily_loss_row_survives_a_new_store_on_the_same_database(database
 async def test_risk_state_is_written_only_over_the_version_its_writer_read(store: Store) -> None:
     later = NOW + timedelta(hours=1)
     async with store.transaction() as tx:
-        first = dict(account=ACCOUNT, state={"loss_streak": 2}, peak_equity=BIG, at=NOW)
+        first: dict[str, Any] = dict(account=ACCOUNT, state={"loss_streak": 2}, peak_equity=BIG, at=NOW)
         assert await tx.risk_state.compare_and_save(expected_version=0, **first) is True
         assert await tx.risk_state.compare_and_save(expected_version=0, **first) is False
     async with store.transaction() as tx:
-        second = dict(account=ACCOUNT, state={"loss_streak": 0}, peak_equity=SMALL, at=later)
+        second: dict[str, Any] = dict(account=ACCOUNT, state={"loss_streak": 0}, peak_equity=SMALL, at=later)
         assert await tx.risk_state.compare_and_save(expected_version=1, **second) is True
         assert await tx.risk_state.compare_and_save(expected_version=1, **first) is False
     async with store.transaction() as tx:
