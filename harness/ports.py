@@ -1,20 +1,22 @@
 """Free loopback ports for the processes a test starts, disjoint between pytest-xdist workers.
 
 Ports come from below the kernel's ephemeral range (32768 and up on Linux), so no `bind(0)` anywhere
-lands on one, and from a block of their own per worker (`PYTEST_XDIST_WORKER=gwN`), taken in turn: a
-daemon restarted on the port it was given never finds it taken by another test or another worker.
+lands on one, and from a block of their own per worker (`PYTEST_XDIST_WORKER=gwN`), taken in turn from
+a random start: a daemon restarted on the port it was given does not find it handed to another test of
+the same run, and two runs on one machine (two checkouts) do not walk the same sequence.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import random
 import socket
 
-BASE = 20_000
-BLOCK = 2_000
+BASE = 10_000
+BLOCK = 3_500
 WORKER_BLOCKS = 6
-_turn = itertools.count()
+_turn = itertools.count(random.randrange(BLOCK))
 
 
 def worker_number() -> int:
