@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from harness.e2e import Daemon, DaemonFactory, Sim, eventually, free_port
+from harness.e2e import Daemon, DaemonFactory, Sim, eventually
+from harness.ports import free_port
 
 pytestmark = pytest.mark.slow
 
