@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +18,8 @@ from executor.service.status import status_report
 from executor.signals.auth import AUTHORIZATION_HEADER
 
 DAEMON_TIMEOUT_SECONDS = 2.0
+EXIT_NO_DAEMON = 3
+"""The report was printed, but from the database: no daemon answered (scripts can tell it is down)."""
 _ANY_HOST = {"0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1", "": "127.0.0.1"}
 
 
@@ -54,7 +57,11 @@ def ask_daemon(
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @config_option
 def status(as_json: bool, config_path: Path | None) -> None:
-    """State, breaker with the day's loss and limit, equity, positions with their stops, open orders."""
+    """State, breaker with the day's loss and limit, equity, positions with their stops, open orders.
+
+    Exits 0 with the running daemon's report; 3 when no daemon answered and the report was read from
+    the database; 1 when the database cannot be read either.
+    """
     settings = settings_or_exit(config_path)
     quiet_http_client()
     url = local_url("http", settings.ingress.http, "/status")
@@ -74,6 +81,8 @@ def status(as_json: bool, config_path: Path | None) -> None:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         click.echo("\n".join(render(report)))
+    if problem is not None:
+        sys.exit(EXIT_NO_DAEMON)
 
 
 def when(value: str | datetime | None) -> str:
