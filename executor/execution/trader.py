@@ -171,7 +171,7 @@ class Trader:
                 if held is not None:
                     decision = rejection(
                         signal.id,
-                        ReasonCode.SYMBOL_NOT_ALLOWED,
+                        ReasonCode.SYMBOL_HELD,
                         f"{held}; one position per symbol (one-way mode)",
                     )
                 else:

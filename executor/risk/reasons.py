@@ -10,6 +10,8 @@ class ReasonCode(StrEnum):
     REDUCING = "REDUCING"
     EXPIRED = "EXPIRED"
     SYMBOL_NOT_ALLOWED = "SYMBOL_NOT_ALLOWED"
+    SYMBOL_HELD = "SYMBOL_HELD"
+    """A position, or an entry that may still fill, is already on the symbol (one position per symbol)."""
     SECONDARY_DISABLED = "SECONDARY_DISABLED"
     THROTTLED = "THROTTLED"
     DRAWDOWN = "DRAWDOWN"

@@ -71,6 +71,7 @@ async def test_a_database_outage_while_an_entry_is_answered_neither_doubles_the_
     assert close is not None and close.status == "decided", close.error if close else None
     second = db.decisions["outage-open-2"]
     assert not second.accepted, "a second entry went out on a symbol the exchange already held"
+    assert second.reason == "SYMBOL_HELD", (second.reason, second.message)
     requests = await sim.requests()
     assert entry_id("outage-open-2") not in creating_requests(requests, sim.family)
     assert order_sent_twice(requests, sim.family) == []

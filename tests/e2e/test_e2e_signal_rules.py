@@ -215,6 +215,7 @@ async def test_a_second_signal_on_an_open_symbol_is_refused_while_another_symbol
     await eventually(lambda: protected_view(sim, ETH), what="the ETH position protected")
     refused = (await daemon.db("multi-sol-2")).decisions["multi-sol-2"]
     assert not refused.accepted and "already open" in refused.message
+    assert refused.reason == "SYMBOL_HELD", refused.reason
     assert entry_id("multi-sol-2") not in creating_requests(await sim.requests(), sim.family)
     assert_exactly_one_stop(await settled_view(sim), trigger="147")
 
