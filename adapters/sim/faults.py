@@ -6,9 +6,12 @@ import random
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Self
+
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from adapters.sim.wire import WireRequest
+from executor.domain.validation import FieldProblem, Frozen, choice, explain, number, whole
 
 
 class FaultAction(StrEnum):
@@ -22,7 +25,40 @@ class FaultAction(StrEnum):
 
 
 class FaultRuleError(ValueError):
-    pass
+    """A fault rule the control API refuses; the message names each bad key and what it takes."""
+
+
+def _params(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError('expected an object of parameter name to value, e.g. {"newClientOrderId": "abc"}')
+    return {str(key): str(item) for key, item in value.items()}
+
+
+class FaultSpec(Frozen):
+    """The JSON body of `POST /_sim/faults` (docs/simulator.md, "Fault rule")."""
+
+    action: Annotated[FaultAction, choice(FaultAction)]
+    method: str = "*"
+    path: str = "*"
+    match: Annotated[dict[str, str], BeforeValidator(_params)] = Field(default_factory=dict)
+    count: Annotated[int | None, whole(1)] = None
+    probability: Annotated[float | None, number(0, 1)] = None
+    seed: Annotated[int | None, whole()] = None
+    delay_ms: Annotated[int, whole(0, 600_000)] = 0
+    status: Annotated[int, whole(100, 599)] = 503
+    body: Any = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        """`"count": null` means unlimited, which `install` reads from the request itself."""
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
+
+    @model_validator(mode="after")
+    def _error_is_5xx(self) -> Self:
+        if self.action is FaultAction.ERROR_5XX and not 500 <= self.status <= 599:
+            raise FieldProblem("status", "expected a 5xx status for error_5xx, e.g. 503")
+        return self
 
 
 @dataclass
@@ -93,34 +129,26 @@ class FaultBook:
 
     def install(self, spec: dict[str, Any]) -> FaultRule:
         try:
-            action = FaultAction(spec["action"])
-        except (KeyError, ValueError) as exc:
-            names = ", ".join(a.value for a in FaultAction)
-            raise FaultRuleError(f"'action' must be one of: {names}") from exc
-        match = spec.get("match") or {}
-        if not isinstance(match, dict):
-            raise FaultRuleError("'match' must be an object of parameter name to value")
-        count = spec.get("count", None if spec.get("probability") is not None else 1)
-        status = int(spec.get("status", 503))
-        if action is FaultAction.ERROR_5XX and not 500 <= status <= 599:
-            raise FaultRuleError("'status' of error_5xx must be 5xx")
-        probability = spec.get("probability")
-        rule = FaultRule(
+            rule = FaultSpec.model_validate(spec)
+        except ValidationError as exc:
+            raise FaultRuleError("; ".join(explain(exc, FaultSpec, noun="key"))) from None
+        unlimited = ("count" in spec and spec["count"] is None) or rule.probability is not None
+        installed = FaultRule(
             rule_id=self._next_id,
-            action=action,
-            method=str(spec.get("method", "*")),
-            path=str(spec.get("path", "*")),
-            match={str(k): str(v) for k, v in match.items()},
-            count=None if count is None else int(count),
-            probability=None if probability is None else float(probability),
-            delay_ms=int(spec.get("delay_ms", 0)),
-            status=status,
-            body=spec.get("body"),
-            seed=int(spec.get("seed", self._seed + self._next_id)),
+            action=rule.action,
+            method=rule.method,
+            path=rule.path,
+            match=rule.match,
+            count=rule.count if rule.count is not None or unlimited else 1,
+            probability=rule.probability,
+            delay_ms=rule.delay_ms,
+            status=rule.status,
+            body=rule.body,
+            seed=rule.seed if rule.seed is not None else self._seed + self._next_id,
         )
         self._next_id += 1
-        self.rules.append(rule)
-        return rule
+        self.rules.append(installed)
+        return installed
 
     def clear(self) -> None:
         self.rules.clear()

@@ -121,3 +121,38 @@ async def test_bad_fault_rule_is_refused_with_the_reason(control_b: Control) -> 
         f"{control_b.base_url}/_sim/faults", json={"action": "explode"}
     ) as response:
         assert response.status == 400 and "action" in (await response.json())["error"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "reason"),
+    [
+        (
+            {"action": "delay", "delay_ms": "٥٠٠"},
+            "delay_ms = '٥٠٠': expected a whole number from 0",
+        ),
+        ({"action": "error_5xx", "status": 404}, "status = 404: expected a 5xx status for error_5xx"),
+        ({"action": "delay", "probability": 2}, "probability = 2: expected a number from 0 to 1"),
+        ({"action": "delay", "match": "newClientOrderId"}, "match = 'newClientOrderId': expected an object"),
+        ({"action": "delay", "count": 0}, "count = 0: expected a whole number ≥ 1"),
+        (
+            {"action": "delay", "delay": 5},
+            "delay = 5: is not a known key; the keys here are: action,",
+        ),
+        ({"path": "/x"}, "action: is required; add it"),
+    ],
+)
+async def test_each_bad_key_of_a_fault_rule_is_named_with_what_it_takes(
+    control_b: Control, rule: dict[str, Any], reason: str
+) -> None:
+    async with control_b.session.post(f"{control_b.base_url}/_sim/faults", json=rule) as response:
+        assert response.status == 400
+        assert reason in (await response.json())["error"]
+    assert await control_b.call("GET", "faults") == {"rules": []}
+
+
+def test_a_rule_with_a_probability_fires_until_removed_and_one_without_fires_once() -> None:
+    book = FaultBook(seed=7)
+    assert book.install({"action": "delay", "probability": 0.5}).count is None
+    assert book.install({"action": "delay"}).count == 1
+    assert book.install({"action": "delay", "count": None}).count is None
+    assert book.install({"action": "delay", "count": "3", "probability": "0.25"}).count == 3
