@@ -32,7 +32,7 @@ from adapters.parsing import (
 )
 from adapters.ratelimit import READ_SHARE, BackoffGate, BackoffPolicy, retry_after, window_use
 from executor.domain.account import AccountSnapshot, MarginMode
-from executor.domain.enums import EntryType, ExchangeFamily, Side
+from executor.domain.enums import EntryType, ExchangeFamily, ExchangeId, Side
 from executor.domain.market import (
     FundingInfo,
     LeverageTier,
@@ -110,7 +110,7 @@ class CcxtAdapter(ABC):
         self,
         exchange: Any,
         *,
-        name: str,
+        name: ExchangeId,
         credentials: Credentials | None,
         gate: BackoffGate,
         settings: AdapterSettings | None = None,
@@ -136,7 +136,7 @@ class CcxtAdapter(ABC):
         self._markets_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self._name!r})"
+        return f"{type(self).__name__}(name={self._name.value!r})"
 
     def _observe(self, step: EntryStep) -> None:
         if self._observer is not None:
@@ -145,7 +145,7 @@ class CcxtAdapter(ABC):
     # ------------------------------------------------------------------ identity and state
 
     @property
-    def name(self) -> str:
+    def name(self) -> ExchangeId:
         return self._name
 
     @property

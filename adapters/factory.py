@@ -80,7 +80,7 @@ def build_adapter(
     )
     return adapter_class(
         instance,
-        name=exchange.value,
+        name=exchange,
         credentials=credentials,
         gate=gates.gate_for(exchange.family, credentials.api_key, settings.backoff),
         settings=settings,

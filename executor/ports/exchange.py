@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from executor.domain.account import AccountSnapshot, MarginMode
-from executor.domain.enums import Side
+from executor.domain.enums import ExchangeId, Side
 from executor.domain.market import Market, MarketSnapshot
 from executor.domain.orders import EntryRequest, Fill, FundingPayment, Order, ProtectedEntry
 
@@ -36,8 +36,8 @@ EntryObserver = Callable[[EntryStep], None]
 @runtime_checkable
 class ExchangePort(Protocol):
     @property
-    def name(self) -> str:
-        """'binance' or 'phemex' (also for their paper and simulated modes)."""
+    def name(self) -> ExchangeId:
+        """Which exchange (a simulated one is named as such); the mode is not part of it."""
         ...
 
     @property
