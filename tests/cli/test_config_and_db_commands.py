@@ -7,35 +7,31 @@ import sys
 from pathlib import Path
 
 from executor.store.migrate import head_revision
-from tests.support.cli import invoke
+from tests.support.cli import invoke, run_cli
 
 EXECUTOR = str(Path(sys.executable).with_name("executor"))
 
 
-def run(
-    *args: str, env: dict[str, str] | None = None, stdin: str = "", cwd: Path | None = None
+def installed(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """The installed console script as a shell runs it (the rest of this module runs the commands
+    in-process through Click's runner, `run_cli`)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("EXECUTOR__")}
     return subprocess.run(
-        [EXECUTOR, *args],
-        env=base | (env or {}),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
+        [EXECUTOR, *args], env=base | (env or {}), capture_output=True, text=True, timeout=60, cwd=cwd
     )
 
 
 def test_help_lists_the_commands() -> None:
-    result = run("--help")
+    result = installed("--help")
     assert result.returncode == 0
     for command in ("config", "db", "run"):
         assert f"  {command} " in result.stdout
 
 
 def test_config_check_prints_resolved_configuration_with_secrets_redacted() -> None:
-    result = run("config", "check", env={"EXECUTOR__INGRESS__SECRET": "webhook-secret-123"})
+    result = run_cli("config", "check", env={"EXECUTOR__INGRESS__SECRET": "webhook-secret-123"})
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["ingress"]["secret"] == "**********"
@@ -45,18 +41,18 @@ def test_config_check_prints_resolved_configuration_with_secrets_redacted() -> N
 def test_config_check_exits_non_zero_on_an_invalid_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('[ingress]\nreplay_window_seconds = "soon"\n')
-    result = run("config", "check", "--config", str(path))
+    result = run_cli("config", "check", "--config", str(path))
     assert result.returncode == 2
     assert "ingress.replay_window_seconds = 'soon'" in result.stderr
 
 
 def test_db_upgrade_current_and_downgrade(tmp_path: Path) -> None:
     env = {"EXECUTOR__DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"}
-    assert run("db", "current", env=env).stdout.strip() == "base (empty database)"
-    assert run("db", "upgrade", env=env).returncode == 0
-    assert run("db", "current", env=env).stdout.strip() == head_revision()
-    assert run("db", "downgrade", "base", "--yes", env=env).returncode == 0
-    assert run("db", "current", env=env).stdout.strip() == "base (empty database)"
+    assert run_cli("db", "current", env=env).stdout.strip() == "base (empty database)"
+    assert run_cli("db", "upgrade", env=env).returncode == 0
+    assert run_cli("db", "current", env=env).stdout.strip() == head_revision()
+    assert run_cli("db", "downgrade", "base", "--yes", env=env).returncode == 0
+    assert run_cli("db", "current", env=env).stdout.strip() == "base (empty database)"
 
 
 def test_a_listener_beyond_loopback_without_a_secret_is_one_config_line_and_exit_2() -> None:
@@ -64,12 +60,12 @@ def test_a_listener_beyond_loopback_without_a_secret_is_one_config_line_and_exit
     fix = "Set EXECUTOR__INGRESS__SECRET (or _FILE), or bind ingress.http to 127.0.0.1"
 
     for secret in ({}, {"EXECUTOR__INGRESS__SECRET": ""}):  # an empty secret authenticates nothing
-        refused = run("config", "check", env=insecure | secret)
+        refused = run_cli("config", "check", env=insecure | secret)
         assert refused.returncode == 2 and refused.stdout == ""
         (line,) = refused.stderr.splitlines()
         assert line.startswith("config: ingress.http = '0.0.0.0:8080': would accept signals") and fix in line
 
-    secured = run("config", "check", env=insecure | {"EXECUTOR__INGRESS__SECRET": "webhook-secret-123"})
+    secured = run_cli("config", "check", env=insecure | {"EXECUTOR__INGRESS__SECRET": "webhook-secret-123"})
     assert secured.returncode == 0 and json.loads(secured.stdout)["ingress"]["http"] == "0.0.0.0:8080"
 
 
@@ -81,7 +77,7 @@ def test_run_refuses_an_insecure_listener_before_it_starts_anything(tmp_path: Pa
         "EXECUTOR__LOGGING__FORMAT": "json",
     }
 
-    result = run("run", env=env, cwd=tmp_path)
+    result = installed("run", env=env, cwd=tmp_path)
 
     assert result.returncode == 2 and result.stdout == ""
     (line,) = result.stderr.splitlines()
@@ -93,13 +89,13 @@ def test_db_downgrade_takes_base_steps_down_or_a_revision_below_and_names_them_o
     tmp_path: Path,
 ) -> None:
     env = {"EXECUTOR__DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"}
-    assert run("db", "upgrade", env=env).returncode == 0
+    assert run_cli("db", "upgrade", env=env).returncode == 0
     head = head_revision()
 
-    nonsense = run("db", "downgrade", "nonsense", env=env)
-    too_far = run("db", "downgrade", "-9", env=env)
-    one_down = run("db", "downgrade", "-1", env=env)
-    above = run("db", "downgrade", head, env=env)
+    nonsense = run_cli("db", "downgrade", "nonsense", env=env)
+    too_far = run_cli("db", "downgrade", "-9", env=env)
+    one_down = run_cli("db", "downgrade", "-1", env=env)
+    above = run_cli("db", "downgrade", head, env=env)
 
     assert nonsense.returncode == 2 and nonsense.stdout == ""
     assert nonsense.stderr.startswith("no revision 'nonsense': give base, -N (N revisions down) or one of ")
@@ -108,28 +104,28 @@ def test_db_downgrade_takes_base_steps_down_or_a_revision_below_and_names_them_o
     assert one_down.returncode == 0 and one_down.stdout.strip() != f"database at {head}"
     assert above.returncode == 2 and len(above.stderr.splitlines()) == 1
     assert "executor db upgrade" in above.stderr
-    assert run("db", "current", env=env).stdout.strip() == one_down.stdout.strip().removeprefix(
+    assert run_cli("db", "current", env=env).stdout.strip() == one_down.stdout.strip().removeprefix(
         "database at "
     )
 
 
 def test_db_downgrade_to_base_asks_first_unless_yes(tmp_path: Path) -> None:
     env = {"EXECUTOR__DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"}
-    assert run("db", "upgrade", env=env).returncode == 0
+    assert run_cli("db", "upgrade", env=env).returncode == 0
     head = head_revision()
 
     for answer in ("", "n\n"):  # no answer (standard input closed), and no
-        kept = run("db", "downgrade", "base", env=env, stdin=answer)
+        kept = run_cli("db", "downgrade", "base", env=env, stdin=answer)
         assert kept.returncode == 1 and "Drop every table and all their data in sqlite" in kept.stderr
         assert "pass --yes" in kept.stderr
-        assert run("db", "current", env=env).stdout.strip() == head
+        assert run_cli("db", "current", env=env).stdout.strip() == head
 
-    confirmed = run("db", "downgrade", "base", env=env, stdin="y\n")
+    confirmed = run_cli("db", "downgrade", "base", env=env, stdin="y\n")
     assert confirmed.returncode == 0 and confirmed.stdout.strip() == "database at base"
-    assert run("db", "upgrade", env=env).returncode == 0
-    unasked = run("db", "downgrade", "base", "--yes", env=env)
+    assert run_cli("db", "upgrade", env=env).returncode == 0
+    unasked = run_cli("db", "downgrade", "base", "--yes", env=env)
     assert unasked.returncode == 0 and unasked.stderr == ""
-    assert run("db", "current", env=env).stdout.strip() == "base (empty database)"
+    assert run_cli("db", "current", env=env).stdout.strip() == "base (empty database)"
 
 
 async def test_config_check_masks_url_credentials_of_every_url_setting() -> None:

@@ -1,4 +1,5 @@
-"""`executor size` end to end: the installed command as a subprocess, from a file and from stdin."""
+"""`executor size` end to end, from a file and from stdin: in-process through Click's runner, and once as the
+installed command in a subprocess."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from executor.cli import main
+from tests.support.cli import Ran, run_cli
 
 EXECUTOR = str(Path(sys.executable).with_name("executor"))
 
@@ -67,15 +69,15 @@ SCENARIO: dict[str, Any] = {
 }
 
 
-def size(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def size(*args: str, stdin: str | None = None, cwd: Path | None = None) -> Ran:
+    """`executor size ARGS` in-process (Click's runner)."""
+    return run_cli("size", *args, stdin=stdin, cwd=cwd)
+
+
+def installed_size(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
+    """The installed console script, once: that a shell gets the same answer on the same streams."""
     return subprocess.run(
-        [EXECUTOR, "size", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
-        check=False,
+        [EXECUTOR, "size", *args], input=stdin, capture_output=True, text=True, timeout=60, check=False
     )
 
 
@@ -181,7 +183,7 @@ def test_malformed_input_exits_2_naming_the_field(data: str, fragment: str) -> N
 
 
 def test_malformed_input_through_the_installed_command_exits_2_with_the_field_on_stderr() -> None:
-    result = size("--input", "-", stdin=json.dumps(scenario(market__price="7x")))
+    result = installed_size("--input", "-", stdin=json.dumps(scenario(market__price="7x")))
     assert result.returncode == 2
     assert "market.price = '7x': expected a number, written with ASCII digits 0-9" in result.stderr
     assert result.stdout == ""

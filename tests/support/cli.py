@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -41,8 +44,55 @@ def cli_env(database_url: str, **extra: str) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class Ran:
+    """A command's exit status and its two output streams, as a shell sees them."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(
+    *args: str, env: Mapping[str, str] | None = None, stdin: str | None = None, cwd: Path | None = None
+) -> Ran:
+    """`executor ARGS` in this process through Click's runner, settings only from `env` (the test
+    process's own EXECUTOR__ variables unset): no interpreter start-up per command. An exception the CLI
+    lets escape fails the test, as a traceback on the terminal would."""
+    cleared: dict[str, str | None] = {key: None for key in os.environ if key.startswith("EXECUTOR__")}
+    root = logging.getLogger()
+    handlers, level, config = root.handlers[:], root.level, structlog.get_config()
+    try:
+        with contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext():
+            result = CliRunner().invoke(
+                main, list(args), env={**cleared, **(env or {})}, input=stdin, catch_exceptions=False
+            )
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.configure(**config)
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
 def subprocess_env(extra: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("EXECUTOR")} | extra
+
+
+async def run_executor(*args: str, env: dict[str, str], stdin: bytes | None = None) -> tuple[int, str, str]:
+    """The installed `executor` as a subprocess, without blocking the loop that serves it. For commands
+    talking to an ingress served by the test itself: in-process, Click's runner would capture that
+    server's log lines along with the command's output (it swaps the process's stdout)."""
+    process = await asyncio.create_subprocess_exec(
+        EXECUTOR,
+        *args,
+        env=subprocess_env(env),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(stdin), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
 
 
 def _invoke(args: list[str], env: dict[str, str]) -> Result:
@@ -60,21 +110,6 @@ def _invoke(args: list[str], env: dict[str, str]) -> Result:
 async def invoke(args: list[str], env: dict[str, str]) -> Result:
     """The command in a worker thread: it runs its own event loop, as it does from a shell."""
     return await asyncio.to_thread(_invoke, args, env)
-
-
-async def run_executor(*args: str, env: dict[str, str], stdin: bytes | None = None) -> tuple[int, str, str]:
-    """The installed `executor` as a subprocess, without blocking the loop that serves it."""
-    process = await asyncio.create_subprocess_exec(
-        EXECUTOR,
-        *args,
-        env=subprocess_env(env),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(stdin), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 def scenario(signal: dict[str, Any], now: datetime, **account: Any) -> dict[str, Any]:
