@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from executor.cli.common import EXIT_BAD_INPUT, config_option, settings_or_exit
 from executor.cli.status import order_line, when
 from executor.domain.enums import PositionStatus
 from executor.service.status import moment, money, order_report
-from executor.store.models import DecisionRow, PositionRow, SignalRow
+from executor.store.models import DecisionRow, EventRow, PositionRow, SignalRow
 from executor.store.store import Store
 
 SIGNAL_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -28,9 +28,14 @@ async def explanation(store: Store, account: str, signal_id: str) -> dict[str, A
         if signal is None:
             return None
         decision = await tx.decisions.for_signal(signal.id)
-        orders = await tx.orders.for_signal(signal.id)
+        orders = list(await tx.orders.for_signal(signal.id))
         positions = await tx.positions.for_signal(signal.id)
         events = await tx.events.for_signal(account, signal_id)
+        # A move_stop's orders belong to the position it moved; its events name them.
+        for client_id in _named_orders(events):
+            row = await tx.orders.by_client_id(account, client_id)
+            if row is not None and row not in orders:
+                orders.append(row)
     return {
         "signal": _signal(signal),
         "decision": None if decision is None else _decision(decision),
@@ -38,6 +43,11 @@ async def explanation(store: Store, account: str, signal_id: str) -> dict[str, A
         "positions": [_position(row) for row in positions],
         "events": [{"at": moment(event.at), "kind": event.kind, "data": event.data} for event in events],
     }
+
+
+def _named_orders(events: Sequence[EventRow]) -> list[str]:
+    names = (name for event in events for name in (event.data or {}).get("orders", ()))
+    return list(dict.fromkeys(name for name in names if isinstance(name, str)))
 
 
 def _signal(row: SignalRow) -> dict[str, Any]:

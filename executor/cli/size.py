@@ -37,7 +37,18 @@ def _fail(message: str) -> NoReturn:
     help="The scenario JSON file, or - for standard input.",
 )
 def size(source: IO[str]) -> None:
-    """What would the risk engine do with this signal? Prints the decision and its step log."""
+    """What would the risk engine do with this signal? Prints the decision and its step log.
+
+    A scenario is one JSON object: profile, now, signal, account, market (docs/risk.md). Three to
+    start from, in the checkout:
+
+    \b
+      executor size --input examples/size/01-sol-long-accepted.json        # long 38.18 SOL at 5x
+      executor size --input examples/size/02-sol-long-low-reward.json      # REWARD_RISK_TOO_LOW
+      executor size --input examples/size/03-btc-short-after-the-days-loss.json   # HALTED
+
+    Exit 0 whether accepted or rejected; 2 with one line per problem when the input is malformed.
+    """
     try:
         data = json.loads(source.read(), parse_float=Decimal)
     except json.JSONDecodeError as exc:

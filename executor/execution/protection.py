@@ -71,7 +71,13 @@ class Protection:
                 at=self.ctx.now(),
                 kind=EventKind.STOP_MOVED,
                 signal_id=signal_id,
-                data={"symbol": position.symbol, "from": str(previous), "to": str(trigger_price)},
+                data={
+                    "symbol": position.symbol,
+                    "from": str(previous),
+                    "to": str(trigger_price),
+                    # the orders this signal placed or cancelled, which `executor explain` lists
+                    "orders": [new.client_id, *(old.client_order_id for old in old_rows)],
+                },
             )
         if lingering:
             return (

@@ -222,3 +222,28 @@ def test_every_problem_is_one_line_naming_its_field() -> None:
     assert "executor size: market.price = true: expected a number" in lines
     assert "executor size: account.positions[0].side: is required; add it" in lines
     assert len(lines) == 7  # side, qty, entry, stop and leverage of the position are each missing
+
+
+def test_the_example_scenarios_in_the_help_give_the_decisions_it_names() -> None:
+    root = Path(__file__).resolve().parents[2]
+    shown = size("--help")
+    examples = [
+        (line.split("--input ", 1)[1].split()[0], line.split("# ", 1)[1])
+        for line in shown.stdout.splitlines()
+        if "executor size --input examples/" in line
+    ]
+    assert sorted(path for path, _ in examples) == sorted(
+        str(path.relative_to(root)) for path in (root / "examples" / "size").glob("*.json")
+    )
+
+    for path, claim in examples:
+        result = size("--input", path, cwd=root)
+        assert result.returncode == 0, result.stderr
+        decision = json.loads(result.stdout)
+        if decision["accepted"]:
+            # "long 38.18 SOL at 5x" → the message says "Long 38.18 SOL at 74.20 …, 5x"
+            side, qty, base, _, leverage = claim.split()
+            assert decision["message"].startswith(f"{side.capitalize()} {qty} {base} at "), decision
+            assert f", {leverage}:" in decision["message"], decision
+        else:
+            assert decision["reason"] == claim, (path, decision)

@@ -26,6 +26,7 @@ from harness.e2e import (
     market_signal,
     protected_view,
     settled_view,
+    stop_id,
 )
 from tests.support.e2e import DIALECTS_AND_DATABASES
 
@@ -173,6 +174,11 @@ async def test_move_stop_rests_the_new_stop_before_cancelling_the_old_only_towar
     db = await daemon.db()
     assert db.open_positions()[0].stop_price == 148
     assert "stop.moved" in db.event_kinds()
+    explained = await daemon.explain("manage-move-1")  # the stops it placed and cancelled, with states
+    assert [(o["client_order_id"], o["state"]) for o in explained["orders"]] == [
+        (stop_id("manage-1", 1), "open"),
+        (stop_id("manage-1"), "canceled"),
+    ]
 
     since = (await sim.requests())[-1]["seq"]
     back = await daemon.post(

@@ -106,7 +106,9 @@ def duplicate(ran: Ran, walk: Walk) -> None:
 def stop_moved_through_the_webhook(ran: Ran, walk: Walk) -> None:
     queued(ran, walk)
     walk.until("executor status", "stop 147.50 (order open)")
-    assert "from webhook" in walk.sh("executor explain readme-sol-move-stop-1").out
+    explained = walk.sh("executor explain readme-sol-move-stop-1").out
+    assert "from webhook" in explained and "orders: none" not in explained, explained
+    assert "stop_market sell" in explained and "trigger 147.50 · open" in explained, explained
 
 
 def sol_closed(ran: Ran, walk: Walk) -> None:
@@ -198,6 +200,7 @@ def _ready(port: int) -> bool:
         return False
 
 
+@pytest.mark.timeout(300)  # ~35 commands, each a fresh interpreter, and the daemon: 1-2 min when busy
 def test_the_readme_walkthrough_and_its_continuation_in_operations_run_as_written(walk: Walk) -> None:
     readme = shell_block(REPO / "README.md", "## Walk-through")
     operations = shell_block(
