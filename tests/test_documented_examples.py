@@ -1,7 +1,8 @@
 """Every example a user may copy is loaded by the code that will read it: config/, examples/ and the docs.
 
 Fenced blocks in README.md and docs/*.md say what they are after the language: `json signal`,
-`toml config`, `toml risk-profile`, `toml sim-config` and `json scenario` are loaded; `json answer` and
+`toml config`, `toml risk-profile`, `toml sim-config` and `json scenario` are loaded (and so are
+examples/*.json signals and examples/size/*.json scenarios); `json answer` and
 `json exchange` are shown, not loaded. A block that is wrong on purpose adds `invalid` (`json signal
 invalid`) and must be refused. Every json and toml block must say which it
 is, so a new example cannot slip past this test. In config/*.toml, a comment that is itself TOML
@@ -106,6 +107,13 @@ def test_a_documented_example_loads_or_is_refused_as_marked(block: Block, tmp_pa
 @pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.json")), ids=lambda path: path.name)
 def test_every_example_signal_is_valid(path: Path) -> None:
     SignalMessage.parse(path.read_bytes())
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*/*.json")), ids=lambda path: path.name)
+def test_every_example_scenario_is_valid(path: Path) -> None:
+    assert path.parent.name == "size", "examples/size/ holds `executor size` scenarios; nothing else is known"
+    scenario = parse_scenario(json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal))
+    load_profile(scenario.profile)
 
 
 def test_the_shipped_configuration_and_profiles_load() -> None:
