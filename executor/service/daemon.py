@@ -18,12 +18,8 @@ from typing import Any
 from executor import crashpoints
 from executor.config.settings import Settings
 from executor.execution.alerts import Alerter
-from executor.execution.breaker_guard import BreakerGuard
 from executor.execution.clock import ExchangeClock
-from executor.execution.context import AccountCache, AccountContext
-from executor.execution.positions import PositionKeeper
 from executor.execution.reconcile import Reconciler
-from executor.execution.riskbook import RiskBook
 from executor.execution.trader import Trader
 from executor.observability.logging import get_logger
 from executor.observability.metrics import Metrics
@@ -31,6 +27,7 @@ from executor.ports.errors import ErrorReason, ExchangeError
 from executor.ports.exchange import ExchangePort
 from executor.service.exchange import open_exchange
 from executor.service.http import HttpServer, build_app
+from executor.service.runtime import build_runtime
 from executor.service.state import Check, ServiceState
 from executor.service.status import status_report
 from executor.service.supervisor import Supervisor
@@ -119,26 +116,18 @@ class Daemon:
                 if not await leader.acquire(self._stop):
                     return
             exchange = await self._exchange()
-            book = RiskBook(store, account, profile)
-            await book.load()
-            clock = ExchangeClock()
-            ctx = AccountContext(
+            alerter = self._alerter = Alerter(self.metrics, settings.alerts.webhook_url, account)
+            runtime = await build_runtime(
                 account=account,
                 store=store,
                 exchange=exchange,
                 profile=profile,
-                book=book,
-                clock=clock,
-                metrics=self.metrics,
                 settings=settings.execution,
-                accounts=AccountCache(exchange, settings.execution.account_max_age_seconds),
+                metrics=self.metrics,
+                alerter=alerter,
             )
-            alerter = self._alerter = Alerter(self.metrics, settings.alerts.webhook_url, account)
-            keeper = PositionKeeper(ctx, alerter)
-            guard = BreakerGuard(ctx, keeper, alerter)
-            keeper.booking.on_booked = guard.on_booked
-            reconciler = Reconciler(ctx, keeper, alerter)
-            trader = Trader(ctx, keeper, alerter, settle=reconciler.run)
+            ctx, keeper, guard, reconciler = runtime.ctx, runtime.keeper, runtime.guard, runtime.reconciler
+            trader, clock = runtime.trader, runtime.ctx.clock
 
             # Settings refuse a bind beyond loopback without a secret, before anything starts.
             if not settings.ingress.has_secret:
@@ -212,7 +201,7 @@ class Daemon:
                 account=account,
                 database=store.dialect,
                 profile=profile.name,
-                breaker=book.state.breaker.value,
+                breaker=ctx.book.state.breaker.value,
             )
             await self._stop.wait()
             log.info("stopping", reason="signal")

@@ -1,4 +1,5 @@
-"""The execution rooms wired exactly as the daemon wires them, in-process, against a real simulator.
+"""The execution rooms wired by the daemon's own builder (`build_runtime`), in-process, against a real
+simulator.
 
 Faster than the subprocess end-to-end tests, so the behaviours of trader, keeper, breaker guard and
 reconciler each get a focused test; real ccxt over HTTP, a real database.
@@ -25,13 +26,12 @@ from executor.config.risk_profiles import load_profile
 from executor.config.settings import ExecutionSettings
 from executor.execution.alerts import Alerter
 from executor.execution.breaker_guard import BreakerGuard
-from executor.execution.clock import ExchangeClock
-from executor.execution.context import AccountCache, AccountContext
+from executor.execution.context import AccountContext
 from executor.execution.positions import PositionKeeper
 from executor.execution.reconcile import Reconciler
-from executor.execution.riskbook import RiskBook
 from executor.execution.trader import Trader
 from executor.observability.metrics import Metrics
+from executor.service.runtime import build_runtime
 from executor.signals.inbox import Inbox
 from executor.store.store import Store
 from tests.support.adapter_sim import FAST
@@ -93,28 +93,18 @@ async def flow(
     store = Store.open(database_url)
     await store.upgrade()
     adapter = build_adapter(f"sim-{exchange}", "paper", sim_base_url=url, settings=FAST, gates=GateRegistry())
-    risk = load_profile(profile, overrides)
-    book = RiskBook(store, ACCOUNT, risk)
-    await book.load()
     metrics = Metrics()
-    settings = ExecutionSettings()
-    ctx = AccountContext(
+    alerter = Alerter(metrics, account=ACCOUNT)
+    runtime = await build_runtime(
         account=ACCOUNT,
         store=store,
         exchange=adapter,
-        profile=risk,
-        book=book,
-        clock=ExchangeClock(),
+        profile=load_profile(profile, overrides),
+        settings=ExecutionSettings(),
         metrics=metrics,
-        settings=settings,
-        accounts=AccountCache(adapter, settings.account_max_age_seconds),
+        alerter=alerter,
     )
-    alerter = Alerter(metrics, account=ACCOUNT)
-    keeper = PositionKeeper(ctx, alerter)
-    guard = BreakerGuard(ctx, keeper, alerter)
-    keeper.booking.on_booked = guard.on_booked
     inbox = Inbox(store, ACCOUNT, lambda: datetime.now(UTC))
-    reconciler = Reconciler(ctx, keeper, alerter)
     try:
         yield Flow(
             exchange,
@@ -123,12 +113,12 @@ async def flow(
             http,
             store,
             adapter,
-            ctx,
+            runtime.ctx,
             inbox,
-            keeper,
-            Trader(ctx, keeper, alerter, settle=reconciler.run),
-            guard,
-            reconciler,
+            runtime.keeper,
+            runtime.trader,
+            runtime.guard,
+            runtime.reconciler,
         )
     finally:
         await adapter.aclose()

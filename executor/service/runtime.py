@@ -1,0 +1,62 @@
+"""The execution rooms of one account wired to each other: built here once, for the daemon and for the
+in-process tests, so a test exercises exactly the wiring the daemon runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from executor.config.settings import ExecutionSettings
+from executor.execution.alerts import Alerter
+from executor.execution.breaker_guard import BreakerGuard
+from executor.execution.clock import ExchangeClock
+from executor.execution.context import AccountCache, AccountContext
+from executor.execution.positions import PositionKeeper
+from executor.execution.reconcile import Reconciler
+from executor.execution.riskbook import RiskBook
+from executor.execution.trader import Trader
+from executor.observability.metrics import Metrics
+from executor.ports.exchange import ExchangePort
+from executor.risk import RiskProfile
+from executor.store.store import Store
+
+
+@dataclass(frozen=True)
+class Runtime:
+    ctx: AccountContext
+    keeper: PositionKeeper
+    guard: BreakerGuard
+    reconciler: Reconciler
+    trader: Trader
+
+
+async def build_runtime(
+    *,
+    account: str,
+    store: Store,
+    exchange: ExchangePort,
+    profile: RiskProfile,
+    settings: ExecutionSettings,
+    metrics: Metrics,
+    alerter: Alerter,
+) -> Runtime:
+    """The account's risk book loaded from the store, and the trader, position keeper, breaker guard and
+    reconciler sharing one context; nothing runs until the caller schedules it."""
+    book = RiskBook(store, account, profile)
+    await book.load()
+    ctx = AccountContext(
+        account=account,
+        store=store,
+        exchange=exchange,
+        profile=profile,
+        book=book,
+        clock=ExchangeClock(),
+        metrics=metrics,
+        settings=settings,
+        accounts=AccountCache(exchange, settings.account_max_age_seconds),
+    )
+    keeper = PositionKeeper(ctx, alerter)
+    guard = BreakerGuard(ctx, keeper, alerter)
+    keeper.booking.on_booked = guard.on_booked
+    reconciler = Reconciler(ctx, keeper, alerter)
+    trader = Trader(ctx, keeper, alerter, settle=reconciler.run)
+    return Runtime(ctx, keeper, guard, reconciler, trader)
