@@ -49,10 +49,10 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest) -> str:
     """Run the test once on an empty SQLite file and once on an empty PostgreSQL database."""
     name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
-    yield request.getfixturevalue(name)
+    return str(request.getfixturevalue(name))
 
 
 async def _migrate(url: str) -> None:
@@ -103,10 +103,10 @@ async def migrated_postgres_url(postgres_template: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def migrated_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+def migrated_database_url(request: pytest.FixtureRequest) -> str:
     """Run the test once on a migrated SQLite file and once on a migrated PostgreSQL database."""
     name = "migrated_sqlite_url" if request.param == "sqlite" else "migrated_postgres_url"
-    yield request.getfixturevalue(name)
+    return str(request.getfixturevalue(name))
 
 
 @pytest.fixture

@@ -76,17 +76,17 @@ def entry(**changes: object) -> EntryRequest:
 
 def test_entry_request_refuses_a_stop_on_the_winning_side() -> None:
     entry()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="losing side"):
         entry(stop_price=D(61000))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="losing side"):
         entry(side=Side.SHORT)
 
 
 def test_entry_request_needs_a_price_exactly_for_limits() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a market entry must not have one"):
         entry(entry_type=EntryType.MARKET)
     entry(entry_type=EntryType.MARKET, limit_price=None)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="qty must be positive"):
         entry(qty=D(0))
 
 

@@ -85,7 +85,7 @@ def test_cache_flags_values_older_than_the_limit_but_keeps_them() -> None:
 
 
 def test_cache_refuses_a_non_positive_limit() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="max_age must be positive"):
         FreshnessCache(timedelta(0))
 
 

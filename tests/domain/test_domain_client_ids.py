@@ -56,9 +56,9 @@ def test_foreign_ids_have_no_leg() -> None:
 
 
 def test_sequence_outside_range_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="sequence must be within"):
         client_order_id("s", OrderKind.STOP, 1000)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="signal id must not be empty"):
         client_order_id("", OrderKind.STOP)
 
 

@@ -143,6 +143,6 @@ async def test_stop_closes_client_connections_and_the_port(ingress: WebSocketIng
     async with connect(url) as ws:
         await ingress.stop()
         await asyncio.wait_for(ws.wait_closed(), 5)
-    with pytest.raises(OSError):
+    with pytest.raises(ConnectionRefusedError):
         async with connect(url, open_timeout=2):
             pass

@@ -290,7 +290,7 @@ async def test_events_append_in_order(store: Store) -> None:
 
 
 async def test_a_failed_transaction_writes_nothing(store: Store) -> None:
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="boom"):  # noqa: PT012 - the failing transaction is the subject
         async with store.transaction() as tx:
             await tx.events.append(account=ACCOUNT, at=NOW, kind=EventKind.DAY_STARTED, data={})
             raise RuntimeError("boom")
@@ -331,7 +331,7 @@ async def test_a_failed_transaction_with_an_insert_unless_present_writes_nothing
         realized_pnl=NEG,
         executed_at=NOW,
     )
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="killed"):  # noqa: PT012 - the failing transaction is the subject
         async with store.transaction() as tx:
             await tx.signals.queued(ACCOUNT)
             assert await tx.fills.add(fill) is True
