@@ -1,36 +1,75 @@
-"""The `executor` command: one click group, each sub-command in its own module."""
+"""The `executor` command: one click group, each sub-command in its own module, imported only when run.
+
+`executor --help` and `--version` import nothing beyond click; a sub-command imports only its own module
+(the daemon's, with ccxt and SQLAlchemy, only for `executor run`). The one-line summaries are kept here so
+the listing needs no import; a test holds them equal to each command's own docstring.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import Final
+
 import click
 
+COMMANDS: Final = {
+    "config": ("executor.cli.config:config", "Inspect the configuration."),
+    "db": ("executor.cli.db:db", "Manage the database schema."),
+    "explain": (
+        "executor.cli.explain:explain",
+        "Show SIGNAL_ID's decision and its step log in words, with the orders it produced.",
+    ),
+    "halt": (
+        "executor.cli.breaker:halt",
+        "Trip the daily-loss breaker by hand: no new entries until resumed or the trading day ends.",
+    ),
+    "resume": (
+        "executor.cli.breaker:resume_command",
+        "Reset a tripped daily-loss breaker by hand (a deliberate override; needs --force).",
+    ),
+    "run": ("executor.cli.run:run", "Run the daemon in the foreground."),
+    "signal": ("executor.cli.send:signal_group", "Send signals to the running daemon."),
+    "sim": ("executor.cli.sim:sim", "Run the local exchange simulator; prints its base URL on one line."),
+    "size": (
+        "executor.cli.size:size",
+        "What would the risk engine do with this signal? Prints the decision and its step log.",
+    ),
+    "status": (
+        "executor.cli.status:status",
+        "State, breaker with the day's loss and limit, equity, positions with their stops, open orders.",
+    ),
+}
+"""Sub-command name → (module:attribute, its one-line summary for the listing)."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose sub-commands are imported when one is run (or asked for its own help)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, _, attribute = COMMANDS[cmd_name][0].partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="perp-executor")
 def main() -> None:
-    """Live execution daemon for crypto perpetual futures."""
+    """Live execution daemon for crypto perpetual futures.
 
+    Shell completion (commands, options, files) for bash, zsh or fish:
 
-from executor.cli import breaker as _breaker_cmd  # noqa: E402
-from executor.cli import config as _config_cmd  # noqa: E402
-from executor.cli import db as _db_cmd  # noqa: E402
-from executor.cli import explain as _explain_cmd  # noqa: E402
-from executor.cli import run as _run_cmd  # noqa: E402
-from executor.cli import send as _send_cmd  # noqa: E402
-from executor.cli import sim as _sim_cmd  # noqa: E402
-from executor.cli import size as _size_cmd  # noqa: E402
-from executor.cli import status as _status_cmd  # noqa: E402
-
-for _command in (
-    _config_cmd.config,
-    _db_cmd.db,
-    _run_cmd.run,
-    _sim_cmd.sim,
-    _size_cmd.size,
-    _status_cmd.status,
-    _explain_cmd.explain,
-    _breaker_cmd.halt,
-    _breaker_cmd.resume_command,
-    _send_cmd.signal_group,
-):
-    main.add_command(_command)
+    \b
+      eval "$(_EXECUTOR_COMPLETE=bash_source executor)"    # in ~/.bashrc
+      eval "$(_EXECUTOR_COMPLETE=zsh_source executor)"     # in ~/.zshrc
+      _EXECUTOR_COMPLETE=fish_source executor > ~/.config/fish/completions/executor.fish
+    """

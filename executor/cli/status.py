@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 
-from executor.cli.access import quiet_http_client, with_store
 from executor.cli.common import config_option, settings_or_exit
-from executor.service.status import status_report
-from executor.signals.auth import AUTHORIZATION_HEADER
 
 DAEMON_TIMEOUT_SECONDS = 2.0
 EXIT_NO_DAEMON = 3
@@ -34,18 +32,24 @@ def local_url(scheme: str, address: str, path: str) -> str:
 def ask_daemon(
     url: str, secret: str | None = None, timeout: float = DAEMON_TIMEOUT_SECONDS
 ) -> tuple[dict[str, Any] | None, str | None]:
-    """The daemon's report and None, or None and why it could not be had (with a secret, sent as Bearer)."""
-    headers = {AUTHORIZATION_HEADER: f"Bearer {secret}"} if secret else None
+    """The daemon's report and None, or None and why it could not be had (with a secret, sent as Bearer).
+
+    The standard library's client: one GET does not need httpx, whose import would double the command's
+    start-up.
+    """
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {secret}"} if secret else {})
     try:
-        response = httpx.get(url, timeout=timeout, headers=headers)
-    except httpx.HTTPError as exc:
-        return None, f"no answer at {url} ({type(exc).__name__})"
-    if response.status_code == 401:
-        return None, f"{url} answered HTTP 401: set EXECUTOR__INGRESS__SECRET to the daemon's secret"
-    if response.status_code != 200:
-        return None, f"{url} answered HTTP {response.status_code}"
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            return None, f"{url} answered HTTP 401: set EXECUTOR__INGRESS__SECRET to the daemon's secret"
+        return None, f"{url} answered HTTP {exc.code}"
+    except (OSError, ValueError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        return None, f"no answer at {url} ({type(reason).__name__})"
     try:
-        report = response.json()
+        report = json.loads(body)
     except ValueError:
         return None, f"{url} did not answer JSON"
     if not isinstance(report, dict) or "breaker" not in report:
@@ -63,11 +67,14 @@ def status(as_json: bool, config_path: Path | None) -> None:
     the database; 1 when the database cannot be read either.
     """
     settings = settings_or_exit(config_path)
-    quiet_http_client()
     url = local_url("http", settings.ingress.http, "/status")
     secret = None if settings.ingress.secret is None else settings.ingress.secret.get_secret_value()
     report, problem = ask_daemon(url, secret)
     if report is None:
+        # Only now: the database and its models are what a running daemon's answer spares.
+        from executor.cli.access import with_store
+        from executor.service.status import status_report
+
         profile = settings.risk_profile()
         account = settings.exchange.account
         report = with_store(settings, lambda store: status_report(store, account, profile, datetime.now(UTC)))
