@@ -140,6 +140,11 @@ class IngressSettings(_Section):
     redis_stream: str = Field(default="executor:signals", min_length=1)
     redis_group: str = Field(default="executor", min_length=1)
     replay_window_seconds: int = Field(default=300, ge=1, le=3600)
+    max_connections: int = Field(default=256, ge=1, le=10_000)
+    """Per listener (HTTP, WebSocket); more are closed as soon as they are accepted."""
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    """An HTTP request's headers, or a WebSocket handshake, must be complete within this."""
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
     @field_validator("websocket", "http")
     @classmethod

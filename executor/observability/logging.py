@@ -16,6 +16,7 @@ from typing import Any, TextIO
 import structlog
 
 from executor.domain.redaction import redact_urls
+from executor.observability.repeats import RepeatLimiter
 
 REDACTED = "[REDACTED]"
 
@@ -83,6 +84,7 @@ def configure_logging(
     )
     handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
+    handler.addFilter(RepeatLimiter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -25,6 +25,7 @@ from executor.observability.logging import get_logger
 from executor.observability.metrics import Metrics
 from executor.ports.errors import ErrorReason, ExchangeError
 from executor.ports.exchange import ExchangePort
+from executor.service.connections import ConnectionLimits
 from executor.service.exchange import open_exchange
 from executor.service.http import HttpServer, build_app
 from executor.service.runtime import build_runtime
@@ -161,7 +162,13 @@ class Daemon:
                 authenticator=inbox.authenticator,
                 open_paths=[WEBHOOK_PATH],
             )
-            http = HttpServer(app, host, port)
+            ingress_settings = settings.ingress
+            limits = ConnectionLimits(
+                max_connections=ingress_settings.max_connections,
+                header_timeout=ingress_settings.header_timeout_seconds,
+                body_timeout=ingress_settings.body_timeout_seconds,
+            )
+            http = HttpServer(app, host, port, limits)
             await http.start()
             self.state.mark_not_ready("waiting for the exchange (clock)")
             if not await self._until_exchange_answers("clock", lambda: self._sync_clock(exchange, clock)):
@@ -173,7 +180,13 @@ class Daemon:
                 return
             await exchange.start_background_refresh()
             ws_host, ws_port = _split(settings.ingress.websocket)
-            websocket = WebSocketIngress(inbox, ws_host, ws_port)
+            websocket = WebSocketIngress(
+                inbox,
+                ws_host,
+                ws_port,
+                max_connections=limits.max_connections,
+                handshake_timeout=limits.header_timeout,
+            )
             await websocket.start()
             ingress.append(websocket)
             self._watch("ingress.websocket", lambda: websocket.problem)

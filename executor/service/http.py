@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from executor.observability.metrics import Metrics
 from executor.service.access import OPEN_PATHS, RequireCredentials
+from executor.service.connections import DEFAULT_LIMITS, ConnectionLimits, guarded_protocol
 from executor.service.state import ServiceState
 from executor.signals.auth import Authenticator
 
@@ -106,14 +107,27 @@ class _QuietServer(uvicorn.Server):
 
 
 class HttpServer:
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    def __init__(
+        self,
+        app: FastAPI,
+        host: str,
+        port: int,
+        limits: ConnectionLimits = DEFAULT_LIMITS,
+        *,
+        listener: str = "ingress.http",
+    ) -> None:
         self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self._socket.set_inheritable(True)
         self.host, self.port = host, self._socket.getsockname()[1]
         config = uvicorn.Config(
-            app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2
+            app,
+            http=guarded_protocol(limits, listener),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
         )
         self._server = _QuietServer(config)
         self._task: asyncio.Task[None] | None = None

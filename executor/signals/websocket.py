@@ -1,14 +1,17 @@
 """WebSocket ingress at ws://HOST:PORT/signals: one JSON signal per message, one JSON answer per message.
 
-The Bearer token is checked at the handshake (401 before any message is read); messages on one
-connection are handled in order, so answers come back in the order the signals were sent. When the
-inbox cannot store, the connection is closed with 1011 instead of answering, so the sender knows
-the signal was not received and resends it (a resend that did land is answered as a duplicate).
+The Bearer token is checked at the handshake (401 before any message is read), which must be done
+within `handshake_timeout`; at most `max_connections` are open at once (more are closed as soon as
+they are accepted). Messages on one connection are handled in order, so answers come back in the
+order the signals were sent. When the inbox cannot store, the connection is closed with 1011 instead
+of answering, so the sender knows the signal was not received and resends it (a resend that did land
+is answered as a duplicate).
 """
 
 from __future__ import annotations
 
 import json
+from asyncio import BaseTransport
 from http import HTTPStatus
 from typing import Final
 from urllib.parse import urlsplit
@@ -33,12 +36,24 @@ INTERNAL_ERROR: Final = 1011
 
 
 class WebSocketIngress:
-    def __init__(self, inbox: Inbox, host: str, port: int, *, setting: str = "ingress.websocket") -> None:
+    def __init__(
+        self,
+        inbox: Inbox,
+        host: str,
+        port: int,
+        *,
+        setting: str = "ingress.websocket",
+        max_connections: int = 256,
+        handshake_timeout: float = 10.0,
+    ) -> None:
         self._inbox = inbox
         self.host = host
         self._requested_port = port
         self._setting = setting
         self._server: Server | None = None
+        self._max_connections = max_connections
+        self._handshake_timeout = handshake_timeout
+        self._open = 0
 
     @property
     def port(self) -> int:
@@ -68,6 +83,8 @@ class WebSocketIngress:
             process_request=self._handshake,
             max_size=MAX_FRAME_BYTES,
             server_header=None,
+            open_timeout=self._handshake_timeout,
+            create_connection=self._capped(),
         )
         log.info(
             "websocket ingress listening",
@@ -83,6 +100,29 @@ class WebSocketIngress:
         await self._server.wait_closed()
         self._server = None
         log.info("websocket ingress stopped")
+
+    def _capped(self) -> type[ServerConnection]:
+        """Connections that close themselves at once when `max_connections` are already open, so
+        idle or slow clients cannot take every file descriptor (the handshake has `open_timeout`)."""
+        ingress = self
+
+        class Capped(ServerConnection):
+            def connection_made(self, transport: BaseTransport) -> None:
+                super().connection_made(transport)
+                ingress._open += 1
+                if ingress._open > ingress._max_connections:
+                    log.warning(
+                        "connection refused: too many open",
+                        listener=ingress._setting,
+                        limit=ingress._max_connections,
+                    )
+                    self.transport.abort()
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                ingress._open -= 1
+                super().connection_lost(exc)
+
+        return Capped
 
     def _handshake(self, connection: ServerConnection, request: Request) -> Response | None:
         if urlsplit(request.path).path != PATH:

@@ -17,6 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
+from executor.service.connections import REQUEST_TIMEOUT
 from harness.e2e import (
     Daemon,
     DaemonFactory,
@@ -182,3 +183,35 @@ async def test_a_locked_database_is_not_ready_and_refuses_signals_until_the_lock
     code, answer = await daemon.post(market_signal("after-lock-1"))
     assert (code, answer["status"]) == (202, "queued")
     await eventually(lambda: protected_view(sim), what="the signal sent after the lock traded")
+
+
+async def test_hundreds_of_slow_http_clients_neither_block_the_websocket_nor_flood_the_log(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(
+        sqlite_url,
+        EXECUTOR__INGRESS__MAX_CONNECTIONS="50",
+        EXECUTOR__INGRESS__HEADER_TIMEOUT_SECONDS="2",
+    )
+    await daemon.start()
+    slow = [await asyncio.open_connection("127.0.0.1", daemon.http_port) for _ in range(600)]
+    for _, writer in slow:
+        writer.write(b"GET /status HTTP/1.1\r\nX-Slow: ")
+    await asyncio.gather(*(writer.drain() for _, writer in slow), return_exceptions=True)
+
+    answers = await daemon.ws_send([market_signal("during-slowloris-1")])
+    assert answers[0]["status"] == "queued"
+    await eventually(lambda: protected_view(sim), what="the signal sent during the attack traded")
+
+    await asyncio.sleep(2.5)
+    for reader, writer in slow:
+        try:
+            last = await asyncio.wait_for(reader.read(65536), 2)  # TimeoutError: the daemon still holds it
+        except ConnectionResetError:
+            last = b""  # refused at once: aborted
+        assert last in (b"", REQUEST_TIMEOUT)
+        writer.close()
+    assert (await readiness(daemon))[0] == 200
+    refused = daemon.logged("connection refused: too many open")
+    assert 1 <= len(refused) <= 10, len(refused)
+    assert len(daemon.logged("request headers too slow: closed")) <= 10

@@ -7,6 +7,7 @@ import logging
 import structlog
 
 from executor.observability.logging import REDACTED, configure_logging, get_logger
+from executor.observability.repeats import RepeatLimiter
 
 SECRET = 'k3y"with\\quote-0123456789'
 
@@ -63,3 +64,34 @@ def test_url_credentials_are_masked_in_every_line_even_when_not_configured_as_se
     for secret in ("pw-userinfo", "tok-query", "pg-pass", "ssl-pass"):
         assert secret not in text
     assert "redis://:***@cache:6379/0" in text and "?token=***&x=1" in text
+
+
+def test_a_flood_of_one_warning_is_cut_to_a_burst_and_the_next_one_says_how_many_were_dropped() -> None:
+    out = io.StringIO()
+    configure_logging(fmt="json", stream=out)
+    log = get_logger("flood")
+    for number in range(5000):
+        log.warning("connection refused: too many open", attempt=number)
+        log.info("signal queued", signal_id=f"s-{number}")
+    accept = logging.getLogger("asyncio")
+    for _ in range(5000):
+        accept.error("socket.accept() out of system resource\nsocket: %s", "<listening socket>")
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    warnings = [line for line in lines if line["event"] == "connection refused: too many open"]
+    assert [line["attempt"] for line in warnings] == list(range(10))
+    assert sum(line["event"] == "signal queued" for line in lines) == 5000  # info is never dropped
+    assert sum(line["event"].startswith("socket.accept()") for line in lines) == 10
+    assert sum(line["level"] in ("warning", "error") for line in lines) == 20
+
+
+def test_after_the_window_the_first_line_carries_the_count_of_those_dropped() -> None:
+    moments = iter([0.0] * 25 + [11.0] * 2)
+    limiter = RepeatLimiter(burst=10, window=10.0, clock=lambda: next(moments))
+    records = [
+        logging.LogRecord("x", logging.WARNING, __file__, 1, {"event": "same"}, None, None) for _ in range(26)
+    ]
+    passed = [limiter.filter(record) for record in records]
+    assert passed == [True] * 10 + [False] * 15 + [True]
+    assert records[-1].msg == {"event": "same", "repeats_suppressed": 15}
+    other = logging.LogRecord("x", logging.ERROR, __file__, 1, "text %s", ("a",), None)
+    assert limiter.filter(other) and other.msg == "text %s"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosedError, InvalidStatus
+from websockets.exceptions import ConnectionClosedError, InvalidHandshake, InvalidStatus
 
 from executor.signals.auth import InsecureBind
 from executor.signals.inbox import Inbox
@@ -146,3 +146,32 @@ async def test_stop_closes_client_connections_and_the_port(ingress: WebSocketIng
     with pytest.raises(ConnectionRefusedError):
         async with connect(url, open_timeout=2):
             pass
+
+
+@SQLITE_ONLY
+async def test_connections_beyond_the_cap_are_closed_at_once_and_a_slow_handshake_is_cut(
+    open_inbox: Inbox,
+) -> None:
+    server = WebSocketIngress(open_inbox, "127.0.0.1", 0, max_connections=3, handshake_timeout=0.5)
+    await server.start()
+    try:
+        held = [await connect(server.url) for _ in range(3)]
+        started = asyncio.get_running_loop().time()
+        with pytest.raises((ConnectionError, InvalidHandshake, TimeoutError, EOFError)):
+            await connect(server.url, open_timeout=3)
+        assert asyncio.get_running_loop().time() - started < 1.0
+        await held[0].close()
+        await asyncio.sleep(0.05)
+        async with connect(server.url) as again:
+            assert (await ask(again, signal_body("capped-1")))["status"] == "queued"
+        for connection in held[1:]:
+            await connection.close()
+
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /signals HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")  # never finished
+        started = asyncio.get_running_loop().time()
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert asyncio.get_running_loop().time() - started < 2.0
+        writer.close()
+    finally:
+        await server.stop()
