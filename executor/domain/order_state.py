@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from executor.domain.orders import Order, OrderStatus
+
 
 class OrderState(StrEnum):
     PENDING = "pending"
@@ -80,3 +82,24 @@ def advance(
     if not can_move(current, target):
         raise IllegalTransition(f"order cannot go from {current.value} to {target.value}")
     return target, [*history, history_entry(target, at, note)]
+
+
+_STATE_OF_STATUS: dict[OrderStatus, OrderState] = {
+    OrderStatus.OPEN: OrderState.OPEN,
+    OrderStatus.CLOSED: OrderState.FILLED,
+    OrderStatus.CANCELED: OrderState.CANCELED,
+    OrderStatus.EXPIRED: OrderState.CANCELED,
+    OrderStatus.REJECTED: OrderState.REJECTED,
+}
+
+FAILURE_STATES = frozenset({OrderState.REJECTED, OrderState.UNKNOWN, OrderState.NOT_SENT})
+"""States whose note is the row's error."""
+
+
+def reported_state(order: Order) -> tuple[OrderState, str | None]:
+    """The state the exchange's report of an order means, with a note when it is not the obvious one:
+    a closed order that never traded ended without a fill, it is not "filled"."""
+    target = _STATE_OF_STATUS[order.status]
+    if target is OrderState.FILLED and order.filled == 0:
+        return OrderState.CANCELED, "ended without a fill"
+    return target, None

@@ -54,9 +54,8 @@ class Booking:
         ours |= {row.executed_order_id: row for row in orders if row.executed_order_id}
         now = ctx.now()
         async with ctx.store.transaction() as tx:
-            fresh = await tx.positions.get(position_pk)
-            assert fresh is not None
-            if fresh.status is not PositionStatus.OPEN:
+            still_open = await tx.positions.open_one(position_pk)
+            if still_open is None:
                 return
             entries = [
                 f for f in entry_fills if await tx.fills.add(self._fill_row(f, ours.get(f.order_id or "")))
@@ -70,7 +69,7 @@ class Booking:
                 payment_row = FundingPaymentRow(
                     account=ctx.account,
                     payment_id=payment.payment_id,
-                    position_pk=fresh.id,
+                    position_pk=position_pk,
                     symbol=payment.symbol,
                     amount=payment.amount,
                     asset=payment.asset,
@@ -80,43 +79,45 @@ class Booking:
                     funding += payment.amount
             exit_qty = sum((f.qty for f in exits), ZERO)
             exit_value = sum((f.qty * f.price for f in exits), ZERO)
-            fresh.exit_price = exit_value / exit_qty if exit_qty else None
-            fresh.realized_pnl = fresh.side.sign * (exit_value - exit_qty * fresh.entry_price)
-            fresh.fees = sum((f.fee for f in [*entries, *exits]), ZERO)
-            fresh.funding = funding
-            fresh.status = PositionStatus.CLOSED
-            fresh.closed_at = max((f.timestamp for f in exits), default=now)
-            if exit_qty < fresh.qty:
+            closed = await tx.positions.close(
+                still_open,
+                exit_price=exit_value / exit_qty if exit_qty else None,
+                realized_pnl=still_open.side.sign * (exit_value - exit_qty * still_open.entry_price),
+                fees=sum((f.fee for f in [*entries, *exits]), ZERO),
+                funding=funding,
+                closed_at=max((f.timestamp for f in exits), default=now),
+            )
+            if exit_qty < closed.qty:
                 self.alerter.raise_alert(
                     AlertKind.UNEXPLAINED_STATE,
                     "position gone from the exchange without fills for all of it (liquidation or manual)",
-                    symbol=fresh.symbol,
-                    qty=str(fresh.qty),
+                    symbol=closed.symbol,
+                    qty=str(closed.qty),
                     exit_qty=str(exit_qty),
                 )
-            await ctx.book.record_close(tx, fresh, now)
+            await ctx.book.record_close(tx, closed, now)
             await tx.events.append(
                 account=ctx.account,
                 at=now,
                 kind=EventKind.POSITION_CLOSED,
                 data={
-                    "symbol": fresh.symbol,
-                    "exit_price": str(fresh.exit_price),
-                    "realized_pnl": str(fresh.realized_pnl),
-                    "fees": str(fresh.fees),
-                    "funding": str(fresh.funding),
+                    "symbol": closed.symbol,
+                    "exit_price": str(closed.exit_price),
+                    "realized_pnl": str(closed.realized_pnl),
+                    "fees": str(closed.fees),
+                    "funding": str(closed.funding),
                 },
             )
         log.info(
             "position_closed",
-            symbol=fresh.symbol,
-            pnl=str(fresh.realized_pnl),
-            fees=str(fresh.fees),
-            funding=str(fresh.funding),
+            symbol=closed.symbol,
+            pnl=str(closed.realized_pnl),
+            fees=str(closed.fees),
+            funding=str(closed.funding),
         )
         crash_point(CrashPoint.FILL_BOOKED)
         if self.on_booked is not None:
-            await self.on_booked(fresh)
+            await self.on_booked(closed)
 
     @staticmethod
     def _attribute(

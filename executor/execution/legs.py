@@ -13,7 +13,7 @@ from executor.domain.enums import OrderKind
 from executor.domain.order_state import OrderState
 from executor.domain.orders import Order, OrderSide, OrderType
 from executor.execution.context import AccountContext
-from executor.execution.orders import apply_exchange_view, exchange_view, intent, move
+from executor.execution.orders import exchange_view, intent
 from executor.observability.logging import get_logger
 from executor.ports.errors import ErrorClass, ExchangeError, OrderNotFoundError
 from executor.store.models import OrderRow, PositionRow
@@ -82,12 +82,10 @@ class OrderLegs:
         """Store what the exchange said of an order, or a state the daemon settled on."""
         now = self.ctx.now()
         async with self.ctx.store.transaction() as tx:
-            row = await tx.orders.by_client_id(self.ctx.account, client_id)
-            assert row is not None
             if order is not None:
-                apply_exchange_view(row, order, now, self.ctx.metrics)
+                await tx.orders.record(self.ctx.account, client_id, order, now)
             elif state is not None:
-                move(row, state, now, self.ctx.metrics, note)
+                await tx.orders.move(self.ctx.account, client_id, state, now, note)
 
     async def send(self, row: OrderRow, request: Callable[[], Awaitable[Order]]) -> Order | None:
         """Send a written leg; a failure leaves it UNKNOWN (ambiguous) or REJECTED, never silently PENDING."""

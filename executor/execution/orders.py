@@ -1,4 +1,6 @@
-"""Write-ahead order rows and how the exchange's view of an order moves them along their life."""
+"""Write-ahead order rows: the intent written before a request leaves, and the order a row stands for.
+
+State changes are the store's (`OrderRepository.move`, `record`, `adopt`)."""
 
 from __future__ import annotations
 
@@ -6,18 +8,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from executor.domain.enums import OrderKind
-from executor.domain.order_state import OrderState, advance, history_entry
+from executor.domain.order_state import OrderState, history_entry
 from executor.domain.orders import Order, OrderSide, OrderStatus, OrderType
-from executor.observability.metrics import Metrics
 from executor.store.models import OrderRow
-
-_STATE_OF_STATUS: dict[OrderStatus, OrderState] = {
-    OrderStatus.OPEN: OrderState.OPEN,
-    OrderStatus.CLOSED: OrderState.FILLED,
-    OrderStatus.CANCELED: OrderState.CANCELED,
-    OrderStatus.EXPIRED: OrderState.CANCELED,
-    OrderStatus.REJECTED: OrderState.REJECTED,
-}
 
 
 def intent(
@@ -57,30 +50,6 @@ def intent(
         created_at=now,
         updated_at=now,
     )
-
-
-def move(row: OrderRow, target: OrderState, now: datetime, metrics: Metrics, note: str | None = None) -> None:
-    state, history = advance(row.state, target, list(row.state_history), now, note)
-    if state is not row.state:
-        metrics.orders.labels(kind=row.kind, state=state.value).inc()
-    row.state, row.state_history, row.updated_at = state, history, now
-    if note and target in (OrderState.REJECTED, OrderState.UNKNOWN, OrderState.NOT_SENT):
-        row.error = note
-
-
-def apply_exchange_view(row: OrderRow, order: Order, now: datetime, metrics: Metrics) -> None:
-    """Record what the exchange says of the order: its id, fill and state."""
-    row.exchange_order_id = order.exchange_id or row.exchange_order_id
-    row.executed_order_id = order.executed_order_id or row.executed_order_id
-    row.filled_qty = order.filled
-    if order.average_price is not None:
-        row.average_price = order.average_price
-    target = _STATE_OF_STATUS[order.status]
-    if target is OrderState.FILLED and order.filled == 0:
-        # A closed order that never traded ended without a fill: it is not "filled".
-        move(row, OrderState.CANCELED, now, metrics, "ended without a fill")
-        return
-    move(row, target, now, metrics)
 
 
 def exchange_view(row: OrderRow) -> Order:

@@ -21,7 +21,6 @@ from executor.execution.alerts import Alerter, AlertKind
 from executor.execution.booking import Booking
 from executor.execution.context import AccountContext
 from executor.execution.legs import LIVE_STATES, PROTECTIVE, OrderLegs
-from executor.execution.orders import apply_exchange_view
 from executor.execution.protection import Protection
 from executor.observability.logging import get_logger
 from executor.ports.errors import ExchangeError
@@ -132,9 +131,7 @@ class PositionKeeper:
     async def request_close(self, position_pk: int, reason: str) -> None:
         """Record that the position must be closed, so a refused close is retried, not forgotten."""
         async with self.ctx.store.transaction() as tx:
-            position = await tx.positions.get(position_pk)
-            assert position is not None
-            position.close_requested = reason
+            await tx.positions.request_close(position_pk, reason)
 
     async def _retry_close(self, position: PositionRow) -> None:
         banned = self.ctx.exchange.banned_until
@@ -217,9 +214,7 @@ class PositionKeeper:
 
     async def _resize(self, position_pk: int, qty: Decimal) -> None:
         async with self.ctx.store.transaction() as tx:
-            position = await tx.positions.get(position_pk)
-            assert position is not None
-            position.qty = qty
+            await tx.positions.resize(position_pk, qty)
 
     async def sync_resting_entries(self, now: datetime) -> None:
         """Limit entries: the first fill opens the position; expiry cancels the rest."""
@@ -252,13 +247,11 @@ class PositionKeeper:
     async def _entry_progress(self, row: OrderRow, signal: SignalMessage, order: Order) -> None:
         now = self.ctx.now()
         async with self.ctx.store.transaction() as tx:
-            fresh = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
-            assert fresh is not None
-            apply_exchange_view(fresh, order, now, self.ctx.metrics)
+            entry = await tx.orders.record(self.ctx.account, row.client_order_id, order, now)
         if order.filled > 0:
-            await self.adopt_filled_entry(fresh, signal, order)
+            await self.adopt_filled_entry(entry, signal, order)
         elif order.status.is_final:
-            for sibling in await self._live_siblings(fresh):
+            for sibling in await self._live_siblings(entry):
                 await self.legs.cancel(sibling)
 
     async def cancel_entry(self, row: OrderRow) -> None:
@@ -266,15 +259,15 @@ class PositionKeeper:
         stop and take-profit go with it."""
         await self.legs.cancel(row)
         async with self.ctx.store.transaction() as tx:
-            fresh = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
+            cancelled = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
             stored = await tx.signals.by_pk(row.signal_pk) if row.signal_pk is not None else None
-        assert fresh is not None
-        if fresh.filled_qty > 0 and stored is not None:
-            order = await self.ctx.exchange.fetch_order(fresh.symbol, fresh.client_order_id)
+        assert cancelled is not None
+        if cancelled.filled_qty > 0 and stored is not None:
+            order = await self.ctx.exchange.fetch_order(cancelled.symbol, cancelled.client_order_id)
             if order is not None:
-                await self.adopt_filled_entry(fresh, SignalMessage.from_object(stored.payload), order)
+                await self.adopt_filled_entry(cancelled, SignalMessage.from_object(stored.payload), order)
             return
-        for sibling in await self._live_siblings(fresh):
+        for sibling in await self._live_siblings(cancelled):
             await self.legs.cancel(sibling)
 
     async def _live_siblings(self, entry: OrderRow) -> list[OrderRow]:
@@ -300,20 +293,21 @@ class PositionKeeper:
         """The position of an entry that filled out of the signal path (a limit fill, a restart)."""
         now = self.ctx.now()
         async with self.ctx.store.transaction() as tx:
-            fresh = await tx.orders.by_client_id(self.ctx.account, entry.client_order_id)
-            assert fresh is not None
-            decision = await tx.decisions.for_signal(fresh.signal_pk) if fresh.signal_pk is not None else None
-            if fresh.position_pk is None and decision is not None and decision.stop is not None:
+            current = await tx.orders.by_client_id(self.ctx.account, entry.client_order_id)
+            assert current is not None
+            signal_pk = current.signal_pk
+            decision = await tx.decisions.for_signal(signal_pk) if signal_pk is not None else None
+            if current.position_pk is None and decision is not None and decision.stop is not None:
                 account = self.ctx.accounts.latest
                 position = await tx.positions.add(
                     PositionRow(
                         account=self.ctx.account,
-                        signal_pk=fresh.signal_pk,
-                        symbol=fresh.symbol,
+                        signal_pk=signal_pk,
+                        symbol=current.symbol,
                         side=decision.side,
                         status=PositionStatus.OPEN,
                         qty=order.filled,
-                        entry_price=order.average_price or fresh.price or decision.entry or ZERO,
+                        entry_price=order.average_price or current.price or decision.entry or ZERO,
                         stop_price=decision.stop,
                         take_profit=decision.take_profit,
                         leverage=decision.leverage or 1,
@@ -324,10 +318,7 @@ class PositionKeeper:
                         closed_at=None,
                     )
                 )
-                fresh.position_pk = position.id
-                for sibling in await tx.orders.for_signal(position.signal_pk or 0):
-                    if sibling.kind in PROTECTIVE:
-                        sibling.position_pk = position.id
+                await tx.orders.attach(self.ctx.account, entry.client_order_id, position.id, PROTECTIVE)
                 await tx.events.append(
                     account=self.ctx.account,
                     at=now,
@@ -335,7 +326,7 @@ class PositionKeeper:
                     signal_id=signal.id,
                     data={"symbol": position.symbol, "side": position.side, "qty": str(position.qty)},
                 )
-            position_pk = fresh.position_pk
+            position_pk = current.position_pk
         if position_pk is not None:
             await self.ensure_protected(position_pk)
         return position_pk

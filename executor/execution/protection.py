@@ -14,7 +14,6 @@ from executor.domain.order_state import OrderState
 from executor.domain.orders import Order, OrderSide, OrderType
 from executor.execution.context import AccountContext
 from executor.execution.legs import LIVE_STATES, OrderLegs
-from executor.execution.orders import move
 from executor.observability.logging import get_logger
 from executor.store.models import OrderRow
 
@@ -62,10 +61,7 @@ class Protection:
             return f"new stop at {trigger_price} not placed; the old stop stays"
         lingering = [old.client_order_id for old in old_rows if not await self.legs.cancel(old)]
         async with self.ctx.store.transaction() as tx:
-            position = await tx.positions.get(position_pk)
-            assert position is not None
-            previous = position.stop_price
-            position.stop_price = trigger_price
+            position, previous = await tx.positions.move_stop(position_pk, trigger_price)
             await tx.events.append(
                 account=self.ctx.account,
                 at=self.ctx.now(),
@@ -123,8 +119,8 @@ class Protection:
             if placed is None or not placed.is_open:
                 return False
             resting, covering = [placed, *resting], [placed]
-            fresh = await self.legs.live(position_pk, (OrderKind.STOP,))
-            rows = list({row.client_order_id: row for row in [*rows, *fresh]}.values())
+            stop_rows = await self.legs.live(position_pk, (OrderKind.STOP,))
+            rows = list({row.client_order_id: row for row in [*rows, *stop_rows]}.values())
             by_client_id = {row.client_order_id: row for row in rows}
             by_exchange_id = {row.exchange_order_id: row for row in rows if row.exchange_order_id}
         keep = self._keeper_of(covering, position.stop_price, row_of)
@@ -174,9 +170,5 @@ class Protection:
                 position_pk, OrderKind.STOP, OrderType.STOP_MARKET, trigger_price=order.trigger_price
             )
         async with self.ctx.store.transaction() as tx:
-            fresh = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
-            assert fresh is not None
-            fresh.exchange_order_id = order.exchange_id
-            fresh.trigger_price = order.trigger_price or fresh.trigger_price
-            move(fresh, OrderState.OPEN, self.ctx.now(), self.ctx.metrics)
+            await tx.orders.adopt(self.ctx.account, row.client_order_id, order, self.ctx.now())
         return row.client_order_id

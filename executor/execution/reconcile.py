@@ -15,7 +15,6 @@ from executor.domain.enums import EventKind, OrderKind, PositionStatus
 from executor.domain.order_state import OrderState
 from executor.execution.alerts import Alerter, AlertKind
 from executor.execution.context import AccountContext
-from executor.execution.orders import apply_exchange_view, move
 from executor.execution.positions import PositionKeeper
 from executor.observability.logging import get_logger
 from executor.ports.errors import ExchangeError
@@ -83,14 +82,16 @@ class Reconciler:
             ):
                 continue  # judged against the resting orders when its position is protected
             async with self.ctx.store.transaction() as tx:
-                fresh = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
-                assert fresh is not None
                 if found is None:
-                    move(
-                        fresh, OrderState.NOT_SENT, now, self.ctx.metrics, "not on the exchange after restart"
+                    await tx.orders.move(
+                        self.ctx.account,
+                        row.client_order_id,
+                        OrderState.NOT_SENT,
+                        now,
+                        "not on the exchange after restart",
                     )
                 else:
-                    apply_exchange_view(fresh, found, now, self.ctx.metrics)
+                    await tx.orders.record(self.ctx.account, row.client_order_id, found, now)
             report.resolved_orders += 1
             if found is not None and row.kind is OrderKind.ENTRY and found.filled > 0:
                 await self._adopt_entry(row)
@@ -121,13 +122,13 @@ class Reconciler:
     async def _adopt_entry(self, row: OrderRow) -> None:
         """An entry that filled while the daemon was down (or before its answer was stored)."""
         async with self.ctx.store.transaction() as tx:
-            fresh = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
+            entry = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
             signal = await tx.signals.by_pk(row.signal_pk) if row.signal_pk is not None else None
-        if fresh is None or signal is None or fresh.position_pk is not None:
+        if entry is None or signal is None or entry.position_pk is not None:
             return
-        order = await self.ctx.exchange.fetch_order(fresh.symbol, fresh.client_order_id)
+        order = await self.ctx.exchange.fetch_order(entry.symbol, entry.client_order_id)
         if order is not None:
-            await self.keeper.adopt_filled_entry(fresh, SignalMessage.from_object(signal.payload), order)
+            await self.keeper.adopt_filled_entry(entry, SignalMessage.from_object(signal.payload), order)
 
     async def _positions(self, report: ReconcileReport) -> None:
         account = self.ctx.accounts.latest

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
 from executor.domain.enums import BreakerStatus, EventKind
 from executor.domain.money import ZERO
@@ -170,10 +169,13 @@ class RiskBook:
         )
         day = await self._day_row(tx, now)
         if day is not None:
-            day.realized_pnl += position.realized_pnl
-            day.fees += position.fees
-            day.funding += position.funding
-            day.updated_at = now
+            day = await tx.daily_loss.book(
+                day,
+                realized_pnl=position.realized_pnl,
+                fees=position.fees,
+                funding=position.funding,
+                at=now,
+            )
             self.day = DayLedger(
                 day.trading_day, day.start_of_day_equity, day.realized_pnl, day.fees, day.funding
             )
@@ -185,13 +187,27 @@ class RiskBook:
         return row if row is not None else await tx.daily_loss.latest(self.account)
 
     async def set_breaker(
-        self, tx: Repositories, transition: Transition, now: datetime, **day_fields: Any
+        self,
+        tx: Repositories,
+        transition: Transition,
+        now: datetime,
+        *,
+        tripped_at: datetime | None = None,
+        trip_reason: str | None = None,
+        resumed_at: datetime | None = None,
+        resumed_by: str | None = None,
     ) -> None:
-        """Change the breaker and mirror it on today's ledger row (the day's audit record)."""
+        """Change the breaker and mirror it on today's ledger row (the day's audit record) with the trip
+        or resume details given (those not given stay as they are)."""
         state = await self.apply(tx, transition, now)
         day = await self._day_row(tx, now)
         if day is not None:
-            day.breaker = state.breaker
-            day.updated_at = now
-            for name, value in day_fields.items():
-                setattr(day, name, value)
+            await tx.daily_loss.set_breaker(
+                day,
+                state.breaker,
+                now,
+                tripped_at=tripped_at,
+                trip_reason=trip_reason,
+                resumed_at=resumed_at,
+                resumed_by=resumed_by,
+            )

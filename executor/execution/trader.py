@@ -24,7 +24,7 @@ from executor.domain.order_state import OrderState
 from executor.domain.orders import EntryRequest, OrderSide, OrderType, ProtectedEntry
 from executor.execution.alerts import Alerter, AlertKind
 from executor.execution.context import AccountContext
-from executor.execution.orders import apply_exchange_view, intent, move
+from executor.execution.orders import intent
 from executor.execution.positions import PositionKeeper
 from executor.execution.snapshots import risk_account, risk_market, risk_signal
 from executor.observability.logging import get_logger
@@ -122,9 +122,8 @@ class Trader:
     async def _fail(self, row: SignalRow, error: str) -> None:
         now = self.ctx.now()
         async with self.ctx.store.transaction() as tx:
-            fresh = await tx.signals.get(self.ctx.account, row.signal_id)
-            assert fresh is not None
-            await tx.signals.mark(fresh, SignalStatus.FAILED, now, error)
+            if not await tx.signals.settle(row.id, SignalStatus.FAILED, now, error):
+                return
             await tx.events.append(
                 account=self.ctx.account,
                 at=now,
@@ -146,8 +145,9 @@ class Trader:
     async def _open(self, row: SignalRow, signal: SignalMessage) -> None:
         """One transaction from the queued row to the decision and its order rows, then the wire.
 
-        Exchange data comes from the adapter's caches before the transaction opens; inside it only the
-        open positions are read, so a signal costs two commits (inbox, decision) before its entry leaves.
+        Exchange data comes from the adapter's caches before the transaction opens; inside it the signal
+        is settled first (a conditional update, so it is decided once) and only the open positions and
+        in-flight entries are read, so a signal costs two commits (inbox, decision) before its entry leaves.
         """
         ctx = self.ctx
         now = ctx.now()
@@ -157,10 +157,8 @@ class Trader:
             await ctx.book.observe_equity(gathered[1].equity, now)
         orders: list[OrderRow] = []
         async with ctx.store.transaction() as tx:
-            fresh = await tx.signals.get(ctx.account, row.signal_id)
-            assert fresh is not None
-            if fresh.status is not SignalStatus.QUEUED:
-                return
+            if not await tx.signals.settle(row.id, SignalStatus.DECIDED, now):
+                return  # decided already (by an earlier run that crashed after committing)
             if isinstance(gathered, Decision):
                 decision = gathered
             else:
@@ -176,11 +174,10 @@ class Trader:
                     )
                 else:
                     decision = self._decide(signal, symbol, gathered, positions, now)
-            await tx.decisions.add(self._decision_row(fresh, signal, symbol or signal.symbol, decision, now))
-            await tx.signals.mark(fresh, SignalStatus.DECIDED, now)
+            await tx.decisions.add(self._decision_row(row, signal, symbol or signal.symbol, decision, now))
             if decision.accepted:
                 assert symbol is not None
-                orders = await self._write_intents(tx, fresh, signal, symbol, decision, now)
+                orders = await self._write_intents(tx, row, signal, symbol, decision, now)
         ctx.metrics.decisions.labels(reason=decision.reason.value if decision.reason else "accepted").inc()
         log.info(
             "decision",
@@ -373,9 +370,7 @@ class Trader:
         now = self.ctx.now()
         async with self.ctx.store.transaction() as tx:
             for row in rows:
-                fresh = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
-                assert fresh is not None
-                move(fresh, state, now, self.ctx.metrics, note)
+                await tx.orders.move(self.ctx.account, row.client_order_id, state, now, note)
 
     async def _not_sent(self, rows: list[OrderRow], note: str) -> None:
         await self._mark(rows, OrderState.NOT_SENT, note)
@@ -386,17 +381,15 @@ class Trader:
         ctx = self.ctx
         now = ctx.now()
         entry, stop = result.entry, result.stop
+        stop_id = orders[1].client_order_id
         async with ctx.store.transaction() as tx:
-            entry_row = await tx.orders.by_client_id(ctx.account, orders[0].client_order_id)
-            stop_row = await tx.orders.by_client_id(ctx.account, orders[1].client_order_id)
-            assert entry_row is not None and stop_row is not None
-            apply_exchange_view(entry_row, entry, now, ctx.metrics)
+            entry_row = await tx.orders.record(ctx.account, orders[0].client_order_id, entry, now)
             if stop is not None:
-                apply_exchange_view(stop_row, stop, now, ctx.metrics)
+                await tx.orders.record(ctx.account, stop_id, stop, now)
             elif entry.filled == 0 and entry.status.is_final:
-                move(stop_row, OrderState.NOT_SENT, now, ctx.metrics, result.stop_error)
+                await tx.orders.move(ctx.account, stop_id, OrderState.NOT_SENT, now, result.stop_error)
             elif entry.filled > 0:
-                move(stop_row, OrderState.REJECTED, now, ctx.metrics, result.stop_error)
+                await tx.orders.move(ctx.account, stop_id, OrderState.REJECTED, now, result.stop_error)
         log.info(
             "entry_placed",
             entry_state=entry.status.value,
@@ -444,13 +437,10 @@ class Trader:
 
     async def _finish(self, row: SignalRow, signal: SignalMessage, message: str, *, ok: bool) -> None:
         now = self.ctx.now()
+        status = SignalStatus.DECIDED if ok else SignalStatus.FAILED
         async with self.ctx.store.transaction() as tx:
-            fresh = await tx.signals.get(self.ctx.account, row.signal_id)
-            assert fresh is not None
-            if fresh.status is not SignalStatus.QUEUED:
+            if not await tx.signals.settle(row.id, status, now, None if ok else message):
                 return
-            status = SignalStatus.DECIDED if ok else SignalStatus.FAILED
-            await tx.signals.mark(fresh, status, now, None if ok else message)
             await tx.events.append(
                 account=self.ctx.account,
                 at=now,

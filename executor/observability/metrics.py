@@ -57,6 +57,9 @@ class Metrics:
         )
         self.tasks.set_function(_task_count)
 
+    def order_moved(self, kind: str, state: str) -> None:
+        self.orders.labels(kind=kind, state=state).inc()
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

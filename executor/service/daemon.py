@@ -96,7 +96,7 @@ class Daemon:
         account = settings.exchange.account
         profile = settings.risk_profile()
         supervisor = Supervisor()
-        store = Store.open(settings.database.url)
+        store = Store.open(settings.database.url, on_order_moved=self.metrics.order_moved)
         self._closers.append(store.close)
         http: HttpServer | None = None
         ingress: list[Any] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -11,8 +11,9 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from executor.domain.enums import EventKind, OrderKind, PositionStatus, SignalStatus
-from executor.domain.order_state import OrderState
+from executor.domain.enums import BreakerStatus, EventKind, OrderKind, PositionStatus, SignalStatus
+from executor.domain.order_state import FAILURE_STATES, OrderState, advance, reported_state
+from executor.domain.orders import Order
 from executor.store.models import (
     DailyLossRow,
     DecisionRow,
@@ -25,6 +26,9 @@ from executor.store.models import (
     RiskStateRow,
     SignalRow,
 )
+
+OrderObserver = Callable[[OrderKind, OrderState], None]
+"""Told the kind and new state of every order state change the store makes (the daemon's metrics)."""
 
 
 class _Repository:
@@ -78,13 +82,22 @@ class SignalRepository(_Repository):
         )
         return result.all()
 
-    async def mark(
-        self, row: SignalRow, status: SignalStatus, at: datetime, error: str | None = None
-    ) -> None:
-        row.status = status
-        row.decided_at = at
-        row.error = error
-        await self.session.flush()
+    async def settle(
+        self, signal_pk: int, status: SignalStatus, at: datetime, error: str | None = None
+    ) -> bool:
+        """Settle a queued signal as decided or failed, once: False when it was no longer queued.
+
+        One conditional UPDATE, so two deciders can never both settle it (on PostgreSQL the row stays
+        locked until the caller's transaction ends).
+        """
+        assert status is not SignalStatus.QUEUED
+        result = await self.session.execute(
+            update(SignalRow)
+            .where(SignalRow.id == signal_pk, SignalRow.status == SignalStatus.QUEUED)
+            .values(status=status, decided_at=at, error=error)
+            .execution_options(synchronize_session="fetch")
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 class RejectedSignalRepository(_Repository):
@@ -130,6 +143,13 @@ class DecisionRepository(_Repository):
 
 
 class OrderRepository(_Repository):
+    """Order rows and their life: every state change goes through `move`, `record` or `adopt`, which
+    apply the order state machine (domain/order_state.py) to the row as it is in this transaction."""
+
+    def __init__(self, session: AsyncSession, on_moved: OrderObserver | None = None) -> None:
+        super().__init__(session)
+        self._on_moved = on_moved
+
     async def add(self, row: OrderRow) -> OrderRow:
         """Write-ahead: raises IntegrityError if the client id exists, so an order is never written twice."""
         self.session.add(row)
@@ -140,6 +160,66 @@ class OrderRepository(_Repository):
         return await self.session.scalar(
             select(OrderRow).where(OrderRow.account == account, OrderRow.client_order_id == client_order_id)
         )
+
+    async def move(
+        self, account: str, client_order_id: str, target: OrderState, at: datetime, note: str | None = None
+    ) -> OrderRow:
+        """Move an order to `target` (IllegalTransition if its life does not allow it); the note of a
+        failure state is its error."""
+        row = await self._existing(account, client_order_id)
+        self._move(row, target, at, note)
+        await self.session.flush()
+        return row
+
+    async def record(self, account: str, client_order_id: str, order: Order, at: datetime) -> OrderRow:
+        """Record what the exchange says of an order: its ids, its fill and the state they mean."""
+        row = await self._existing(account, client_order_id)
+        row.exchange_order_id = order.exchange_id or row.exchange_order_id
+        row.executed_order_id = order.executed_order_id or row.executed_order_id
+        row.filled_qty = order.filled
+        if order.average_price is not None:
+            row.average_price = order.average_price
+        target, note = reported_state(order)
+        self._move(row, target, at, note)
+        await self.session.flush()
+        return row
+
+    async def adopt(self, account: str, client_order_id: str, order: Order, at: datetime) -> OrderRow:
+        """A stop found resting on the exchange is this row's order: its id and trigger, and OPEN."""
+        row = await self._existing(account, client_order_id)
+        row.exchange_order_id = order.exchange_id
+        row.trigger_price = order.trigger_price or row.trigger_price
+        self._move(row, OrderState.OPEN, at, None)
+        await self.session.flush()
+        return row
+
+    async def attach(
+        self, account: str, client_order_id: str, position_pk: int, kinds: Sequence[OrderKind]
+    ) -> OrderRow:
+        """The entry, and its signal's legs of these kinds, belong to the position its fill opened."""
+        entry = await self._existing(account, client_order_id)
+        entry.position_pk = position_pk
+        if entry.signal_pk is not None:
+            for leg in await self.for_signal(entry.signal_pk):
+                if leg.kind in kinds:
+                    leg.position_pk = position_pk
+        await self.session.flush()
+        return entry
+
+    async def _existing(self, account: str, client_order_id: str) -> OrderRow:
+        row = await self.by_client_id(account, client_order_id)
+        if row is None:
+            raise LookupError(f"no order {client_order_id} for account {account}")
+        return row
+
+    def _move(self, row: OrderRow, target: OrderState, at: datetime, note: str | None) -> None:
+        state, history = advance(row.state, target, list(row.state_history), at, note)
+        changed = state is not row.state
+        row.state, row.state_history, row.updated_at = state, history, at
+        if note and target in FAILURE_STATES:
+            row.error = note
+        if changed and self._on_moved is not None:
+            self._on_moved(row.kind, state)
 
     async def in_states(self, account: str, states: Sequence[OrderState]) -> Sequence[OrderRow]:
         result = await self.session.scalars(
@@ -225,6 +305,59 @@ class PositionRepository(_Repository):
         )
         return result.all()
 
+    async def open_one(self, position_pk: int) -> PositionRow | None:
+        """The position if it is still open, locked for this transaction on PostgreSQL."""
+        return await self.session.scalar(
+            select(PositionRow)
+            .where(PositionRow.id == position_pk, PositionRow.status == PositionStatus.OPEN)
+            .with_for_update()
+        )
+
+    async def close(
+        self,
+        row: PositionRow,
+        *,
+        exit_price: Decimal | None,
+        realized_pnl: Decimal,
+        fees: Decimal,
+        funding: Decimal,
+        closed_at: datetime,
+    ) -> PositionRow:
+        """Book an open position (from `open_one`) closed with what it earned and cost."""
+        if row.status is not PositionStatus.OPEN:
+            raise ValueError(f"position {row.id} is {row.status}, not open")
+        row.exit_price, row.realized_pnl, row.fees, row.funding = exit_price, realized_pnl, fees, funding
+        row.status, row.closed_at = PositionStatus.CLOSED, closed_at
+        await self.session.flush()
+        return row
+
+    async def resize(self, position_pk: int, qty: Decimal) -> None:
+        """The quantity the exchange holds for the position (it grew or shrank outside the daemon)."""
+        await self._update(position_pk, qty=qty)
+
+    async def request_close(self, position_pk: int, reason: str) -> None:
+        """Record that the position must be closed, so a refused close is retried, not forgotten."""
+        await self._update(position_pk, close_requested=reason)
+
+    async def move_stop(self, position_pk: int, stop_price: Decimal) -> tuple[PositionRow, Decimal | None]:
+        """The position's stop price is now `stop_price`: the row, and the stop price it had before."""
+        row = await self.get(position_pk)
+        if row is None:
+            raise LookupError(f"no position {position_pk}")
+        previous, row.stop_price = row.stop_price, stop_price
+        await self.session.flush()
+        return row, previous
+
+    async def _update(self, position_pk: int, **values: Any) -> None:
+        result = await self.session.execute(
+            update(PositionRow)
+            .where(PositionRow.id == position_pk)
+            .values(**values)
+            .execution_options(synchronize_session="fetch")
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            raise LookupError(f"no position {position_pk}")
+
     async def recent_closed(self, account: str, limit: int) -> Sequence[PositionRow]:
         """The newest closed positions first (the risk engine's trade history)."""
         result = await self.session.scalars(
@@ -266,6 +399,41 @@ class DailyLossRepository(_Repository):
 
     async def add(self, row: DailyLossRow) -> DailyLossRow:
         self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def book(
+        self, row: DailyLossRow, *, realized_pnl: Decimal, fees: Decimal, funding: Decimal, at: datetime
+    ) -> DailyLossRow:
+        """Add a closed trade's gross PnL, fees and funding to the day's ledger."""
+        row.realized_pnl += realized_pnl
+        row.fees += fees
+        row.funding += funding
+        row.updated_at = at
+        await self.session.flush()
+        return row
+
+    async def set_breaker(
+        self,
+        row: DailyLossRow,
+        breaker: BreakerStatus,
+        at: datetime,
+        *,
+        tripped_at: datetime | None = None,
+        trip_reason: str | None = None,
+        resumed_at: datetime | None = None,
+        resumed_by: str | None = None,
+    ) -> DailyLossRow:
+        """The day's breaker as the carried state has it, with the trip or resume details given."""
+        row.breaker, row.updated_at = breaker, at
+        if tripped_at is not None:
+            row.tripped_at = tripped_at
+        if trip_reason is not None:
+            row.trip_reason = trip_reason
+        if resumed_at is not None:
+            row.resumed_at = resumed_at
+        if resumed_by is not None:
+            row.resumed_by = resumed_by
         await self.session.flush()
         return row
 
@@ -338,12 +506,12 @@ class EventRepository(_Repository):
 class Repositories:
     """Every repository on one session, so a unit of work spans tables atomically."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, on_order_moved: OrderObserver | None = None) -> None:
         self.session = session
         self.signals = SignalRepository(session)
         self.rejected = RejectedSignalRepository(session)
         self.decisions = DecisionRepository(session)
-        self.orders = OrderRepository(session)
+        self.orders = OrderRepository(session, on_order_moved)
         self.fills = FillRepository(session)
         self.positions = PositionRepository(session)
         self.funding = FundingRepository(session)

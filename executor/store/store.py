@@ -10,17 +10,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from executor.store import migrate
 from executor.store.engine import create_engine, session_factory
-from executor.store.repositories import Repositories
+from executor.store.repositories import OrderObserver, Repositories
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, on_order_moved: OrderObserver | None = None) -> None:
         self.engine = engine
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+        self._on_order_moved = on_order_moved
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        return cls(create_engine(url))
+    def open(cls, url: str, on_order_moved: OrderObserver | None = None) -> Store:
+        return cls(create_engine(url), on_order_moved)
 
     @property
     def dialect(self) -> str:
@@ -43,4 +44,4 @@ class Store:
     async def transaction(self) -> AsyncIterator[Repositories]:
         """Commit on success, roll back on any exception: no partial writes."""
         async with self._sessions() as session, session.begin():
-            yield Repositories(session)
+            yield Repositories(session, self._on_order_moved)

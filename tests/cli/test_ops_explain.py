@@ -156,7 +156,7 @@ async def test_a_close_signal_is_reported_done_or_failed_with_the_daemons_error(
         done, _ = await tx.signals.store(
             account=ACCOUNT, signal_id="close-1", source="websocket", payload=close, received_at=NOW
         )
-        await tx.signals.mark(done, SignalStatus.DECIDED, NOW)
+        await tx.signals.settle(done.id, SignalStatus.DECIDED, NOW)
         failed, _ = await tx.signals.store(
             account=ACCOUNT,
             signal_id="close-2",
@@ -164,7 +164,7 @@ async def test_a_close_signal_is_reported_done_or_failed_with_the_daemons_error(
             payload=close | {"id": "close-2"},
             received_at=NOW,
         )
-        await tx.signals.mark(failed, SignalStatus.FAILED, NOW, "no open position on SOL/USDT:USDT")
+        await tx.signals.settle(failed.id, SignalStatus.FAILED, NOW, "no open position on SOL/USDT:USDT")
     env = cli_env(migrated_database_url)
 
     first = await invoke(["explain", "close-1"], env)

@@ -60,7 +60,7 @@ async def test_signal_is_stored_once_and_a_second_arrival_is_a_duplicate(store: 
     async with store.transaction() as tx:
         queued = await tx.signals.queued(ACCOUNT)
         assert [r.signal_id for r in queued] == ["s1"]
-        await tx.signals.mark(queued[0], SignalStatus.DECIDED, NOW)
+        assert await tx.signals.settle(queued[0].id, SignalStatus.DECIDED, NOW) is True
     async with store.transaction() as tx:
         assert await tx.signals.queued(ACCOUNT) == []
         stored = await tx.signals.get(ACCOUNT, "s1")

@@ -187,7 +187,7 @@ async def store_decided_signal(
                 decided_at=at,
             )
         )
-        await tx.signals.mark(row, SignalStatus.DECIDED, at)
+        await tx.signals.settle(row.id, SignalStatus.DECIDED, at)
         return row.id
 
 

@@ -90,10 +90,10 @@ async def flow(
     sim = SimServer(config, exchange=exchange)  # type: ignore[arg-type]
     url = await sim.start("127.0.0.1", 0)
     http = aiohttp.ClientSession()
-    store = Store.open(database_url)
+    metrics = Metrics()
+    store = Store.open(database_url, on_order_moved=metrics.order_moved)
     await store.upgrade()
     adapter = build_adapter(f"sim-{exchange}", "paper", sim_base_url=url, settings=FAST, gates=GateRegistry())
-    metrics = Metrics()
     alerter = Alerter(metrics, account=ACCOUNT)
     runtime = await build_runtime(
         account=ACCOUNT,
