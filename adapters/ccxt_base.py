@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -92,6 +93,12 @@ class AdapterSettings:
     fill_readback_attempts: int = 20
     fill_readback_delay: timedelta = timedelta(milliseconds=100)
     timeout_ms: int = 10_000
+    request_window_ms: int = 5_000
+    """How long a signed request stays executable: Binance `recvWindow`, Phemex `x-phemex-request-expiry`
+    (rounded up to whole seconds). ccxt's defaults are 10 s and 60 s; a short window bounds how long the
+    original of an unanswered write can still execute, and so how long a resend must wait."""
+    window_margin: timedelta = timedelta(seconds=1)
+    """Clock-offset error allowed for when deciding that an unanswered write can no longer execute."""
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
 
@@ -228,13 +235,23 @@ class CcxtAdapter(ABC):
     ) -> Order:
         """Send an order-creating request exactly once in effect.
 
-        An ambiguous answer is resolved by looking the client id up and only then resending with
-        the same id; a duplicate-id rejection proves an earlier attempt landed.
+        An ambiguous answer is resolved by looking the client id up. Found: that is the order. Not found:
+        the original may still be in flight (exchanges keep a signed request executable until its window
+        ends, and client ids are unique only among *open* orders, so a filled original would not even
+        block a resend), so the resend waits until the original can no longer execute and a second
+        lookup still misses it. A duplicate-id rejection proves an earlier attempt is open.
         """
         last: ExchangeError | None = None
+        sent = time.monotonic()
+
+        async def timed_send() -> Any:
+            nonlocal sent
+            sent = time.monotonic()  # the last attempt's departure: _request may resend after a 429
+            return await send()
+
         for _ in range(self._settings.write_attempts):
             try:
-                raw = await self._request(send, write=True)
+                raw = await self._request(timed_send, write=True)
                 return self._order_from_raw(raw, conditional=conditional)
             except ExchangeError as error:
                 if error.reason is ErrorReason.DUPLICATE_CLIENT_ID:
@@ -255,11 +272,29 @@ class CcxtAdapter(ABC):
                 found = await self._lookup(symbol, client_id, conditional=conditional)
                 if found is not None:
                     return found
+                await self._until_unexecutable(sent, client_id)
+                found = await self._lookup(symbol, client_id, conditional=conditional)
+                if found is not None:
+                    return found
         assert last is not None
         raise AmbiguousWriteError(
             f"{self._name}: {client_id} unresolved after {self._settings.write_attempts} attempts: {last}",
             last.classification,
         )
+
+    async def _until_unexecutable(self, sent: float, client_id: str) -> None:
+        """Wait until a request sent at monotonic `sent` can no longer execute anywhere.
+
+        The window in whole seconds plus one: Binance accepts a timestamp up to 1 s ahead of its clock,
+        and Phemex's expiry is whole epoch seconds (valid through the second it names); plus the margin.
+        """
+        s = self._settings
+        window = -(-s.request_window_ms // 1000) + 1
+        deadline = sent + window + s.window_margin.total_seconds()
+        pause = deadline - time.monotonic()
+        if pause > 0:
+            log.info("exchange_write_window_wait", exchange=self._name, client_id=client_id, wait_s=pause)
+            await asyncio.sleep(pause)
 
     def _order_from_raw(self, raw: Any, *, conditional: bool | None = None) -> Order:
         return parse_order(raw, conditional=conditional)

@@ -80,6 +80,7 @@ BINANCE_CODES: dict[int, ErrorReason] = {
     -4059: ErrorReason.NO_CHANGE,
     -4116: ErrorReason.DUPLICATE_CLIENT_ID,
     -4164: ErrorReason.INVALID_ORDER,
+    -5028: ErrorReason.CLOCK_SKEW,  # ME recvWindow: not executed; ccxt says BadRequest, the code says retry
 }
 
 PHEMEX_CODES: dict[int, ErrorReason] = {

@@ -31,20 +31,31 @@ def build_ccxt(
     *,
     sim_base_url: str | None = None,
     timeout_ms: int = 10_000,
+    request_window_ms: int = 5_000,
 ) -> Any:
-    """A configured ccxt instance: rolling-window throttle, no ccxt retries, the right URLs."""
+    """A configured ccxt instance: rolling-window throttle, no ccxt retries, a short request window
+    (Binance `recvWindow`, Phemex `x-phemex-request-expiry`), the right URLs."""
     exchange, mode = ExchangeId(exchange), ExchangeMode(mode)
     config: dict[str, Any] = {"timeout": timeout_ms, **throttle_config(exchange.family)}
     if credentials is not None:
         config["apiKey"] = credentials.api_key
         config["secret"] = credentials.secret
     if exchange.family is ExchangeFamily.BINANCE:
-        config["options"] = {"fetchCurrencies": False, "maxRetriesOnFailure": 0, "defaultType": "swap"}
+        config["options"] = {
+            "fetchCurrencies": False,
+            "maxRetriesOnFailure": 0,
+            "defaultType": "swap",
+            "recvWindow": request_window_ms,
+        }
         instance = ccxt.binanceusdm(config)
         if mode is ExchangeMode.PAPER and not exchange.simulated:
             instance.enable_demo_trading(True)
     else:
-        config["options"] = {"maxRetriesOnFailure": 0, "defaultType": "swap"}
+        config["options"] = {
+            "maxRetriesOnFailure": 0,
+            "defaultType": "swap",
+            "x-phemex-request-expiry": -(-request_window_ms // 1000),
+        }
         instance = ccxt.phemex(config)
         if mode is ExchangeMode.PAPER and not exchange.simulated:
             instance.set_sandbox_mode(True)
@@ -73,7 +84,12 @@ def build_adapter(
         raise ValueError(f"{exchange.value} needs an API key and secret")
     settings = settings or AdapterSettings()
     instance = build_ccxt(
-        exchange, mode, credentials, sim_base_url=sim_base_url, timeout_ms=settings.timeout_ms
+        exchange,
+        mode,
+        credentials,
+        sim_base_url=sim_base_url,
+        timeout_ms=settings.timeout_ms,
+        request_window_ms=settings.request_window_ms,
     )
     adapter_class: type[CcxtAdapter] = (
         BinanceUsdmAdapter if exchange.family is ExchangeFamily.BINANCE else PhemexAdapter

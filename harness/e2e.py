@@ -586,10 +586,11 @@ def creating_requests(requests: list[dict[str, Any]], family: str) -> dict[str, 
 
 
 def executed(request: dict[str, Any]) -> bool:
-    """Did the simulator act on this creating request? (drop_after acts without answering.)"""
+    """Did the simulator act on this creating request? (drop_after acts without answering; execute_late
+    records the status of its late execution, which no client received.)"""
     if request["fault"] == "drop_after":
         return True
-    return request["fault"] in (None, "delay") and request["status"] == 200
+    return request["fault"] in (None, "delay", "execute_late") and request["status"] == 200
 
 
 def lookups_of(requests: list[dict[str, Any]], client_id: str) -> list[dict[str, Any]]:
@@ -612,9 +613,13 @@ def order_sent_twice(requests: list[dict[str, Any]], family: str) -> list[str]:
             problems.append(f"{client_id} executed {sum(executed(a) for a in attempts)} times")
         lookups = lookups_of(requests, client_id)
         for previous, resend in itertools.pairwise(attempts):
-            ambiguous = previous["fault"] in ("delay", "drop_before", "drop_after", "error_5xx") or (
-                previous["status"] is None or previous["status"] >= 500
-            )
+            ambiguous = previous["fault"] in (
+                "delay",
+                "drop_before",
+                "drop_after",
+                "error_5xx",
+                "execute_late",
+            ) or (previous["status"] is None or previous["status"] >= 500)
             if ambiguous and not any(previous["seq"] < lookup["seq"] < resend["seq"] for lookup in lookups):
                 problems.append(
                     f"{client_id} resent (seq {resend['seq']}) without a lookup after an unknown outcome"

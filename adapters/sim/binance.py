@@ -37,6 +37,11 @@ NAME = "binance"
 API_KEY_HEADER = "X-MBX-APIKEY"
 ALGO_ORDER_PATH = "/fapi/v1/algoOrder"
 _SIGNATURE = re.compile(r"(^|&)signature=[^&]*")
+_CLIENT_ID = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
+DEFAULT_RECV_WINDOW_MS = 5000
+MATCHING_ENGINE_PATHS = frozenset(
+    {"/fapi/v1/order", ALGO_ORDER_PATH, "/fapi/v1/allOpenOrders", "/fapi/v1/algoOpenOrders"}
+)
 
 _REJECT_CODES: dict[Reject, int] = {
     Reject.UNKNOWN_SYMBOL: -1121,
@@ -84,6 +89,24 @@ def _algo_status(order: Order) -> str:
     if order.status is OrderStatus.TRIGGERED and order.filled_qty:
         return "FINISHED"
     return _ALGO_STATUS.get(order.status, order.status.value)
+
+
+def matching_engine_window(wire: WireRequest) -> None:
+    """The matching engine checks `timestamp + recvWindow` again when it executes (-5028, not executed).
+
+    The gateway checked it on arrival (-1021); a request held up after that (a `delay` or `execute_late`
+    fault) may still execute until its window ends on the exchange's clock, and never after.
+    """
+    timestamp = _int(wire.params, "timestamp") or 0
+    recv_window = _int(wire.params, "recvWindow") or DEFAULT_RECV_WINDOW_MS
+    if int(time.time() * 1000) > timestamp + recv_window:
+        raise error(-5028, "Timestamp for this request is outside of the ME recvWindow.")
+
+
+def valid_client_id(client_id: str) -> None:
+    """`newClientOrderId` / `clientAlgoId` must match ^[.A-Z:/a-z0-9_-]{1,36}$ (-4015)."""
+    if not _CLIENT_ID.fullmatch(client_id):
+        raise error(-4015, "Client order id is not valid.")
 
 
 def error(code: int, msg: str, status: int = 400) -> ApiError:
@@ -220,6 +243,8 @@ class BinanceDialect:
             wire = wire_of(request)
             try:
                 account = self.authenticate(wire, request.headers.get(API_KEY_HEADER))
+                if wire.method != "GET" and wire.path in MATCHING_ENGINE_PATHS:
+                    matching_engine_window(wire)
                 return web.json_response(fn(wire, account))
             except ApiError as exc:
                 return exc.response()
@@ -239,10 +264,10 @@ class BinanceDialect:
         timestamp = _int(params, "timestamp")
         if timestamp is None:
             raise error(-1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.")
-        recv_window = _int(params, "recvWindow") or 5000
+        recv_window = _int(params, "recvWindow") or DEFAULT_RECV_WINDOW_MS
         if recv_window > self.config.recv_window_max_ms:
             raise error(-1131, f"recvWindow must be less than {self.config.recv_window_max_ms}.")
-        server_ms = int(time.time() * 1000)
+        server_ms = wire.arrival_ms
         if timestamp > server_ms + 1000 or server_ms - timestamp > recv_window:
             raise error(-1021, "Timestamp for this request is outside of the recvWindow.")
         signature = str(params.get("signature", ""))
@@ -643,6 +668,7 @@ class BinanceDialect:
             raise error(-1102, "Invalid workingType.") from exc
         client_field = "clientAlgoId" if algo else "newClientOrderId"
         client_id = str(params.get(client_field) or f"sim-{time.time_ns()}")
+        valid_client_id(client_id)
         return OrderRequest(
             symbol=inst.symbol,
             side=OrderSide(side_raw),

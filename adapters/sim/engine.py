@@ -249,7 +249,12 @@ class Engine:
 
     def _validate(self, account: Account, inst: Instrument, request: OrderRequest) -> None:
         symbol = inst.symbol
-        if any(o.client_id == request.client_id and o.parent_id is None for o in account.orders.values()):
+        if any(
+            o.client_id == request.client_id and o.parent_id is None and o.status.is_open
+            for o in account.orders.values()
+        ):
+            # Unique among *open* orders only (Binance newClientOrderId/clientAlgoId): a closed order's
+            # id may be reused, so a duplicate-id refusal proves nothing about a closed first attempt.
             raise EngineReject(Reject.DUPLICATE_CLIENT_ID, "ClientOrderId is duplicated.")
         conditional = request.type.conditional
         if request.close_position:

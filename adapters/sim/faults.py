@@ -22,6 +22,7 @@ class FaultAction(StrEnum):
     DROP_BEFORE = "drop_before"  # close the connection without executing
     DROP_AFTER = "drop_after"  # execute, then close the connection instead of answering
     REJECT_STOP = "reject_stop"  # refuse a stop order with the exchange's error (other requests pass)
+    EXECUTE_LATE = "execute_late"  # close the connection at once, execute after delay_ms (window permitting)
 
 
 class FaultRuleError(ValueError):

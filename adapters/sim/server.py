@@ -18,7 +18,7 @@ from adapters.sim.clock import SimClock
 from adapters.sim.config import SimConfig
 from adapters.sim.control import PREFIX, ControlApi
 from adapters.sim.engine import Engine
-from adapters.sim.faults import FaultAction, FaultBook, RequestLog
+from adapters.sim.faults import FaultAction, FaultBook, RecordedRequest, RequestLog
 from adapters.sim.prices import build_price_path
 from adapters.sim.wire import WIRE_KEY, WireRequest, read_wire
 
@@ -64,6 +64,7 @@ class SimServer:
         self._price_path = build_price_path(self.config.price_path, self.config.seed)
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._late: set[asyncio.Task[None]] = set()
         self.base_url: str | None = None
         self.app = self._build_app()
 
@@ -71,9 +72,15 @@ class SimServer:
         app = web.Application(middlewares=[self._middleware])
         self.dialect.add_routes(app)
         ControlApi(
-            self.engine, self.faults, self.requests, on_mark=self._pinned.add, on_reset=self._pinned.clear
+            self.engine, self.faults, self.requests, on_mark=self._pinned.add, on_reset=self._on_reset
         ).add_routes(app)
         return app
+
+    def _on_reset(self) -> None:
+        """Pins are released and requests still waiting to execute late are dropped with the old state."""
+        self._pinned.clear()
+        for task in self._late:
+            task.cancel()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen and start the price/funding ticker; returns the base URL (http://host:port)."""
@@ -90,6 +97,10 @@ class SimServer:
         return self.base_url
 
     async def stop(self) -> None:
+        for task in list(self._late):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -143,6 +154,14 @@ class SimServer:
             response = _custom(rule.body, 418) or self._module.rate_limit_response(418)
         elif rule.action is FaultAction.REJECT_STOP:
             response = self._module.stop_rejected_response()
+        elif rule.action is FaultAction.EXECUTE_LATE:
+            task = asyncio.get_running_loop().create_task(
+                _execute_late(request, handler, entry, rule.delay_ms)
+            )
+            self._late.add(task)
+            task.add_done_callback(self._late.discard)
+            _drop(request)
+            raise asyncio.CancelledError
         else:
             if rule.action is FaultAction.DROP_AFTER:
                 await handler(request)
@@ -151,6 +170,23 @@ class SimServer:
         entry.status = response.status
         entry.answered_monotonic_ns = time.monotonic_ns()
         return response
+
+
+async def _execute_late(
+    request: web.Request,
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    entry: RecordedRequest,
+    delay_ms: int,
+) -> None:
+    """The request the client gave up on reaches the matching engine `delay_ms` after it arrived.
+
+    The dialect's execution-time window check (Binance -5028, Phemex expiry) decides whether it still
+    executes; the request log records that answer, which no client receives.
+    """
+    await asyncio.sleep(delay_ms / 1000)
+    response = await handler(request)
+    entry.status = response.status
+    entry.answered_monotonic_ns = time.monotonic_ns()
 
 
 def _custom(body: object, status: int) -> web.Response | None:

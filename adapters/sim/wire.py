@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -19,6 +20,8 @@ class WireRequest:
     raw_query: str
     body: str
     params: dict[str, Any]
+    arrival_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    """Host wall clock at arrival: the gateway checks a request's timestamp window at this moment."""
 
 
 WIRE_KEY = web.RequestKey("sim_wire", WireRequest)  # set by the server middleware on every exchange request

@@ -255,6 +255,29 @@ async def test_timeout_then_late_execution_never_opens_twice() -> None:
             assert dec(account["positions"][0]["qty"]) == QTY
 
 
+@pytest.mark.parametrize("delay_ms", [600, 4000])
+async def test_an_entry_executing_late_after_the_client_gave_up_opens_exactly_one_position(
+    sim: Sim, delay_ms: int
+) -> None:
+    """The original arrives, the connection dies, the original executes later: inside its window it is
+    found by the lookup made once the window has passed; after it (-5028 / expired) the resend is the
+    only execution. A resend before the window ends would have opened a second position."""
+    await sim.adapter.ensure_leverage(BTC, 5, MarginMode.ISOLATED)
+    cid = client_order_id(f"sig-late-{delay_ms}", OrderKind.ENTRY)
+    key = "newClientOrderId" if sim.exchange == "binance" else "clOrdID"
+    await sim.fault(
+        action="execute_late", method="POST", path=sim.order_path, match={key: cid}, delay_ms=delay_ms
+    )
+    result = await sim.adapter.open_with_stop(entry_request(f"sig-late-{delay_ms}"))
+    assert result.protected and result.entry.filled == QTY
+    await eventually(lambda s=sim: _all_answered(s), within=6)
+    account = await sim.account()
+    assert len([o for o in account["orders"] if o["client_id"] == cid and o["status"] == "FILLED"]) == 1
+    assert [dec(p["qty"]) for p in account["positions"]] == [QTY]
+    attempts = [r for r in await sim.requests("POST", sim.order_path) if r["params"].get(key) == cid]
+    assert [r["status"] == 200 for r in attempts] == ([True] if delay_ms == 600 else [False, True])
+
+
 async def _all_answered(sim: Sim) -> bool:
     return all(r["status"] is not None for r in await sim.requests("POST", sim.order_path))
 

@@ -56,6 +56,11 @@ NOW = datetime(2025, 1, 1, tzinfo=UTC)
             ErrorReason.CLOCK_SKEW,
             ErrorClass.RETRYABLE,
         ),
+        (  # ccxt raises BadRequest, a "definitive" class; the matching engine did not execute it
+            ccxt.BadRequest('binanceusdm {"code":-5028,"msg":"Timestamp outside of the ME recvWindow."}'),
+            ErrorReason.CLOCK_SKEW,
+            ErrorClass.RETRYABLE,
+        ),
         (
             ccxt.DDoSProtection('binanceusdm 429 Too Many Requests {"code":-1003}'),
             ErrorReason.RATE_LIMITED,

@@ -95,6 +95,24 @@ FAULTS = [
         Outcome.PROTECTED,
         families=("binance", "phemex"),
     ),
+    # The original executes after the daemon gave up on it (inside its recvWindow / expiry): found by the
+    # lookup made once the window has passed, never resent. Past the window it is refused (-5028 /
+    # expired) and the resend is the only execution.
+    Fault(
+        "entry-executes-late",
+        "entry",
+        {"action": "execute_late", "delay_ms": 3000},
+        Outcome.PROTECTED,
+        families=("binance", "phemex"),
+    ),
+    Fault(
+        "entry-executes-after-its-window",
+        "entry",
+        {"action": "execute_late", "delay_ms": 8000},
+        Outcome.PROTECTED,
+        families=("binance", "phemex"),
+    ),
+    Fault("stop-executes-late", "stop", {"action": "execute_late", "delay_ms": 3000}, Outcome.PROTECTED),
     Fault(
         "stop-delay-past-timeout", "stop", {"action": "delay", "delay_ms": PAST_TIMEOUT_MS}, Outcome.PROTECTED
     ),
@@ -181,6 +199,18 @@ async def test_a_fault_during_entry_or_stop_placement_never_doubles_an_order_nor
         return (await outcome(sim, daemon))[0]
 
     await eventually(settled, within=40, what=f"a consistent end state after {fault.name}")
+
+    async def held_requests_done() -> bool:
+        """A held request (delay, execute_late) may still execute after the daemon moved on."""
+        return all(
+            attempt["status"] is not None
+            for attempts in creating_requests(await sim.requests(), sim.family).values()
+            for attempt in attempts
+            if attempt["fault"] in ("delay", "execute_late")
+        )
+
+    await eventually(held_requests_done, within=20, what="every held request executed or refused")
+    await eventually(settled, within=20, what=f"a consistent end state after {fault.name}")
     await asyncio.sleep(0.6)  # three tracker passes: a late extra order or a late close would show
     final, view = await outcome(sim, daemon)
     assert final is not None, f"the state moved on after it settled: {view.summary()}"
@@ -335,7 +365,16 @@ async def decision_of(daemon: Daemon, signal_id: str) -> Any:
 
 # --------------------------------------------------------------------------- every fault on the other writes
 
-KINDS = ["delay", "error_5xx", "rate_limit", "ban", "drop_before", "drop_after", "reject_stop"]
+KINDS = [
+    "delay",
+    "error_5xx",
+    "rate_limit",
+    "ban",
+    "drop_before",
+    "drop_after",
+    "execute_late",
+    "reject_stop",
+]
 OTHER_WRITES = ["leverage", "take_profit", "cancel", "close"]
 MATRIX = [
     *[pytest.param(kind, write, id=f"{kind}-{write}") for write in OTHER_WRITES for kind in KINDS],
@@ -350,6 +389,8 @@ def matrix_rule(kind: str, method: str, path: str, match: dict[str, str] | None 
         body["match"] = match
     if kind == "delay":
         body["delay_ms"] = PAST_TIMEOUT_MS
+    elif kind == "execute_late":  # executes after the daemon gave up, inside its 5 s request window
+        body["delay_ms"] = 3000
     elif kind == "error_5xx":
         body["status"] = 503
     elif kind == "rate_limit":  # Binance's body without Retry-After: the adapter's own short backoff

@@ -58,3 +58,9 @@ def test_a_resend_after_a_definite_refusal_needs_no_lookup() -> None:
 def test_a_late_delayed_duplicate_refused_by_the_exchange_is_not_a_second_execution() -> None:
     requests = [create(1, "delay", 400), lookup(2), create(3)]
     assert order_sent_twice(requests, "binance") == []
+
+
+def test_a_late_execution_counts_as_executed_only_when_its_window_allowed_it() -> None:
+    landed = order_sent_twice([create(1, "execute_late", 200), lookup(2), create(3)], "binance")
+    refused = order_sent_twice([create(1, "execute_late", 400), lookup(2), create(3)], "binance")
+    assert landed == [f"{CID} executed 2 times"] and refused == []

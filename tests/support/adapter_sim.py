@@ -27,6 +27,8 @@ FAST = AdapterSettings(
     read_retry_delay=timedelta(milliseconds=5),
     fill_readback_delay=timedelta(milliseconds=10),
     timeout_ms=3_000,
+    request_window_ms=1_000,
+    window_margin=timedelta(milliseconds=200),
     backoff=BackoffPolicy(timedelta(milliseconds=50), timedelta(milliseconds=400), 2.0),
 )
 

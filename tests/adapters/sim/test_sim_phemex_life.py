@@ -141,9 +141,10 @@ async def test_isolated_liquidation_takes_the_margin(phemex_ex: Any, control_p: 
 
 
 async def test_rejections_raise_the_classes_live_phemex_produces(phemex_ex: Any, phemex_sim: Any) -> None:
-    await phemex_ex.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "p-dup"})
-    with pytest.raises(ccxt.DuplicateOrderId):
-        await phemex_ex.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "p-dup"})
+    await phemex_ex.create_order(BTC, "market", "buy", 0.01)
+    await phemex_ex.create_order(BTC, "limit", "buy", 0.01, 50000, {"clientOrderId": "p-dup"})
+    with pytest.raises(ccxt.DuplicateOrderId):  # a duplicate among open orders
+        await phemex_ex.create_order(BTC, "limit", "buy", 0.01, 50000, {"clientOrderId": "p-dup"})
     with pytest.raises(ccxt.InvalidOrder, match="11044"):
         await phemex_ex.create_order(
             BTC,
