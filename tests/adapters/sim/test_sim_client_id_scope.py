@@ -9,7 +9,7 @@ from typing import Any
 
 import ccxt.async_support as ccxt
 import pytest
-from simkit import Control, binance_client, phemex_client
+from tests.support.simkit import Control, binance_client, phemex_client
 
 BTC = "BTC/USDT:USDT"
 ORDER = "/fapi/v1/order"
