@@ -270,7 +270,7 @@ async def test_an_entry_executing_late_after_the_client_gave_up_opens_exactly_on
     )
     result = await sim.adapter.open_with_stop(entry_request(f"sig-late-{delay_ms}"))
     assert result.protected and result.entry.filled == QTY
-    await eventually(lambda s=sim: _all_answered(s), within=6)
+    await eventually(lambda: _all_answered(sim), within=6)
     account = await sim.account()
     assert len([o for o in account["orders"] if o["client_id"] == cid and o["status"] == "FILLED"]) == 1
     assert [dec(p["qty"]) for p in account["positions"]] == [QTY]
