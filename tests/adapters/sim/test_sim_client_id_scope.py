@@ -9,6 +9,7 @@ from typing import Any
 
 import ccxt.async_support as ccxt
 import pytest
+
 from tests.support.simkit import Control, binance_client, phemex_client
 
 BTC = "BTC/USDT:USDT"
