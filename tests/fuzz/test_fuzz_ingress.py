@@ -45,6 +45,8 @@ WRONG = st.one_of(
     st.sampled_from(
         ["NaN", "Infinity", "-1", "0", "1e400", "74,10", "1_000", "LONG", "limit", "2026-13-01T00:00:00Z"]
     ),
+    st.sampled_from(["١٤٠", "１４０", "१४०", "٧٤.١٠", "14０"]),  # digits Decimal() reads as 140
+    st.text(alphabet=st.characters(whitelist_categories=["Nd"]), min_size=1, max_size=6),
 )
 FIELDS = [
     *BASE,
