@@ -39,6 +39,7 @@ class PositionKeeper:
         self.protection = Protection(ctx, self.legs)
         self.booking = Booking(ctx, self.legs, alerter)
         self._liquidation_checked: set[int] = set()
+        self._ban_alerted: datetime | None = None
 
     async def open_positions(self) -> Sequence[PositionRow]:
         async with self.ctx.store.transaction() as tx:
@@ -81,9 +82,27 @@ class PositionKeeper:
     async def track(self) -> None:
         """The tracker loop's pass: the account is read before the lock is taken, so a signal in
         flight never waits behind the tracker's reads."""
-        account = await self.ctx.accounts.refresh()
-        async with self.ctx.lock:
-            await self.sync_all(account)
+        try:
+            account = await self.ctx.accounts.refresh()
+            async with self.ctx.lock:
+                await self.sync_all(account)
+        finally:
+            self._alert_ban()
+
+    def _alert_ban(self) -> None:
+        """Once per ban, as soon as a pass has met it: the exchange refuses every request until it ends."""
+        banned = self.ctx.exchange.banned_until
+        now = datetime.now(UTC)  # the ban runs on the host's clock
+        if banned is None or banned <= now:
+            return
+        if self._ban_alerted is not None and self._ban_alerted > now:
+            return  # the same ban (perhaps extended) was reported already
+        self._ban_alerted = banned
+        self.alerter.raise_alert(
+            AlertKind.EXCHANGE_BANNED,
+            "the exchange bans our requests: signals are rejected and orders cannot change until it ends",
+            banned_until=banned.isoformat(),
+        )
 
     async def sync_all(self, account: AccountSnapshot | None = None) -> None:
         """Account, limit entries and every open position against the exchange; the caller holds the lock."""
