@@ -20,7 +20,7 @@ PIN = re.compile(r"^([A-Za-z0-9._-]+)==([^ ;\\]+)")
 def pins(name: str) -> dict[str, str]:
     """{package: version} of a lock file, each pin checked to carry a sha256 hash."""
     text = (LOCKS / name).read_text(encoding="utf-8")
-    found = {}
+    found: dict[str, str] = {}
     for block in re.split(r"\n(?=\S)", text):
         match = PIN.match(block)
         if match:
@@ -57,7 +57,7 @@ def test_uv_itself_is_pinned_with_its_hashes() -> None:
 
 
 def test_the_environment_running_these_tests_has_the_locked_versions() -> None:
-    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in distributions()}
+    installed: dict[str, str] = {canonicalize_name(d.metadata["Name"]): d.version for d in distributions()}
     locked = pins("dev.lock")
     drift = {
         name: (installed[name], version)
