@@ -391,20 +391,6 @@ class CcxtAdapter(ABC):
             symbol, position_side, qty, trigger_price, client_id, OrderType.TAKE_PROFIT_MARKET
         )
 
-    async def replace_stop(
-        self, old: Order, position_side: Side, trigger_price: Decimal, client_id: str
-    ) -> Order:
-        """New stop first, then cancel the old: for a moment there are two, never none.
-
-        If the cancel fails the new stop stays (both are reduce-only), and the error propagates so
-        the caller's reconciliation removes the old one.
-        """
-        new = await self.place_stop(
-            old.symbol, position_side, old.remaining or old.qty, trigger_price, client_id
-        )
-        await self.cancel_order(old)
-        return new
-
     async def cancel_order(self, order: Order) -> Order:
         """Cancel, then read the order back: only the exchange's own record says it is gone.
 

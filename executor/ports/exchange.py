@@ -77,12 +77,6 @@ class ExchangePort(Protocol):
         self, symbol: str, position_side: Side, qty: Decimal, trigger_price: Decimal, client_id: str
     ) -> Order: ...
 
-    async def replace_stop(
-        self, old: Order, position_side: Side, trigger_price: Decimal, client_id: str
-    ) -> Order:
-        """Place the new stop first, then cancel the old one: never a moment without a stop."""
-        ...
-
     async def cancel_order(self, order: Order) -> Order:
         """Cancel and return the order's final state (OrderNotFoundError if the exchange lost it)."""
         ...

@@ -128,22 +128,6 @@ async def test_binance_stop_leaves_right_after_the_entry_answer(sim: Sim) -> Non
     assert gap_ms < 50, f"the position was naked for {gap_ms:.1f} ms in the client"
 
 
-async def test_replace_stop_places_the_new_stop_before_cancelling_the_old(sim: Sim) -> None:
-    _, stop = await open_long(sim)
-    await sim.control("DELETE", "requests")
-    new = await sim.adapter.replace_stop(
-        stop, Side.LONG, D(59500), client_order_id("sig-1", OrderKind.STOP, 1)
-    )
-    assert new.is_open and new.trigger_price == D(59500)
-    rows = await sim.requests()
-    placed = next(r for r in rows if r["method"] == "POST" and r["path"] == sim.stop_path)
-    cancel_method, cancel_path = sim.cancel_path
-    cancelled = next(r for r in rows if r["method"] == cancel_method and r["path"] == cancel_path)
-    assert placed["answered_monotonic_ns"] < cancelled["arrival_monotonic_ns"]
-    stops = [o for o in (await sim.account())["open_orders"] if o["type"] == "STOP_MARKET"]
-    assert [dec(o["trigger_price"]) for o in stops] == [D(59500)]
-
-
 async def test_lookup_by_client_id_across_normal_and_conditional_orders(sim: Sim) -> None:
     entry, stop = await open_long(sim)
     assert entry.client_id is not None
@@ -308,15 +292,6 @@ async def test_rejected_stop_is_reported_so_the_caller_can_close(sim: Sim) -> No
     close = await sim.adapter.close_position(BTC, Side.LONG, result.entry.filled, close_id)
     assert close.filled == QTY
     assert (await sim.account())["positions"] == []
-
-
-async def test_rejected_replacement_keeps_the_old_stop(sim: Sim) -> None:
-    _, stop = await open_long(sim)
-    await sim.fault(action="reject_stop")
-    with pytest.raises(OrderRejectedError):
-        await sim.adapter.replace_stop(stop, Side.LONG, D(59500), client_order_id("sig-1", OrderKind.STOP, 1))
-    (still,) = [o for o in (await sim.account())["open_orders"] if o["type"] == "STOP_MARKET"]
-    assert dec(still["trigger_price"]) == D(59000)
 
 
 async def test_insufficient_margin_is_a_final_rejection(sim: Sim) -> None:
