@@ -14,7 +14,7 @@ import re
 from typing import Final
 
 MASK: Final = "***"
-_URL: Final = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
+_URL: Final = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
 _CREDENTIAL_WORDS: Final = (
     "password",
     "passwd",
@@ -41,54 +41,46 @@ def is_credential_key(name: str) -> bool:
     )
 
 
-def _split(url: str) -> tuple[str, str, str, str] | None:
-    """(scheme://, user-info or '', rest up to the query, '?query#fragment' or '')."""
-    scheme, sep, tail = url.partition("://")
-    if not sep:
-        return None
-    cut = min((i for i in (tail.find("?"), tail.find("#")) if i >= 0), default=len(tail))
-    before, query = tail[:cut], tail[cut:]
-    userinfo, at, rest = before.rpartition("@")
-    return scheme + sep, (userinfo + at) if at else "", rest, query
+_PAIR: Final = re.compile(r"(?P<lead>[?&;])(?P<name>[^=&;#?]*)=(?P<value>[^&;#]*)")
 
 
-def _password(userinfo: str) -> str:
-    return userinfo.removesuffix("@").partition(":")[2]
-
-
-def _credential_values(query: str) -> list[str]:
-    body = query[1:].partition("#")[0] if query.startswith("?") else ""
-    pairs = (pair.partition("=") for pair in re.split(r"[&;]", body))
-    return [value for name, _, value in pairs if value and is_credential_key(name)]
+def _userinfo(tail: str) -> tuple[str, str] | None:
+    """(user, password) when the URL has a password: up to the last '@', which a password may contain."""
+    userinfo, at, _ = tail.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    return (user, password) if at and colon and password else None
 
 
 def url_secrets(url: str) -> list[str]:
     """The credential values in a URL (password, credential query values), for a log redactor's list."""
-    parts = _split(url)
-    if parts is None:
+    _, sep, tail = url.partition("://")
+    if not sep:
         return []
-    _, userinfo, _, query = parts
-    password = _password(userinfo)
-    return ([password] if password else []) + _credential_values(query)
+    credentials = _userinfo(tail)
+    found = [credentials[1]] if credentials else []
+    pairs = _PAIR.finditer(tail.rpartition("@")[2])
+    return found + [pair["value"] for pair in pairs if pair["value"] and is_credential_key(pair["name"])]
 
 
 def redact_url(url: str) -> str:
-    """`postgresql://u:pw@h/db?sslpassword=x&a=1` → `postgresql://u:***@h/db?sslpassword=***&a=1`."""
-    parts = _split(url)
-    if parts is None:
+    """`postgresql://u:pw@h/db?sslpassword=x&a=1` → `postgresql://u:***@h/db?sslpassword=***&a=1`.
+
+    Malformed URLs are masked on the safe side: everything up to the last '@' after `user:` counts
+    as the password, and a credential pair is masked wherever it follows a `?`, `&` or `;`.
+    """
+    scheme, sep, tail = url.partition("://")
+    if not sep:
         return url
-    scheme, userinfo, rest, query = parts
-    if _password(userinfo):
-        userinfo = f"{userinfo.partition(':')[0]}:{MASK}@"
-    if query.startswith("?"):
-        body, hash_, fragment = query[1:].partition("#")
-        pieces = re.split(r"([&;])", body)
-        for index in range(0, len(pieces), 2):
-            name, eq, value = pieces[index].partition("=")
-            if value and is_credential_key(name):
-                pieces[index] = f"{name}{eq}{MASK}"
-        query = "?" + "".join(pieces) + hash_ + fragment
-    return scheme + userinfo + rest + query
+    credentials = _userinfo(tail)
+    if credentials:
+        tail = f"{credentials[0]}:{MASK}@{tail.rpartition('@')[2]}"
+
+    def mask(pair: re.Match[str]) -> str:
+        if pair["value"] and is_credential_key(pair["name"]):
+            return f"{pair['lead']}{pair['name']}={MASK}"
+        return pair[0]
+
+    return scheme + sep + _PAIR.sub(mask, tail)
 
 
 def redact_urls(text: str) -> str:

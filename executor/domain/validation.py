@@ -20,7 +20,7 @@ from typing import Any, Final, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from executor.domain.money import NotANumber, to_decimal, to_int
-from executor.domain.redaction import redact_urls
+from executor.domain.redaction import redact_url, redact_urls
 
 E = TypeVar("E", bound=StrEnum)
 _SHOWN_CHARS: Final = 60
@@ -279,5 +279,7 @@ def _line(loc: Sequence[int | str], value: object, message: str, secret_keys: Co
     key = _key(loc)
     if value is _NO_VALUE or isinstance(value, dict):
         return redact_urls(f"{key}: {message}" if key else message)
+    if isinstance(value, str) and "://" in value:
+        value = redact_url(value)  # the whole value is the URL: exact, whatever characters it holds
     shown = "(redacted)" if set(map(str, loc)) & set(secret_keys) else _shown(value)
     return redact_urls(f"{key} = {shown}: {message}")

@@ -59,3 +59,20 @@ def test_credential_key_names(name: str) -> None:
 @pytest.mark.parametrize("name", ["sslmode", "page", "db", "user", "timeout", "ssl_cert_reqs"])
 def test_ordinary_query_names_are_kept(name: str) -> None:
     assert not is_credential_key(name)
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["p@ss", "pa/ss", "pa?ss=1", "pa#ss", "pa<ss>", "p'ss", 'p"ss', "pa ss", "p&token=x", "ü-pass"],
+)
+def test_a_password_with_any_character_never_survives_redact_url(password: str) -> None:
+    url = f"postgresql+asyncpg://user:{password}@db.example:5432/x?sslpassword=second-secret&a=1"
+    shown = redact_url(url)
+    assert password not in shown and "second-secret" not in shown
+    assert shown.startswith("postgresql+asyncpg://user:***@db.example:5432/x?sslpassword=***")
+    assert url_secrets(url)[0] == password and "second-secret" in url_secrets(url)
+
+
+def test_a_malformed_url_is_masked_on_the_safe_side() -> None:
+    assert redact_url("https://host/x?email=a@b&token=t0k") == "https://host/x?email=a@b&token=***"
+    assert "t0k" not in redact_url("https://host:8080/x?e=a@b&token=t0k")

@@ -70,6 +70,7 @@ SCALARS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     TEXT,
     st.sampled_from(["", "0", "127.0.0.1:0", "http://x", "handbook", "json", "halt", "ignore", "-1"]),
+    st.sampled_from(["١٤٠", "１０", "127.0.0.1:٨٠٨٠", "0.0٢", "postgresql://u:pw@h:x/db?password=q"]),
     st.datetimes(timezones=st.just(UTC)),
     st.dates(),
 )
@@ -142,3 +143,40 @@ def test_any_risk_override_loads_or_is_a_config_error_naming_the_risk_key(table:
 def test_any_text_as_a_config_file_loads_or_is_a_config_error(text: str) -> None:
     outcome = load(text)
     assert isinstance(outcome, Settings | ConfigError)
+
+
+URL_SETTINGS = [
+    ("database", "url"),
+    ("ingress", "redis_url"),
+    ("exchange", "sim_url"),
+    ("alerts", "webhook_url"),
+]
+CREDENTIAL = st.text(
+    st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="@/?#&;:'\"\\"),
+    min_size=6,
+    max_size=20,
+)
+
+
+@FUZZ
+@given(
+    setting=st.sampled_from(URL_SETTINGS),
+    scheme=st.sampled_from(
+        ["postgresql", "postgresql+asyncpg", "redis", "http", "https", "ftp", "unix", "x"]
+    ),
+    password=CREDENTIAL,
+    query_key=st.sampled_from(["password", "token", "secret", "api_key", "key", "signature", "sslpassword"]),
+    query_value=CREDENTIAL,
+    port=st.sampled_from(["", ":5432", ":x", ":99999"]),
+)
+def test_a_url_credential_never_reaches_a_config_error(
+    setting: tuple[str, str], scheme: str, password: str, query_key: str, query_value: str, port: str
+) -> None:
+    url = f"{scheme}://user:{password}@host{port}/x?{query_key}={query_value}"
+    outcome = load(f"[{setting[0]}]\n{setting[1]} = {json.dumps(url)}\n")
+    if isinstance(outcome, ConfigError):
+        assert password not in str(outcome) and query_value not in str(outcome), str(outcome)
+    else:
+        shown = json.dumps(outcome.redacted())
+        assert password not in shown and query_value not in shown
+        assert {password, query_value} <= set(outcome.secrets())
