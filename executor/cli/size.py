@@ -60,7 +60,7 @@ def size(source: IO[str]) -> None:
     try:
         profile = load_profile(scenario.profile)
     except ProfileError as exc:
-        _fail(f"profile: {exc}")
+        _fail(prefixed("profile", str(exc)))
     state = derive_state(scenario.account, profile, scenario.now)
     decision = decide(scenario.signal, scenario.account, scenario.market, profile, state, scenario.now)
     click.echo(json.dumps(decision.to_dict(), indent=2, ensure_ascii=False))

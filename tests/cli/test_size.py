@@ -247,3 +247,15 @@ def test_the_example_scenarios_in_the_help_give_the_decisions_it_names() -> None
             assert f", {leverage}:" in decision["message"], decision
         else:
             assert decision["reason"] == claim, (path, decision)
+
+
+def test_every_problem_of_a_bad_profile_is_its_own_line_naming_the_profile(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[risk]\npercent = 3\n[kelly]\nmin_trades = 0\n", encoding="utf-8")
+    data = json.dumps(scenario(profile=str(path)))
+    result = CliRunner().invoke(main, ["size", "--input", "-"], input=data)
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 2 and len(lines) == 2
+    assert all(line.startswith(f"executor size: profile: risk profile {path}: ") for line in lines)
+    assert lines[0].endswith("risk.percent = 3: expected a number from 0 to 1")
+    assert lines[1].endswith("kelly.min_trades = 0: expected a whole number ≥ 1")
