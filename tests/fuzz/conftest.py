@@ -1,7 +1,8 @@
-"""One running daemon (and its simulator) per fuzz module: hostile input goes through its real ingress.
+"""Running daemons (and their simulator) per fuzz module: hostile input goes through their real ingress.
 
-With EXECUTOR_TEST_REDIS_URL set, the daemon also consumes a Redis stream of its own (a fresh name per
-module, on the test database), so the Redis fuzzing reaches the same process.
+`running` has no secret; `secured` has one (`FUZZ_SECRET`). With EXECUTOR_TEST_REDIS_URL set, each
+also consumes a Redis stream of its own (a fresh name per module, on the test database), so the Redis
+fuzzing reaches the same process.
 """
 
 from __future__ import annotations
@@ -10,27 +11,25 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from harness.e2e import Daemon, Sim, SimProcess
 from harness.stress import stop_daemon
-from tests.support.fuzz import Running
+from tests.support.fuzz import FUZZ_SECRET, Running
 
 
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    workdir = tmp_path_factory.mktemp("fuzz")
+@contextmanager
+def attacked_daemon(workdir: Path, **env: str) -> Iterator[Running]:
     simulator = SimProcess("binance", workdir / "sim")
     sim = Sim("binance", simulator.start())
     database = workdir / "fuzz.db"
     redis_url = os.environ.get("EXECUTOR_TEST_REDIS_URL", "")
     stream = f"executor-fuzz-{uuid.uuid4().hex[:8]}"
-    env = (
-        {"EXECUTOR__INGRESS__REDIS_URL": redis_url, "EXECUTOR__INGRESS__REDIS_STREAM": stream}
-        if redis_url
-        else {}
-    )
+    if redis_url:
+        env |= {"EXECUTOR__INGRESS__REDIS_URL": redis_url, "EXECUTOR__INGRESS__REDIS_STREAM": stream}
     daemon = Daemon(sim, f"sqlite+aiosqlite:///{database}", workdir, extra_env=env)
     try:
         daemon.spawn()
@@ -39,3 +38,15 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     finally:
         stop_daemon(daemon)
         simulator.stop()
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    with attacked_daemon(tmp_path_factory.mktemp("fuzz")) as daemon:
+        yield daemon
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    with attacked_daemon(tmp_path_factory.mktemp("fuzz"), EXECUTOR__INGRESS__SECRET=FUZZ_SECRET) as daemon:
+        yield daemon

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import connect
 
+from executor.signals.inbox import MAX_REPORTED_ERRORS, capped
 from executor.signals.schema import InvalidSignal, SignalMessage
 from harness.stress import rss_kib
 from tests.support.fuzz import Running
@@ -78,10 +79,11 @@ def broken_signals(draw: st.DrawFn) -> str:
 
 
 def expected(raw: str) -> tuple[str, set[tuple[str, str]]]:
+    """The schema's verdict, with the errors as ingress reports them (the first 20, then a count)."""
     try:
         SignalMessage.parse(raw)
     except InvalidSignal as invalid:
-        return "invalid", {(error.field, error.message) for error in invalid.errors}
+        return "invalid", {(error.field, error.message) for error in capped(invalid.errors)}
     return "queued", set()
 
 
@@ -94,7 +96,7 @@ def check(running: Running, raw: str, answer: dict[str, Any], before: dict[str, 
     status, errors = expected(raw)
     assert answer["status"] == status, (raw, answer)
     assert {(e["field"], e["message"]) for e in answer["errors"]} == errors, (raw, answer)
-    if status == "invalid":
+    if status == "invalid" and before:
         after = counts(running.database_path)
         assert after == before | {"rejected_signals": before["rejected_signals"] + 1}, (raw, before, after)
 
@@ -155,6 +157,50 @@ def test_redis_dead_letters_every_broken_signal_with_the_schemas_errors(running:
         assert after == before | {"rejected_signals": before["rejected_signals"] + 1}
     else:
         assert not dead
+
+
+@st.composite
+def amplifying_bodies(draw: st.DrawFn) -> str:
+    """Small bodies with many problems: thousands of unknown keys (long names, at the top or inside
+    `entry`), each a line of the answer if nothing capped it."""
+    width = draw(st.integers(1, 39))
+    count = draw(st.integers(MAX_REPORTED_ERRORS + 1, min(5000, 60_000 // (width + 7))))
+    keys = {f"{draw(st.sampled_from('kxz_'))}{index:0{width}d}": 1 for index in range(count)}
+    data: dict[str, Any] = dict(BASE, id=f"amp-{draw(st.integers(0, 10**12))}")
+    if draw(st.booleans()):
+        data["entry"] = {"type": "market", **keys}
+    else:
+        data |= keys
+    return json.dumps(data, separators=(",", ":"))
+
+
+def rejected_errors(database: str) -> str:
+    with sqlite3.connect(database) as connection:
+        return str(
+            connection.execute("SELECT errors FROM rejected_signals ORDER BY id DESC LIMIT 1").fetchone()[0]
+        )
+
+
+def check_bounded(running: Running, raw: str, answer: dict[str, Any], text: str) -> None:
+    check(running, raw, answer, {})
+    assert len(answer["errors"]) == MAX_REPORTED_ERRORS + 1, answer
+    assert answer["errors"][-1]["message"].endswith("more problems not listed; fix the ones above first")
+    assert len(text) < 8 * 1024, len(text)
+    assert len(rejected_errors(running.database_path)) < 8 * 1024
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(raw=amplifying_bodies())
+def test_a_body_with_thousands_of_problems_gets_a_bounded_answer_and_row_on_every_transport(
+    running: Running, raw: str
+) -> None:
+    response = httpx.post(f"{running.daemon.http_url}/signals", content=raw.encode(), timeout=10)
+    assert response.status_code == 400
+    check_bounded(running, raw, response.json(), response.text)
+    with connect(running.daemon.ws_url, open_timeout=5) as ws:
+        ws.send(raw)
+        text = str(ws.recv(timeout=10))
+    check_bounded(running, raw, json.loads(text), text)
 
 
 def test_ten_thousand_malformed_messages_leave_the_daemon_ready_with_flat_memory(running: Running) -> None:

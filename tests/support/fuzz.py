@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from harness.e2e import Daemon
+
+FUZZ_SECRET: Final = "fuzz-ingress-secret-0123456789"
+"""The `secured` daemon's ingress.secret."""
 
 
 @dataclass(frozen=True)
