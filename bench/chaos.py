@@ -2,10 +2,12 @@
 
 Each trial (harness/trial.py) runs the daemon as a subprocess against `executor sim`, feeds it a
 seeded stream of signals and price moves, kills it, restarts it and checks the invariants against the
-simulator. Trials cycle through the crash points and random kills. The logs of a failing trial are
-kept (the path is printed); a failing seed replays with `--seed S --trials 1 --kind K`.
+simulator. Trials cycle through the crash points and random kills; with `--db-outages` every trial also
+loses its database once or twice (the third fault dimension). The logs of a failing trial are kept (the
+path is printed); a failing seed replays with `--seed S --trials 1 --kind K [--db-outages]`.
 
-    python -m bench.chaos [--trials 5] [--seed 1] [--database sqlite|postgresql] [--exchange binance]
+    python -m bench.chaos [--trials 5] [--seed 1] [--database sqlite|postgresql] [--exchange binance|phemex]
+                          [--db-outages]
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -54,7 +57,13 @@ async def main_async(args: argparse.Namespace) -> int:
     sim = Sim(args.exchange, simulator.start())
     results: list[tuple[TrialResult, Path]] = []
     try:
+        started = time.monotonic()
         for index in range(args.trials):
+            if args.max_minutes and time.monotonic() - started > args.max_minutes * 60:
+                print(
+                    f"time budget of {args.max_minutes} min spent: stopping after {index} trials", flush=True
+                )
+                break
             seed = args.seed + index
             kind = kinds[index % len(kinds)]
             workdir = root / f"trial-{seed}-{kind}"
@@ -62,7 +71,14 @@ async def main_async(args: argparse.Namespace) -> int:
             await sim.reset()
             async with database(args.database, workdir, postgres_url) as url:
                 daemon = Daemon(sim, url, workdir)
-                trial = Trial(sim, daemon, seed=seed, database=args.database, crash_at=crash_spec(kind, seed))
+                trial = Trial(
+                    sim,
+                    daemon,
+                    seed=seed,
+                    database=args.database,
+                    crash_at=crash_spec(kind, seed),
+                    db_outages=args.db_outages,
+                )
                 result = await trial.run()
             results.append((result, workdir))
             verdict = "ok" if not result.violations else f"VIOLATED: {result.violations[0]}"
@@ -79,7 +95,9 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def report(results: list[tuple[TrialResult, Path]], args: argparse.Namespace) -> None:
-    table = Table(["kind", "trials", "crash fired", "kills", "breaker trips", "violations", "s/trial"])
+    table = Table(
+        ["kind", "trials", "crash fired", "kills", "db outages", "breaker trips", "violations", "s/trial"]
+    )
     kinds = sorted({result.kind for result, _ in results})
     for kind in [*kinds, "all"]:
         rows = [result for result, _ in results if kind in ("all", result.kind)]
@@ -88,12 +106,17 @@ def report(results: list[tuple[TrialResult, Path]], args: argparse.Namespace) ->
             len(rows),
             sum(result.crash_fired for result in rows) if kind != "random" else "-",
             sum(result.kills for result in rows),
+            sum(result.db_outages for result in rows),
             sum(result.breaker_tripped for result in rows),
             sum(len(result.violations) for result in rows),
             f"{sum(result.seconds for result in rows) / max(1, len(rows)):.1f}",
         )
     print()
-    print(f"crash trials: {args.exchange}, {args.database}, seeds {args.seed}..{args.seed + args.trials - 1}")
+    outages = ", database outages" if args.db_outages else ""
+    print(
+        f"crash trials: {args.exchange}, {args.database}{outages}, "
+        f"seeds {args.seed}..{args.seed + len(results) - 1} ({len(results)} of {args.trials} asked)"
+    )
     table.print()
     for result, workdir in results:
         for violation in result.violations:
@@ -111,6 +134,18 @@ def main() -> None:
     parser.add_argument("--exchange", choices=["binance", "phemex"], default="binance")
     parser.add_argument("--kind", choices=KINDS, default=None, help="run only this kind of trial")
     parser.add_argument("--postgres-url", default="")
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        default=0,
+        help="start no trial after this many minutes (the tally covers the trials that ran)",
+    )
+    parser.add_argument(
+        "--db-outages",
+        action="store_true",
+        help="also take the database away 1–2 times per trial (SQLite locked; PostgreSQL refusing "
+        "connections or its backends killed), half of them while an order's answer is delayed",
+    )
     sys.exit(asyncio.run(main_async(parser.parse_args())))
 
 

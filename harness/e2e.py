@@ -758,14 +758,26 @@ async def database_outage(database_url: str, seconds: float) -> None:
     admin = await asyncpg.connect(f"{server}/postgres")
     try:
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await kill_database_backends(database_url)
+        await asyncio.sleep(seconds)
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()
+
+
+async def kill_database_backends(database_url: str) -> None:
+    """PostgreSQL: terminate every backend connected to this database (the daemon's pool dies)."""
+    import asyncpg
+
+    server, name = database_url.replace("postgresql+asyncpg://", "postgresql://", 1).rsplit("/", 1)
+    admin = await asyncpg.connect(f"{server}/postgres")
+    try:
         await admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = $1 AND pid <> pg_backend_pid()",
             name,
         )
-        await asyncio.sleep(seconds)
     finally:
-        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await admin.close()
 
 

@@ -20,8 +20,9 @@ from decimal import Decimal
 from typing import Any
 
 from executor.crashpoints import CrashPoint
+from executor.domain.enums import PositionStatus
 from executor.domain.order_state import OrderState
-from harness.e2e import Daemon, Sim
+from harness.e2e import Daemon, Sim, database_outage, kill_database_backends
 from harness.invariants import day_matches_fills, decided_once, protection, sent_twice
 from harness.stress import stop_daemon
 
@@ -46,6 +47,7 @@ class TrialResult:
     crash_fired: bool = False
     breaker_tripped: bool = False
     steps: int = 0
+    db_outages: int = 0
     seconds: float = 0.0
     violations: list[str] = field(default_factory=list)
 
@@ -67,6 +69,7 @@ class Trial:
         database: str,
         crash_at: str | None = None,
         steps: int = 14,
+        db_outages: bool = False,
     ) -> None:
         self.sim = sim
         self.daemon = daemon
@@ -82,6 +85,15 @@ class Trial:
         self.acknowledged: list[str] = []
         self.counter = 0
         self.day_end_ms = 0
+        # A generator of its own, so the stream and the kill of a seed stay the same with or without outages.
+        self.outage_rng = random.Random(f"outages-{seed}")
+        self.outage_steps = (
+            set(self.outage_rng.sample(range(1, steps - 1), self.outage_rng.choice([1, 1, 2])))
+            if db_outages
+            else set()
+        )
+        self.outages: list[asyncio.Task[None]] = []
+        self.outage_over = 0.0
 
     # ------------------------------------------------------------------ the daemon's life
 
@@ -142,8 +154,15 @@ class Trial:
         return f"t{self.result.seed}-{self.counter}-{action}"
 
     async def _send(self, payload: dict[str, Any]) -> None:
-        """Deliver until answered (resending after a restart); a queued or duplicate answer counts."""
-        for _ in range(5):
+        """Deliver until answered (resending after a restart); a queued or duplicate answer counts.
+
+        Five attempts, as a sender would make; attempts that fail while the database is away (and for
+        a few seconds after) do not count, as a sender keeps resending a 503 "unavailable" (up to 60 s).
+        """
+        attempts, deadline = 0, time.monotonic() + 60
+        while attempts < 5 and time.monotonic() < deadline:
+            if not self._in_outage():
+                attempts += 1
             await self._ensure_alive()
             try:
                 if self.rng.random() < 0.5:
@@ -159,9 +178,46 @@ class Trial:
             if answer.get("status") in ("queued", "duplicate"):
                 self.acknowledged.append(payload["id"])
                 return
+            if answer.get("status") == "unavailable":  # 503: not stored (a database outage); resend
+                await asyncio.sleep(0.5)
+                continue
             self.result.violations.append(f"signal {payload['id']} answered {json.dumps(answer)}")
             return
-        self.result.violations.append(f"signal {payload['id']} never answered in 5 attempts")
+        self.result.violations.append(
+            f"signal {payload['id']} never answered (5 attempts outside database outages, 60 s at most)"
+        )
+
+    def _in_outage(self) -> bool:
+        return any(not task.done() for task in self.outages) or time.monotonic() < self.outage_over + 6
+
+    # ------------------------------------------------------------------ database outages
+
+    async def _outage(self) -> None:
+        """One database outage, in the background while the stream goes on; half of them with the next
+        order's answer delayed 2 s, so the outage falls between an order going out and its answer being
+        stored (issue #12 item 1). SQLite: the file locked 2–8 s. PostgreSQL: connections refused
+        1–4 s with the daemon's backends terminated, or three backend kills 0.5 s apart."""
+        rng = self.outage_rng
+        if rng.random() < 0.5:
+            path = "/fapi/v1/order" if self.sim.family == "binance" else "/g-orders"
+            await self.sim.fault(action="delay", delay_ms=2000, method="POST", path=path, count=1)
+        self.result.db_outages += 1
+        url = self.daemon.database_url
+        if url.startswith("sqlite"):
+            await database_outage(url, rng.uniform(2.0, 8.0))
+        elif rng.random() < 0.5:
+            await database_outage(url, rng.uniform(1.0, 4.0))
+        else:
+            for _ in range(3):
+                await kill_database_backends(url)
+                await asyncio.sleep(0.5)
+
+    async def _outages_over(self) -> None:
+        for task in self.outages:
+            await task
+
+    def _outage_done(self, _task: asyncio.Task[None]) -> None:
+        self.outage_over = time.monotonic()
 
     # ------------------------------------------------------------------ the stream
 
@@ -259,6 +315,11 @@ class Trial:
         try:
             await self._start(armed=True)
             for step in range(self.steps):
+                if step in self.outage_steps:
+                    task = asyncio.create_task(self._outage())
+                    task.add_done_callback(self._outage_done)
+                    self.outages.append(task)
+                    await asyncio.sleep(0.1)
                 await self._step()
                 self.result.steps += 1
                 if step == self.kill_step:
@@ -266,6 +327,7 @@ class Trial:
                     await self._kill()
                 await asyncio.sleep(self.rng.uniform(0.0, 0.15))
                 await self._ensure_alive()
+            await self._outages_over()
             await self._settle()
             await self._check_protected("at the end")
             await self._flatten()
@@ -274,11 +336,14 @@ class Trial:
         except Exception as exc:
             self.result.violations.append(f"trial aborted: {type(exc).__name__}: {exc}")
         finally:
+            for task in self.outages:
+                if not task.done():
+                    task.cancel()
             stop_daemon(self.daemon)
             self.result.seconds = time.monotonic() - started
         return self.result
 
-    async def _settle(self, within: float = 20.0) -> None:
+    async def _settle(self, within: float = 60.0) -> None:
         """Until no signal is queued and no order row is pending or unknown (or the time is up)."""
         await self._ensure_alive()
         deadline = time.monotonic() + within
@@ -299,7 +364,20 @@ class Trial:
             await self._ensure_alive()
             await asyncio.sleep(0.2)
 
+    async def _booked(self, within: float = 20.0) -> None:
+        """Until the daemon has booked every position the exchange no longer holds (a throttled or
+        recovering daemon books its last close a few seconds after the exchange went flat)."""
+        deadline = time.monotonic() + within
+        while True:
+            await self._ensure_alive()
+            async with self.daemon.store() as store, store.transaction() as tx:
+                still_open = await tx.positions.with_status("main", PositionStatus.OPEN)
+            if not still_open or time.monotonic() > deadline:
+                return
+            await asyncio.sleep(0.2)
+
     async def _final_checks(self) -> None:
+        await self._booked()
         await asyncio.sleep(1.0)  # two breaker readings and a tracker pass after the last close
         self.result.violations += await sent_twice(self.sim)
         self.result.violations += await decided_once(self.daemon, self.acknowledged)

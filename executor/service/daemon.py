@@ -47,6 +47,8 @@ ALERT_DRAIN_SHARE = 0.2
 """Alert webhook posts in flight when a shutdown begins may hold it up for this share of its time limit;
 what is still undelivered then is logged."""
 
+MAX_CONSUMER_PAUSE = 8.0
+"""The longest pause of the signal consumer after failing passes, in seconds."""
 MAX_EXCHANGE_WAIT = 30.0
 """The longest pause between start-up attempts to reach the exchange, in seconds."""
 AUTHENTICATION_FIX = (
@@ -312,18 +314,24 @@ class Daemon:
     async def _consume(self, inbox: Inbox, trader: Trader) -> None:
         """Decide stored signals in order; woken by the inbox, and every second for anything missed.
 
-        On shutdown the signal in flight finishes; the rest stay queued for the next start.
+        On shutdown the signal in flight finishes; the rest stay queued for the next start. A failing pass
+        (the database or the exchange away) is retried after a pause that doubles from 1 s to 8 s, so a
+        long outage does not spend the exchange's read budget on settlement attempts.
         """
+        pause = 1.0
         while not self._stop.is_set():
             inbox.wakeup.clear()
             try:
                 processed = await trader.process_queued(keep_going=lambda: not self._stop.is_set())
+                pause = 1.0
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("consumer_failed")
+                log.exception("consumer_failed", retry_in_s=pause)
                 processed = 0
-                await asyncio.sleep(1)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), pause)
+                pause = min(MAX_CONSUMER_PAUSE, pause * 2)
             if not processed:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(inbox.wakeup.wait(), 1.0)

@@ -1,7 +1,9 @@
 """Crash trials in CI: a few seeded trials per database, each crash point at least once and a random kill.
 
 `bench/chaos.py --trials N` runs many more and prints the tally; this keeps every kind honest on every
-commit. A trial passes only if its kill happened (an unreached crash point proves nothing) and every
+commit. The random-kill trial of each database also loses its database (SQLite locked; PostgreSQL
+refusing connections or its backends killed), the third fault dimension beside kills and exchange faults.
+A trial passes only if its kill happened (an unreached crash point proves nothing) and every
 invariant holds against the simulator's own records.
 """
 
@@ -52,8 +54,11 @@ async def test_crash_trial_keeps_every_invariant(
     await sim.reset()
     daemon = Daemon(sim, database_url, tmp_path)
     database = "sqlite" if database_url.startswith("sqlite") else "postgresql"
-    result = await Trial(sim, daemon, seed=seed, database=database, crash_at=point).run()
+    outages = point is None
+    trial = Trial(sim, daemon, seed=seed, database=database, crash_at=point, db_outages=outages)
+    result = await trial.run()
     assert result.violations == [], f"logs in {tmp_path}"
     assert result.kills >= 1
+    assert result.db_outages >= outages
     if point is not None:
         assert result.crash_fired, f"crash point {point} was never reached (seed {seed})"
