@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from executor.domain.enums import BreakerStatus, PositionStatus
+from executor.domain.enums import BreakerStatus, PositionStatus, SignalStatus
 from executor.domain.order_state import OrderState
+from executor.execution.trader import Trader
 from executor.store.models import PositionRow
 from tests.support.flow import SOL, Flow, dec, flow
 
@@ -131,3 +133,43 @@ async def test_reconcile_gives_a_stopless_position_its_stop_from_the_database(
         stops = await f.resting_stops()
         assert len(stops) == 1 and dec(stops[0]["trigger_price"]) == Decimal("140")
         assert stop["order_id"] != stops[0]["order_id"]
+
+
+async def test_an_entry_whose_answer_was_not_stored_holds_its_symbol_and_a_close_waits_for_it(
+    exchange: str, sqlite_url: str
+) -> None:
+    """Storing the entry's answer failed after it went out (a database outage): the symbol counts as
+    held, a second open on it is refused, and a close is deferred until the entry is settled, then done."""
+    async with flow(exchange, sqlite_url) as f:
+
+        async def outage(*_args: object) -> None:
+            raise ConnectionError("database unavailable while storing the entry's answer")
+
+        f.trader._record_entry = outage  # type: ignore[method-assign,assignment]
+        await f.inbox.submit(json.dumps({"id": "s1", **LONG_SOL}), "websocket")
+        with pytest.raises(ConnectionError):
+            await f.trader.process_queued()
+        assert await positions(f, PositionStatus.OPEN) == []
+        assert (await f.sim_account())["positions"], "the entry executed on the exchange"
+
+        # A consumer that has not seen the failure (as after a restart before reconciliation).
+        fresh = Trader(f.ctx, f.keeper, f.trader.alerter, settle=f.reconciler.run)
+        for signal in ({"id": "s2", **LONG_SOL}, {"id": "c1", "action": "close", "symbol": "SOLUSDT"}):
+            await f.inbox.submit(json.dumps(signal), "websocket")
+        assert await fresh.process_queued() == 1  # s2 decided; c1 deferred, not failed
+        async with f.store.transaction() as tx:
+            s2 = await tx.signals.get("main", "s2")
+            c1 = await tx.signals.get("main", "c1")
+            assert s2 is not None and c1 is not None
+            decision = await tx.decisions.for_signal(s2.id)
+        assert decision is not None and not decision.accepted
+        assert decision.message is not None and "in flight" in decision.message
+        assert c1.status is SignalStatus.QUEUED
+
+        assert await fresh.process_queued() == 1  # settles the entry first, then closes
+        async with f.store.transaction() as tx:
+            c1 = await tx.signals.get("main", "c1")
+        assert c1 is not None and c1.status is SignalStatus.DECIDED
+        await f.tick()
+        assert not [p for p in (await f.sim_account())["positions"] if Decimal(p["qty"])]
+        assert [p.symbol for p in await positions(f, PositionStatus.CLOSED)] == [SOL]
