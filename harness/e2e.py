@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import ccxt.async_support as ccxt  # type: ignore[import-untyped]
+import redis.asyncio as aioredis
 import websockets
 from aiohttp import web
 from websockets.exceptions import InvalidStatus
@@ -69,6 +71,20 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within}s waiting for {what or probe}; last: {last!r}")
         await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def redis_stream(redis_url: str) -> AsyncIterator[tuple[aioredis.Redis, str, dict[str, str]]]:
+    """A client, a fresh stream name on the test Redis, and the daemon settings that consume it; the
+    stream and its dead letters are deleted afterwards."""
+    stream = f"e2e:{uuid.uuid4().hex[:12]}"
+    client = aioredis.from_url(redis_url)
+    env = {"EXECUTOR__INGRESS__REDIS_URL": redis_url, "EXECUTOR__INGRESS__REDIS_STREAM": stream}
+    try:
+        yield client, stream, env
+    finally:
+        await client.delete(stream, f"{stream}:dead")
+        await client.aclose()
 
 
 def market_signal(signal_id: str, *, side: str = "long", stop: str = "147", **extra: Any) -> dict[str, Any]:

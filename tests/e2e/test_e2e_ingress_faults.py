@@ -9,12 +9,10 @@ import json
 import os
 import shutil
 import sqlite3
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
 from executor.service.connections import REQUEST_TIMEOUT
@@ -26,6 +24,7 @@ from harness.e2e import (
     eventually,
     market_signal,
     protected_view,
+    redis_stream,
 )
 
 pytestmark = pytest.mark.slow
@@ -51,12 +50,8 @@ async def readiness(daemon: Daemon) -> tuple[int, dict[str, object]]:
 async def test_a_redis_that_lost_the_stream_shows_in_ready_and_metrics_and_the_group_comes_back(
     daemons: DaemonFactory, sim: Sim, sqlite_url: str, redis_url: str
 ) -> None:
-    stream = f"e2e:{uuid.uuid4().hex[:12]}"
-    client = aioredis.from_url(redis_url)
-    try:
-        daemon = daemons(
-            sqlite_url, EXECUTOR__INGRESS__REDIS_URL=redis_url, EXECUTOR__INGRESS__REDIS_STREAM=stream
-        )
+    async with redis_stream(redis_url) as (client, stream, env):
+        daemon = daemons(sqlite_url, **env)
         await daemon.start()
         code, body = await readiness(daemon)
         assert code == 200
@@ -81,9 +76,6 @@ async def test_a_redis_that_lost_the_stream_shows_in_ready_and_metrics_and_the_g
         assert await component_up(daemon, "ingress.redis") == 1.0
         assert daemon.logged("redis consumer group recreated")
         assert (await client.xpending(stream, "executor"))["pending"] == 0
-    finally:
-        await client.delete(stream, f"{stream}:dead")
-        await client.aclose()
 
 
 FAST_PROBE = {
@@ -122,10 +114,7 @@ async def assert_every_ingress_refuses(daemon: Daemon, signal_id: str) -> None:
 async def test_a_database_file_deleted_under_the_daemon_is_not_ready_and_nothing_is_acknowledged(
     daemons: DaemonFactory, sim: Sim, sqlite_url: str, redis_url: str
 ) -> None:
-    stream = f"e2e:{uuid.uuid4().hex[:12]}"
-    client = aioredis.from_url(redis_url)
-    try:
-        env = {"EXECUTOR__INGRESS__REDIS_URL": redis_url, "EXECUTOR__INGRESS__REDIS_STREAM": stream}
+    async with redis_stream(redis_url) as (client, stream, env):
         daemon = daemons(sqlite_url, **FAST_PROBE, **env)
         await daemon.start()
         path = database_file(sqlite_url)
@@ -140,9 +129,6 @@ async def test_a_database_file_deleted_under_the_daemon_is_not_ready_and_nothing
         assert await client.xlen(f"{stream}:dead") == 0
         assert creating_requests(await sim.requests(), sim.family) == {}
         assert daemon.logged("database cannot take writes: not ready, signals refused")
-    finally:
-        await client.delete(stream, f"{stream}:dead")
-        await client.aclose()
 
 
 async def test_a_database_file_replaced_under_the_daemon_is_not_ready_until_restarted(
