@@ -29,11 +29,37 @@ def test_every_copied_source_exists_in_the_project() -> None:
         assert (ROOT / source).exists(), source
 
 
-def test_runtime_is_multi_stage_slim_and_non_root() -> None:
-    stages = instructions("FROM")
-    assert len(stages) >= 2 and all("slim" in stage for stage in stages)
+def test_runtime_is_multi_stage_on_one_pinned_slim_base_and_non_root() -> None:
+    (base,) = instructions("ARG")
+    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11\.\d+-slim-bookworm", base), base
+    assert instructions("FROM") == ["${PYTHON_IMAGE} AS build", "${PYTHON_IMAGE}"]
     assert instructions("USER") == ["executor"]
     assert any("/app/var" in volume for volume in instructions("VOLUME"))
+
+
+def test_dependencies_are_installed_from_the_lock_in_their_own_layer_before_the_source() -> None:
+    lines = DOCKERFILE.replace("\\\n", " ").splitlines()
+    locks = next(i for i, line in enumerate(lines) if line.startswith("COPY requirements/"))
+    installs = next(
+        i for i, line in enumerate(lines) if "--require-hashes -r requirements/runtime.lock" in line
+    )
+    source = next(i for i, line in enumerate(lines) if line.startswith("COPY executor"))
+    assert locks < installs < source
+    assert lines[installs].startswith("RUN ")
+
+
+def test_the_build_context_leaves_out_environments_data_caches_and_secrets() -> None:
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for name in (".venv", "var", "secrets", ".git", "**/__pycache__", ".mypy_cache", ".pytest_cache"):
+        assert name in ignored, name
+
+
+def test_the_image_listens_on_every_interface_with_the_secret_from_a_file() -> None:
+    env = " ".join(instructions("ENV"))
+    assert "EXECUTOR__INGRESS__HTTP=0.0.0.0:8080" in env
+    assert "EXECUTOR__INGRESS__WEBSOCKET=0.0.0.0:8765" in env
+    assert "EXECUTOR__INGRESS__SECRET_FILE=/run/secrets/ingress_secret" in env
+    assert instructions("EXPOSE") == ["8080 8765"]
 
 
 def test_config_and_migration_directories_point_at_copied_project_directories() -> None:
@@ -51,12 +77,8 @@ def test_entrypoint_and_command_are_the_installed_console_script() -> None:
     assert subprocess.run([EXECUTOR, "run", "--help"], capture_output=True, timeout=60).returncode == 0
 
 
-def test_healthcheck_calls_the_health_endpoint_the_daemon_serves() -> None:
+def test_healthcheck_is_the_health_command_which_asks_the_configured_port() -> None:
     (check,) = instructions("HEALTHCHECK")
-    assert "/health" in check
-    assert '@app.get("/health")' in (ROOT / "executor/service/http.py").read_text()
-
-
-def test_installed_wheel_name_matches_the_project() -> None:
-    name = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
-    assert f"--find-links=/wheels {name}" in DOCKERFILE
+    assert check.endswith('CMD ["executor", "health"]')
+    assert "8080" not in check
+    assert "settings_or_exit(config_path).ingress.http" in (ROOT / "executor/cli/health.py").read_text()

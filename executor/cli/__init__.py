@@ -19,6 +19,10 @@ COMMANDS: Final = {
         "executor.cli.explain:explain",
         "Show SIGNAL_ID's decision and its step log in words, with the orders it produced.",
     ),
+    "health": (
+        "executor.cli.health:health",
+        "Exit 0 when the daemon's /health answers 200 on ingress.http, else 1 with the reason.",
+    ),
     "halt": (
         "executor.cli.breaker:halt",
         "Trip the daily-loss breaker by hand: no new entries until resumed or the trading day ends.",

@@ -255,15 +255,20 @@ class _TomlFiles(PydanticBaseSettingsSource):
         return merged
 
 
+FILE_KEYS = SECRET_KEYS | {"database": ("url",), "ingress": (*SECRET_KEYS["ingress"], "redis_url")}
+"""Keys that may come from a file named by `EXECUTOR__SECTION__KEY_FILE`: the secrets, and the URLs that
+can carry a password (a container gets them as secret files, not in its environment)."""
+
+
 class _SecretFiles(PydanticBaseSettingsSource):
-    """`EXECUTOR__SECTION__KEY_FILE=/run/secrets/x` reads the secret from that file."""
+    """`EXECUTOR__SECTION__KEY_FILE=/run/secrets/x` reads the value of one of FILE_KEYS from that file."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
         found: dict[str, Any] = {}
-        for section, keys in SECRET_KEYS.items():
+        for section, keys in FILE_KEYS.items():
             for key in keys:
                 variable = f"{ENV_PREFIX}{section.upper()}__{key.upper()}_FILE"
                 path = os.environ.get(variable)

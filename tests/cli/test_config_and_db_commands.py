@@ -160,3 +160,19 @@ async def test_signal_send_masks_credentials_in_a_refused_url(tmp_path: Path) ->
     assert result.exit_code == 2
     assert "ftp://u:***@h/?token=***" in result.stderr
     assert "ws-pw" not in result.output and "ws-tok" not in result.output
+
+
+def test_the_database_url_may_come_from_a_file_and_its_password_stays_redacted(tmp_path: Path) -> None:
+    path = tmp_path / "database_url"
+    path.write_text("postgresql+asyncpg://executor:file-password-123@postgres:5432/executor\n")
+
+    result = run_cli("config", "check", env={"EXECUTOR__DATABASE__URL_FILE": str(path)})
+    missing = run_cli("config", "check", env={"EXECUTOR__DATABASE__URL_FILE": str(tmp_path / "absent")})
+
+    assert result.returncode == 0, result.stderr
+    assert (
+        json.loads(result.stdout)["database"]["url"]
+        == "postgresql+asyncpg://executor:***@postgres:5432/executor"
+    )
+    assert "file-password-123" not in result.stdout + result.stderr
+    assert missing.returncode == 2 and "EXECUTOR__DATABASE__URL_FILE names" in missing.stderr
