@@ -258,7 +258,7 @@ class Trader:
             signal_pk=row.id,
             account=self.ctx.account,
             accepted=decision.accepted,
-            reason=decision.reason.value if decision.reason else None,
+            reason=decision.reason,
             message=decision.message,
             symbol=symbol,
             side=signal.side,

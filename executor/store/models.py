@@ -35,6 +35,7 @@ from executor.domain.enums import (
 )
 from executor.domain.order_state import OrderState
 from executor.domain.orders import OrderSide, OrderType
+from executor.risk.reasons import ReasonCode
 from executor.store.types import Money, UTCDateTime, text_enum
 
 NAMING = {
@@ -102,7 +103,7 @@ class DecisionRow(Base):
     signal_pk: Mapped[int] = mapped_column(ForeignKey("signals.id", ondelete="RESTRICT"), unique=True)
     account: Mapped[str] = mapped_column(String(32))
     accepted: Mapped[bool] = mapped_column(Boolean)
-    reason: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[ReasonCode | None] = mapped_column(text_enum(ReasonCode, 32))
     message: Mapped[str] = mapped_column(Text)
     symbol: Mapped[str] = mapped_column(String(40))
     side: Mapped[Side] = mapped_column(text_enum(Side, 8))

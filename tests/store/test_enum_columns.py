@@ -25,6 +25,7 @@ from executor.domain.enums import (
 )
 from executor.domain.order_state import OrderState, history_entry
 from executor.domain.orders import OrderSide, OrderType
+from executor.risk.reasons import ReasonCode
 from executor.store.models import Base, OrderRow, PositionRow
 from executor.store.store import Store
 
@@ -56,6 +57,7 @@ def test_every_enum_column_is_mapped_and_every_member_fits_its_width() -> None:
     assert mapped == {
         ("signals", "status"),
         ("decisions", "side"),
+        ("decisions", "reason"),
         ("orders", "kind"),
         ("orders", "side"),
         ("orders", "order_type"),
@@ -97,6 +99,7 @@ async def _legacy_rows(store: Store, **overrides: Any) -> None:
                 "message": "ok",
                 "symbol": "SOL/USDT:USDT",
                 "side": "short",
+                "reason": "HEAT_CAP",
                 "steps": [],
                 "decided_at": NOW,
             },
@@ -191,7 +194,7 @@ async def test_rows_written_as_plain_text_by_the_previous_version_load_as_domain
         day = await tx.daily_loss.latest(ACCOUNT)
         events = await tx.events.recent(ACCOUNT)
     assert signal is not None and signal.status is SignalStatus.FAILED
-    assert decision is not None and decision.side is Side.SHORT
+    assert decision is not None and decision.side is Side.SHORT and decision.reason is ReasonCode.HEAT_CAP
     assert position is not None
     assert position.side is Side.SHORT
     assert position.status is PositionStatus.CLOSED
