@@ -586,10 +586,12 @@ class CcxtAdapter(ABC):
             else:
                 stale.add(MarketDataItem.INSURANCE_FUND)
         funding = self._funding.get(symbol)
+        mark = self._marks.entry(symbol)
         return MarketSnapshot(
             symbol=symbol,
             as_of=self._clock(),
-            mark_price=self._marks.get(symbol),
+            mark_price=mark.value if mark is not None else None,
+            mark_at=mark.fetched_at if mark is not None else None,
             filters=market.filters if market is not None else None,
             tiers=self._tiers.get(symbol) or (),
             taker_fee=market.taker_fee if market is not None else None,

@@ -55,6 +55,7 @@ def scenario() -> tuple[Signal, RiskAccount, RiskMarket]:
     market = RiskMarket(
         D("74.20"), D("0.01"), D("0.01"), D("0.01"), D(5), 50, tiers, D("0.0005"), D("0.0001"),
         insurance_fund=D(500_000_000), avg_volatility=D("0.05"),
+        bid=D("74.19"), ask=D("74.20"), quoted_at=NOW,
     )  # fmt: skip
     signal = Signal(
         "bench", "SOL/USDT:USDT", Side.LONG, Entry(EntryType.MARKET), D("73.50"), (D("76.20"),),

@@ -39,13 +39,16 @@ def _fail(message: str) -> NoReturn:
 def size(source: IO[str]) -> None:
     """What would the risk engine do with this signal? Prints the decision and its step log.
 
-    A scenario is one JSON object: profile, now, signal, account, market (docs/risk.md). Three to
-    start from, in the checkout:
+    A scenario is one JSON object: profile, now, signal, account, market (docs/risk.md). The answer
+    names the reference price the entry stands on (entry, price_source, price_age_ms), the price the
+    order goes out at (order_price) and the slippage allowance counted in the risk. Four to start
+    from, in the checkout:
 
     \b
-      executor size --input examples/size/01-sol-long-accepted.json        # long 38.18 SOL at 5x
+      executor size --input examples/size/01-sol-long-accepted.json        # long 28.14 SOL at 5x
       executor size --input examples/size/02-sol-long-low-reward.json      # REWARD_RISK_TOO_LOW
       executor size --input examples/size/03-btc-short-after-the-days-loss.json   # HALTED
+      executor size --input examples/size/04-btc-short-limit-through-the-market.json   # BAD_GEOMETRY
 
     Exit 0 whether accepted or rejected; 2 with one line per problem when the input is malformed.
     """

@@ -188,6 +188,7 @@ class ExecutionSettings(_Section):
     reconcile_interval_seconds: float = Field(default=60.0, ge=5, le=3600)
     account_max_age_seconds: float = Field(default=10.0, gt=0, le=300)
     market_refresh_seconds: float = Field(default=2.0, gt=0, le=60)
+    max_price_age_ms: int = Field(default=1000, ge=50, le=60_000)
     clock_sync_seconds: float = Field(default=60.0, gt=0, le=3600)
     allow_stop_away_from_profit: bool = False
     on_foreign_position: ForeignPolicy = ForeignPolicy.HALT

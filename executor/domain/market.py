@@ -104,6 +104,8 @@ class MarketSnapshot:
     settle_asset: str
     insurance_fund: Decimal | None
     stale: frozenset[MarketDataItem] = field(default_factory=frozenset)
+    mark_at: datetime | None = None
+    """When the mark price was read, on the host's clock (the age of the price a decision stands on)."""
 
     @property
     def missing_required(self) -> frozenset[MarketDataItem]:

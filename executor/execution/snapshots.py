@@ -8,6 +8,7 @@ views: executor/risk/inputs.py). This module is the only place that knows both s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from decimal import Decimal
 
 from executor.domain import account as exchange_account
@@ -40,7 +41,10 @@ def risk_signal(signal: SignalMessage, symbol: str) -> Signal:
     )
 
 
-def risk_market(snapshot: exchange_market.MarketSnapshot) -> RiskMarket:
+def risk_market(
+    snapshot: exchange_market.MarketSnapshot, *, max_price_age_ms: int, clock_offset: timedelta
+) -> RiskMarket:
+    """`clock_offset` moves the host-clock read times onto the exchange's clock the engine's `now` is on."""
     filters = snapshot.filters
     funding = snapshot.funding
     interval = funding.interval if funding is not None else None
@@ -67,6 +71,8 @@ def risk_market(snapshot: exchange_market.MarketSnapshot) -> RiskMarket:
         ),
         insurance_fund=snapshot.insurance_fund,
         stale=not snapshot.is_complete,
+        quoted_at=snapshot.mark_at + clock_offset if snapshot.mark_at is not None else None,
+        max_price_age_ms=max_price_age_ms,
     )
 
 

@@ -245,7 +245,11 @@ class Trader:
         return decide(
             risk_signal(signal, symbol),
             risk_account(account, positions, self.ctx.book, stale=False),
-            risk_market(market),
+            risk_market(
+                market,
+                max_price_age_ms=self.ctx.settings.max_price_age_ms,
+                clock_offset=self.ctx.clock.offset,
+            ),
             self.ctx.profile,
             self.ctx.book.state,
             now,

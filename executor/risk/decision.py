@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any, NamedTuple
 
 from executor.risk.reasons import ReasonCode
@@ -13,6 +13,16 @@ from executor.risk.reasons import ReasonCode
 MONEY_PLACES = Decimal("0.00000001")
 
 Value = Decimal | int | str | bool | None
+
+
+class PriceSource(StrEnum):
+    """Where a decision's reference price came from: the book side the entry takes, the mark where no
+    book is known, or a resting limit's own price."""
+
+    ASK = "ask"
+    BID = "bid"
+    MARK = "mark"
+    LIMIT = "limit"
 
 
 class Step(NamedTuple):
@@ -52,6 +62,12 @@ class Decision:
     risk_pct: Decimal | None = None
     liquidation_price: Decimal | None = None
     binding: str | None = None
+    price_source: PriceSource | None = None
+    price_age_ms: int | None = None
+    order_price: Decimal | None = None
+    takes_liquidity: bool | None = None
+    slippage_allowance: Decimal | None = None
+    risk_budget: Decimal | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of `executor size`: order values already on the market's grid, money as
@@ -64,12 +80,18 @@ class Decision:
             "qty": _plain(self.qty),
             "leverage": self.leverage,
             "entry": _plain(self.entry),
+            "price_source": None if self.price_source is None else self.price_source.value,
+            "price_age_ms": self.price_age_ms,
+            "order_price": _plain(self.order_price),
+            "takes_liquidity": self.takes_liquidity,
+            "slippage_allowance": _plain(self.slippage_allowance),
             "stop": _plain(self.stop),
             "take_profit": _take_profit(self.take_profit),
             "notional": _money(self.notional),
             "margin": _money(self.margin),
             "risk": _money(self.risk),
             "risk_pct": _money(self.risk_pct),
+            "risk_budget": _money(self.risk_budget),
             "liquidation_price": _plain(self.liquidation_price),
             "binding": self.binding,
             "steps": [step.to_dict() for step in self.steps],

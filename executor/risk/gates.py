@@ -10,8 +10,9 @@ from typing import NoReturn
 from executor.domain.enums import BreakerStatus, EntryType, Setup
 from executor.domain.money import ZERO
 from executor.risk.breaker import evaluate_daily_loss, realized_today
-from executor.risk.decision import Value
+from executor.risk.decision import PriceSource, Value
 from executor.risk.inputs import RiskAccount
+from executor.risk.price import age_ms, book_side, too_old
 from executor.risk.profile import BreakerAction, LossBasis, SizerKind
 from executor.risk.proposal import Proposal, Reject
 from executor.risk.reasons import ReasonCode
@@ -91,11 +92,18 @@ def data(p: Proposal) -> None:
         missing.append("account snapshot is stale")
     if market.stale:
         missing.append("market snapshot is stale")
-    limit_price = signal.entry.price if signal.entry.type is EntryType.LIMIT else None
     if signal.entry.type is EntryType.LIMIT:
-        _positive(missing, "entry.price", limit_price)
-    else:
-        _positive(missing, "market.price", market.price)
+        _positive(missing, "entry.price", signal.entry.price)
+    book, source = book_side(signal.side, market)
+    _positive(missing, "market.price" if source is PriceSource.MARK else f"market.{source.value}", book)
+    if market.quoted_at is None:
+        missing.append("market.quoted_at (when the price was read) is unknown")
+    elif too_old(p.now, market.quoted_at, market.max_price_age_ms):
+        age, limit = age_ms(p.now, market.quoted_at), market.max_price_age_ms
+        missing.append(
+            f"the price is {age} ms old, over the {limit} ms limit (execution.max_price_age_ms); "
+            "fetch a fresh one"
+        )
     for name, value in (
         ("account.equity", account.equity),
         ("account.free_margin", account.free_margin),

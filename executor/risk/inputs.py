@@ -85,7 +85,14 @@ _NO_CORRELATIONS: Mapping[str, Decimal] = MappingProxyType({})
 @dataclass(frozen=True, slots=True)
 class RiskMarket:
     """The market of the signal's symbol. `correlations` maps other symbols to their daily-return
-    correlation with this one, where the daemon could compute it."""
+    correlation with this one, where the daemon could compute it.
+
+    `price` is the mark; `bid` and `ask` the best of the book where one is known. `quoted_at` is when
+    the price an entry stands on (the book side it takes, else the mark) was read: older than
+    `max_price_age_ms` (the daemon's execution.max_price_age_ms) at `now`, or unknown, refuses with
+    DATA_MISSING. `price_band_down`/`price_band_up` are the exchange's limits on an order price as
+    multiples of the mark (Binance PERCENT_PRICE), None where the exchange publishes none.
+    """
 
     price: Decimal | None
     amount_step: Decimal | None
@@ -101,3 +108,9 @@ class RiskMarket:
     avg_volatility: Decimal | None = None
     correlations: Mapping[str, Decimal] = field(default_factory=lambda: _NO_CORRELATIONS)
     stale: bool = False
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    quoted_at: datetime | None = None
+    max_price_age_ms: int = 1000
+    price_band_down: Decimal | None = None
+    price_band_up: Decimal | None = None

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
+from executor.domain.money import ZERO
 from executor.domain.signal import Signal
 from executor.risk.clock import require_aware
 from executor.risk.decision import Decision
@@ -23,6 +24,7 @@ from executor.risk.leverage import (
     sizer,
     trade_notional,
 )
+from executor.risk.price import reference_price
 from executor.risk.profile import RiskProfile
 from executor.risk.proposal import Proposal, Reject
 from executor.risk.safety import correlation_group, funding, liquidation, portfolio_heat
@@ -37,6 +39,7 @@ STEPS: tuple[Callable[[Proposal], None], ...] = (
     data,
     daily_loss,
     drawdown,
+    reference_price,
     geometry,
     conviction,
     risk_budget,
@@ -87,8 +90,10 @@ def _accepted(p: Proposal) -> Decision:
     risk_pct = risk / p.equity * HUNDRED
     base = p.signal.symbol.split("/", 1)[0]
     quote = p.signal.symbol.split("/", 1)[1].split(":", 1)[0] if "/" in p.signal.symbol else ""
+    price = f"{p.entry} ({p.reference_source.value}, {p.price_age_ms} ms old"
+    price += f"; IOC limit {p.order_price})" if p.taking else ")"
     message = (
-        f"{p.signal.side.value.capitalize()} {p.qty} {base} at {p.entry} with stop {p.stop}, {p.leverage}x: "
+        f"{p.signal.side.value.capitalize()} {p.qty} {base} at {price} with stop {p.stop}, {p.leverage}x: "
         f"risking {risk.quantize(CENTS)} {quote} ({risk_pct.quantize(CENTS)}% of equity) on "
         f"{notional.quantize(CENTS)} notional"
         + (f", size bound by {p.binding}." if p.binding else ", size set by the risk budget.")
@@ -110,4 +115,10 @@ def _accepted(p: Proposal) -> Decision:
         risk_pct=risk_pct,
         liquidation_price=p.liquidation,
         binding=p.binding,
+        price_source=p.reference_source,
+        price_age_ms=p.price_age_ms,
+        order_price=p.order_price,
+        takes_liquidity=p.taking,
+        slippage_allowance=p.profile.entry_slippage_pct if p.taking else ZERO,
+        risk_budget=p.risk_budget,
     )

@@ -297,6 +297,10 @@ class RiskProfile(Frozen):
     sizer: Annotated[SizerKind, choice(SizerKind)] = SizerKind.FIXED_RISK
     allowed_symbols: Annotated[tuple[str, ...], TEXTS] = ()
     taker_fee: Fraction = D("0.0005")
+    entry_slippage_pct: Fraction = D("0.001")
+    """How far beyond the reference price a taking entry may fill; part of the risk (RISK_SPEC 2.5)."""
+    risk_tolerance_pct: Fraction = D("0.05")
+    """After the fill, risk at the stop above R by more than this is closed at once."""
     risk: RiskBudget = RiskBudget()
     conviction: Conviction = Conviction()
     leverage: Leverage = Leverage()

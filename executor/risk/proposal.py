@@ -14,7 +14,7 @@ from decimal import Decimal
 from executor.domain.money import ZERO, floor_to_step
 from executor.domain.signal import Signal
 from executor.risk.conviction import TierChoice
-from executor.risk.decision import Step, Value
+from executor.risk.decision import PriceSource, Step, Value
 from executor.risk.inputs import RiskAccount, RiskMarket
 from executor.risk.profile import RiskProfile
 from executor.risk.reasons import ReasonCode
@@ -44,6 +44,11 @@ class Proposal:
     drawdown_scale: Decimal = Decimal(1)
     equity: Decimal = ZERO
     free_margin: Decimal = ZERO
+    reference: Decimal = ZERO
+    reference_source: PriceSource = PriceSource.MARK
+    price_age_ms: int = 0
+    order_price: Decimal = ZERO
+    taking: bool = True
     entry: Decimal = ZERO
     stop: Decimal = ZERO
     take_profits: tuple[Decimal, ...] = ()

@@ -16,6 +16,9 @@ class ReasonCode(StrEnum):
     THROTTLED = "THROTTLED"
     DRAWDOWN = "DRAWDOWN"
     BAD_GEOMETRY = "BAD_GEOMETRY"
+    PRICE_OUT_OF_BAND = "PRICE_OUT_OF_BAND"
+    """The entry's order price lies outside the exchange's price band around the mark (Binance
+    PERCENT_PRICE: -4016/-4024); the exchange would refuse it, so it is refused before it is sent."""
     REWARD_RISK_TOO_LOW = "REWARD_RISK_TOO_LOW"
     LOW_CONVICTION = "LOW_CONVICTION"
     LIQUIDATION_TOO_CLOSE = "LIQUIDATION_TOO_CLOSE"

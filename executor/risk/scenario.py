@@ -184,6 +184,12 @@ class _Market(_Json):
     avg_volatility: Known = None
     correlations: dict[str, Annotated[Decimal, number(-1, 1)]] = Field(default_factory=dict)
     stale: Annotated[bool, FLAG] = False
+    bid: Known = None
+    ask: Known = None
+    quoted_at: Instant | None = None
+    max_price_age_ms: Annotated[int, whole(1)] = 1000
+    price_band_down: Annotated[Decimal | None, positive()] = None
+    price_band_up: Annotated[Decimal | None, positive()] = None
 
     @model_validator(mode="after")
     def _tiers_ascend(self) -> Self:
@@ -193,9 +199,10 @@ class _Market(_Json):
                 raise FieldProblem("leverage_tiers", message)
         return self
 
-    def to_input(self) -> RiskMarket:
+    def to_input(self, now: datetime) -> RiskMarket:
+        """A scenario's prices are as of its `now` unless `quoted_at` says otherwise."""
         tiers = tuple(tier.to_input() for tier in self.leverage_tiers)
-        return RiskMarket(**(dict(self) | {"leverage_tiers": tiers}))
+        return RiskMarket(**(dict(self) | {"leverage_tiers": tiers, "quoted_at": self.quoted_at or now}))
 
 
 SIGNAL_FIELDS = tuple(_Signal.model_fields)
@@ -223,5 +230,5 @@ def parse_scenario(data: Any) -> Scenario:
         now=parsed.now,
         signal=parsed.signal.to_input(),
         account=parsed.account.to_input(),
-        market=parsed.market.to_input(),
+        market=parsed.market.to_input(parsed.now),
     )

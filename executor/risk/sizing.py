@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from executor.domain.enums import EntryType, Side
+from executor.domain.enums import Side
 from executor.domain.money import ZERO, ceil_to_step, floor_to_step
 from executor.risk.conviction import choose_tier
-from executor.risk.decision import Value
+from executor.risk.decision import PriceSource, Value
 from executor.risk.profile import RiskMode
 from executor.risk.proposal import Proposal, Reject
 from executor.risk.reasons import ReasonCode
@@ -51,23 +51,23 @@ def _bad(p: Proposal, before: dict[str, Value], message: str, reason: ReasonCode
 
 def geometry(p: Proposal) -> None:
     signal, side, tick = p.signal, p.signal.side, p.price_tick
-    if signal.entry.type is EntryType.LIMIT:
-        assert signal.entry.price is not None
-        raw_entry = signal.entry.price
-        entry = on_grid(toward(side, raw_entry, tick), tick)
-    else:
-        assert p.market.price is not None
-        raw_entry = p.market.price
-        entry = nearest_tick(raw_entry, tick)
+    entry = p.reference
+    raw_entry = signal.entry.price if p.reference_source is PriceSource.LIMIT else entry
+    assert raw_entry is not None
     stop = on_grid(away_from(side, signal.stop, tick), tick)
     targets = tuple(on_grid(toward(side, tp, tick), tick) for tp in signal.take_profits)
     before: dict[str, Value] = {"entry": raw_entry, "stop": signal.stop}
     loss_side = "below" if side is Side.LONG else "above"
     if (entry - stop) * side.sign <= 0 or (raw_entry - signal.stop) * side.sign <= 0:
+        through = ""
+        if signal.entry.price is not None and p.reference_source is not PriceSource.LIMIT:
+            through = (
+                f" (the limit {signal.entry.price} is through the {p.reference_source.value}: it fills there)"
+            )
         raise _bad(
             p,
             before,
-            f"A {side.value} needs its stop {loss_side} the entry {entry}.",
+            f"A {side.value} needs its stop {loss_side} the entry {entry}{through}.",
             ReasonCode.BAD_GEOMETRY,
         )
     for target in targets:
@@ -168,23 +168,27 @@ def funding_paid_rate(side: Side, rate: Decimal) -> Decimal:
 
 
 def quantity(p: Proposal) -> None:
-    """qty = R / (|entry − stop| + taker·(entry + stop) + expected adverse funding per unit)."""
-    distance = (p.entry - p.stop) * p.signal.side.sign
-    fees = fee_per_unit(p.taker_fee, p.entry, p.stop)
+    """qty = R / (|entry − stop| + slippage + taker·(worst fill + stop) + expected adverse funding), all
+    per unit, so the loss at the stop stays within R for any fill up to the order price."""
+    side = p.signal.side
+    distance = (p.entry - p.stop) * side.sign
+    slippage = (p.order_price - p.entry) * side.sign
+    fees = fee_per_unit(p.taker_fee, p.order_price, p.stop)
     assert p.market.funding_rate is not None
-    paid = funding_paid_rate(p.signal.side, p.market.funding_rate)
+    paid = funding_paid_rate(side, p.market.funding_rate)
     intervals = p.profile.funding.expected_holding_hours / p.market.funding_interval_hours
-    funding = paid * p.entry * intervals if paid > 0 else ZERO
-    p.cost_per_unit = distance + fees + funding
+    funding = paid * p.order_price * intervals if paid > 0 else ZERO
+    p.cost_per_unit = distance + slippage + fees + funding
     p.cap("quantity", p.risk_budget / p.cost_per_unit)
     p.record(
         "quantity",
         {
             "risk_budget": p.risk_budget,
             "distance": distance,
+            "slippage_per_unit": slippage,
             "fees_per_unit": fees,
             "funding_per_unit": funding,
         },
         {"qty": p.qty, "notional": p.qty * p.entry},
-        note="R / (stop distance + round-trip taker fees + expected funding)",
+        note="R / (stop distance + slippage allowance + round-trip taker fees + expected funding)",
     )

@@ -71,6 +71,7 @@ async def open_exchange(settings: Settings, closers: list[Closer]) -> CcxtAdapte
         sim_base_url=sim_url,
         settings=AdapterSettings(
             refresh_interval=timedelta(seconds=settings.execution.market_refresh_seconds),
+            mark_max_age=timedelta(milliseconds=settings.execution.max_price_age_ms),
             timeout_ms=round(settings.exchange.request_timeout_seconds * 1000),
         ),
         observer=crashpoints.at_entry_step if settings.testing.crash_at else None,

@@ -42,6 +42,7 @@ def sim_market(symbol: str, price: Decimal) -> RiskMarket:
         funding_rate=SIM.funding_rate,
         funding_interval_hours=Decimal(instrument.funding_interval_hours),
         insurance_fund=SIM.insurance_fund,
+        quoted_at=NOW,
     )
 
 
@@ -61,10 +62,12 @@ def test_every_example_is_a_valid_signal_and_together_they_cover_the_walkthrough
     assert len({signal.id for signal in found.values()}) == len(found)
 
 
-@pytest.mark.parametrize("drift", ["0.97", "1", "1.03"])
+@pytest.mark.parametrize("drift", ["0.98", "1", "1.03"])
 def test_the_open_examples_are_accepted_by_the_handbook_profile_near_the_simulators_start_prices(
     drift: str,
 ) -> None:
+    """Not at 3 % down: the ETH limit (2970, stop 2910) is then through the market at 2910 and is judged
+    there, on its stop (docs/risk.md "The price a decision stands on")."""
     profile = load_profile("handbook")
     equity = SIM.start_balance
     account = RiskAccount(equity=equity, free_margin=equity, start_of_day_equity=equity, peak_equity=equity)

@@ -142,7 +142,8 @@ def test_profile_given_as_a_toml_path(tmp_path: Path) -> None:
         '[risk]\nmode = "fixed"\nfixed_amount = 1\n[conviction]\nenabled = false\n', encoding="utf-8"
     )
     out = json.loads(size("--input", "-", stdin=json.dumps(scenario(profile=str(path)))).stdout)
-    assert out["accepted"] and out["qty"] == "5.09"  # 1 / (0.10 + 0.07415 + 0.02226)
+    # 1 / (0.10 stop distance + 0.07 slippage allowance to 74.27 + 0.074185 fees + 0.022281 funding)
+    assert out["accepted"] and out["qty"] == "3.75"
 
 
 @pytest.mark.parametrize(

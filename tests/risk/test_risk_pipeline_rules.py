@@ -5,16 +5,24 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from executor.domain.enums import BreakerStatus, Setup, Side
-from executor.risk import CarriedState, ReasonCode, TradingMode, derive_state, set_mode, trip
+from executor.risk import CarriedState, ReasonCode, RiskProfile, TradingMode, derive_state, set_mode, trip
 from executor.risk.sizers import vol_target_exposure
 from executor.risk.sizing import reward_risk
-from tests.support.risk import NOW, account, market, position, profile, run, signal, step, trade
+from tests.support.risk import NOW, account, market, position, run, signal, step, trade
+from tests.support.risk import profile as base_profile
 
 D = Decimal
+
+
+def profile(name: str = "handbook", **overrides: Any) -> RiskProfile:
+    """The worked figures here are the seeds' and the spec's arithmetic, which count no slippage
+    allowance; the allowance has its own tests in test_risk_price.py."""
+    return base_profile(name, entry_slippage_pct=0, **overrides)
 
 
 # --- 1. gates -------------------------------------------------------------------------------
@@ -211,10 +219,10 @@ def test_fixed_risk_profile_risks_a_fixed_100_whatever_the_equity() -> None:
 
 def test_expected_funding_over_24h_is_added_to_the_cost_per_unit_for_the_paying_side() -> None:
     mkt = market(price=D(100), funding_rate=D("0.0001"))
-    long = run(signal(stop="99", conviction=D(10)), account(10_000), mkt)
+    long = run(signal(stop="99", conviction=D(10)), account(10_000), mkt, profile())
     assert step(long, "quantity").before["funding_per_unit"] == D("0.03")  # 3 × 0.01 % × 100
     assert long.qty == D("97.08")  # 100 / 1.03
-    short = run(signal(stop="101", side=Side.SHORT, conviction=D(10)), account(10_000), mkt)
+    short = run(signal(stop="101", side=Side.SHORT, conviction=D(10)), account(10_000), mkt, profile())
     assert step(short, "quantity").before["funding_per_unit"] == D(0)
 
 
@@ -354,9 +362,9 @@ def test_adverse_funding_over_the_limit_per_8h_is_refused(
 
 def test_order_under_the_minimum_amount_or_notional_is_refused() -> None:
     sig = signal(stop="73.20", conviction=D(4))  # R = 2.50 over a 1.00 stop: 2.50 units, 185.50 notional
-    assert run(sig, mkt=market()).qty == D("2.50")
-    assert run(sig, mkt=market(min_amount=D(3))).reason is ReasonCode.BELOW_MIN_AMOUNT
-    assert run(sig, mkt=market(min_notional=D(200))).reason is ReasonCode.BELOW_MIN_NOTIONAL
+    assert run(sig, mkt=market(), prof=profile()).qty == D("2.50")
+    assert run(sig, mkt=market(min_amount=D(3)), prof=profile()).reason is ReasonCode.BELOW_MIN_AMOUNT
+    assert run(sig, mkt=market(min_notional=D(200)), prof=profile()).reason is ReasonCode.BELOW_MIN_NOTIONAL
 
 
 def test_margin_too_small_for_the_minimum_order_is_insufficient_margin_not_below_minimum() -> None:

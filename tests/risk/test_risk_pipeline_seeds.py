@@ -4,11 +4,19 @@ the test pins the corrected figure and its name says so."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from executor.risk import ReasonCode
-from tests.support.risk import NOW, account, market, profile, run, signal, step
+from executor.risk import ReasonCode, RiskProfile
+from tests.support.risk import NOW, account, market, run, signal, step
+from tests.support.risk import profile as base_profile
 
 D = Decimal
+
+
+def profile(name: str = "handbook", **overrides: Any) -> RiskProfile:
+    """The worked figures here are the seeds' and the spec's arithmetic, which count no slippage
+    allowance; the allowance has its own tests in test_risk_price.py."""
+    return base_profile(name, entry_slippage_pct=0, **overrides)
 
 
 def test_seed000_trade1_corrected_67_38_units_capped_by_account_notional_not_40000_units() -> None:
@@ -76,7 +84,10 @@ def test_seed003_reward_risk_corrected_2_to_1_is_1_73_after_fees_on_both_legs_no
 
 def test_seed003_fees_shrink_the_quantity_so_the_loss_at_the_stop_stays_within_r() -> None:
     decision = run(
-        signal(stop="98", conviction=D(10)), account(10_000), market(price=D(100), taker_fee=D("0.0005"))
+        signal(stop="98", conviction=D(10)),
+        account(10_000),
+        market(price=D(100), taker_fee=D("0.0005")),
+        profile(),
     )
     assert decision.qty == D("47.64")  # 100 / (2 + 0.0005 × 198)
     assert decision.risk is not None and decision.risk <= D(100)

@@ -86,6 +86,7 @@ def cases(draw: st.DrawFn, breaker: BreakerStatus = BreakerStatus.ACTIVE) -> Cas
         taker_fee=D(draw(st.integers(0, 10))) / 10_000,
         funding_rate=D(draw(st.integers(-5, 5))) / 10_000,
         insurance_fund=draw(st.none() | st.just(D(10**9))),
+        quoted_at=NOW,
     )
     return Case(signal, account, market, PROFILES[draw(st.sampled_from(sorted(PROFILES)))])
 

@@ -46,6 +46,7 @@ def market(**changes: Any) -> RiskMarket:
         taker_fee=D(0),
         funding_rate=D(0),
         insurance_fund=D(500_000_000),
+        quoted_at=NOW,
     )
     return replace(base, **changes)
 
