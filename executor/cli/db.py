@@ -28,7 +28,13 @@ def _on_engine(config_path: Path | None, action: Callable[..., Awaitable[T]], *a
         finally:
             await engine.dispose()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except migrate.MigrationError as exc:
+        fail(str(exc))
+    except Exception as exc:  # unreachable, refused, unwritable: one line naming the database, no traceback
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        fail(f"cannot use the database {redact_url(settings.database.url)}: {type(exc).__name__}: {first}")
 
 
 @click.group()

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from executor.store.migrate import head_revision
+from harness.ports import free_port
 from tests.support.cli import invoke, run_cli
 
 EXECUTOR = str(Path(sys.executable).with_name("executor"))
@@ -176,3 +177,19 @@ def test_the_database_url_may_come_from_a_file_and_its_password_stays_redacted(t
     )
     assert "file-password-123" not in result.stdout + result.stderr
     assert missing.returncode == 2 and "EXECUTOR__DATABASE__URL_FILE names" in missing.stderr
+
+
+def test_db_commands_on_a_database_that_cannot_be_reached_say_so_in_one_line(tmp_path: Path) -> None:
+    unreachable = {
+        "EXECUTOR__DATABASE__URL": f"postgresql+asyncpg://executor:pw-789@127.0.0.1:{free_port()}/x"
+    }
+    unwritable = {"EXECUTOR__DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'file' / 'x.db'}"}
+    (tmp_path / "file").write_text("a file where a directory should be")
+
+    for env in (unreachable, unwritable):
+        for command in (("db", "upgrade"), ("db", "current"), ("db", "downgrade", "base", "--yes")):
+            result = run_cli(*command, env=env)
+            assert result.returncode == 1, (command, result.stderr)
+            (line,) = result.stderr.splitlines()
+            assert line.startswith("cannot use the database "), line
+            assert "pw-789" not in line
