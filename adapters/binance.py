@@ -8,6 +8,7 @@ entry's answer, triggered by the mark price (``workingType=MARK_PRICE``); the in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -36,6 +37,8 @@ SETTLE = "USDT"
 
 class BinanceUsdmAdapter(CcxtAdapter):
     family: ClassVar[ExchangeFamily] = ExchangeFamily.BINANCE
+    immediate_or_cancel: ClassVar[Mapping[str, str]] = {"timeInForce": "IOC"}
+    """New Order's timeInForce is GTC | IOC | FOK | GTX | GTD (bn-docs New-Order)."""
 
     def _order_from_raw(self, raw: Any, *, conditional: bool | None = None) -> Order:
         info = raw.get("info") or {}

@@ -112,6 +112,8 @@ class CcxtAdapter(ABC):
     """The port implemented over one ccxt exchange instance (one instance per API key)."""
 
     family: ClassVar[ExchangeFamily]
+    immediate_or_cancel: ClassVar[Mapping[str, str]]
+    """The order parameter for IOC in this exchange's own words (ccxt passes it through)."""
 
     def __init__(
         self,
@@ -436,10 +438,14 @@ class CcxtAdapter(ABC):
         return await self._await_fill(order)
 
     async def _send_entry(self, request: EntryRequest, extra: Mapping[str, Any]) -> Order:
+        """A market entry with a price bound is a marketable limit, immediate-or-cancel, at the bound."""
         side = OrderSide.opening(request.side).value
         order_type = "market" if request.entry_type is EntryType.MARKET else "limit"
         price = float(request.limit_price) if request.limit_price is not None else None
         params = {"clientOrderId": request.entry_client_id, **extra}
+        if request.price_bound is not None:
+            order_type, price = "limit", float(request.price_bound)
+            params |= self.immediate_or_cancel
         order = await self._submit(
             request.symbol,
             request.entry_client_id,

@@ -11,6 +11,7 @@ says unknown); leverage tiers come with the product list (ccxt's tier call refus
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -58,6 +59,9 @@ DEACTIVATED = "Deactivated"
 
 class PhemexAdapter(CcxtAdapter):
     family: ClassVar[ExchangeFamily] = ExchangeFamily.PHEMEX
+    immediate_or_cancel: ClassVar[Mapping[str, str]] = {"timeInForce": "ImmediateOrCancel"}
+    """Place order's timeInForce is GoodTillCancel | PostOnly | ImmediateOrCancel | FillOrKill (ph-docs);
+    ccxt passes the parameter through unchanged."""
 
     def _order_from_raw(self, raw: Any, *, conditional: bool | None = None) -> Order:
         order = parse_order(raw, conditional=conditional, dialect_types=ORDER_TYPES)

@@ -120,13 +120,18 @@ class EntryRequest:
     stop_price: Decimal
     entry_client_id: str
     stop_client_id: str
+    price_bound: Decimal | None = None
+    """A market entry's worst price: it goes out as a limit IOC there, so it cannot fill beyond the
+    slippage allowance the risk engine counted (docs/risk.md); None sends a plain market order."""
 
     def __post_init__(self) -> None:
         if self.qty <= 0:
             raise ValueError("qty must be positive")
         if (self.entry_type is EntryType.LIMIT) != (self.limit_price is not None):
             raise ValueError("a limit entry needs a limit price, a market entry must not have one")
-        reference = self.limit_price
+        if self.price_bound is not None and self.entry_type is not EntryType.MARKET:
+            raise ValueError("only a market entry has a price bound; a limit has its own price")
+        reference = self.limit_price if self.price_bound is None else self.price_bound
         if reference is not None and (self.stop_price - reference) * self.side.sign >= 0:
             raise ValueError("the stop must be on the losing side of the entry")
 

@@ -352,6 +352,7 @@ class Trader:
             qty=decision.qty,
             entry_type=signal.entry.type,
             limit_price=decision.order_price if signal.entry.type is EntryType.LIMIT else None,
+            price_bound=decision.order_price if signal.entry.type is EntryType.MARKET else None,
             stop_price=decision.stop,
             entry_client_id=entry_row.client_order_id,
             stop_client_id=stop_row.client_order_id,
