@@ -15,8 +15,6 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -37,7 +35,7 @@ from executor.config.risk_profiles import load_profile
 from executor.crashpoints import CrashSpec, parse_crash_at
 from executor.domain.enums import ExchangeId, ExchangeMode
 from executor.domain.redaction import redact_url, url_secrets
-from executor.domain.validation import explain, prefixed
+from executor.domain.validation import Frozen, explain, prefixed
 from executor.risk import ProfileError, RiskProfile
 
 ENV_PREFIX = "EXECUTOR__"
@@ -61,10 +59,6 @@ class LogLevel(StrEnum):
     ERROR = "error"
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 def _host_port(value: str, field: str) -> str:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
@@ -82,7 +76,7 @@ def _port_checked(url: str, field: str) -> str:
     return url
 
 
-class ExchangeSettings(_Section):
+class ExchangeSettings(Frozen):
     name: ExchangeId = ExchangeId.SIM_BINANCE
     mode: ExchangeMode = ExchangeMode.PAPER
     account: str = Field(default="main", pattern=r"^[A-Za-z0-9_-]{1,32}$")
@@ -109,7 +103,7 @@ class ExchangeSettings(_Section):
         return _port_checked(value, "exchange.sim_url").rstrip("/")
 
 
-class DatabaseSettings(_Section):
+class DatabaseSettings(Frozen):
     url: str = Field(default="sqlite+aiosqlite:///var/executor.db", repr=False)
     min_free_mib: int = Field(default=64, ge=0)
     """Below this much free disk space a SQLite database counts as full: not ready, signals refused."""
@@ -132,7 +126,7 @@ def _is_set(secret: SecretStr | None) -> bool:
     return secret is not None and bool(secret.get_secret_value())
 
 
-class IngressSettings(_Section):
+class IngressSettings(Frozen):
     secret: SecretStr | None = None  # first: the listen addresses are validated against it
     websocket: str = "127.0.0.1:8765"
     http: str = "127.0.0.1:8080"
@@ -167,12 +161,12 @@ class IngressSettings(_Section):
         return _is_set(self.secret)
 
 
-class RiskSettings(_Section):
+class RiskSettings(Frozen):
     profile: str = Field(default="handbook", min_length=1)
     overrides: dict[str, Any] = Field(default_factory=dict)
 
 
-class LoggingSettings(_Section):
+class LoggingSettings(Frozen):
     level: LogLevel = LogLevel.INFO
     format: LogFormat = LogFormat.AUTO
 
@@ -182,7 +176,7 @@ class ForeignPolicy(StrEnum):
     IGNORE = "ignore"
 
 
-class ExecutionSettings(_Section):
+class ExecutionSettings(Frozen):
     poll_interval_seconds: float = Field(default=1.0, gt=0, le=60)
     breaker_interval_seconds: float = Field(default=2.0, gt=0, le=60)
     reconcile_interval_seconds: float = Field(default=60.0, ge=5, le=3600)
@@ -194,7 +188,7 @@ class ExecutionSettings(_Section):
     on_foreign_position: ForeignPolicy = ForeignPolicy.HALT
 
 
-class AlertSettings(_Section):
+class AlertSettings(Frozen):
     webhook_url: str = Field(default="", repr=False)
 
     @field_validator("webhook_url")
@@ -205,11 +199,11 @@ class AlertSettings(_Section):
         return _port_checked(value, "alerts.webhook_url")
 
 
-class ServiceSettings(_Section):
+class ServiceSettings(Frozen):
     shutdown_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
 
-class TestingSettings(_Section):
+class TestingSettings(Frozen):
     """Switches for the crash trials only; refused when trading live (see Settings)."""
 
     crash_at: tuple[CrashSpec, ...] = ()

@@ -41,7 +41,12 @@ def is_credential_key(name: str) -> bool:
     )
 
 
-_PAIR: Final = re.compile(r"(?P<lead>[?&;])(?P<name>[^=&;#?]*)=(?P<value>[^&;#]*)")
+_PAIRS: Final = (
+    re.compile(r"(?P<lead>[?&;])(?P<name>[^=&;#?]*)=(?P<value>[^&;#?]*)"),
+    re.compile(r"(?P<lead>[?&;])(?P<name>[^=&;#?]*)=(?P<value>[^&;#]*)"),
+)
+"""A credential pair wherever it follows ?, & or ;: once with values ending at a '?' (so a password
+holding '?' cannot hide the pairs after it), once with values running past one (legal in a query)."""
 
 
 def _userinfo(tail: str) -> tuple[str, str] | None:
@@ -52,14 +57,23 @@ def _userinfo(tail: str) -> tuple[str, str] | None:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The credential values in a URL (password, credential query values), for a log redactor's list."""
+    """The credential values in a URL, for a log redactor's list of secrets to replace.
+
+    Both readings of an ambiguous URL count: the password up to the last '@' (one with an unencoded
+    '/', '?' or '@') and the standard one (up to the authority's end, when the query holds an '@').
+    """
     _, sep, tail = url.partition("://")
     if not sep:
         return []
-    credentials = _userinfo(tail)
-    found = [credentials[1]] if credentials else []
-    pairs = _PAIR.finditer(tail.rpartition("@")[2])
-    return found + [pair["value"] for pair in pairs if pair["value"] and is_credential_key(pair["name"])]
+    found = []
+    authority = re.split(r"[/?#]", tail, maxsplit=1)[0]
+    for part in (tail, authority):
+        credentials = _userinfo(part)
+        if credentials:
+            found.append(credentials[1])
+    pairs = [pair for pattern in _PAIRS for pair in pattern.finditer(tail)]
+    found += [pair["value"] for pair in pairs if pair["value"] and is_credential_key(pair["name"])]
+    return list(dict.fromkeys(found))
 
 
 def redact_url(url: str) -> str:
@@ -80,7 +94,9 @@ def redact_url(url: str) -> str:
             return f"{pair['lead']}{pair['name']}={MASK}"
         return pair[0]
 
-    return scheme + sep + _PAIR.sub(mask, tail)
+    for pattern in _PAIRS:
+        tail = pattern.sub(mask, tail)
+    return scheme + sep + tail
 
 
 def redact_urls(text: str) -> str:

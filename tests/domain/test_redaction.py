@@ -76,3 +76,8 @@ def test_a_password_with_any_character_never_survives_redact_url(password: str) 
 def test_a_malformed_url_is_masked_on_the_safe_side() -> None:
     assert redact_url("https://host/x?email=a@b&token=t0k") == "https://host/x?email=a@b&token=***"
     assert "t0k" not in redact_url("https://host:8080/x?e=a@b&token=t0k")
+
+
+def test_a_query_value_holding_a_question_mark_is_masked_whole() -> None:
+    assert redact_url("https://h/x?token=ab?cd&page=2") == "https://h/x?token=***&page=2"
+    assert "ab?cd" in url_secrets("https://h/x?token=ab?cd&page=2")

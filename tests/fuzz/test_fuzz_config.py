@@ -151,11 +151,14 @@ URL_SETTINGS = [
     ("exchange", "sim_url"),
     ("alerts", "webhook_url"),
 ]
-CREDENTIAL = st.text(
-    st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="@/?#&;:'\"\\"),
-    min_size=6,
-    max_size=20,
+CREDENTIAL = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=6, max_size=20).map(
+    lambda text: f"Zq{text}"
 )
+"""Printable ASCII, '@', '/', '?', '#', quotes and all: a password is whatever the user typed (the
+prefix keeps it from matching other text of the message by chance)."""
+QUERY_VALUE = CREDENTIAL.filter(lambda text: not set(text) & set("&;#") and not text.endswith("/"))
+"""A query value ends at '&', ';' or '#' (the URL's own grammar), so it holds none of them; nor does it
+end in '/', which exchange.sim_url drops from the end of the URL."""
 
 
 @FUZZ
@@ -166,7 +169,7 @@ CREDENTIAL = st.text(
     ),
     password=CREDENTIAL,
     query_key=st.sampled_from(["password", "token", "secret", "api_key", "key", "signature", "sslpassword"]),
-    query_value=CREDENTIAL,
+    query_value=QUERY_VALUE,
     port=st.sampled_from(["", ":5432", ":x", ":99999"]),
 )
 def test_a_url_credential_never_reaches_a_config_error(
@@ -177,6 +180,6 @@ def test_a_url_credential_never_reaches_a_config_error(
     if isinstance(outcome, ConfigError):
         assert password not in str(outcome) and query_value not in str(outcome), str(outcome)
     else:
-        shown = json.dumps(outcome.redacted())
+        shown = outcome.redacted()[setting[0]][setting[1]]
         assert password not in shown and query_value not in shown
         assert {password, query_value} <= set(outcome.secrets())
