@@ -67,6 +67,8 @@ class StoreHealth:
             )
         except TimeoutError:
             return f"no answer from {self._path} within {self._timeout + 1:g} s"
+        except OSError as exc:  # the file or its directory cannot be read at all
+            return f"cannot check {self._path}: {exc}"
 
     def _check_sqlite(self, path: Path) -> str | None:
         lost = self._replaced(path)

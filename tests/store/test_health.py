@@ -91,3 +91,15 @@ async def test_postgresql_that_stops_answering_is_reported(store: Store) -> None
         assert "pw" not in down.problem
     finally:
         await unreachable.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_directory_moved_away_counts_as_the_file_deleted(store: Store, tmp_path: Path) -> None:
+    moved = tmp_path.parent / f"{tmp_path.name}-moved"
+    health = StoreHealth(store, min_free_bytes=0, timeout=1)
+    os.replace(tmp_path, moved)
+    try:
+        await health.probe()
+    finally:
+        os.replace(moved, tmp_path)
+    assert health.problem is not None and health.problem.startswith("deleted:")
