@@ -76,6 +76,7 @@ _ALGO_STATUS: dict[OrderStatus, str] = {
     OrderStatus.FILLED: "FINISHED",
     OrderStatus.CANCELED: "CANCELLED",
     OrderStatus.EXPIRED: "EXPIRED",
+    OrderStatus.REJECTED: "REJECTED",
 }
 
 RATE_LIMIT_MSG = (

@@ -502,10 +502,17 @@ class Engine:
         )
 
     def _expire_reducing_orders(self, account: Account, symbol: str, keep: int) -> None:
-        """A flat position takes its reduce-only and close-position orders with it, as on both exchanges."""
+        """A flat position expires resting reduce-only limit orders and GTE_GTC conditional orders only.
+
+        GTC reduce-only / close-position stops and take-profits stay open and act on whatever position
+        exists when they trigger (Binance: EXPIRED is for GTE_GTC only; Phemex: unverified, the harsher
+        reading), so a stale leg of a closed position can hit the next one.
+        """
         now = self.clock.now_ms()
         for other in self.open_orders(account, symbol):
-            if other.order_id != keep and (other.reduce_only or other.close_position):
+            if other.order_id == keep or not (other.reduce_only or other.close_position):
+                continue
+            if not other.conditional or other.time_in_force is TimeInForce.GTE_GTC:
                 other.status = OrderStatus.EXPIRED
                 other.updated_ms = now
 
@@ -577,8 +584,11 @@ class Engine:
             required = opening * ref / self.leverage_of(account, order.symbol)
             if required > self.available_balance(account):
                 child.status = OrderStatus.EXPIRED
+                order.status = OrderStatus.REJECTED
                 return child
         self._execute_market(account, child)
+        if not child.filled_qty:
+            order.status = OrderStatus.REJECTED  # Binance: "Reduce Only reject" after TRIGGERING
         if child.status is OrderStatus.FILLED:
             order.filled_qty = child.filled_qty
             order.cum_quote = child.cum_quote

@@ -56,6 +56,7 @@ class TimeInForce(StrEnum):
     IOC = "IOC"
     FOK = "FOK"
     GTX = "GTX"  # post-only
+    GTE_GTC = "GTE_GTC"  # Binance conditional orders: good till the position is closed, then EXPIRED
 
 
 class TriggerSource(StrEnum):
@@ -71,6 +72,8 @@ class OrderStatus(StrEnum):
     EXPIRED = "EXPIRED"
     UNTRIGGERED = "UNTRIGGERED"
     TRIGGERED = "TRIGGERED"
+    # A triggered conditional order the matching engine refused (nothing left to reduce, margin).
+    REJECTED = "REJECTED"
 
     @property
     def is_open(self) -> bool:

@@ -702,6 +702,7 @@ class PhemexDialect:
             OrderStatus.FILLED: "Filled",
             OrderStatus.CANCELED: "Canceled",
             OrderStatus.EXPIRED: "Canceled",
+            OrderStatus.REJECTED: "Rejected",
         }
         return names.get(order.status, "Canceled")
 

@@ -24,6 +24,7 @@ class AlertKind(StrEnum):
     FOREIGN_POSITION = "foreign_position"
     ORDER_UNRESOLVED = "order_unresolved"
     CLOSE_DEFERRED = "close_deferred"
+    STALE_LEG = "stale_leg"
 
 
 class Alerter:

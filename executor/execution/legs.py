@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 
 from executor.domain.client_ids import client_order_id
-from executor.domain.enums import OrderKind
+from executor.domain.enums import OrderKind, PositionStatus
 from executor.domain.order_state import OrderState
 from executor.domain.orders import Order, OrderSide, OrderType
 from executor.execution.context import AccountContext
@@ -98,6 +98,27 @@ class OrderLegs:
             return None
         await self.record(row.client_order_id, order)
         return order
+
+    async def stale_on(self, symbol: str) -> list[OrderRow]:
+        """Legs on `symbol` the exchange may still hold although their position is closed.
+
+        Left behind when a cancel failed at the close: exchanges keep GTC reduce-only stops and
+        take-profits after the position is flat, and they then act on the next position on the symbol.
+        """
+        async with self.ctx.store.transaction() as tx:
+            rows = [
+                row
+                for row in await tx.orders.in_states(self.ctx.account, LIVE_STATES)
+                if row.symbol == symbol and row.kind is not OrderKind.ENTRY and row.position_pk is not None
+            ]
+            closed = {
+                pk
+                for pk in {row.position_pk for row in rows}
+                if pk is not None
+                and (position := await tx.positions.get(pk)) is not None
+                and position.status is not PositionStatus.OPEN
+            }
+        return [row for row in rows if row.position_pk in closed]
 
     async def live(self, position_pk: int, kinds: Sequence[OrderKind] = PROTECTIVE) -> list[OrderRow]:
         """The position's legs of these kinds that the exchange may still hold."""

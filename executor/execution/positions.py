@@ -41,6 +41,19 @@ class PositionKeeper:
         self._liquidation_checked: set[int] = set()
         self._ban_alerted: datetime | None = None
 
+    async def clear_stale_legs(self, symbol: str) -> list[str]:
+        """Cancel the legs closed positions left on `symbol`; the client ids still resting after it.
+
+        A stale stop or take-profit of an earlier position must never act on a later one, so an entry
+        waits for this to come back empty (and the tracker's reconciliation clears symbols in use).
+        """
+        stuck = []
+        for row in await self.legs.stale_on(symbol):
+            log.warning("stale_leg_cancel", symbol=symbol, client_id=row.client_order_id, kind=row.kind)
+            if not await self.legs.cancel(row):
+                stuck.append(row.client_order_id)
+        return stuck
+
     async def open_positions(self) -> Sequence[PositionRow]:
         async with self.ctx.store.transaction() as tx:
             return await tx.positions.with_status(self.ctx.account, PositionStatus.OPEN)

@@ -154,12 +154,24 @@ class Reconciler:
                     report.unexplained.append(message)
 
     async def _orphans(self, report: ReconcileReport) -> None:
-        """Our protective orders resting for positions that are closed: cancel them."""
+        """Our protective orders resting for positions that are closed: cancel them.
+
+        On a symbol with no open position every leg of ours goes; on one with an open position, the
+        legs recorded for the symbol's closed positions (they would act on the open one).
+        """
         async with self.ctx.store.transaction() as tx:
             open_symbols = {
                 p.symbol for p in await tx.positions.with_status(self.ctx.account, PositionStatus.OPEN)
             }
             known = await tx.orders.symbols(self.ctx.account)
+        for symbol in sorted(open_symbols):
+            stale = len(await self.keeper.legs.stale_on(symbol))
+            stuck = await self.keeper.clear_stale_legs(symbol)
+            report.orphans_cancelled += stale - len(stuck)
+            if stuck:
+                self.alerter.raise_alert(
+                    AlertKind.STALE_LEG, f"legs of a closed position still rest: {stuck}", symbol=symbol
+                )
         for symbol in sorted(known):
             try:
                 orders = await self.ctx.exchange.open_orders(symbol)

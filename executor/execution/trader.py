@@ -341,6 +341,12 @@ class Trader:
         assert signal.side is not None and signal.entry is not None
         assert decision.qty is not None and decision.stop is not None and decision.leverage is not None
         entry_row, stop_row = orders[0], orders[1]
+        stuck = await self.keeper.clear_stale_legs(symbol)
+        if stuck:
+            note = f"legs of an earlier position on {symbol} still rest and could not be cancelled: {stuck}"
+            await self._not_sent(orders, note)
+            self.alerter.raise_alert(AlertKind.STALE_LEG, note, symbol=symbol)
+            return
         try:
             await ctx.exchange.ensure_leverage(symbol, decision.leverage, MARGIN_MODE)
         except ExchangeError as exc:

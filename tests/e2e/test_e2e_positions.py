@@ -11,12 +11,15 @@ from typing import Any
 
 import pytest
 
+from executor.domain.client_ids import client_order_id
 from executor.domain.enums import OrderKind
+from executor.domain.order_state import OrderState
 from harness.e2e import (
     SIM_SYMBOL,
     SYMBOL,
     DaemonFactory,
     Sim,
+    alerts,
     assert_exactly_one_stop,
     cents_equal,
     error_lines,
@@ -161,6 +164,60 @@ async def test_a_limit_entry_unfilled_at_expires_at_is_cancelled_with_its_stop(
         (row.kind, row.state) for row in db.orders
     ]
     assert error_lines(daemon) == []
+
+
+async def test_legs_a_closed_position_left_resting_never_act_on_the_next_position(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    """Binance keeps GTC reduce-only stops and take-profits after their position is flat. When the close
+    could not cancel them, the next entry on the symbol waits until they are gone (refused while they
+    cannot be cancelled), so the old take-profit never cuts the new position."""
+    daemon = daemons(sqlite_url)
+    await daemon.start()
+    await daemon.ws_send([market_signal("stale-a", take_profit="159")])
+
+    async def both_legs() -> Any:
+        view = await sim.view()
+        return view if view.position is not None and len(view.orders) == 2 else None
+
+    await eventually(both_legs, what="position A with its stop and take-profit")
+    await sim.fault(action="error_5xx", method="DELETE", path="/fapi/v1/algoOrder", count=None)
+    await daemon.ws_send([{"id": "stale-a-close", "action": "close", "symbol": SYMBOL}])
+    await eventually(lambda: closed_db(daemon), what="position A closed and booked")
+    view = await sim.view()
+    assert view.position is None and len(view.orders) == 2, view.summary()  # A's legs still rest
+
+    await daemon.ws_send([market_signal("stale-b1", stop="145")])
+    await eventually(lambda: entry_not_sent(daemon, "stale-b1"), within=20, what="B1's entry refused")
+    assert (await sim.view()).position is None
+    b1_entry = client_order_id("stale-b1", OrderKind.ENTRY)
+    assert not [
+        r for r in await sim.requests(method="POST") if r["params"].get("newClientOrderId") == b1_entry
+    ]
+    assert "stale_leg" in alerts(daemon)
+
+    await sim.clear_faults()
+    await daemon.ws_send([market_signal("stale-b2", stop="145")])
+    view = await eventually(lambda: protected_view(sim), what="position B2 with its stop")
+    await eventually(lambda: one_order(sim), what="only B2's stop resting")
+    assert_exactly_one_stop(await sim.view(), trigger="145")
+    qty = (await sim.view()).qty
+    await sim.mark("159.5")
+    view = await settled_view(sim)
+    assert view.position is not None and view.qty == qty, view.summary()
+    assert order_sent_twice(await sim.requests(), sim.family) == []
+
+
+async def entry_not_sent(daemon: Any, signal_id: str) -> bool:
+    entry = client_order_id(signal_id, OrderKind.ENTRY)
+    return any(
+        row.client_order_id == entry and row.state is OrderState.NOT_SENT
+        for row in (await daemon.db()).orders
+    )
+
+
+async def one_order(sim: Sim) -> bool:
+    return len((await sim.view()).orders) == 1
 
 
 @BOTH_DIALECTS

@@ -110,7 +110,9 @@ async def test_post_only_that_would_take_is_rejected_as_not_fillable(binance: An
         await binance.create_order(ETH, "limit", "buy", 0.1, 3010, {"postOnly": True})
 
 
-async def test_take_profit_fires_on_the_rise_and_expires_the_stop(binance: Any, control_b: Control) -> None:
+async def test_take_profit_fires_on_the_rise_and_leaves_the_gtc_stop_open(
+    binance: Any, control_b: Control
+) -> None:
     await binance.create_order(ETH, "market", "buy", 0.1)
     stop = await binance.create_order(
         ETH, "STOP_MARKET", "sell", None, None, {"triggerPrice": 2900, "closePosition": True}
@@ -123,7 +125,8 @@ async def test_take_profit_fires_on_the_rise_and_expires_the_stop(binance: Any, 
     await control_b.mark(ETH, "3100")
 
     assert (await binance.fetch_order(take["id"], ETH, {"trigger": True}))["status"] == "closed"
-    assert (await binance.fetch_order(stop["id"], ETH, {"trigger": True}))["info"]["algoStatus"] == "EXPIRED"
+    # Binance expires only GTE_GTC conditional orders with their position; a GTC one rests on.
+    assert (await binance.fetch_order(stop["id"], ETH, {"trigger": True}))["info"]["algoStatus"] == "NEW"
     assert await binance.fetch_positions([ETH]) == []
     expected = Decimal("10000") - Decimal("0.15") + Decimal("10") - Decimal("0.155")
     assert wallet(await binance.fetch_balance()) == expected
@@ -221,3 +224,28 @@ async def test_numbers_in_other_digits_than_ascii_are_illegal_characters(
     with pytest.raises(ccxt.BadRequest, match="-1100"):
         await binance.fapiPrivatePostOrder(params)
     assert len(await binance.fetch_open_orders(BTC)) == 1
+
+
+async def test_gtc_legs_of_a_closed_position_rest_on_and_act_on_the_next_position(
+    binance: Any, control_b: Control
+) -> None:
+    await binance.create_order(BTC, "market", "buy", 0.01)
+    tp = await binance.create_order(
+        BTC, "market", "sell", 0.01, None, {"takeProfitPrice": 61000, "reduceOnly": True}
+    )
+    gte = await binance.create_order(
+        BTC,
+        "market",
+        "sell",
+        0.01,
+        None,
+        {"stopLossPrice": 59000, "reduceOnly": True, "timeInForce": "GTE_GTC"},
+    )
+    await binance.create_order(BTC, "market", "sell", 0.01, None, {"reduceOnly": True})  # flat
+
+    assert [o["id"] for o in await binance.fetch_open_orders(BTC, params={"trigger": True})] == [tp["id"]]
+    assert (await binance.fetch_order(gte["id"], BTC, {"trigger": True}))["info"]["algoStatus"] == "EXPIRED"
+    await binance.create_order(BTC, "market", "buy", 0.03)  # a later position, no take-profit of its own
+    await control_b.mark(BTC, "61000")
+    [position] = await binance.fetch_positions([BTC])
+    assert position["contracts"] == 0.02  # the stale take-profit of the first position cut the second

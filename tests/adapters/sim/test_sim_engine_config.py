@@ -61,8 +61,12 @@ def test_a_mark_jump_past_the_liquidation_price_liquidates_before_a_farther_stop
     )
     engine.set_mark("BTCUSDT", Decimal("54000"))
     assert account.position("BTCUSDT").qty == 0
-    assert stop.status.value == "EXPIRED"
-    assert [o.client_id for o in account.orders.values()][-1].startswith("autoclose-")
+    assert (stop.status.value, stop.filled_qty) == (
+        "REJECTED",
+        Decimal(0),
+    )  # it triggered with nothing to reduce
+    ids = [o.client_id for o in account.orders.values()]
+    assert ids[2].startswith("autoclose-") and ids[3] == "s"  # liquidated first, then the stop fired empty
 
 
 def test_quantity_off_the_step_is_refused() -> None:
