@@ -350,7 +350,8 @@ class Daemon:
         self.spawn(**extra_env)
         await self.wait_ready()
 
-    async def wait_ready(self, within: float = 30) -> None:
+    async def wait_ready(self, within: float = 60) -> None:
+        """Until GET /ready answers 200 (an interpreter start takes seconds on a busy machine)."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             assert self.process is not None
