@@ -247,7 +247,7 @@ class Engine:
             self._execute_limit_on_arrival(account, order)
         return order
 
-    def _validate(self, account: Account, inst: Instrument, request: OrderRequest) -> None:
+    def _validate(self, account: Account, inst: Instrument, request: OrderRequest) -> None:  # noqa: C901 - the exchange's order checks in the order it applies them, one branch per rule
         symbol = inst.symbol
         if any(
             o.client_id == request.client_id and o.parent_id is None and o.status.is_open
@@ -599,7 +599,7 @@ class Engine:
 
     # ----------------------------------------------------------------- market moves
 
-    def set_mark(self, symbol: str, price: Decimal, last: Decimal | None = None) -> list[Fill]:
+    def set_mark(self, symbol: str, price: Decimal, last: Decimal | None = None) -> list[Fill]:  # noqa: C901 - collect every crossed level, then execute them in path order
         """Move the mark (and last) price, then run every trigger, limit fill and liquidation it crosses.
 
         Events fire in the order the price path passes their levels; executions happen at the new price.

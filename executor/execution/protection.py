@@ -82,7 +82,7 @@ class Protection:
             )
         return f"stop moved from {previous} to {trigger_price}"
 
-    async def ensure(self, position_pk: int) -> bool:
+    async def ensure(self, position_pk: int) -> bool:  # noqa: C901 - one pass from what rests to exactly one stop; split, its safety argument would be spread
         """True when exactly one stop rests afterwards: adopted, extras of ours cancelled, or placed.
 
         A resting stop is adopted even without a client id of ours (Phemex's attached stop); False means

@@ -84,7 +84,7 @@ def recent_entries(account: RiskAccount, now: datetime, window_seconds: int) -> 
     return count
 
 
-def data(p: Proposal) -> None:
+def data(p: Proposal) -> None:  # noqa: C901 - a flat checklist, one branch per required input
     """Every input the rest of the pipeline needs must be present, positive where it must be, and fresh."""
     account, market, signal, profile = p.account, p.market, p.signal, p.profile
     missing: list[str] = []

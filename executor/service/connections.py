@@ -37,7 +37,7 @@ class ConnectionLimits:
 DEFAULT_LIMITS: Final = ConnectionLimits()
 
 
-def guarded_protocol(limits: ConnectionLimits, listener: str) -> type[H11Protocol]:
+def guarded_protocol(limits: ConnectionLimits, listener: str) -> type[H11Protocol]:  # noqa: C901 - counts the methods of the class it defines, each of them small
     """uvicorn's h11 protocol with `limits` applied; `listener` names it in log lines."""
 
     class Guarded(H11Protocol):

@@ -142,7 +142,7 @@ class RedisStreamIngress:
             self._redis = None
         log.info("redis ingress stopped", stream=self.stream)
 
-    async def _run(self) -> None:
+    async def _run(self) -> None:  # noqa: C901 - the consumer loop names each failure it recovers from in one place
         assert self._redis is not None
         redis = self._redis
         own_pending = True
