@@ -57,11 +57,13 @@ TEST_WORKERS ?= 3
 test: lint
 	$(BIN)/pytest -n $(TEST_WORKERS) --durations=30
 
-# The long forms of the stress suites: a year of soak, and 200 + 50 crash trials with their tally.
+# The long forms of the stress suites: a year of soak, and 200 + 50 + 50 crash trials (the last ones
+# also losing their database) with their tallies. About an hour and a half.
 proof: dev
 	EXECUTOR_SOAK_DAYS=365 $(BIN)/pytest -p no:cacheprovider tests/soak --durations=5
 	$(BIN)/python -m bench.chaos --trials 200 --seed 7000 --database sqlite
 	$(BIN)/python -m bench.chaos --trials 50 --seed 9000 --database postgresql
+	$(BIN)/python -m bench.chaos --trials 50 --seed 9500 --database sqlite --db-outages
 
 bench: dev
 	@for script in bench/*_bench.py bench/chaos.py; do name=$$(basename $$script .py); echo "== $$name"; $(BIN)/python -m bench.$$name || exit 1; done
