@@ -127,6 +127,14 @@ class BinanceUsdmAdapter(CcxtAdapter):
         raw = await self._request(lambda: self._exchange.fetch_funding_rate(symbol), write=False)
         return parse_binance_funding(raw)
 
+    async def _fetch_book_top(self, symbol: str) -> tuple[Any, Any]:
+        """`GET /fapi/v1/ticker/bookTicker?symbol=`: one symbol (ccxt's fetch_bids_asks asks for all)."""
+        market_id = self._exchange.market_id(symbol)
+        raw = await self._request(
+            lambda: self._exchange.fapiPublicGetTickerBookTicker({"symbol": market_id}), write=False
+        )
+        return raw.get("bidPrice"), raw.get("askPrice")
+
     @property
     def _has_insurance_fund(self) -> bool:
         return True

@@ -28,6 +28,7 @@ from adapters.parsing import (
     parse_funding_payment,
     parse_market,
     parse_order,
+    positive,
     to_ms,
     unique_fills,
 )
@@ -138,6 +139,7 @@ class CcxtAdapter(ABC):
         self._tiers: FreshnessCache[str, tuple[LeverageTier, ...]] = FreshnessCache(s.tiers_max_age, clock)
         self._funding: FreshnessCache[str, _MarkAndFunding] = FreshnessCache(s.funding_max_age, clock)
         self._marks: FreshnessCache[str, Decimal] = FreshnessCache(s.mark_max_age, clock)
+        self._books: FreshnessCache[str, tuple[Decimal, Decimal]] = FreshnessCache(s.mark_max_age, clock)
         self._insurance: FreshnessCache[str, Decimal] = FreshnessCache(s.insurance_max_age, clock)
         self._leverage_set: dict[str, tuple[int, MarginMode]] = {}
         self._watched: set[str] = set()
@@ -538,6 +540,10 @@ class CcxtAdapter(ABC):
     @abstractmethod
     async def _fetch_mark_and_funding(self, symbol: str) -> tuple[Decimal | None, FundingInfo]: ...
 
+    @abstractmethod
+    async def _fetch_book_top(self, symbol: str) -> tuple[Any, Any]:
+        """The best bid and ask prices as the exchange wrote them (checked by the caller)."""
+
     async def _fetch_insurance_fund(self, symbol: str, settle: str) -> Decimal | None:
         """None: this exchange publishes no insurance-fund balance."""
         return None
@@ -557,6 +563,16 @@ class CcxtAdapter(ABC):
         if mark is not None:
             self._marks.put(symbol, mark)
 
+    async def _refresh_book(self, symbol: str) -> None:
+        """Read on the path only, when a snapshot asks (the background loop does not spend weight on it)."""
+        raw_bid, raw_ask = await self._fetch_book_top(symbol)
+        bid, ask = positive(raw_bid), positive(raw_ask)
+        if bid is None or ask is None or bid > ask:
+            raise malformed(
+                f"book top for {symbol} is not a bid at or under an ask: {raw_bid!r} / {raw_ask!r}"
+            )
+        self._books.put(symbol, (bid, ask))
+
     async def _refresh_insurance(self, symbol: str, settle: str) -> None:
         balance = await self._fetch_insurance_fund(symbol, settle)
         if balance is not None:
@@ -568,6 +584,8 @@ class CcxtAdapter(ABC):
         market = await self._market_or_none(symbol)
         if not self._marks.is_fresh(symbol):
             await self._best_effort(self._refresh_mark_and_funding(symbol), "mark_and_funding", symbol)
+        if not self._books.is_fresh(symbol):
+            await self._best_effort(self._refresh_book(symbol), "book", symbol)
         if self._tiers.entry(symbol) is None:
             await self._best_effort(self._refresh_tiers(symbol), "tiers", symbol)
         settle = market.settle if market is not None else "USDT"
@@ -593,11 +611,15 @@ class CcxtAdapter(ABC):
                 stale.add(MarketDataItem.INSURANCE_FUND)
         funding = self._funding.get(symbol)
         mark = self._marks.entry(symbol)
+        book = self._books.entry(symbol) if self._books.is_fresh(symbol) else None
         return MarketSnapshot(
             symbol=symbol,
             as_of=self._clock(),
             mark_price=mark.value if mark is not None else None,
             mark_at=mark.fetched_at if mark is not None else None,
+            bid=book.value[0] if book is not None else None,
+            ask=book.value[1] if book is not None else None,
+            book_at=book.fetched_at if book is not None else None,
             filters=market.filters if market is not None else None,
             tiers=self._tiers.get(symbol) or (),
             taker_fee=market.taker_fee if market is not None else None,

@@ -118,6 +118,12 @@ class PhemexAdapter(CcxtAdapter):
             await asyncio.sleep(self._settings.fill_readback_delay.total_seconds())
         return None
 
+    async def _fetch_book_top(self, symbol: str) -> tuple[Any, Any]:
+        """`GET /md/v2/orderbook?symbol=` (ccxt has no fetch_bids_asks for Phemex): its best levels."""
+        book = await self._request(lambda: self._exchange.fetch_order_book(symbol), write=False)
+        bids, asks = book.get("bids") or [[None]], book.get("asks") or [[None]]
+        return bids[0][0], asks[0][0]
+
     async def _fetch_server_ms(self) -> Any:
         """Phemex has no time endpoint: a ticker's timestamp is the exchange's clock."""
         markets = await self.markets()

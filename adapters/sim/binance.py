@@ -15,6 +15,7 @@ from aiohttp import web
 from adapters.sim.config import Instrument, SimConfig
 from adapters.sim.engine import Engine
 from adapters.sim.model import (
+    BOOK_DEPTH_QTY,
     Account,
     EngineReject,
     Fill,
@@ -192,6 +193,7 @@ class BinanceDialect:
             ("GET", "/fapi/v1/fundingInfo", self.funding_info),
             ("GET", "/fapi/v1/insuranceBalance", self.insurance_balance),
             ("GET", "/fapi/v1/ticker/price", self.ticker_price),
+            ("GET", "/fapi/v1/ticker/bookTicker", self.book_ticker),
         ]
         private: list[tuple[str, str, Callable[[WireRequest, Account], Any]]] = [
             ("GET", "/sapi/v1/capital/config/getall", lambda wire, account: []),
@@ -391,6 +393,26 @@ class BinanceDialect:
         assert inst is not None
         last = self.engine.lasts[inst.symbol]
         return {"symbol": inst.symbol, "price": fmt(last), "time": self.engine.clock.now_ms()}
+
+    def book_ticker(self, wire: WireRequest) -> Any:
+        """`{"symbol","bidPrice","bidQty","askPrice","askQty","time"}`, for one symbol or a list of all
+        (docs/exchange-facts.md, bookTicker)."""
+        inst = self._instrument(wire.params, required=False)
+        rows = [self._book_row(i) for i in ([inst] if inst else self.engine.instruments.values())]
+        return rows[0] if inst else rows
+
+    def _book_row(self, inst: Instrument) -> dict[str, Any]:
+        bid, ask = self.engine.book_top(inst.symbol)
+        size = fmt(BOOK_DEPTH_QTY)
+        time_ms = self.engine.clock.now_ms()
+        return {
+            "symbol": inst.symbol,
+            "bidPrice": fmt(bid),
+            "bidQty": size,
+            "askPrice": fmt(ask),
+            "askQty": size,
+            "time": time_ms,
+        }
 
     def funding_rate_history(self, wire: WireRequest) -> Any:
         self.engine.catch_up()

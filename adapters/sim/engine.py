@@ -358,6 +358,13 @@ class Engine:
     def _source_price(self, symbol: str, source: TriggerSource) -> Decimal:
         return self.marks[symbol] if source is TriggerSource.MARK else self.lasts[symbol]
 
+    def book_top(self, symbol: str) -> tuple[Decimal, Decimal]:
+        """Best bid and ask: the prices a taking sell and buy fill at now, so the book and the fills agree
+        (the simulator keeps no depth; see docs/simulator.md)."""
+        self.catch_up()
+        inst = self.instruments[symbol]
+        return self._taker_price(inst, OrderSide.SELL), self._taker_price(inst, OrderSide.BUY)
+
     def _taker_price(self, inst: Instrument, side: OrderSide) -> Decimal:
         """Mark ± slippage, rounded to the tick against the taker."""
         raw = self.marks[inst.symbol] * (1 + side.sign * self.config.slippage_bps * BPS)
@@ -379,9 +386,11 @@ class Engine:
         self._fill(account, order, qty, self._taker_price(inst, order.side), maker=False)
 
     def _marketable(self, order: Order) -> bool:
+        """A buy limit at or above the ask, a sell at or below the bid (the book of `book_top`): a buy
+        under the ask rests (or, IOC, expires) even when it is above the mark."""
         assert order.price is not None
-        mark = self.marks[order.symbol]
-        return order.price >= mark if order.side is OrderSide.BUY else order.price <= mark
+        taker = self._taker_price(self.instruments[order.symbol], order.side)
+        return order.price >= taker if order.side is OrderSide.BUY else order.price <= taker
 
     def _execute_limit_on_arrival(self, account: Account, order: Order) -> None:
         inst = self.instruments[order.symbol]

@@ -17,6 +17,10 @@ def q8(value: Decimal) -> Decimal:
     return value.quantize(USDT_PLACES, rounding=ROUND_HALF_UP)
 
 
+BOOK_DEPTH_QTY = Decimal(1000)
+"""The size shown at the best bid and ask: the simulator keeps no depth, and fills are not limited by it."""
+
+
 def fmt(value: Decimal | int | None) -> str:
     """A decimal as the exchanges print it: plain notation, no exponent, no trailing zeros."""
     if value is None:

@@ -14,6 +14,7 @@ from aiohttp import web
 from adapters.sim.config import Instrument, SimConfig
 from adapters.sim.engine import Engine
 from adapters.sim.model import (
+    BOOK_DEPTH_QTY,
     Account,
     AttachedTrigger,
     EngineReject,
@@ -184,6 +185,7 @@ class PhemexDialect:
         self.engine = engine
         self.config = config
         self.secrets = {c.api_key: c.secret for c in config.credentials}
+        self._book_sequence = 0
 
     # ----------------------------------------------------------------- plumbing
 
@@ -193,6 +195,7 @@ class PhemexDialect:
             ("GET", "/exchange/public/products", self.products),
             ("GET", "/v1/exchange/public/products", self.v1_products),
             ("GET", "/md/v2/ticker/24hr", self.ticker),
+            ("GET", "/md/v2/orderbook", self.orderbook),
             ("GET", "/api-data/public/data/funding-rate-history", self.funding_rate_history),
             ("GET", "/public/time", lambda wire: {"code": 0, "msg": "", "data": {"serverTime": self._now()}}),
         ]
@@ -360,6 +363,24 @@ class PhemexDialect:
 
     def v1_products(self, wire: WireRequest) -> Any:
         return {"code": 0, "msg": "OK", "data": [self._product(i) for i in self.engine.instruments.values()]}
+
+    def orderbook(self, wire: WireRequest) -> Any:
+        """`{"error":null,"id":0,"result":{"orderbook_p":{"asks":[["p","q"]],"bids":[…]},"depth":30,
+        "sequence","timestamp","symbol","type":"snapshot"}}` (docs/exchange-facts.md); the best level only."""
+        inst = self._instrument(wire.params)
+        bid, ask = self.engine.book_top(inst.symbol)
+        size = fmt(BOOK_DEPTH_QTY)
+        self._book_sequence += 1
+        book = {"asks": [[fmt(ask), size]], "bids": [[fmt(bid), size]]}
+        result = {
+            "orderbook_p": book,
+            "depth": 30,
+            "sequence": self._book_sequence,
+            "timestamp": self.engine.clock.now_ns(),
+            "symbol": inst.symbol,
+            "type": "snapshot",
+        }
+        return {"error": None, "id": 0, "result": result}
 
     def ticker(self, wire: WireRequest) -> Any:
         self.engine.catch_up()

@@ -106,6 +106,11 @@ class MarketSnapshot:
     stale: frozenset[MarketDataItem] = field(default_factory=frozenset)
     mark_at: datetime | None = None
     """When the mark price was read, on the host's clock (the age of the price a decision stands on)."""
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    book_at: datetime | None = None
+    """The best bid and ask and when they were read (host clock); None where no fresh book is known, and
+    the risk engine then stands on the mark."""
 
     @property
     def missing_required(self) -> frozenset[MarketDataItem]:

@@ -47,6 +47,7 @@ def risk_market(
     """`clock_offset` moves the host-clock read times onto the exchange's clock the engine's `now` is on."""
     filters = snapshot.filters
     funding = snapshot.funding
+    quoted_at = snapshot.book_at if snapshot.book_at is not None else snapshot.mark_at
     interval = funding.interval if funding is not None else None
     return RiskMarket(
         price=snapshot.mark_price,
@@ -71,7 +72,9 @@ def risk_market(
         ),
         insurance_fund=snapshot.insurance_fund,
         stale=not snapshot.is_complete,
-        quoted_at=snapshot.mark_at + clock_offset if snapshot.mark_at is not None else None,
+        bid=snapshot.bid,
+        ask=snapshot.ask,
+        quoted_at=quoted_at + clock_offset if quoted_at is not None else None,
         max_price_age_ms=max_price_age_ms,
     )
 

@@ -22,7 +22,7 @@ from executor.domain.market import MarketDataItem
 from executor.domain.orders import EntryRequest, Order, OrderSide, OrderStatus, OrderType
 from executor.ports.errors import ErrorReason, ExchangeBannedError, ExchangeError, OrderRejectedError
 from executor.ports.exchange import EntryStep
-from tests.support.adapter_sim import BTC, EXCHANGES, FAST, Sim, dec, eventually, running_sim
+from tests.support.adapter_sim import BTC, EXCHANGES, FAST, Sim, dec, entry_request, eventually, running_sim
 
 D = Decimal
 QTY = D("0.010")
@@ -32,21 +32,6 @@ QTY = D("0.010")
 async def sim(request: pytest.FixtureRequest) -> AsyncIterator[Sim]:
     async with running_sim(request.param) as running:
         yield running
-
-
-def entry_request(
-    signal: str, side: Side = Side.LONG, stop: str = "59000", qty: Decimal = QTY
-) -> EntryRequest:
-    return EntryRequest(
-        symbol=BTC,
-        side=side,
-        qty=qty,
-        entry_type=EntryType.MARKET,
-        limit_price=None,
-        stop_price=D(stop),
-        entry_client_id=client_order_id(signal, OrderKind.ENTRY),
-        stop_client_id=client_order_id(signal, OrderKind.STOP),
-    )
 
 
 async def open_long(sim: Sim, signal: str = "sig-1", stop: str = "59000") -> tuple[Order, Order]:

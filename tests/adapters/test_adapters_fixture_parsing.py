@@ -203,8 +203,23 @@ async def test_binance_tiers_keep_the_exchange_maintenance_amount(binance: Any) 
         "/fapi/v1/insuranceBalance",
         BINANCE["insuranceBalance (implicit fapiPublicGetInsuranceBalance)"][0]["withSymbol"],
     )
+    transport.on(  # the shape of docs/exchange-facts.md (bookTicker), this symbol's numbers
+        "GET",
+        "/fapi/v1/ticker/bookTicker",
+        {
+            "symbol": "BTCUSDT",
+            "bidPrice": "59999.9",
+            "bidQty": "431.000",
+            "askPrice": "60000.2",
+            "askQty": "9.000",
+            "time": 1735714800000,
+        },
+    )
     snapshot = await adapter.market_snapshot("BTC/USDT:USDT")
     assert snapshot.is_complete
+    assert (snapshot.bid, snapshot.ask) == (D("59999.9"), D("60000.2"))
+    book_reads = [sent.query for sent in transport.sent if sent.path == "/fapi/v1/ticker/bookTicker"]
+    assert book_reads == [{"symbol": ["BTCUSDT"]}]  # one symbol, not the whole list
     assert snapshot.mark_price == D("60000.1")
     assert snapshot.funding is not None
     assert snapshot.funding.rate == D("0.0001")
@@ -303,9 +318,26 @@ async def test_phemex_tiers_come_from_the_product_list(phemex: Any) -> None:
             },
         },
     )
+    transport.on(  # the shape of docs/exchange-facts.md (GET /md/v2/orderbook)
+        "GET",
+        "/md/v2/orderbook",
+        {
+            "error": None,
+            "id": 0,
+            "result": {
+                "orderbook_p": {"asks": [["60000.7", "1.2"], ["60001", "3"]], "bids": [["60000.3", "0.5"]]},
+                "depth": 30,
+                "sequence": 7,
+                "timestamp": 1735714800000000000,
+                "symbol": "BTCUSDT",
+                "type": "snapshot",
+            },
+        },
+    )
     snapshot = await adapter.market_snapshot("BTC/USDT:USDT")
     assert snapshot.insurance_fund is None
     assert snapshot.is_complete
+    assert (snapshot.bid, snapshot.ask) == (D("60000.3"), D("60000.7"))
     assert snapshot.mark_price == D("60000.5")
     assert snapshot.funding is not None and snapshot.funding.rate == D("-0.0002")
     assert [(t.notional_cap, t.max_leverage) for t in snapshot.tiers] == [

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from executor.config.risk_profiles import load_profile
 from executor.domain.enums import SignalStatus
 from executor.risk import Decision
 from executor.store.store import Store
@@ -33,10 +34,12 @@ TIGHT_LONG: dict[str, Any] = {
     "strategy": "breakout-4h",
 }
 WEAK_LONG: dict[str, Any] = {**SOL_LONG, "id": "sol-weak-1", "conviction": "2"}
+NO_SLIPPAGE = load_profile("handbook", {"entry_slippage_pct": 0})
+"""The tight stop sized without a slippage allowance, so leverage binds and explain shows a [binding] step."""
 
 
 async def accepted(store: Store) -> Decision:
-    decision = decide_scenario(scenario(TIGHT_LONG, NOW))
+    decision = decide_scenario(scenario(TIGHT_LONG, NOW), NO_SLIPPAGE)
     assert decision.accepted and decision.binding == "leverage"
     signal_pk = await store_decided_signal(store, TIGHT_LONG, decision, NOW)
     await store_position_with_orders(store, signal_pk, TIGHT_LONG["id"], decision, NOW)

@@ -96,7 +96,7 @@ def sol_long_shown(ran: Ran, walk: Walk) -> None:
 
 def sol_long_explained(ran: Ran, walk: Walk) -> None:
     assert ran.code == 0 and "ACCEPTED" in ran.out and "SOL" in ran.out and ", 5x:" in ran.out, ran
-    assert "steps (20)" in ran.out, ran
+    assert "steps (21)" in ran.out, ran
 
 
 def duplicate(ran: Ran, walk: Walk) -> None:

@@ -18,6 +18,9 @@ from adapters.factory import build_adapter
 from adapters.ratelimit import BackoffPolicy, GateRegistry
 from adapters.sim import SimServer, load_sim_config
 from adapters.sim.config import PricePathConfig, PricePathKind
+from executor.domain.client_ids import client_order_id
+from executor.domain.enums import EntryType, OrderKind, Side
+from executor.domain.orders import EntryRequest
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"
@@ -86,8 +89,13 @@ class Sim:
 
 
 @asynccontextmanager
-async def running_sim(exchange: str, settings: AdapterSettings = FAST) -> AsyncIterator[Sim]:
-    config = load_sim_config().with_overrides(price_path=PricePathConfig(kind=PricePathKind.STATIC))
+async def running_sim(
+    exchange: str, settings: AdapterSettings = FAST, **overrides: Any
+) -> AsyncIterator[Sim]:
+    """A simulator with a static price path (and any other `SimConfig` overrides) and an adapter on it."""
+    config = load_sim_config().with_overrides(
+        price_path=PricePathConfig(kind=PricePathKind.STATIC), **overrides
+    )
     server = SimServer(config, exchange=exchange)  # type: ignore[arg-type]
     url = await server.start("127.0.0.1", 0)
     session = aiohttp.ClientSession()
@@ -116,3 +124,24 @@ async def eventually(check: Callable[[], Any], within: float = 3.0) -> Any:
 
 def dec(value: Any) -> Decimal:
     return Decimal(str(value))
+
+
+def entry_request(
+    signal: str,
+    side: Side = Side.LONG,
+    stop: str = "59000",
+    qty: Decimal = Decimal("0.010"),
+    price_bound: str | None = None,
+) -> EntryRequest:
+    """A BTC market entry with its stop, client ids derived from `signal`; `price_bound` makes it an IOC."""
+    return EntryRequest(
+        symbol=BTC,
+        side=side,
+        qty=qty,
+        entry_type=EntryType.MARKET,
+        limit_price=None,
+        stop_price=Decimal(stop),
+        entry_client_id=client_order_id(signal, OrderKind.ENTRY),
+        stop_client_id=client_order_id(signal, OrderKind.STOP),
+        price_bound=None if price_bound is None else Decimal(price_bound),
+    )

@@ -22,7 +22,7 @@ from executor.config.risk_profiles import load_profile
 from executor.domain.client_ids import client_order_id
 from executor.domain.enums import OrderKind, SignalStatus
 from executor.domain.order_state import OrderState, history_entry
-from executor.risk import Decision, decide
+from executor.risk import Decision, RiskProfile, decide
 from executor.risk.derive import derive_state
 from executor.risk.scenario import SIGNAL_FIELDS, parse_scenario
 from executor.store.models import DecisionRow, OrderRow, PositionRow
@@ -149,10 +149,10 @@ def scenario(signal: dict[str, Any], now: datetime, **account: Any) -> dict[str,
     }
 
 
-def decide_scenario(data: dict[str, Any]) -> Decision:
+def decide_scenario(data: dict[str, Any], profile: RiskProfile = HANDBOOK) -> Decision:
     parsed = parse_scenario(data)
-    state = derive_state(parsed.account, HANDBOOK, parsed.now)
-    return decide(parsed.signal, parsed.account, parsed.market, HANDBOOK, state, parsed.now)
+    state = derive_state(parsed.account, profile, parsed.now)
+    return decide(parsed.signal, parsed.account, parsed.market, profile, state, parsed.now)
 
 
 async def store_decided_signal(
