@@ -26,7 +26,7 @@ async def test_a_working_database_has_no_problem(store: Store) -> None:
     assert health.problem is None
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("migrated_database_url", ["sqlite"], indirect=True)
 async def test_a_deleted_file_is_reported_and_stays_reported_when_a_new_one_appears(store: Store) -> None:
     health = StoreHealth(store, min_free_bytes=0, timeout=1)
     path = sqlite_path(store)
@@ -40,7 +40,7 @@ async def test_a_deleted_file_is_reported_and_stays_reported_when_a_new_one_appe
     assert health.problem is not None and health.problem.startswith("deleted:")
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("migrated_database_url", ["sqlite"], indirect=True)
 async def test_a_file_replaced_under_the_daemon_is_reported(store: Store, tmp_path: Path) -> None:
     health = StoreHealth(store, min_free_bytes=0, timeout=1)
     path = sqlite_path(store)
@@ -53,7 +53,7 @@ async def test_a_file_replaced_under_the_daemon_is_reported(store: Store, tmp_pa
     )
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("migrated_database_url", ["sqlite"], indirect=True)
 async def test_a_write_lock_held_elsewhere_is_reported_until_released(store: Store) -> None:
     health = StoreHealth(store, min_free_bytes=0, timeout=0.2)
     holder = sqlite3.connect(sqlite_path(store), isolation_level=None)
@@ -68,7 +68,7 @@ async def test_a_write_lock_held_elsewhere_is_reported_until_released(store: Sto
     assert health.problem is None
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("migrated_database_url", ["sqlite"], indirect=True)
 async def test_a_disk_with_less_free_space_than_the_floor_is_full(store: Store) -> None:
     usage = os.statvfs(sqlite_path(store).parent)
     free = usage.f_bavail * usage.f_frsize
@@ -78,7 +78,7 @@ async def test_a_disk_with_less_free_space_than_the_floor_is_full(store: Store) 
     assert "under database.min_free_mib" in health.problem
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("migrated_database_url", ["postgresql"], indirect=True)
 async def test_postgresql_that_stops_answering_is_reported(store: Store) -> None:
     health = StoreHealth(store, timeout=1)
     await health.probe()
@@ -93,7 +93,7 @@ async def test_postgresql_that_stops_answering_is_reported(store: Store) -> None
         await unreachable.close()
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("migrated_database_url", ["sqlite"], indirect=True)
 async def test_a_directory_moved_away_counts_as_the_file_deleted(store: Store, tmp_path: Path) -> None:
     moved = tmp_path.parent / f"{tmp_path.name}-moved"
     health = StoreHealth(store, min_free_bytes=0, timeout=1)
