@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import sqlite3
@@ -16,6 +17,8 @@ from executor.observability.logging import configure_logging
 from executor.service.state import ServiceState
 from executor.signals.inbox import Inbox
 from executor.signals.redis_stream import RedisStreamIngress
+from executor.store.engine import create_engine
+from executor.store.repositories import Repositories
 from executor.store.store import Store
 from tests.support.signals import ACCOUNT, NOW, SECRET, SQLITE_ONLY, counts, signal_body
 
@@ -44,6 +47,25 @@ async def stream(redis: Redis) -> AsyncIterator[str]:
 def consumer(inbox: Inbox, redis_url: str, stream: str, name: str, **options: Any) -> RedisStreamIngress:
     defaults: dict[str, Any] = {"block_ms": 50, "claim_idle_ms": 60_000, "retry_delay": 0.05}
     return RedisStreamIngress(inbox, redis_url, stream, GROUP, consumer=name, **{**defaults, **options})
+
+
+class WatchedStore(Store):
+    """The project's store, with an event set once a transaction is asked for: the ingress is inside the
+    store (then blocked on the SQLite lock the test holds), which a test waits for instead of sleeping."""
+
+    entered: asyncio.Event
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Repositories]:
+        self.entered.set()
+        async with super().transaction() as tx:
+            yield tx
+
+
+def watched(url: str) -> WatchedStore:
+    store = WatchedStore(create_engine(url))
+    store.entered = asyncio.Event()
+    return store
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 8.0) -> None:
@@ -220,14 +242,14 @@ async def test_a_consumer_killed_between_read_and_store_leaves_the_entry_pending
     migrated_sqlite_url: str, store: Store, redis: Redis, redis_url: str, stream: str
 ) -> None:
     blocker = sqlite3.connect(migrated_sqlite_url.split("///", 1)[1], isolation_level=None)
-    doomed_store = Store.open(migrated_sqlite_url)
+    doomed_store = watched(migrated_sqlite_url)
     doomed = consumer(Inbox(doomed_store, ACCOUNT, lambda: NOW), redis_url, stream, "doomed", drain_seconds=0)
     try:
         blocker.execute("BEGIN EXCLUSIVE")
         await redis.xadd(stream, {"signal": signal_body("survivor")})
         await doomed.start()
         await eventually(lambda: _pending_for(redis, stream, "doomed"))
-        await asyncio.sleep(0.2)  # it is inside the store, waiting for the lock
+        await asyncio.wait_for(doomed_store.entered.wait(), 8)  # inside the store, waiting for the lock
         crash = asyncio.create_task(doomed.stop())  # drain_seconds=0: cancelled mid-write, as by a crash
         await asyncio.sleep(0.1)
         blocker.execute("COMMIT")  # lets the cancelled write's rollback finish
@@ -255,14 +277,14 @@ async def test_a_restarted_consumer_of_the_same_name_reads_its_own_pending_entri
     migrated_sqlite_url: str, store: Store, redis: Redis, redis_url: str, stream: str
 ) -> None:
     blocker = sqlite3.connect(migrated_sqlite_url.split("///", 1)[1], isolation_level=None)
-    first_store = Store.open(migrated_sqlite_url)
+    first_store = watched(migrated_sqlite_url)
     first = consumer(Inbox(first_store, ACCOUNT, lambda: NOW), redis_url, stream, "worker-1", drain_seconds=0)
     try:
         blocker.execute("BEGIN EXCLUSIVE")
         await redis.xadd(stream, {"signal": signal_body("mine")})
         await first.start()
         await eventually(lambda: _pending_for(redis, stream, "worker-1"))
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(first_store.entered.wait(), 8)  # inside the store, waiting for the lock
         crash = asyncio.create_task(first.stop())
         await asyncio.sleep(0.1)
         blocker.execute("COMMIT")
