@@ -51,11 +51,12 @@ lint: dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Parallel workers: the suite mostly waits on subprocesses and sockets, so more workers than cores help.
+# Parallel workers: the suite mostly waits on subprocesses and sockets, so more workers than cores help;
+# work stealing keeps a worker from idling at the end while another still holds a queue of e2e tests.
 TEST_WORKERS ?= 3
 
 test: lint
-	$(BIN)/pytest -n $(TEST_WORKERS) --durations=30
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal --durations=30
 
 # The long forms of the stress suites: a year of soak, and 200 + 50 + 50 crash trials (the last ones
 # also losing their database) with their tallies. About an hour and a half.
