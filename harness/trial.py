@@ -364,9 +364,10 @@ class Trial:
             await self._ensure_alive()
             await asyncio.sleep(0.2)
 
-    async def _booked(self, within: float = 20.0) -> None:
+    async def _booked(self, within: float = 60.0) -> None:
         """Until the daemon has booked every position the exchange no longer holds (a throttled or
-        recovering daemon books its last close a few seconds after the exchange went flat)."""
+        recovering daemon books its last close seconds after the exchange went flat: a Phemex daemon
+        whose read budget is spent waits up to 10 s per read)."""
         deadline = time.monotonic() + within
         while True:
             await self._ensure_alive()
