@@ -647,6 +647,16 @@ def order_sent_twice(requests: list[dict[str, Any]], family: str) -> list[str]:
 # --------------------------------------------------------------------------- common checks
 
 
+async def decided(daemon: Daemon, signal_id: str) -> dict[str, Any]:
+    """The decision on `signal_id` as `executor explain --json` shows it, once there is one."""
+
+    async def probe() -> Any:
+        return (await daemon.explain(signal_id))["decision"]
+
+    decision: dict[str, Any] = await eventually(probe, what=f"a decision on {signal_id}")
+    return decision
+
+
 async def protected_view(sim: Sim, symbol: str = SYMBOL) -> ExchangeView | None:
     """The exchange's view once a position and at least one resting stop exist, else None."""
     view = await sim.view(symbol)

@@ -13,6 +13,10 @@ from typing import Final
 import click
 
 COMMANDS: Final = {
+    "close": (
+        "executor.cli.controls:close",
+        "Close SYMBOL's position (or --all) at market: its stop and take-profit cancelled, the trade booked.",
+    ),
     "config": ("executor.cli.config:config", "Inspect the configuration."),
     "db": ("executor.cli.db:db", "Manage the database schema."),
     "explain": (
@@ -27,9 +31,17 @@ COMMANDS: Final = {
         "executor.cli.breaker:halt",
         "Trip the daily-loss breaker by hand: no new entries until resumed or the trading day ends.",
     ),
+    "pause": (
+        "executor.cli.controls:pause",
+        "Pause new entries: signals that would open are refused (PAUSED); open positions are still managed.",
+    ),
     "resume": (
         "executor.cli.breaker:resume_command",
         "Reset a tripped daily-loss breaker by hand (a deliberate override; needs --force).",
+    ),
+    "unpause": (
+        "executor.cli.controls:unpause",
+        "End a pause: signals may open positions again (the breaker and the risk rules still apply).",
     ),
     "run": ("executor.cli.run:run", "Run the daemon in the foreground."),
     "signal": ("executor.cli.send:signal_group", "Send signals to the running daemon."),

@@ -100,7 +100,8 @@ def operator_name() -> str:
     return f"cli:{name or 'unknown'}"[:OPERATOR_NAME_LIMIT]
 
 
-def _text(value: str, option: str) -> str:
+def text_option(value: str, option: str) -> str:
+    """An operator's free text: one printable line of bounded length, else exit 2 naming the option."""
     text = value.strip()
     if not 1 <= len(text) <= MAX_TEXT or not text.isprintable():
         fail(f"{option} must be 1–{MAX_TEXT} printable characters on one line", EXIT_BAD_INPUT)
@@ -117,7 +118,7 @@ def _text(value: str, option: str) -> str:
 @config_option
 def halt(reason: str, config_path: Path | None) -> None:
     """Trip the daily-loss breaker by hand: no new entries until resumed or the trading day ends."""
-    text = _text(reason, "--reason")
+    text = text_option(reason, "--reason")
     settings = settings_or_exit(config_path)
     profile, account, now = settings.risk_profile(), settings.exchange.account, datetime.now(UTC)
     change = with_store(
@@ -155,7 +156,7 @@ def resume_command(force: bool, note: str, config_path: Path | None) -> None:
             "`executor resume --force` (with --note WHY) if that is what you mean",
             EXIT_BAD_INPUT,
         )
-    text = _text(note, "--note")
+    text = text_option(note, "--note")
     settings = settings_or_exit(config_path)
     profile, account, now = settings.risk_profile(), settings.exchange.account, datetime.now(UTC)
     change = with_store(

@@ -113,6 +113,7 @@ def render(report: dict[str, Any]) -> list[str]:
         else f"daemon     NOT RUNNING: {daemon.get('note')}; read from the database",
         f"account    {report.get('account')} · profile {report.get('profile')} · {when(report.get('now'))}",
         *_breaker_lines(report.get("breaker") or {}),
+        *_pause_lines(report.get("pause") or {}),
         _day_line(report.get("day") or {}),
         "equity     "
         + (
@@ -147,6 +148,16 @@ def _breaker_lines(breaker: dict[str, Any]) -> list[str]:
     if breaker.get("mode") not in (None, "active"):
         lines.append(f"mode       {str(breaker['mode']).upper()}: nothing may open or add")
     return lines
+
+
+def _pause_lines(pause: dict[str, Any]) -> list[str]:
+    if not pause.get("paused"):
+        return []
+    note = f": {pause['note']}" if pause.get("note") else ""
+    return [
+        f"paused     PAUSED by {_or(pause.get('by'))} since {when(pause.get('since'))}{note};"
+        " no new entries, open positions still managed (`executor unpause`)"
+    ]
 
 
 def _day_line(day: dict[str, Any]) -> str:

@@ -76,6 +76,9 @@ class EventKind(StrEnum):
     RECONCILE_HALTED = "reconcile.halted"
     OPERATOR_HALT = "operator.halt"
     OPERATOR_RESUME = "operator.resume"
+    OPERATOR_PAUSE = "operator.pause"
+    OPERATOR_UNPAUSE = "operator.unpause"
+    OPERATOR_CLOSE = "operator.close"
 
 
 class ExchangeFamily(StrEnum):

@@ -24,6 +24,7 @@ from executor.domain.order_state import OrderState
 from executor.domain.orders import EntryRequest, OrderSide, OrderType, ProtectedEntry
 from executor.execution.alerts import Alerter, AlertKind
 from executor.execution.context import AccountContext
+from executor.execution.operator import current_pause
 from executor.execution.orders import intent
 from executor.execution.positions import PositionKeeper
 from executor.execution.snapshots import risk_account, risk_market, risk_signal
@@ -159,7 +160,10 @@ class Trader:
         async with ctx.store.transaction() as tx:
             if not await tx.signals.settle(row.id, SignalStatus.DECIDED, now):
                 return  # decided already (by an earlier run that crashed after committing)
-            if isinstance(gathered, Decision):
+            pause = await current_pause(tx, ctx.account)
+            if pause.paused:
+                decision = rejection(signal.id, ReasonCode.PAUSED, pause.describe())
+            elif isinstance(gathered, Decision):
                 decision = gathered
             else:
                 assert symbol is not None

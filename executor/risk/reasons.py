@@ -7,6 +7,8 @@ from enum import StrEnum
 
 class ReasonCode(StrEnum):
     HALTED = "HALTED"
+    PAUSED = "PAUSED"
+    """The operator paused new entries (`executor pause`); open positions are still managed."""
     REDUCING = "REDUCING"
     EXPIRED = "EXPIRED"
     SYMBOL_NOT_ALLOWED = "SYMBOL_NOT_ALLOWED"

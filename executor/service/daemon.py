@@ -26,6 +26,7 @@ from executor.observability.metrics import Metrics
 from executor.ports.errors import ErrorReason, ExchangeError
 from executor.ports.exchange import ExchangePort
 from executor.service.connections import ConnectionLimits
+from executor.service.controls import controls_router
 from executor.service.exchange import open_exchange
 from executor.service.http import HttpServer, build_app
 from executor.service.runtime import build_runtime
@@ -158,7 +159,10 @@ class Daemon:
             host, port = _split(settings.ingress.http)
             app = build_app(
                 self.state,
-                routers=[signals_router(inbox)],
+                routers=[
+                    signals_router(inbox),
+                    controls_router(store, account, lambda: datetime.now(UTC), inbox.wakeup.set),
+                ],
                 metrics=self.metrics,
                 status=report,
                 authenticator=inbox.authenticator,

@@ -14,6 +14,7 @@ from typing import Any
 from executor.domain.account import Position
 from executor.domain.enums import BreakerStatus, OrderKind, PositionStatus
 from executor.domain.order_state import OrderState
+from executor.execution.operator import current_pause
 from executor.risk import CarriedState, RiskProfile, daily_loss_limit
 from executor.risk.clock import trading_day, zone
 from executor.risk.profile import LossBasis
@@ -53,12 +54,14 @@ async def status_report(
         signal_ids = {row.id: await _signal_id(tx, row.signal_pk) for row in positions}
         open_orders = await tx.orders.in_states(account, LIVE_ORDER_STATES)
         queued = await tx.signals.queued(account, limit=QUEUED_COUNT_CAP)
+        pause = await current_pause(tx, account)
     state = CarriedState.initial() if risk_row is None else CarriedState.from_dict(risk_row.state)
     report: dict[str, Any] = {
         "account": account,
         "now": now.isoformat(),
         "profile": profile.name,
         "breaker": _breaker(state, 0 if risk_row is None else risk_row.version, profile, now),
+        "pause": pause.as_dict(),
         "day": _day(today, day_row, profile, equity),
         "equity": money(equity),
         "positions": [

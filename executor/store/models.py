@@ -271,3 +271,15 @@ class EventRow(Base):
     kind: Mapped[EventKind] = mapped_column(text_enum(EventKind, 40))
     signal_id: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict[str, Any]]
+
+
+class ControlRow(Base):
+    """The operator's standing controls per account: a pause survives restarts until unpaused."""
+
+    __tablename__ = "controls"
+
+    account: Mapped[str] = mapped_column(String(32), primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[datetime]
+    changed_by: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)

@@ -15,6 +15,7 @@ from executor.domain.enums import BreakerStatus, EventKind, OrderKind, PositionS
 from executor.domain.order_state import FAILURE_STATES, OrderState, advance, reported_state
 from executor.domain.orders import Order
 from executor.store.models import (
+    ControlRow,
     DailyLossRow,
     DecisionRow,
     EventRow,
@@ -473,6 +474,20 @@ class RiskStateRepository(_Repository):
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+class ControlRepository(_Repository):
+    async def get(self, account: str) -> ControlRow | None:
+        return await self.session.get(ControlRow, account, populate_existing=True)
+
+    async def set_paused(self, account: str, paused: bool, at: datetime, by: str, note: str | None) -> None:
+        """Record the pause (or its end) with who and why; the row exists from the first change on."""
+        row = await self.get(account)
+        if row is None:
+            row = ControlRow(account=account)
+            self.session.add(row)
+        row.paused, row.changed_at, row.changed_by, row.note = paused, at, by, note
+        await self.session.flush()
+
+
 class EventRepository(_Repository):
     async def append(
         self,
@@ -518,3 +533,4 @@ class Repositories:
         self.daily_loss = DailyLossRepository(session)
         self.risk_state = RiskStateRepository(session)
         self.events = EventRepository(session)
+        self.controls = ControlRepository(session)

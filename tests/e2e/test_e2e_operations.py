@@ -21,6 +21,7 @@ from harness.e2e import (
     alerts,
     assert_exactly_one_stop,
     creating_requests,
+    decided,
     entry_id,
     eventually,
     flat_view,
@@ -62,15 +63,6 @@ async def breaker_is(daemon: Daemon, status: str) -> Any:
     return await eventually(probe, what=f"the breaker {status}")
 
 
-async def decision_of(daemon: Daemon, signal_id: str) -> dict[str, Any]:
-    async def probe() -> Any:
-        found = await daemon.explain(signal_id)
-        return found["decision"]
-
-    decision: dict[str, Any] = await eventually(probe, what=f"a decision on {signal_id}")
-    return decision
-
-
 async def test_operator_halt_refuses_entries_with_halted_and_resume_force_lets_them_through_both_recorded(
     daemons: DaemonFactory, sim: Sim, sqlite_url: str
 ) -> None:
@@ -83,7 +75,7 @@ async def test_operator_halt_refuses_entries_with_halted_and_resume_force_lets_t
     assert "e2e maintenance window" in report["breaker"]["reason"]
     await daemon_breaker(daemon, tripped=True)
     await daemon.post(market_signal("op-halted-1"))
-    decision = await decision_of(daemon, "op-halted-1")
+    decision = await decided(daemon, "op-halted-1")
     assert (decision["accepted"], decision["reason"]) == (False, "HALTED")
     assert entry_id("op-halted-1") not in creating_requests(await sim.requests(), sim.family)
 
@@ -92,7 +84,7 @@ async def test_operator_halt_refuses_entries_with_halted_and_resume_force_lets_t
     await breaker_is(daemon, "active")
     await daemon_breaker(daemon, tripped=False)
     await daemon.post(market_signal("op-resumed-1"))
-    assert (await decision_of(daemon, "op-resumed-1"))["accepted"] is True
+    assert (await decided(daemon, "op-resumed-1"))["accepted"] is True
     await eventually(lambda: protected_view(sim), what="the position after the resume")
 
     kinds = (await daemon.db()).event_kinds()
@@ -138,7 +130,7 @@ async def test_a_position_the_daemon_did_not_open_halts_trading_at_start_up_and_
     assert "not opened by this daemon" in (report["breaker"]["reason"] or ""), report["breaker"]
     assert [p["symbol"] for p in report["untracked_positions"]] == [SYMBOL]
     await daemon.post(market_signal("foreign-1", stop="140"))
-    assert (await decision_of(daemon, "foreign-1"))["reason"] == "HALTED"
+    assert (await decided(daemon, "foreign-1"))["reason"] == "HALTED"
     view = await sim.view()
     assert view.qty == 5 and view.orders == [], view.summary()
     assert "foreign_position" in alerts(daemon)

@@ -18,6 +18,18 @@ from executor.store.models import Base
 from executor.store.types import Money, UTCDateTime
 
 TABLES = set(Base.metadata.tables)
+INTRODUCED = {"controls": "0004"}
+"""Tables created after the first revision, by the revision that creates them (downgrading below it drops
+the table with its rows: a pause is lost with it, stated in docs/operations.md)."""
+
+
+def tables_at(revision: str) -> set[str]:
+    order = migrate.revisions()  # newest first
+    return {
+        name
+        for name in TABLES
+        if name not in INTRODUCED or order.index(INTRODUCED[name]) >= order.index(revision)
+    }
 
 
 async def test_upgrade_to_head_then_downgrade_to_base_leaves_no_table(database_url: str) -> None:
@@ -141,16 +153,17 @@ async def test_every_revision_downgrades_and_upgrades_again_with_a_row_in_every_
             await migrate.downgrade(engine, revision)
             assert await migrate.current_revision(engine) == revision
             rows = await _rows(engine)
-            assert set(rows) == TABLES | {"alembic_version"}, revision
-            for name in TABLES:
+            assert set(rows) == tables_at(revision) | {"alembic_version"}, revision
+            for name in tables_at(revision):
                 (row,) = rows[name]
                 kept = {key: value for key, value in row.items() if key in written[name]}
                 assert kept == {key: written[name][key] for key in kept}, (revision, name)
         oldest = await _rows(engine)
+        assert set(oldest) == tables_at(steps[-1]) | {"alembic_version"}
 
         await migrate.upgrade(engine)
         again = await _rows(engine)
-        for name in TABLES:
+        for name in set(oldest) - {"alembic_version"}:
             (row,) = again[name]
             assert {key: row[key] for key in oldest[name][0]} == oldest[name][0], name
         if engine.dialect.name == "sqlite":
