@@ -44,59 +44,68 @@ def _who(request: Request, by: str | None) -> str:
     return f"http:{by or client}"[:BY_LIMIT]
 
 
-def controls_router(
-    store: Store, account: str, clock: Callable[[], datetime], wake: Callable[[], None]
-) -> APIRouter:
-    """The routes; `wake` tells the signal consumer a close was queued, so it is taken at once."""
-    router = APIRouter()
+class _Levers:
+    """What the routes do, on the daemon's store; `wake` tells the consumer a close was queued."""
 
-    async def _pause(paused: bool, request: Request, note: str | None, by: str | None) -> JSONResponse:
+    def __init__(
+        self, store: Store, account: str, clock: Callable[[], datetime], wake: Callable[[], None]
+    ) -> None:
+        self.store, self.account, self.clock, self.wake = store, account, clock, wake
+
+    async def pause(self, paused: bool, request: Request, note: str | None, by: str | None) -> JSONResponse:
         try:
             text, who = _text(note, "note"), _who(request, _text(by, "by"))
         except ValueError as exc:
             return _bad(str(exc))
-        change = await set_pause(store, account, paused, clock(), who, text)
-        log.info(
-            "operator_pause" if paused else "operator_unpause", by=who, note=text, changed=change.changed
-        )
+        change = await set_pause(self.store, self.account, paused, self.clock(), who, text)
+        event = "operator_pause" if paused else "operator_unpause"
+        log.info(event, by=who, note=text, changed=change.changed)
         return JSONResponse(_answer(change.changed, change.pause))
 
-    @router.post("/pause")
-    async def pause(request: Request, note: str | None = None, by: str | None = None) -> JSONResponse:
-        """Pause new entries (open signals refused with PAUSED); open positions are still managed."""
-        return await _pause(True, request, note, by)
-
-    @router.post("/unpause")
-    async def unpause(request: Request, by: str | None = None) -> JSONResponse:
-        """End the pause: open signals are decided again."""
-        return await _pause(False, request, None, by)
-
-    @router.post("/positions/close")
-    async def close_all(request: Request, by: str | None = None) -> JSONResponse:
-        """Close every open position at market (a close signal each, queued now)."""
-        return await _close(request, None, by)
-
-    @router.post("/positions/{symbol:path}/close")
-    async def close(symbol: str, request: Request, by: str | None = None) -> JSONResponse:
-        """Close SYMBOL's position at market: its stop and take-profit are cancelled, the trade booked."""
-        return await _close(request, [symbol], by)
-
-    async def _close(request: Request, symbols: list[str] | None, by: str | None) -> JSONResponse:
+    async def close(self, request: Request, symbols: list[str] | None, by: str | None) -> JSONResponse:
         try:
             who = _who(request, _text(by, "by"))
         except ValueError as exc:
             return _bad(str(exc))
         try:
-            queued = await queue_closes(store, account, symbols, clock(), who)
+            queued = await queue_closes(self.store, self.account, symbols, self.clock(), who)
         except InvalidSignal as exc:
             return _bad(f"symbol {exc.errors[0].message}")
         except NothingToClose as exc:
             return JSONResponse({"queued": [], "message": str(exc)})
-        wake()
+        self.wake()
         for item in queued:
             log.info("operator_close", by=who, symbol=item.symbol, signal_id=item.signal_id)
         body = {"queued": [{"symbol": item.symbol, "signal_id": item.signal_id} for item in queued]}
         return JSONResponse(body, status_code=202)
+
+
+def controls_router(
+    store: Store, account: str, clock: Callable[[], datetime], wake: Callable[[], None]
+) -> APIRouter:
+    """The routes; `wake` tells the signal consumer a close was queued, so it is taken at once."""
+    router = APIRouter()
+    levers = _Levers(store, account, clock, wake)
+
+    @router.post("/pause")
+    async def pause(request: Request, note: str | None = None, by: str | None = None) -> JSONResponse:
+        """Pause new entries (open signals refused with PAUSED); open positions are still managed."""
+        return await levers.pause(True, request, note, by)
+
+    @router.post("/unpause")
+    async def unpause(request: Request, by: str | None = None) -> JSONResponse:
+        """End the pause: open signals are decided again."""
+        return await levers.pause(False, request, None, by)
+
+    @router.post("/positions/close")
+    async def close_all(request: Request, by: str | None = None) -> JSONResponse:
+        """Close every open position at market (a close signal each, queued now)."""
+        return await levers.close(request, None, by)
+
+    @router.post("/positions/{symbol:path}/close")
+    async def close(symbol: str, request: Request, by: str | None = None) -> JSONResponse:
+        """Close SYMBOL's position at market: its stop and take-profit are cancelled, the trade booked."""
+        return await levers.close(request, [symbol], by)
 
     return router
 
