@@ -7,7 +7,7 @@ views: executor/risk/inputs.py). This module is the only place that knows both s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
 
@@ -85,6 +85,7 @@ def risk_account(
     book: RiskBook,
     *,
     stale: bool,
+    held: Mapping[str, str] | None = None,
 ) -> RiskAccount:
     """Equity from the exchange; the day, peak, history and breaker from the book; stops from the store."""
     day = book.day
@@ -109,6 +110,7 @@ def risk_account(
         realized_pnl_today=day.net if day is not None else None,
         breaker=book.state.breaker,
         stale=stale or account is None,
+        held=dict(held or {}),
     )
 
 

@@ -170,14 +170,7 @@ class Trader:
                 positions = await tx.positions.with_status(ctx.account, PositionStatus.OPEN)
                 entries = await tx.orders.unadopted_entries(ctx.account, symbol, IN_FLIGHT)
                 held = self._held(symbol, positions, entries, gathered[1])
-                if held is not None:
-                    decision = rejection(
-                        signal.id,
-                        ReasonCode.SYMBOL_HELD,
-                        f"{held}; one position per symbol (one-way mode)",
-                    )
-                else:
-                    decision = self._decide(signal, symbol, gathered, positions, now)
+                decision = self._decide(signal, symbol, gathered, positions, held, now)
             await tx.decisions.add(self._decision_row(row, signal, symbol or signal.symbol, decision, now))
             if decision.accepted:
                 assert symbol is not None
@@ -243,12 +236,15 @@ class Trader:
         symbol: str,
         snapshots: tuple[exchange_market.MarketSnapshot, exchange_account.AccountSnapshot],
         positions: Sequence[PositionRow],
+        held: str | None,
         now: datetime,
     ) -> Decision:
         market, account = snapshots
         return decide(
             risk_signal(signal, symbol),
-            risk_account(account, positions, self.ctx.book, stale=False),
+            risk_account(
+                account, positions, self.ctx.book, stale=False, held={symbol: held} if held else None
+            ),
             risk_market(
                 market,
                 max_price_age_ms=self.ctx.settings.max_price_age_ms,

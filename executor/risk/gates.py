@@ -42,6 +42,9 @@ def gates(p: Proposal) -> None:
             ReasonCode.SYMBOL_NOT_ALLOWED,
             f"{signal.symbol} is not in the profile's allowed symbols.",
         )
+    held = p.account.held.get(signal.symbol)
+    if held is not None:
+        _refuse(p, before, ReasonCode.SYMBOL_HELD, f"{held}; one position per symbol (one-way mode).")
     if signal.setup is Setup.SECONDARY and state.in_recovery(profile):
         _refuse(
             p,

@@ -67,6 +67,9 @@ class RiskAccount:
     realized_pnl_today: Decimal | None = None
     breaker: BreakerStatus = BreakerStatus.ACTIVE
     stale: bool = False
+    # Symbols already taken, with why: a position row, an entry that may still fill, or the exchange's
+    # own position. The daemon knows these from its rows and the exchange; the engine only refuses them.
+    held: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

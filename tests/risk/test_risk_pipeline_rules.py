@@ -77,6 +77,26 @@ def test_symbol_outside_the_allowed_list_is_refused() -> None:
     assert run(prof=prof).reason is ReasonCode.SYMBOL_NOT_ALLOWED
 
 
+def test_a_symbol_already_held_is_refused_with_its_own_reason_and_why() -> None:
+    held = {signal().symbol: "an entry on SOL/USDT:USDT (x-1) is still in flight"}
+    decision = run(acct=account(held=held))
+    assert decision.reason is ReasonCode.SYMBOL_HELD
+    assert decision.message is not None and "still in flight" in decision.message
+    assert [s.step for s in decision.steps] == ["gates"]
+
+
+def test_a_held_symbol_on_a_halted_account_is_reported_halted_first() -> None:
+    """The halt is what the operator must act on; a foreign position that halted trading also holds
+    its symbol, and the answer must name the halt."""
+    held = {signal().symbol: "the exchange holds a position on SOL/USDT:USDT"}
+    decision = run(acct=account(held=held, breaker=BreakerStatus.TRIPPED))
+    assert decision.reason is ReasonCode.HALTED
+
+
+def test_another_symbol_being_held_does_not_refuse_this_one() -> None:
+    assert run(acct=account(held={"BTC/USDT:USDT": "a position on BTC/USDT:USDT is already open"})).accepted
+
+
 def test_recovery_mode_after_three_losses_refuses_secondary_setups_and_halves_r() -> None:
     acct = account(history=tuple(trade(-5, minutes_ago=600 - i) for i in range(3)))
     assert run(signal(setup=Setup.SECONDARY), acct).reason is ReasonCode.SECONDARY_DISABLED
