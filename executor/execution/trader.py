@@ -54,6 +54,13 @@ IN_FLIGHT = (OrderState.PENDING, OrderState.UNKNOWN, OrderState.OPEN)
 """Entry states whose order may still become (or grow) a position on the exchange."""
 
 
+def _slippage(signal: SignalMessage, decision: Decision, fill_price: Decimal | None) -> str | None:
+    """How far the fill is beyond the reference price, per unit, on the paying side (negative: better)."""
+    if fill_price is None or decision.entry is None or signal.side is None:
+        return None
+    return str((fill_price - decision.entry) * signal.side.sign)
+
+
 class Unsettled(Exception):
     """The signal cannot be handled until the account's orders are resolved against the exchange."""
 
@@ -405,6 +412,10 @@ class Trader:
             "entry_placed",
             entry_state=entry.status.value,
             filled=str(entry.filled),
+            reference_price=str(decision.entry),
+            order_price=str(decision.order_price),
+            fill_price=str(entry.average_price) if entry.average_price is not None else None,
+            slippage=_slippage(signal, decision, entry.average_price),
             stop=stop.exchange_id if stop else None,
             stop_error=result.stop_error,
         )

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from executor.domain.enums import BreakerStatus, PositionStatus, SignalStatus
 from executor.domain.order_state import OrderState
@@ -173,3 +174,31 @@ async def test_an_entry_whose_answer_was_not_stored_holds_its_symbol_and_a_close
         await f.tick()
         assert not [p for p in (await f.sim_account())["positions"] if Decimal(p["qty"])]
         assert [p.symbol for p in await positions(f, PositionStatus.CLOSED)] == [SOL]
+
+
+async def test_a_market_entry_goes_out_as_an_ioc_at_the_decisions_order_price_and_logs_its_slippage(
+    exchange: str, sqlite_url: str
+) -> None:
+    async with flow(exchange, sqlite_url) as f:
+        with capture_logs() as logs:
+            await f.submit(id="s1", **LONG_SOL)
+        async with f.store.transaction() as tx:
+            decision = await tx.decisions.for_signal(1)
+        assert decision is not None and decision.entry is not None
+        steps = {step["step"]: step for step in decision.steps}
+        order_price = steps["reference_price"]["after"]["order_price"]
+        path = "/fapi/v1/order" if exchange == "binance" else "/g-orders"
+        rows = (await f.control("GET", "requests"))["requests"]
+        sent = next(row["params"] for row in rows if row["path"] == path)
+        if exchange == "binance":
+            assert (sent["type"], sent["timeInForce"], sent["price"]) == ("LIMIT", "IOC", order_price)
+        else:
+            assert (sent["ordType"], sent["timeInForce"], sent["priceRp"]) == (
+                "Limit",
+                "ImmediateOrCancel",
+                order_price,
+            )
+        (placed,) = [log for log in logs if log["event"] == "entry_placed"]
+        assert placed["reference_price"] == str(decision.entry) and placed["order_price"] == order_price
+        fill = Decimal(placed["fill_price"])
+        assert fill <= Decimal(order_price) and Decimal(placed["slippage"]) == fill - decision.entry
