@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,93 +14,9 @@ from executor.cli.access import fail, with_store
 from executor.cli.common import EXIT_BAD_INPUT, config_option, settings_or_exit
 from executor.cli.status import order_line, when
 from executor.domain.enums import PositionStatus
-from executor.service.status import moment, money, order_report
-from executor.store.models import DecisionRow, EventRow, PositionRow, SignalRow
-from executor.store.store import Store
+from executor.service.explanation import explanation
 
 SIGNAL_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-
-
-async def explanation(store: Store, account: str, signal_id: str) -> dict[str, Any] | None:
-    """The stored signal, its decision with the step log, its orders and positions; None if unknown."""
-    async with store.transaction() as tx:
-        signal = await tx.signals.get(account, signal_id)
-        if signal is None:
-            return None
-        decision = await tx.decisions.for_signal(signal.id)
-        orders = list(await tx.orders.for_signal(signal.id))
-        positions = await tx.positions.for_signal(signal.id)
-        events = await tx.events.for_signal(account, signal_id)
-        # A move_stop's orders belong to the position it moved; its events name them.
-        for client_id in _named_orders(events):
-            row = await tx.orders.by_client_id(account, client_id)
-            if row is not None and row not in orders:
-                orders.append(row)
-    return {
-        "signal": _signal(signal),
-        "decision": None if decision is None else _decision(decision),
-        "orders": [order_report(row) for row in orders],
-        "positions": [_position(row) for row in positions],
-        "events": [{"at": moment(event.at), "kind": event.kind, "data": event.data} for event in events],
-    }
-
-
-def _named_orders(events: Sequence[EventRow]) -> list[str]:
-    names = (name for event in events for name in (event.data or {}).get("orders", ()))
-    return list(dict.fromkeys(name for name in names if isinstance(name, str)))
-
-
-def _signal(row: SignalRow) -> dict[str, Any]:
-    return {
-        "signal_id": row.signal_id,
-        "source": row.source,
-        "status": row.status,
-        "error": row.error,
-        "received_at": moment(row.received_at),
-        "decided_at": moment(row.decided_at),
-        "payload": row.payload,
-    }
-
-
-def _decision(row: DecisionRow) -> dict[str, Any]:
-    return {
-        "accepted": row.accepted,
-        "reason": row.reason,
-        "message": row.message,
-        "symbol": row.symbol,
-        "side": row.side,
-        "qty": money(row.qty),
-        "leverage": row.leverage,
-        "entry": money(row.entry),
-        "stop": money(row.stop),
-        "take_profit": money(row.take_profit),
-        "notional": money(row.notional),
-        "margin": money(row.margin),
-        "risk": money(row.risk),
-        "risk_pct": money(row.risk_pct),
-        "liquidation_price": money(row.liquidation_price),
-        "binding": row.binding,
-        "decided_at": moment(row.decided_at),
-        "steps": row.steps,
-    }
-
-
-def _position(row: PositionRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "status": row.status,
-        "symbol": row.symbol,
-        "side": row.side,
-        "qty": money(row.qty),
-        "entry_price": money(row.entry_price),
-        "stop_price": money(row.stop_price),
-        "exit_price": money(row.exit_price),
-        "realized_pnl": money(row.realized_pnl),
-        "fees": money(row.fees),
-        "funding": money(row.funding),
-        "opened_at": moment(row.opened_at),
-        "closed_at": moment(row.closed_at),
-    }
 
 
 @click.command()

@@ -29,6 +29,8 @@ from executor.signals.result import IngressStatus
 
 PATH: Final = "/signals"
 ANSWER_TIMEOUT_SECONDS: Final = 10.0
+OUTCOME_WAIT_SECONDS: Final = 5.0
+OUTCOME_POLL_SECONDS: Final = 0.2
 WEBHOOK_SCHEMES: Final = ("http", "https")
 WEBSOCKET_SCHEMES: Final = ("ws", "wss")
 ACCEPTED: Final = frozenset({IngressStatus.QUEUED.value, IngressStatus.DUPLICATE.value})
@@ -175,6 +177,45 @@ def _answer(response: httpx.Response) -> Answer:
     }
 
 
+def outcome_base(target: str, to_webhook: bool, settings: Settings) -> str:
+    """Where `GET /signals/{id}` is: the webhook's own host, else the configured HTTP listener."""
+    if to_webhook:
+        parts = urlsplit(target)
+        return f"{parts.scheme}://{parts.netloc}"
+    return local_url("http", settings.ingress.http, "")
+
+
+async def add_outcomes(base: str, answers: Sequence[Answer], secret: str | None, wait_seconds: float) -> None:
+    """Add to each delivered signal's answer its `outcome` from `GET /signals/{id}`, waiting up to
+    `wait_seconds` in all for the decisions; one the daemon cannot tell is `unknown` with the reason."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    waiting = [a for a in answers if a.get("status") in ACCEPTED and isinstance(a.get("signal_id"), str)]
+    headers = {AUTHORIZATION_HEADER: f"Bearer {secret}"} if secret else {}
+    async with httpx.AsyncClient(timeout=ANSWER_TIMEOUT_SECONDS, headers=headers) as client:
+        while waiting:
+            for answer in list(waiting):
+                answer["outcome"] = await _outcome(client, base, answer["signal_id"])
+                if answer["outcome"]["status"] != "queued":
+                    waiting.remove(answer)
+            if not waiting or loop.time() >= deadline:
+                return
+            await asyncio.sleep(OUTCOME_POLL_SECONDS)
+
+
+async def _outcome(client: httpx.AsyncClient, base: str, signal_id: str) -> dict[str, Any]:
+    url = f"{base}/signals/{signal_id}"
+    try:
+        response = await client.get(url)
+        body = response.json() if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError) as exc:
+        return {"id": signal_id, "status": "unknown", "note": f"no answer at {url} ({type(exc).__name__})"}
+    if not isinstance(body, dict) or not isinstance(body.get("outcome"), dict):
+        return {"id": signal_id, "status": "unknown", "note": f"{url} answered HTTP {response.status_code}"}
+    outcome: dict[str, Any] = body["outcome"]
+    return outcome
+
+
 @click.group(name="signal")
 def signal_group() -> None:
     """Send signals to the running daemon."""
@@ -193,13 +234,24 @@ def signal_group() -> None:
 @click.option(
     "--timeout", default=ANSWER_TIMEOUT_SECONDS, show_default=True, help="Seconds to wait per answer."
 )
+@click.option(
+    "--wait",
+    default=OUTCOME_WAIT_SECONDS,
+    show_default=True,
+    type=click.FloatRange(0, 30),
+    help="Seconds to wait in all for the daemon's decisions (each answer's `outcome`); 0 skips them.",
+)
 @config_option
-def send(source: IO[bytes], webhook: bool, url: str | None, timeout: float, config_path: Path | None) -> None:
+def send(
+    source: IO[bytes], webhook: bool, url: str | None, timeout: float, wait: float, config_path: Path | None
+) -> None:
     """Send the signal(s) in FILE (- for standard input): one JSON object, an array, or one per line.
 
-    Prints each answer as a JSON line; exits 0 when every signal was queued or a duplicate, 1
-    otherwise, 2 when the input is not signals. With EXECUTOR__INGRESS__SECRET set, the WebSocket
-    sends it as a Bearer token and the webhook signs each body with it.
+    Prints each answer as a JSON line, with the signal's `outcome` (decided, done, failed, or still
+    queued after --wait) read from the daemon's `GET /signals/{id}`; exits 0 when every signal was
+    queued or a duplicate (whatever the decision), 1 otherwise, 2 when the input is not signals. With
+    EXECUTOR__INGRESS__SECRET set, the WebSocket sends it as a Bearer token, the webhook signs each
+    body with it, and the outcome is asked for with it.
     """
     try:
         raw = source.read()
@@ -219,12 +271,17 @@ def send(source: IO[bytes], webhook: bool, url: str | None, timeout: float, conf
     transport = send_webhook if to_webhook else send_websocket
     answers: list[Answer] = []
 
-    def show(answer: Answer) -> None:
-        answers.append(answer)
-        click.echo(json.dumps(answer, ensure_ascii=False))
+    async def deliver() -> None:
+        try:
+            await transport(target, messages, secret, answers.append, timeout)
+        finally:
+            if wait > 0:
+                await add_outcomes(outcome_base(target, to_webhook, settings), answers, secret, wait)
+            for answer in answers:
+                click.echo(json.dumps(answer, ensure_ascii=False))
 
     try:
-        asyncio.run(transport(target, messages, secret, show, timeout))
+        asyncio.run(deliver())
     except Unreachable as exc:
         fail(str(exc))
     if len(answers) < len(messages) or any(answer.get("status") not in ACCEPTED for answer in answers):

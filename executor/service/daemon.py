@@ -28,6 +28,7 @@ from executor.ports.exchange import ExchangePort
 from executor.service.connections import ConnectionLimits
 from executor.service.controls import controls_router
 from executor.service.exchange import open_exchange
+from executor.service.explanation import signal_view_router, wait_for_outcome
 from executor.service.http import HttpServer, build_app
 from executor.service.runtime import build_runtime
 from executor.service.state import Check, ServiceState
@@ -160,7 +161,13 @@ class Daemon:
             app = build_app(
                 self.state,
                 routers=[
-                    signals_router(inbox),
+                    signals_router(
+                        inbox,
+                        wait_for_outcome=lambda signal_id, seconds: wait_for_outcome(
+                            store, account, signal_id, seconds
+                        ),
+                    ),
+                    signal_view_router(store, account),
                     controls_router(store, account, lambda: datetime.now(UTC), inbox.wakeup.set),
                 ],
                 metrics=self.metrics,

@@ -9,7 +9,7 @@ background, and the resend is then either queued or a duplicate, never a second 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
@@ -59,8 +59,31 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return bytes(body[: limit + 1])
 
 
-def signals_router(inbox: Inbox, *, answer_within: float = 2.5) -> APIRouter:
-    """The `POST /signals` route; the caller mounts it and refuses a public bind without a secret."""
+MAX_WAIT_SECONDS: Final = 30.0
+"""`POST /signals?wait=` waits at most this long for the decision."""
+
+OutcomeWaiter = Callable[[str, float], Awaitable[dict[str, Any]]]
+"""(signal id, seconds) → the signal's outcome once settled, or as it stands after the seconds."""
+
+
+def _wait_seconds(value: str | None) -> float | None:
+    """The `wait` query parameter: 0 to MAX_WAIT_SECONDS seconds; None when it is not one."""
+    if value is None:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds <= MAX_WAIT_SECONDS else None
+
+
+def signals_router(
+    inbox: Inbox, *, answer_within: float = 2.5, wait_for_outcome: OutcomeWaiter | None = None
+) -> APIRouter:
+    """The `POST /signals` route; the caller mounts it and refuses a public bind without a secret.
+
+    With `wait_for_outcome`, `?wait=SECONDS` (≤ 30) holds the answer until the signal is decided (or
+    the seconds pass) and adds its `outcome`."""
     router = APIRouter()
     pending: set[asyncio.Task[IngressResult]] = set()
 
@@ -91,6 +114,15 @@ def signals_router(inbox: Inbox, *, answer_within: float = 2.5) -> APIRouter:
         },
     )
     async def receive_signal(request: Request) -> JSONResponse:
+        wait = _wait_seconds(request.query_params.get("wait"))
+        if wait is None:
+            message = f"must be a number of seconds from 0 to {MAX_WAIT_SECONDS:g}, e.g. ?wait=5"
+            refusal = {
+                "signal_id": None,
+                "status": "invalid",
+                "errors": [{"field": "wait", "message": message}],
+            }
+            return JSONResponse(refusal, status_code=400)
         body = await _read_capped(request, MAX_BODY_BYTES)
         credentials = Credentials.from_headers(request.headers)
         task = asyncio.create_task(inbox.submit(body, Source.WEBHOOK, credentials))
@@ -102,7 +134,11 @@ def signals_router(inbox: Inbox, *, answer_within: float = 2.5) -> APIRouter:
             if not task.done():
                 log.warning("webhook answered 503: the store is slow", answer_within=answer_within)
             return _unavailable()
-        return JSONResponse(result.as_dict(), status_code=HTTP_STATUS[result.status])
+        answer = result.as_dict()
+        settled = result.status in (IngressStatus.QUEUED, IngressStatus.DUPLICATE)
+        if wait and wait_for_outcome is not None and settled and result.signal_id is not None:
+            answer["outcome"] = await wait_for_outcome(result.signal_id, wait)
+        return JSONResponse(answer, status_code=HTTP_STATUS[result.status])
 
     return router
 

@@ -1,0 +1,150 @@
+"""One stored signal as a whole: its payload and status, decision with the step log, orders, positions and
+events. `executor explain` prints it, `GET /signals/{id}` serves it, and `outcome` cuts it down to what
+the sender of the signal wants to know (`POST /signals?wait=`, `executor signal send`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, Final
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from executor.domain.enums import SignalStatus
+from executor.service.status import moment, money, order_report
+from executor.store.models import DecisionRow, EventRow, PositionRow, SignalRow
+from executor.store.store import Store
+
+OUTCOME_POLL_SECONDS: Final = 0.1
+"""How often a waiting sender's signal is looked up; a decision takes tens of milliseconds."""
+
+
+async def explanation(store: Store, account: str, signal_id: str) -> dict[str, Any] | None:
+    """The stored signal, its decision with the step log, its orders and positions; None if unknown."""
+    async with store.transaction() as tx:
+        signal = await tx.signals.get(account, signal_id)
+        if signal is None:
+            return None
+        decision = await tx.decisions.for_signal(signal.id)
+        orders = list(await tx.orders.for_signal(signal.id))
+        positions = await tx.positions.for_signal(signal.id)
+        events = await tx.events.for_signal(account, signal_id)
+        # A move_stop's orders belong to the position it moved; its events name them.
+        for client_id in _named_orders(events):
+            row = await tx.orders.by_client_id(account, client_id)
+            if row is not None and row not in orders:
+                orders.append(row)
+    return {
+        "signal": _signal(signal),
+        "decision": None if decision is None else _decision(decision),
+        "orders": [order_report(row) for row in orders],
+        "positions": [_position(row) for row in positions],
+        "events": [{"at": moment(event.at), "kind": event.kind, "data": event.data} for event in events],
+    }
+
+
+def _named_orders(events: Sequence[EventRow]) -> list[str]:
+    names = (name for event in events for name in (event.data or {}).get("orders", ()))
+    return list(dict.fromkeys(name for name in names if isinstance(name, str)))
+
+
+def _signal(row: SignalRow) -> dict[str, Any]:
+    return {
+        "signal_id": row.signal_id,
+        "source": row.source,
+        "status": row.status,
+        "error": row.error,
+        "received_at": moment(row.received_at),
+        "decided_at": moment(row.decided_at),
+        "payload": row.payload,
+    }
+
+
+def _decision(row: DecisionRow) -> dict[str, Any]:
+    return {
+        "accepted": row.accepted,
+        "reason": row.reason,
+        "message": row.message,
+        "symbol": row.symbol,
+        "side": row.side,
+        "qty": money(row.qty),
+        "leverage": row.leverage,
+        "entry": money(row.entry),
+        "stop": money(row.stop),
+        "take_profit": money(row.take_profit),
+        "notional": money(row.notional),
+        "margin": money(row.margin),
+        "risk": money(row.risk),
+        "risk_pct": money(row.risk_pct),
+        "liquidation_price": money(row.liquidation_price),
+        "binding": row.binding,
+        "decided_at": moment(row.decided_at),
+        "steps": row.steps,
+    }
+
+
+def _position(row: PositionRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "status": row.status,
+        "symbol": row.symbol,
+        "side": row.side,
+        "qty": money(row.qty),
+        "entry_price": money(row.entry_price),
+        "stop_price": money(row.stop_price),
+        "exit_price": money(row.exit_price),
+        "realized_pnl": money(row.realized_pnl),
+        "fees": money(row.fees),
+        "funding": money(row.funding),
+        "opened_at": moment(row.opened_at),
+        "closed_at": moment(row.closed_at),
+    }
+
+
+def outcome(found: dict[str, Any]) -> dict[str, Any]:
+    """What became of the signal: `queued` (not decided yet), `decided` (an open: accepted or rejected with
+    its reason, and the size it was given), `done` (a close or move_stop carried out) or `failed`."""
+    signal, decision = found["signal"], found["decision"]
+    status = signal["status"]
+    answer: dict[str, Any] = {"id": signal["signal_id"], "status": status}
+    if status == SignalStatus.QUEUED:
+        return answer
+    if decision is not None:
+        answer |= {
+            key: decision[key]
+            for key in ("accepted", "reason", "message", "qty", "leverage", "entry", "stop")
+        }
+        return answer
+    if status == SignalStatus.FAILED:
+        return answer | {"accepted": False, "message": signal["error"]}
+    finished = [event for event in found["events"] if event["kind"].startswith("signal.")]
+    message = finished[-1]["data"].get("message") if finished else None
+    return answer | {"status": "done", "accepted": True, "message": message}
+
+
+def signal_view_router(store: Store, account: str) -> APIRouter:
+    """`GET /signals/{id}`: the stored signal with its status, decision, orders and events; 404 unknown."""
+    router = APIRouter()
+
+    @router.get("/signals/{signal_id}")
+    async def stored_signal(signal_id: str) -> JSONResponse:
+        """The stored signal, its decision with the step log, its orders, positions and events, and
+        `outcome` (what the sender wants to know)."""
+        found = await explanation(store, account, signal_id)
+        if found is None:
+            return JSONResponse({"error": f"no signal {signal_id!r} in account {account!r}"}, status_code=404)
+        return JSONResponse({**found, "outcome": outcome(found)})
+
+    return router
+
+
+async def wait_for_outcome(store: Store, account: str, signal_id: str, seconds: float) -> dict[str, Any]:
+    """The signal's outcome once it is settled, or as it stands (`queued`) after `seconds`."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        found = await explanation(store, account, signal_id)
+        current = {"id": signal_id, "status": "unknown"} if found is None else outcome(found)
+        if current["status"] not in ("queued", "unknown") or asyncio.get_running_loop().time() >= deadline:
+            return current
+        await asyncio.sleep(OUTCOME_POLL_SECONDS)

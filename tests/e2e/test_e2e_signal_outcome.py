@@ -1,0 +1,83 @@
+"""Decisions go back to whoever sent the signal: `POST /signals?wait=` answers with the outcome,
+`GET /signals/{id}` serves the stored signal with it, and `executor signal send` prints it."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import pytest
+
+from harness.e2e import SYMBOL, Daemon, DaemonFactory, Sim, eventually, market_signal, protected_view
+
+pytestmark = pytest.mark.slow
+
+
+async def post_waiting(daemon: Daemon, payload: dict[str, Any], wait: str) -> tuple[int, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=40)) as session,
+        session.post(f"{daemon.http_url}/signals?wait={wait}", data=json.dumps(payload)) as response,
+    ):
+        body: dict[str, Any] = await response.json(content_type=None)
+        return response.status, body
+
+
+async def test_a_webhook_sender_waiting_gets_the_decision_and_get_signals_id_serves_the_whole_record(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url)
+    await daemon.start()
+
+    code, body = await post_waiting(daemon, market_signal("wait-open-1"), "10")
+
+    assert (code, body["status"]) == (202, "queued"), body
+    outcome = body["outcome"]
+    assert (outcome["id"], outcome["status"], outcome["accepted"], outcome["reason"]) == (
+        "wait-open-1",
+        "decided",
+        True,
+        None,
+    ), outcome
+    assert Decimal(outcome["stop"]) == Decimal("147"), outcome
+    assert Decimal(outcome["qty"]) > 0 and outcome["leverage"] >= 1 and outcome["entry"] is not None
+    await eventually(lambda: protected_view(sim), what="the position with its stop")
+
+    code, record = await daemon.get("/signals/wait-open-1")
+    assert code == 200, record
+    assert record["signal"]["status"] == "decided" and record["decision"]["accepted"] is True
+    assert {order["kind"] for order in record["orders"]} >= {"entry", "stop"}
+    assert record["outcome"] == outcome
+    assert (await daemon.get("/signals/never-sent-1"))[0] == 404
+
+    code, _, err = await daemon.cli("pause")
+    assert code == 0, err
+    code, body = await post_waiting(daemon, market_signal("wait-paused-1"), "10")
+    assert (body["outcome"]["status"], body["outcome"]["reason"]) == ("decided", "PAUSED"), body
+    code, body = await post_waiting(daemon, market_signal("wait-bad-1"), "31")
+    assert code == 400 and body["errors"][0]["field"] == "wait", body
+
+
+async def test_signal_send_prints_each_signals_outcome_an_open_decided_and_a_close_done(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str, tmp_path: Any
+) -> None:
+    daemon = daemons(sqlite_url)
+    await daemon.start()
+    path = tmp_path / "signals.jsonl"
+    path.write_text(json.dumps(market_signal("send-open-1")) + "\n")
+
+    code, out, err = await daemon.cli("signal", "send", str(path), "--wait", "10")
+
+    assert code == 0, err
+    [answer] = map(json.loads, out.splitlines())
+    assert answer["status"] == "queued" and answer["outcome"]["status"] == "decided", answer
+    assert answer["outcome"]["accepted"] is True, answer
+    await eventually(lambda: protected_view(sim), what="the position with its stop")
+
+    path.write_text(json.dumps({"id": "send-close-1", "action": "close", "symbol": SYMBOL}))
+    code, out, err = await daemon.cli("signal", "send", "--http", str(path))
+    assert code == 0, err
+    [answer] = map(json.loads, out.splitlines())
+    assert (answer["outcome"]["status"], answer["outcome"]["accepted"]) == ("done", True), answer
+    assert "closing" in answer["outcome"]["message"], answer
