@@ -100,6 +100,10 @@ class AdapterSettings:
     original of an unanswered write can still execute, and so how long a resend must wait."""
     window_margin: timedelta = timedelta(seconds=1)
     """Clock-offset error allowed for when deciding that an unanswered write can no longer execute."""
+    not_found_grace: timedelta = timedelta(seconds=15)
+    """Binance answers "does not exist" for orders that do, for a while after placement: one miss is no
+    proof. An unanswered write is taken as not executed only when lookups still miss it this long after
+    it was sent (and its window has passed)."""
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
 
@@ -277,7 +281,7 @@ class CcxtAdapter(ABC):
                 if found is not None:
                     return found
                 await self._until_unexecutable(sent, client_id)
-                found = await self._lookup(symbol, client_id, conditional=conditional)
+                found = await self._lookup_within_grace(symbol, client_id, conditional, sent)
                 if found is not None:
                     return found
         assert last is not None
@@ -285,6 +289,19 @@ class CcxtAdapter(ABC):
             f"{self._name}: {client_id} unresolved after {self._settings.write_attempts} attempts: {last}",
             last.classification,
         )
+
+    async def _lookup_within_grace(
+        self, symbol: str, client_id: str, conditional: bool, sent: float
+    ) -> Order | None:
+        """Look the id up until found or until `not_found_grace` after `sent` (one miss is no proof)."""
+        deadline = sent + self._settings.not_found_grace.total_seconds()
+        while True:
+            found = await self._lookup(symbol, client_id, conditional=conditional)
+            remaining = deadline - time.monotonic()
+            if found is not None or remaining <= 0:
+                return found
+            log.info("exchange_lookup_miss_not_proof", exchange=self._name, client_id=client_id)
+            await asyncio.sleep(min(1.0, remaining))
 
     async def _until_unexecutable(self, sent: float, client_id: str) -> None:
         """Wait until a request sent at monotonic `sent` can no longer execute anywhere.

@@ -746,7 +746,9 @@ class BinanceDialect:
 
     def open_orders(self, wire: WireRequest, account: Account) -> Any:
         inst = self._instrument(wire.params, required=False)
-        orders = self.engine.open_orders(account, inst.symbol if inst else None, conditional=False)
+        orders = self.engine.open_orders(
+            account, inst.symbol if inst else None, conditional=False, listed=True
+        )
         return [self.order_json(o) for o in orders]
 
     def all_orders(self, wire: WireRequest, account: Account) -> Any:
@@ -772,7 +774,9 @@ class BinanceDialect:
 
     def open_algo_orders(self, wire: WireRequest, account: Account) -> Any:
         inst = self._instrument(wire.params, required=False)
-        orders = self.engine.open_orders(account, inst.symbol if inst else None, conditional=True)
+        orders = self.engine.open_orders(
+            account, inst.symbol if inst else None, conditional=True, listed=True
+        )
         return [self.algo_json(o) for o in orders]
 
     def all_algo_orders(self, wire: WireRequest, account: Account) -> Any:

@@ -164,7 +164,10 @@ class Engine:
         conditional: bool | None = None,
         symbol: str | None = None,
     ) -> Order:
+        now = self.clock.now_ms()
         for order in reversed(account.orders.values()):
+            if order.hidden(now):
+                continue
             if conditional is not None and order.conditional != conditional:
                 continue
             if symbol is not None and order.symbol != symbol:
@@ -176,12 +179,20 @@ class Engine:
         raise EngineReject(Reject.ORDER_NOT_FOUND, "Order does not exist.")
 
     def open_orders(
-        self, account: Account, symbol: str | None = None, conditional: bool | None = None
+        self,
+        account: Account,
+        symbol: str | None = None,
+        conditional: bool | None = None,
+        *,
+        listed: bool = False,
     ) -> list[Order]:
+        """Open orders; `listed`: as an open-orders request sees them (without hidden ones)."""
+        now = self.clock.now_ms()
         return [
             o
             for o in account.orders.values()
             if o.status.is_open
+            and not (listed and o.hidden(now))
             and (symbol is None or o.symbol == symbol)
             and (conditional is None or o.conditional == conditional)
         ]
@@ -425,6 +436,14 @@ class Engine:
         order.status = OrderStatus.CANCELED
         order.updated_ms = self.clock.now_ms()
         return order
+
+    def hide(self, client_id: str, duration_ms: int) -> None:
+        """The orders just placed under `client_id` exist but are not found for `duration_ms`."""
+        until = self.clock.now_ms() + duration_ms
+        for account in self.accounts.values():
+            for order in account.orders.values():
+                if order.client_id == client_id and order.parent_id is None:
+                    order.hidden_until_ms = max(order.hidden_until_ms, until)
 
     def cancel_all(self, account: Account, symbol: str, conditional: bool | None = None) -> list[Order]:
         inst = self.instrument(symbol)

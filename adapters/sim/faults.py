@@ -22,6 +22,7 @@ class FaultAction(StrEnum):
     DROP_BEFORE = "drop_before"  # close the connection without executing
     DROP_AFTER = "drop_after"  # execute, then close the connection instead of answering
     REJECT_STOP = "reject_stop"  # refuse a stop order with the exchange's error (other requests pass)
+    HIDE_ORDER = "hide_order"  # execute; the order is not found (lookups, lists, cancels) for delay_ms
     EXECUTE_LATE = "execute_late"  # close the connection at once, execute after delay_ms (window permitting)
 
 
@@ -48,6 +49,7 @@ class FaultSpec(Frozen):
     delay_ms: Annotated[int, whole(0, 600_000)] = 0
     status: Annotated[int, whole(100, 599)] = 503
     body: Any = None
+    hide_ms: Annotated[int, whole(0, 600_000)] = 0
 
     @model_validator(mode="before")
     @classmethod
@@ -74,6 +76,7 @@ class FaultRule:
     delay_ms: int = 0
     status: int = 503
     body: Any = None
+    hide_ms: int = 0
     seed: int = 0
     fired: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
@@ -117,6 +120,7 @@ class FaultRule:
             "delay_ms": self.delay_ms,
             "status": self.status,
             "body": self.body,
+            "hide_ms": self.hide_ms,
             "seed": self.seed,
             "fired": self.fired,
         }
@@ -145,6 +149,7 @@ class FaultBook:
             delay_ms=rule.delay_ms,
             status=rule.status,
             body=rule.body,
+            hide_ms=rule.hide_ms,
             seed=rule.seed if rule.seed is not None else self._seed + self._next_id,
         )
         self._next_id += 1

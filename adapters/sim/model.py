@@ -184,6 +184,10 @@ class Order:
     stop_loss: AttachedTrigger | None = None
     take_profit: AttachedTrigger | None = None
     liquidation: bool = False
+    hidden_until_ms: int = 0  # a `hide_order` fault: lookups, open-order lists and cancels miss it until then
+
+    def hidden(self, now_ms: int) -> bool:
+        return now_ms < self.hidden_until_ms
 
     @property
     def conditional(self) -> bool:

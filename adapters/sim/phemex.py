@@ -600,11 +600,14 @@ class PhemexDialect:
         return self._ok(self.ack_json(order))
 
     def _visible(self, account: Account, symbol: str | None = None) -> list[Order]:
-        """Orders as Phemex lists them: a fired conditional keeps its id, its market child is internal."""
+        """Orders as Phemex lists them: a fired conditional keeps its id, its market child is internal;
+        an order a `hide_order` fault hides is not listed yet."""
+        now = self.engine.clock.now_ms()
         return [
             o
             for o in account.orders.values()
             if not (o.type is OrderType.MARKET and o.parent_id is not None)
+            and not o.hidden(now)
             and (symbol is None or o.symbol == symbol)
         ]
 

@@ -23,6 +23,7 @@ from adapters.sim.prices import build_price_path
 from adapters.sim.wire import WIRE_KEY, WireRequest, read_wire
 
 Exchange = Literal["binance", "phemex"]
+CLIENT_ID_KEYS = ("newClientOrderId", "clientAlgoId", "clOrdID")
 
 
 class Dialect(Protocol):
@@ -81,6 +82,12 @@ class SimServer:
         self._pinned.clear()
         for task in self._late:
             task.cancel()
+
+    def _hide(self, wire: WireRequest, duration_ms: int) -> None:
+        """The order this request created exists but is not found for `duration_ms`."""
+        client_id = next((wire.params[k] for k in CLIENT_ID_KEYS if wire.params.get(k)), None)
+        if client_id is not None and duration_ms > 0:
+            self.engine.hide(str(client_id), duration_ms)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen and start the price/funding ticker; returns the base URL (http://host:port)."""
@@ -154,6 +161,9 @@ class SimServer:
             response = _custom(rule.body, 418) or self._module.rate_limit_response(418)
         elif rule.action is FaultAction.REJECT_STOP:
             response = self._module.stop_rejected_response()
+        elif rule.action is FaultAction.HIDE_ORDER:
+            response = await handler(request)
+            self._hide(wire, rule.delay_ms)
         elif rule.action is FaultAction.EXECUTE_LATE:
             task = asyncio.get_running_loop().create_task(
                 _execute_late(request, handler, entry, rule.delay_ms)
@@ -165,6 +175,7 @@ class SimServer:
         else:
             if rule.action is FaultAction.DROP_AFTER:
                 await handler(request)
+                self._hide(wire, rule.hide_ms)
             _drop(request)
             raise asyncio.CancelledError
         entry.status = response.status

@@ -58,6 +58,15 @@ _ALLOWED: dict[OrderState, frozenset[OrderState]] = {
 }
 
 
+_EXCHANGE_OVERRIDES: dict[OrderState, frozenset[OrderState]] = {
+    OrderState.NOT_SENT: frozenset({OrderState.OPEN, OrderState.FILLED, OrderState.CANCELED}),
+    OrderState.CANCELED: frozenset({OrderState.FILLED}),
+}
+"""The exchange is the truth: an order settled as never placed (it was not found) or cancelled (the cancel
+seemed to land) that the exchange later reports open or filled takes that state, with an audit note.
+Binance answers "does not exist" for orders that do, for a while after placement (issue #10 item 5)."""
+
+
 class IllegalTransition(RuntimeError):
     """A state change the order's life does not allow: a bug or an exchange report out of order."""
 
@@ -79,6 +88,9 @@ def advance(
     """The new state and history; a repeated report of the same state changes nothing."""
     if current == target:
         return current, history
+    if target in _EXCHANGE_OVERRIDES.get(current, frozenset()):
+        audit = f"the exchange reports it {target.value} after it was settled {current.value}"
+        return target, [*history, history_entry(target, at, f"{audit}: {note}" if note else audit)]
     if not can_move(current, target):
         raise IllegalTransition(f"order cannot go from {current.value} to {target.value}")
     return target, [*history, history_entry(target, at, note)]

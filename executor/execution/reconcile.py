@@ -8,6 +8,7 @@ is never placed late. What cannot be explained halts trading with the reason: fa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from executor.config.settings import ForeignPolicy
 from executor.domain.client_ids import parse_client_order_id
@@ -23,6 +24,11 @@ from executor.signals.schema import SignalMessage
 from executor.store.models import OrderRow
 
 log = get_logger("executor.reconcile")
+
+NOT_FOUND_DEADLINE = timedelta(seconds=15)
+"""An unknown row (its write had an ambiguous answer) the exchange does not find is settled as never sent
+only this long after its last change: exchanges answer "does not exist" for orders that do, for a while
+after placement."""
 
 
 @dataclass
@@ -81,6 +87,12 @@ class Reconciler:
                 and (current.position_pk is not None or await self._entry_resting(row))
             ):
                 continue  # judged against the resting orders when its position is protected
+            if (
+                found is None
+                and current.state is OrderState.UNKNOWN
+                and now - current.updated_at < NOT_FOUND_DEADLINE
+            ):
+                continue  # one miss is no proof (Binance -2013 for orders that exist): unknown until then
             async with self.ctx.store.transaction() as tx:
                 if found is None:
                     await tx.orders.move(

@@ -247,6 +247,25 @@ async def test_an_entry_executing_late_after_the_client_gave_up_opens_exactly_on
     assert [r["status"] == 200 for r in attempts] == ([True] if delay_ms == 600 else [False, True])
 
 
+async def test_an_executed_entry_not_found_for_a_while_is_waited_for_never_resent() -> None:
+    """The answer is lost and the exchange answers "does not exist" for seconds although the order
+    filled (freqtrade#6392): one miss is no proof, so the adapter keeps looking within its grace."""
+    settings = replace(FAST, not_found_grace=timedelta(seconds=6))
+    for exchange in EXCHANGES:
+        async with running_sim(exchange, settings) as sim:
+            await sim.adapter.ensure_leverage(BTC, 5, MarginMode.ISOLATED)
+            cid = client_order_id("sig-hidden", OrderKind.ENTRY)
+            key = "newClientOrderId" if exchange == "binance" else "clOrdID"
+            await sim.fault(
+                action="drop_after", method="POST", path=sim.order_path, match={key: cid}, hide_ms=3500
+            )
+            result = await sim.adapter.open_with_stop(entry_request("sig-hidden"))
+            assert result.protected and result.entry.filled == QTY
+            account = await sim.account()
+            assert len([o for o in account["orders"] if o["client_id"] == cid]) == 1
+            assert [dec(p["qty"]) for p in account["positions"]] == [QTY]
+
+
 async def _all_answered(sim: Sim) -> bool:
     return all(r["status"] is not None for r in await sim.requests("POST", sim.order_path))
 

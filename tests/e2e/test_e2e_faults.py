@@ -105,6 +105,15 @@ FAULTS = [
         Outcome.PROTECTED,
         families=("binance", "phemex"),
     ),
+    # The answer is lost and the order is not found for 10 s although it filled (Binance -2013 for orders
+    # that exist): one miss is no proof, the daemon keeps looking and never resends.
+    Fault(
+        "entry-answer-lost-and-order-hidden",
+        "entry",
+        {"action": "drop_after", "hide_ms": 10_000},
+        Outcome.PROTECTED,
+        families=("binance", "phemex"),
+    ),
     Fault(
         "entry-executes-after-its-window",
         "entry",

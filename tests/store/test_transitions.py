@@ -146,9 +146,9 @@ async def test_a_move_the_order_life_forbids_raises_and_writes_nothing(store: St
     await _order(store, "c-entry")
     async with store.transaction() as tx:
         await tx.orders.move(ACCOUNT, "c-entry", OrderState.NOT_SENT, NOW, "not on the exchange")
-    with pytest.raises(IllegalTransition, match="not_sent to open"):
+    with pytest.raises(IllegalTransition, match="not_sent to pending"):
         async with store.transaction() as tx:
-            await tx.orders.move(ACCOUNT, "c-entry", OrderState.OPEN, LATER)
+            await tx.orders.move(ACCOUNT, "c-entry", OrderState.PENDING, LATER)
     with pytest.raises(LookupError, match="c-missing"):
         async with store.transaction() as tx:
             await tx.orders.move(ACCOUNT, "c-missing", OrderState.OPEN, LATER)

@@ -32,6 +32,7 @@ FAST = AdapterSettings(
     timeout_ms=3_000,
     request_window_ms=1_000,
     window_margin=timedelta(milliseconds=200),
+    not_found_grace=timedelta(seconds=2),
     backoff=BackoffPolicy(timedelta(milliseconds=50), timedelta(milliseconds=400), 2.0),
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -154,3 +155,38 @@ def test_a_rule_with_a_probability_fires_until_removed_and_one_without_fires_onc
     assert book.install({"action": "delay"}).count == 1
     assert book.install({"action": "delay", "count": None}).count is None
     assert book.install({"action": "delay", "count": "3", "probability": "0.25"}).count == 3
+
+
+async def test_hide_order_executes_but_the_order_is_not_found_for_a_while(
+    binance: Any, control_b: Control
+) -> None:
+    """Binance answers -2013/-2011 for orders that exist, for a while after placement (freqtrade#6392,
+    freqtrade#12681): lookups, open-order lists and cancels miss the order, the engine still holds it."""
+    await binance.create_order(BTC, "market", "buy", 0.01)
+    await control_b.fault(
+        action="hide_order", path="/fapi/v1/algoOrder", match={"clientAlgoId": "hid-1"}, delay_ms=600
+    )
+    stop = {"stopLossPrice": 59000, "reduceOnly": True, "clientOrderId": "hid-1"}
+    placed = await binance.create_order(BTC, "market", "sell", 0.01, None, stop)
+    assert placed["status"] == "open"
+    with pytest.raises(ccxt.OrderNotFound):
+        await binance.fetch_order(None, BTC, {"clientOrderId": "hid-1", "trigger": True})
+    assert await binance.fetch_open_orders(BTC, params={"trigger": True}) == []
+    with pytest.raises(ccxt.OrderNotFound, match="-2011"):
+        await binance.cancel_order(placed["id"], BTC, {"trigger": True})
+    [resting] = [o for o in (await control_b.state())["accounts"]["sim-key"]["open_orders"]]
+    assert resting["client_id"] == "hid-1"
+    await asyncio.sleep(0.7)
+    found = await binance.fetch_order(None, BTC, {"clientOrderId": "hid-1", "trigger": True})
+    assert found["id"] == placed["id"] and found["status"] == "open"
+
+
+async def test_phemex_hide_order_misses_the_order_in_lookups_and_lists(
+    phemex_ex: Any, control_p: Control
+) -> None:
+    await control_p.fault(action="hide_order", path="/g-orders", match={"clOrdID": "phid-1"}, delay_ms=600)
+    await phemex_ex.create_order(BTC, "limit", "buy", 0.01, 50000, {"clientOrderId": "phid-1"})
+    assert await phemex_ex.fetch_open_orders(BTC) == []
+    await asyncio.sleep(0.7)
+    [listed] = await phemex_ex.fetch_open_orders(BTC)
+    assert listed["clientOrderId"] == "phid-1"
