@@ -18,7 +18,7 @@ from adapters.sim.clock import SimClock
 from adapters.sim.config import SimConfig
 from adapters.sim.control import PREFIX, ControlApi
 from adapters.sim.engine import Engine
-from adapters.sim.faults import FaultAction, FaultBook, RecordedRequest, RequestLog
+from adapters.sim.faults import FaultAction, FaultBook, FaultRule, RecordedRequest, RequestLog
 from adapters.sim.prices import build_price_path
 from adapters.sim.wire import WIRE_KEY, WireRequest, read_wire
 
@@ -146,6 +146,20 @@ class SimServer:
         entry = self.requests.record(wire, request.headers.get(header), arrival)
         rule = self.faults.pick(wire, is_stop_order=self._module.is_stop_order(wire))
         entry.fault = rule.action.value if rule else None
+        response = await self._answer(request, handler, wire, entry, rule)
+        entry.status = response.status
+        entry.answered_monotonic_ns = time.monotonic_ns()
+        return response
+
+    async def _answer(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+        wire: WireRequest,
+        entry: RecordedRequest,
+        rule: FaultRule | None,
+    ) -> web.StreamResponse:
+        """The dialect's answer, or what the fault rule makes of the request (a drop raises)."""
         response: web.StreamResponse
         if rule is None or rule.action is FaultAction.DELAY:
             if rule is not None:
@@ -178,8 +192,6 @@ class SimServer:
                 self._hide(wire, rule.hide_ms)
             _drop(request)
             raise asyncio.CancelledError
-        entry.status = response.status
-        entry.answered_monotonic_ns = time.monotonic_ns()
         return response
 
 
