@@ -75,7 +75,7 @@ _ALGO_STATUS: dict[OrderStatus, str] = {
     OrderStatus.UNTRIGGERED: "NEW",
     OrderStatus.TRIGGERED: "TRIGGERED",
     OrderStatus.FILLED: "FINISHED",
-    OrderStatus.CANCELED: "CANCELLED",
+    OrderStatus.CANCELED: "CANCELED",
     OrderStatus.EXPIRED: "EXPIRED",
     OrderStatus.REJECTED: "REJECTED",
 }
