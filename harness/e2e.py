@@ -711,8 +711,10 @@ class AlertSink:
     went back on a connection still open, i.e. posts the daemon waited for rather than abandoned.
     """
 
-    def __init__(self, answer_after: float | None = 0) -> None:
+    def __init__(self, answer_after: float | None = 0, fail_first: int = 0) -> None:
         self.answer_after = answer_after
+        self.fail_first = fail_first
+        """How many posts are answered 500 before the sink starts taking them (a sender's retries)."""
         self.received: list[dict[str, Any]] = []
         self.answered: list[dict[str, Any]] = []
         self._runner: web.AppRunner | None = None
@@ -721,6 +723,8 @@ class AlertSink:
     async def _receive(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.received.append(body)
+        if len(self.received) <= self.fail_first:
+            return web.Response(status=500)
         if self.answer_after is None:
             await asyncio.Event().wait()
         await asyncio.sleep(self.answer_after or 0)
@@ -745,6 +749,15 @@ class AlertSink:
 
     def kinds(self) -> list[str]:
         return [str(body.get("alert")) for body in self.received]
+
+    @property
+    def apprise_url(self) -> str:
+        """The same endpoint as an Apprise URL: its generic JSON scheme posts {title, message, type}."""
+        return "json" + self.url.removeprefix("http")
+
+    def titles(self) -> list[str]:
+        """The titles of the Apprise notifications taken (answered), in order."""
+        return [str(body.get("title")) for body in self.answered]
 
 
 def money(value: Any) -> Decimal:

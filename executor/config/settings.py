@@ -6,6 +6,7 @@ from `EXECUTOR__SECTION__KEY` or from the file named by `EXECUTOR__SECTION__KEY_
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from contextvars import ContextVar
@@ -34,7 +35,12 @@ from executor.config.paths import config_dir
 from executor.config.risk_profiles import load_profile
 from executor.crashpoints import CrashSpec, parse_crash_at
 from executor.domain.enums import ExchangeId, ExchangeMode
-from executor.domain.redaction import redact_url, url_secrets
+from executor.domain.notices import EVENTS, GROUPS, Event
+from executor.domain.redaction import (
+    redact_notification_url,
+    redact_url,
+    url_secrets,
+)
 from executor.domain.validation import Frozen, explain, prefixed
 from executor.risk import ProfileError, RiskProfile
 
@@ -188,8 +194,78 @@ class ExecutionSettings(Frozen):
     on_foreign_position: ForeignPolicy = ForeignPolicy.HALT
 
 
+def _apprise_service(url: str) -> Any:
+    """Apprise's service for `url`, or None; imported only when notification URLs are configured (a
+    large import), and silenced, since its own error line would name the URL with its tokens."""
+    import apprise
+
+    quiet = logging.getLogger("apprise")
+    level, quiet.level = quiet.level, logging.CRITICAL
+    try:
+        return apprise.Apprise.instantiate(url) if url.strip() else None
+    finally:
+        quiet.level = level
+
+
+class AlertTarget(Frozen):
+    """One Apprise URL (`tgram://…`, `discord://…`, `json://…`) and the events it receives."""
+
+    url: str = Field(repr=False)
+    events: tuple[str, ...] = ("all",)
+
+    @field_validator("url")
+    @classmethod
+    def _apprise_url(cls, value: str) -> str:
+        if _apprise_service(value) is None:
+            scheme = value.partition("://")[0]
+            raise ValueError(
+                f"is not a notification URL Apprise can use (scheme {scheme!r}); see "
+                "https://github.com/caronc/apprise/wiki for the URL of each service"
+            )
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = [*GROUPS, *EVENTS]
+        unknown = [name for name in value if name not in known]
+        if unknown or not value:
+            raise ValueError(
+                f"unknown event {', '.join(unknown) or '(empty list)'}; use any of: {', '.join(known)}"
+            )
+        return value
+
+    def secrets(self) -> list[str]:
+        """The URL's tokens, as its Apprise service marks them private (a bot token, a webhook token, a
+        password): they stand in its host and path, where `url_secrets` does not look."""
+        service = _apprise_service(self.url)
+        tokens = {**service.template_tokens, **service.template_args} if service is not None else {}
+        found = []
+        for name, token in tokens.items():
+            value = getattr(service, token.get("map_to", name), None)
+            if token.get("private") and isinstance(value, str):
+                found.append(value)
+        parts = [part for value in found for part in value.split(":") if len(part) >= 8]
+        return [value for value in dict.fromkeys([*url_secrets(self.url), *found, *parts]) if value]
+
+    def accepted(self) -> frozenset[Event]:
+        """The events this URL receives, the group names expanded."""
+        return frozenset(
+            event for name in self.events for event in (GROUPS[name] if name in GROUPS else {EVENTS[name]})
+        )
+
+
 class AlertSettings(Frozen):
     webhook_url: str = Field(default="", repr=False)
+    urls: tuple[AlertTarget, ...] = ()
+    """Apprise URLs; a plain string is one URL receiving every event."""
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _plain_urls(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return [{"url": item} if isinstance(item, str) else item for item in value]
+        return value
 
     @field_validator("webhook_url")
     @classmethod
@@ -386,6 +462,7 @@ class Settings(BaseSettings):
         values = [self.exchange.api_key, self.exchange.api_secret, self.ingress.secret]
         found = [value.get_secret_value() for value in values if value is not None]
         found += [secret for url in self.urls().values() for secret in url_secrets(url)]
+        found += [secret for target in self.alerts.urls for secret in target.secrets()]
         return [value for value in found if value]
 
     def redacted(self) -> dict[str, Any]:
@@ -394,6 +471,8 @@ class Settings(BaseSettings):
         for name, url in self.urls().items():
             section, key = name.split(".")
             data[section][key] = redact_url(url)
+        for target in data["alerts"]["urls"]:
+            target["url"] = redact_notification_url(target["url"])
         return data
 
 
@@ -415,4 +494,5 @@ def _explain(exc: ValidationError) -> str:
     return prefixed("config", "\n".join(explain(exc, Settings, secret_keys=_ALL_SECRET_NAMES)))
 
 
-_ALL_SECRET_NAMES = {key for keys in SECRET_KEYS.values() for key in keys}
+_ALL_SECRET_NAMES = {key for keys in SECRET_KEYS.values() for key in keys} | {"urls"}
+"""Values shown as (redacted) in errors; alerts.urls entries carry their tokens in host and path."""

@@ -104,3 +104,9 @@ def redact_urls(text: str) -> str:
     if "://" not in text:
         return text
     return _URL.sub(lambda match: redact_url(match[0]), text)
+
+
+def redact_notification_url(url: str) -> str:
+    """`tgram://123456:AAH…/chat` → `tgram://***`: only the service is named, never its tokens."""
+    scheme, sep, _ = url.partition("://")
+    return f"{scheme}://{MASK}" if sep else MASK

@@ -1,35 +1,37 @@
-"""Alerts: what an operator must hear about at once. Logged, metered, and posted to a webhook if set."""
+"""Alerts and notifications: what an operator hears about.
+
+An alert is logged, metered, posted to `alerts.webhook_url` if set (its own sender, body unchanged) and
+handed to the Apprise notifier (`alerts.urls`) like every other notice. `notify` is the one entry point
+for the other events (fills, stop moves, closes, the breaker, the operator's halt/resume/pause/close).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from enum import StrEnum
-from typing import Any
+from collections.abc import Awaitable
+from dataclasses import replace
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from executor.domain.notices import AlertKind, Figure, Notice, Severity
 from executor.observability.logging import get_logger
 from executor.observability.metrics import Metrics
+
+if TYPE_CHECKING:  # apprise is a large import; only the daemon, which builds the notifier, needs it
+    from executor.execution.notifier import Notifier
 
 log = get_logger("executor.alerts")
 
 
-class AlertKind(StrEnum):
-    STOP_NOT_PLACED = "stop_not_placed"
-    BREAKER_TRIPPED = "breaker_tripped"
-    UNEXPLAINED_STATE = "unexplained_state"
-    LIQUIDATION_TOO_CLOSE = "liquidation_too_close"
-    EXCHANGE_BANNED = "exchange_banned"
-    FOREIGN_POSITION = "foreign_position"
-    ORDER_UNRESOLVED = "order_unresolved"
-    CLOSE_DEFERRED = "close_deferred"
-    STALE_LEG = "stale_leg"
-
-
 class Alerter:
-    def __init__(self, metrics: Metrics, webhook_url: str = "", account: str = "") -> None:
+    def __init__(
+        self, metrics: Metrics, webhook_url: str = "", account: str = "", notifier: Notifier | None = None
+    ) -> None:
         self._metrics = metrics
+        self._notifier = notifier
         self._url = webhook_url
         self._account = account
         self._posts: dict[asyncio.Task[None], dict[str, Any]] = {}
@@ -38,11 +40,31 @@ class Alerter:
         """Never blocks the caller: the webhook post runs on its own and its failure is only logged."""
         self._metrics.alerts.labels(kind=kind.value).inc()
         log.error("alert", alert=kind.value, message=message, **details)
+        symbol = details.get("symbol")
+        figures = tuple(
+            Figure(name, value if isinstance(value, Decimal | int) else str(value))
+            for name, value in details.items()
+            if name != "symbol"
+        )
+        self.notify(
+            Notice(
+                kind,
+                message,
+                symbol=symbol if isinstance(symbol, str) else None,
+                figures=figures,
+                severity=Severity.FAILURE,
+            )
+        )
         if self._url:
             body = {"account": self._account, "alert": kind.value, "message": message, "details": details}
             task = asyncio.create_task(self._post(body))
             self._posts[task] = body
             task.add_done_callback(self._posts.pop)
+
+    def notify(self, notice: Notice) -> None:
+        """Queue `notice` for the notification URLs whose filter takes it; never blocks the caller."""
+        if self._notifier is not None:
+            self._notifier.submit(replace(notice, account=self._account))
 
     async def _post(self, body: dict[str, Any]) -> None:
         try:
@@ -57,15 +79,19 @@ class Alerter:
             log.warning("alert_webhook_failed", error=str(exc))
 
     async def drain(self, seconds: float) -> None:
-        """At shutdown: give the posts in flight up to `seconds` to reach the webhook.
+        """At shutdown: give the webhook posts in flight and the queued notifications up to `seconds`.
 
         A post still unanswered then is cancelled and logged as undelivered with its alert, so an alert
         raised just before a stop is either delivered or says in the log that it was not; the same happens
         if the shutdown's own time limit cancels the wait.
         """
+        waits: list[Awaitable[Any]] = []
+        if self._notifier is not None:
+            waits.append(self._notifier.drain(seconds))
+        if self._posts:
+            waits.append(asyncio.wait(list(self._posts), timeout=seconds))
         try:
-            if self._posts:
-                await asyncio.wait(list(self._posts), timeout=seconds)
+            await asyncio.gather(*waits)
         finally:
             for task, body in list(self._posts.items()):
                 if task.done():

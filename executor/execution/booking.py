@@ -12,12 +12,13 @@ from datetime import timedelta
 from executor.crashpoints import CrashPoint, crash_point
 from executor.domain.enums import EventKind, OrderKind, PositionStatus
 from executor.domain.money import ZERO
+from executor.domain.notices import AlertKind, Figure, Notice, NoticeEvent, Severity, Unit, risk_multiple
 from executor.domain.orders import Fill, OrderSide
-from executor.execution.alerts import Alerter, AlertKind
+from executor.execution.alerts import Alerter
 from executor.execution.context import AccountContext
 from executor.execution.legs import LIVE_STATES, PROTECTIVE, OrderLegs
 from executor.observability.logging import get_logger
-from executor.store.models import FillRow, FundingPaymentRow, OrderRow, PositionRow
+from executor.store.models import DecisionRow, FillRow, FundingPaymentRow, OrderRow, PositionRow
 
 log = get_logger("executor.booking")
 
@@ -95,6 +96,7 @@ class Booking:
                     qty=str(closed.qty),
                     exit_qty=str(exit_qty),
                 )
+            decision = await tx.decisions.for_signal(closed.signal_pk) if closed.signal_pk else None
             await ctx.book.record_close(tx, closed, now)
             await tx.events.append(
                 account=ctx.account,
@@ -115,6 +117,9 @@ class Booking:
             fees=str(closed.fees),
             funding=str(closed.funding),
         )
+        exit_kinds = {leg.kind for f in exits if (leg := ours.get(f.order_id or "")) is not None}
+        by_take_profit = OrderKind.TAKE_PROFIT in exit_kinds
+        self.alerter.notify(position_closed(closed, decision, by_take_profit=by_take_profit))
         crash_point(CrashPoint.FILL_BOOKED)
         if self.on_booked is not None:
             await self.on_booked(closed)
@@ -160,3 +165,38 @@ class Booking:
             realized_pnl=None,
             executed_at=fill.timestamp,
         )
+
+
+def position_closed(position: PositionRow, decision: DecisionRow | None, *, by_take_profit: bool) -> Notice:
+    """PnL after fees and funding, and the R multiple: that PnL ÷ the risk taken at entry.
+
+    The risk at entry is the distance from the entry price to the decision's stop (the first one, not a
+    moved one) times the quantity filled.
+    """
+    pnl = position.realized_pnl - position.fees + position.funding
+    stop = decision.stop if decision is not None else None
+    risk = abs(position.entry_price - stop) * position.qty if stop is not None else None
+    figures = [
+        Figure("side", position.side.value),
+        Figure("quantity", position.qty, Unit.QTY),
+        Figure("entry", position.entry_price, Unit.PRICE),
+    ]
+    if position.exit_price is not None:
+        figures.append(Figure("exit", position.exit_price, Unit.PRICE))
+    figures += [
+        Figure("PnL", pnl, Unit.PNL),
+        Figure("fees", position.fees, Unit.MONEY),
+        Figure("funding", position.funding, Unit.PNL),
+    ]
+    multiple = risk_multiple(pnl, risk)
+    if multiple is not None:
+        figures.append(Figure("R", multiple, Unit.R))
+    event = NoticeEvent.TAKE_PROFIT if by_take_profit else NoticeEvent.POSITION_CLOSED
+    what = "take profit filled" if by_take_profit else "position closed"
+    return Notice(
+        event,
+        f"{what}: {position.side.value} {position.symbol}",
+        symbol=position.symbol,
+        figures=tuple(figures),
+        severity=Severity.SUCCESS if pnl >= 0 else Severity.WARNING,
+    )

@@ -12,8 +12,9 @@ from decimal import Decimal
 
 from executor.crashpoints import CrashPoint, crash_point
 from executor.domain.enums import BreakerStatus, EventKind, OrderKind
+from executor.domain.notices import AlertKind, Notice, NoticeEvent, Severity, operator_action
 from executor.domain.order_state import OrderState
-from executor.execution.alerts import Alerter, AlertKind
+from executor.execution.alerts import Alerter
 from executor.execution.context import AccountContext
 from executor.execution.positions import PositionKeeper
 from executor.observability.logging import get_logger
@@ -61,6 +62,8 @@ class BreakerGuard:
                 loss_at_resume=ctx.book.state.loss_at_resume,
             )
 
+        if self._was_tripped and not ctx.book.halted:
+            self._notify_reset(operator=ctx.book.state.resume_pending)
         if ctx.book.state.resume_pending and not ctx.book.halted:
             await self._anchor_resume(evaluate().loss, now)
         verdict = evaluate()
@@ -69,6 +72,9 @@ class BreakerGuard:
         if verdict.limit is not None:
             ctx.metrics.day_loss_limit.set(float(verdict.limit))
         if ctx.book.halted:
+            if not self._was_tripped:
+                reason = ctx.book.state.trip_reason or "halted"
+                self.alerter.notify(operator_action(NoticeEvent.OPERATOR_HALT, f"trading halted: {reason}"))
             await self._enforce(newly=not self._was_tripped)
             return
         self._was_tripped = False
@@ -96,6 +102,15 @@ class BreakerGuard:
         crash_point(CrashPoint.BREAKER_TRIPPED)
         self.alerter.raise_alert(AlertKind.BREAKER_TRIPPED, reason, action=config.action.value)
         await self._enforce(newly=True)
+
+    def _notify_reset(self, *, operator: bool) -> None:
+        """The breaker is active again: an operator's resume, or the trading day's rollover."""
+        if operator:
+            notice = operator_action(NoticeEvent.OPERATOR_RESUME, "trading resumed by the operator")
+        else:
+            headline = "breaker reset: a new trading day"
+            notice = Notice(NoticeEvent.BREAKER_RESET, headline, severity=Severity.SUCCESS)
+        self.alerter.notify(notice)
 
     async def _anchor_resume(self, loss: Decimal | None, now: datetime) -> None:
         """An operator's resume: from now on the limit counts from today's loss as it stands."""

@@ -15,9 +15,10 @@ from executor.config.settings import ForeignPolicy
 from executor.domain.account import AccountSnapshot, Position
 from executor.domain.enums import EventKind, OrderKind, PositionStatus, Setup
 from executor.domain.money import ZERO, floor_to_step
+from executor.domain.notices import AlertKind, Figure, Notice, NoticeEvent, Severity, Unit
 from executor.domain.order_state import OrderState
 from executor.domain.orders import Order, OrderType
-from executor.execution.alerts import Alerter, AlertKind
+from executor.execution.alerts import Alerter
 from executor.execution.booking import Booking
 from executor.execution.context import AccountContext
 from executor.execution.legs import LIVE_STATES, PROTECTIVE, OrderLegs
@@ -26,7 +27,7 @@ from executor.observability.logging import get_logger
 from executor.ports.errors import ExchangeError
 from executor.risk import OpenPosition, PositionAction, liquidation_violation, position_drawdown_action, trip
 from executor.signals.schema import SignalMessage
-from executor.store.models import OrderRow, PositionRow
+from executor.store.models import DecisionRow, OrderRow, PositionRow
 
 log = get_logger("executor.positions")
 
@@ -36,7 +37,7 @@ class PositionKeeper:
         self.ctx = ctx
         self.alerter = alerter
         self.legs = OrderLegs(ctx)
-        self.protection = Protection(ctx, self.legs)
+        self.protection = Protection(ctx, self.legs, alerter)
         self.booking = Booking(ctx, self.legs, alerter)
         self._liquidation_checked: set[int] = set()
         self._ban_alerted: datetime | None = None
@@ -358,7 +359,38 @@ class PositionKeeper:
                     signal_id=signal.id,
                     data={"symbol": position.symbol, "side": position.side, "qty": str(position.qty)},
                 )
+                opened: PositionRow | None = position
+            else:
+                opened = None
             position_pk = current.position_pk
+        if opened is not None:
+            self.alerter.notify(entry_filled(opened, decision))
         if position_pk is not None:
             await self.ensure_protected(position_pk)
         return position_pk
+
+
+def entry_filled(position: PositionRow, decision: DecisionRow | None) -> Notice:
+    """Size, entry, stop, the risk the fill took (entry to stop times the filled quantity), leverage."""
+    figures = [
+        Figure("side", position.side.value),
+        Figure("quantity", position.qty, Unit.QTY),
+        Figure("entry", position.entry_price, Unit.PRICE),
+    ]
+    if position.stop_price is not None:
+        figures += [
+            Figure("stop", position.stop_price, Unit.PRICE),
+            Figure("risk", abs(position.entry_price - position.stop_price) * position.qty, Unit.MONEY),
+        ]
+    if decision is not None and decision.risk_pct is not None:
+        figures.append(Figure("risk of equity", decision.risk_pct, Unit.PERCENT))
+    if position.take_profit is not None:
+        figures.append(Figure("take profit", position.take_profit, Unit.PRICE))
+    figures.append(Figure("leverage", f"{position.leverage}x"))
+    return Notice(
+        NoticeEvent.ENTRY_FILLED,
+        f"entry filled: {position.side.value} {position.symbol}",
+        symbol=position.symbol,
+        figures=tuple(figures),
+        severity=Severity.SUCCESS,
+    )

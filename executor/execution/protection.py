@@ -10,8 +10,10 @@ from decimal import Decimal
 
 from executor.domain.client_ids import parse_client_order_id
 from executor.domain.enums import EventKind, OrderKind, PositionStatus
+from executor.domain.notices import Figure, Notice, NoticeEvent, Unit
 from executor.domain.order_state import OrderState
 from executor.domain.orders import Order, OrderSide, OrderType
+from executor.execution.alerts import Alerter
 from executor.execution.context import AccountContext
 from executor.execution.legs import LIVE_STATES, OrderLegs
 from executor.observability.logging import get_logger
@@ -21,9 +23,10 @@ log = get_logger("executor.protection")
 
 
 class Protection:
-    def __init__(self, ctx: AccountContext, legs: OrderLegs) -> None:
+    def __init__(self, ctx: AccountContext, legs: OrderLegs, alerter: Alerter) -> None:
         self.ctx = ctx
         self.legs = legs
+        self.alerter = alerter
 
     async def place_stop(self, position_pk: int, trigger_price: Decimal) -> Order | None:
         position, row = await self.legs.write(
@@ -75,6 +78,18 @@ class Protection:
                     "orders": [new.client_id, *(old.client_order_id for old in old_rows)],
                 },
             )
+        self.alerter.notify(
+            Notice(
+                NoticeEvent.STOP_MOVED,
+                f"stop moved on the {position.side.value} position",
+                symbol=position.symbol,
+                figures=(
+                    Figure("from", previous, Unit.PRICE) if previous is not None else Figure("from", "none"),
+                    Figure("to", trigger_price, Unit.PRICE),
+                    Figure("quantity", position.qty, Unit.QTY),
+                ),
+            )
+        )
         if lingering:
             return (
                 f"stop moved from {previous} to {trigger_price}; the old stop could not be cancelled yet "

@@ -13,8 +13,9 @@ from datetime import timedelta
 from executor.config.settings import ForeignPolicy
 from executor.domain.client_ids import parse_client_order_id
 from executor.domain.enums import EventKind, OrderKind, PositionStatus
+from executor.domain.notices import AlertKind
 from executor.domain.order_state import OrderState
-from executor.execution.alerts import Alerter, AlertKind
+from executor.execution.alerts import Alerter
 from executor.execution.context import AccountContext
 from executor.execution.positions import PositionKeeper
 from executor.observability.logging import get_logger

@@ -20,9 +20,10 @@ from executor.domain import market as exchange_market
 from executor.domain.account import MarginMode
 from executor.domain.client_ids import client_order_id
 from executor.domain.enums import EntryType, EventKind, OrderKind, PositionStatus, SignalStatus
+from executor.domain.notices import AlertKind
 from executor.domain.order_state import OrderState
 from executor.domain.orders import EntryRequest, OrderSide, OrderType, ProtectedEntry
-from executor.execution.alerts import Alerter, AlertKind
+from executor.execution.alerts import Alerter
 from executor.execution.context import AccountContext
 from executor.execution.operator import current_pause
 from executor.execution.orders import intent

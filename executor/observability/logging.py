@@ -88,7 +88,16 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("alembic", "ccxt", "aiohttp.access", "uvicorn.access", "websockets", "httpx", "httpcore"):
+    for noisy in (
+        "alembic",
+        "ccxt",
+        "aiohttp.access",
+        "uvicorn.access",
+        "websockets",
+        "httpx",
+        "httpcore",
+        "apprise",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

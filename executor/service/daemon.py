@@ -17,8 +17,10 @@ from typing import Any
 
 from executor import crashpoints
 from executor.config.settings import Settings
+from executor.domain.market import Market
 from executor.execution.alerts import Alerter
 from executor.execution.clock import ExchangeClock
+from executor.execution.notifier import Notifier, Target
 from executor.execution.reconcile import Reconciler
 from executor.execution.trader import Trader
 from executor.observability.logging import get_logger
@@ -121,7 +123,15 @@ class Daemon:
                 if not await leader.acquire(self._stop):
                     return
             exchange = await self._exchange()
-            alerter = self._alerter = Alerter(self.metrics, settings.alerts.webhook_url, account)
+
+            async def market(symbol: str) -> Market | None:
+                return (await exchange.markets()).get(symbol)
+
+            notifier = Notifier(
+                [Target(target.url, target.accepted()) for target in settings.alerts.urls], market
+            )
+            notifier.start()
+            alerter = self._alerter = Alerter(self.metrics, settings.alerts.webhook_url, account, notifier)
             runtime = await build_runtime(
                 account=account,
                 store=store,

@@ -12,7 +12,18 @@ import pytest
 
 from executor.cli import COMMANDS, main
 
-HEAVY = ("sqlalchemy", "ccxt", "alembic", "aiohttp", "fastapi", "uvicorn", "httpx", "websockets", "redis")
+HEAVY = (
+    "sqlalchemy",
+    "ccxt",
+    "alembic",
+    "aiohttp",
+    "fastapi",
+    "uvicorn",
+    "httpx",
+    "websockets",
+    "redis",
+    "apprise",
+)
 
 
 def imported_after(code: str) -> set[str]:

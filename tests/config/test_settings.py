@@ -7,6 +7,7 @@ import pytest
 from executor.config.settings import ConfigError, load_settings
 from executor.crashpoints import CrashPoint, CrashSpec
 from executor.domain.enums import ExchangeId
+from executor.domain.notices import GROUPS, TRADES, AlertKind
 
 
 @pytest.fixture(autouse=True)
@@ -281,3 +282,52 @@ def test_a_url_with_a_port_that_is_not_a_number_is_refused_at_start_with_its_pas
     message = str(error.value)
     assert f"config: {setting} = " in message and "u:***@" in message
     assert "has a port that is not a number" in message and "pw-before-a-bad-port" not in message
+
+
+TELEGRAM = "tgram://123456789:AAHsecretbottokenvalue0123456789abc/-100200300"
+
+
+def test_notification_urls_take_a_plain_url_for_every_event_or_a_table_with_a_filter(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        f'[alerts]\nurls = ["{TELEGRAM}", {{url = "ntfy://ops", events = ["trades", "stop_not_placed"]}}]',
+    )
+    settings = load_settings(path)
+    everything, filtered = settings.alerts.urls
+    assert everything.accepted() == GROUPS["all"]
+    assert filtered.accepted() == TRADES | {AlertKind.STOP_NOT_PLACED}
+
+
+def test_a_notification_urls_tokens_reach_the_log_redactor_and_never_the_shown_configuration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EXECUTOR__ALERTS__URLS", f'["{TELEGRAM}"]')
+    settings = load_settings()
+    token = "AAHsecretbottokenvalue0123456789abc"
+    assert token in settings.secrets()
+    shown = settings.redacted()
+    assert shown["alerts"]["urls"][0]["url"] == "tgram://***"
+    assert token not in repr(shown) + repr(settings) + str(settings)
+
+
+@pytest.mark.parametrize(
+    ("urls", "named"),
+    [
+        (
+            '["nosuchservice://AAHsecretbottokenvalue0123456789abc"]',
+            "alerts.urls[0].url = (redacted): is not a notification URL",
+        ),
+        (
+            f'[{{url = "{TELEGRAM}", events = ["trade"]}}]',
+            "alerts.urls[0].events = (redacted): unknown event trade; use any of: all, trades",
+        ),
+    ],
+)
+def test_a_bad_notification_url_or_event_is_one_line_naming_it_without_its_token(
+    monkeypatch: pytest.MonkeyPatch, urls: str, named: str
+) -> None:
+    monkeypatch.setenv("EXECUTOR__ALERTS__URLS", urls)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert named in message and "AAHsecret" not in message and "Traceback" not in message

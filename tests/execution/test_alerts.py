@@ -11,7 +11,8 @@ from typing import Any
 from aiohttp import web
 from structlog.testing import capture_logs
 
-from executor.execution.alerts import Alerter, AlertKind
+from executor.domain.notices import AlertKind
+from executor.execution.alerts import Alerter
 from executor.observability.metrics import Metrics
 
 

@@ -1,0 +1,82 @@
+"""A daemon against the simulator notifies an entry, its stop moved and its close through Apprise's
+generic JSON scheme to a local receiver, each URL only the events its filter names."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.e2e import (
+    SYMBOL,
+    AlertSink,
+    DaemonFactory,
+    Sim,
+    error_lines,
+    eventually,
+    flat_view,
+    market_signal,
+    protected_view,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def messages(sink: AlertSink, event: str) -> list[str]:
+    return [
+        str(body["message"]) for body in sink.answered if str(body["title"]).startswith(f"[main] {event}")
+    ]
+
+
+async def test_an_entry_its_stop_moved_and_its_close_are_notified_with_readable_numbers(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    async with AlertSink() as trades, AlertSink() as alerts, AlertSink() as everything:
+        urls = (
+            f'[{{url = "{trades.apprise_url}", events = ["trades"]}}, '
+            f'{{url = "{alerts.apprise_url}", events = ["alerts", "breaker"]}}, "{everything.apprise_url}"]'
+        )
+        daemon = daemons(sqlite_url, EXECUTOR__ALERTS__URLS=urls)
+        await daemon.start()
+
+        await daemon.ws_send([market_signal("notify-1")])
+        await eventually(lambda: protected_view(sim), what="the position with its stop")
+        await daemon.ws_send([{"id": "notify-move-1", "action": "move_stop", "symbol": SYMBOL, "stop": 148}])
+
+        async def moved() -> list[str] | None:
+            return messages(trades, "stop_moved") or None
+
+        await eventually(moved, what="the stop_moved notification")
+        await daemon.ws_send([{"id": "notify-close-1", "action": "close", "symbol": SYMBOL}])
+        await eventually(lambda: flat_view(sim), what="the close signal's flat account")
+
+        async def closed() -> list[str] | None:
+            return messages(trades, "position_closed") or None
+
+        await eventually(closed, what="the position_closed notification")
+        code, _ = await daemon.sigterm()
+
+    db = await daemon.db()
+    position = db.closed_positions()[0]
+    filled = messages(trades, "entry_filled")
+    assert len(filled) == 1
+    shown = set(filled[0].splitlines())
+    # Binance's SOL: tick 0.010 (prices with 2 decimals), step 1 (whole quantities)
+    assert {f"quantity: {position.qty:.0f}", "entry: 150.00", "stop: 147.00"} <= shown
+    assert f"leverage: {position.leverage}x" in shown
+    risk = (position.entry_price - 147) * position.qty
+    assert f"risk: {risk:,.2f} USDT" in shown
+    assert {"from: 147.00", "to: 148.00"} <= set(messages(trades, "stop_moved")[0].splitlines())
+    lines = messages(trades, "position_closed")[0].splitlines()
+    pnl = position.realized_pnl - position.fees + position.funding
+    word = "loss" if pnl < 0 else "profit"
+    assert f"PnL: {word} {abs(pnl):,.2f} USDT" in lines
+    assert f"R: {pnl / risk:.2f} R" in lines
+    assert [str(body["title"]).split()[1] for body in trades.answered] == [
+        "entry_filled",
+        "stop_moved",
+        "position_closed",
+    ]
+    assert [body["message"] for body in everything.answered] == [body["message"] for body in trades.answered]
+    assert alerts.received == []
+    assert code == 0
+    assert daemon.logged("notification_undelivered") == [] and daemon.logged("notification_failed") == []
+    assert error_lines(daemon) == []

@@ -1,0 +1,170 @@
+"""Notifications through Apprise's generic JSON scheme to a real local receiver: filters, retries, a receiver
+that never answers, and the shutdown drain."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+
+from structlog.testing import capture_logs
+
+from executor.domain.notices import GROUPS, AlertKind, Figure, Notice, NoticeEvent, Unit
+from executor.execution.alerts import Alerter
+from executor.execution.notifier import Notifier, Target
+from executor.observability.metrics import Metrics
+from harness.e2e import AlertSink, eventually
+from tests.support.flow import ACCOUNT
+
+FILLED = Notice(
+    NoticeEvent.ENTRY_FILLED,
+    "entry filled: long SOL/USDT:USDT",
+    symbol="SOL/USDT:USDT",
+    figures=(Figure("quantity", Decimal("15"), Unit.QTY), Figure("stop", Decimal("147"), Unit.PRICE)),
+)
+TRADES = frozenset({NoticeEvent.ENTRY_FILLED, NoticeEvent.POSITION_CLOSED})
+EVERYTHING = GROUPS["all"]
+
+
+def quick(*targets: Target, **tuning: float) -> Notifier:
+    settings = {"backoff_seconds": 0.05, "timeout_seconds": 2.0} | tuning
+    return Notifier(list(targets), **settings)  # type: ignore[arg-type]
+
+
+async def taken(sink: AlertSink) -> list[dict[str, object]] | None:
+    return sink.answered or None
+
+
+async def reached(sink: AlertSink) -> list[dict[str, object]] | None:
+    return sink.received or None
+
+
+def numbered(number: int) -> Notice:
+    return Notice(NoticeEvent.POSITION_CLOSED, f"position closed #{number}")
+
+
+async def test_each_url_receives_only_the_events_its_filter_names() -> None:
+    async with AlertSink() as trades, AlertSink() as alerts:
+        notifier = quick(
+            Target(trades.apprise_url, TRADES),
+            Target(alerts.apprise_url, frozenset({AlertKind.STOP_NOT_PLACED})),
+        )
+        notifier.start()
+        alerter = Alerter(Metrics(), account=ACCOUNT, notifier=notifier)
+
+        alerter.notify(FILLED)
+        alerter.raise_alert(AlertKind.STOP_NOT_PLACED, "stop not confirmed", symbol="SOL/USDT:USDT")
+        alerter.notify(Notice(NoticeEvent.STOP_MOVED, "stop moved"))
+        await notifier.drain(5)
+
+    assert trades.titles() == [f"[{ACCOUNT}] entry_filled SOL/USDT:USDT"]
+    assert alerts.titles() == [f"[{ACCOUNT}] stop_not_placed SOL/USDT:USDT"]
+    assert trades.answered[0]["message"] == "entry filled: long SOL/USDT:USDT\nquantity: 15\nstop: 147"
+    assert (trades.answered[0]["type"], alerts.answered[0]["type"]) == ("info", "failure")
+
+
+async def test_a_failing_receiver_is_retried_with_backoff_until_it_takes_the_notice() -> None:
+    async with AlertSink(fail_first=2) as sink:
+        notifier = quick(Target(sink.apprise_url, EVERYTHING), attempts=3)
+        notifier.start()
+        started = time.monotonic()
+        notifier.submit(FILLED)
+        await eventually(lambda: taken(sink), what="the third attempt taken")
+        elapsed = time.monotonic() - started
+        await notifier.drain(1)
+
+    assert len(sink.received) == 3 and len(sink.answered) == 1
+    assert elapsed >= 0.05 + 0.1  # the two backoffs, doubling from 0.05 s
+
+
+async def test_a_receiver_that_keeps_failing_is_given_up_with_one_log_line_and_the_next_notice_goes() -> None:
+    async with AlertSink(fail_first=2) as sink:
+        notifier = quick(Target(sink.apprise_url, EVERYTHING), attempts=2)
+        notifier.start()
+        with capture_logs() as logs:
+            notifier.submit(numbered(1))
+            notifier.submit(numbered(2))
+            await notifier.drain(10)
+
+    failed = [line for line in logs if line["event"] == "notification_failed"]
+    assert [line["headline"] for line in failed] == ["position closed #1"]
+    assert failed[0]["url"] == "json://***"
+    assert [body["message"] for body in sink.answered] == ["position closed #2"]
+
+
+async def test_a_receiver_that_never_answers_does_not_slow_the_caller_or_the_event_loop() -> None:
+    async with AlertSink(answer_after=None) as sink:
+        notifier = quick(Target(sink.apprise_url, EVERYTHING), timeout_seconds=30)
+        notifier.start()
+        alerter = Alerter(Metrics(), account=ACCOUNT, notifier=notifier)
+
+        started = time.monotonic()
+        for number in range(200):
+            alerter.notify(numbered(number))
+            alerter.raise_alert(AlertKind.FOREIGN_POSITION, "foreign position", symbol="BTC/USDT:USDT")
+        submitting = time.monotonic() - started
+
+        ticks = []
+        for _ in range(10):
+            before = time.monotonic()
+            await asyncio.sleep(0.01)
+            ticks.append(time.monotonic() - before)
+        await eventually(lambda: reached(sink), what="the first post reaching the receiver")
+        with capture_logs():
+            await notifier.drain(0.1)
+
+    assert submitting < 0.5
+    assert max(ticks) < 0.2
+
+
+async def test_a_full_queue_drops_the_new_notice_with_a_log_line_naming_it() -> None:
+    async with AlertSink(answer_after=None) as sink:
+        notifier = Notifier([Target(sink.apprise_url, EVERYTHING)], queue_size=2)
+        with capture_logs() as logs:
+            for number in range(3):
+                notifier.submit(numbered(number))
+
+    dropped = [line["headline"] for line in logs if line["event"] == "notification_dropped"]
+    assert dropped == ["position closed #2"]
+
+
+async def test_shutdown_drain_sends_what_is_queued_within_the_budget() -> None:
+    async with AlertSink(answer_after=0.05) as sink:
+        notifier = quick(Target(sink.apprise_url, EVERYTHING))
+        notifier.start()
+        for number in range(5):
+            notifier.submit(numbered(number))
+        with capture_logs() as logs:
+            await notifier.drain(10)
+
+    assert [body["message"] for body in sink.answered] == [f"position closed #{n}" for n in range(5)]
+    assert [line for line in logs if line["event"] == "notification_undelivered"] == []
+
+
+async def test_shutdown_drain_logs_every_notice_a_hung_receiver_did_not_take_as_undelivered() -> None:
+    async with AlertSink(answer_after=None) as sink:
+        notifier = quick(Target(sink.apprise_url, EVERYTHING), timeout_seconds=30)
+        notifier.start()
+        for number in range(3):
+            notifier.submit(numbered(number))
+        await eventually(lambda: reached(sink), what="the first post reaching the receiver")
+        started = time.monotonic()
+        with capture_logs() as logs:
+            await notifier.drain(0.3)
+        waited = time.monotonic() - started
+
+    undelivered = [line["headline"] for line in logs if line["event"] == "notification_undelivered"]
+    assert undelivered == [f"position closed #{n}" for n in range(3)]
+    assert waited < 2
+
+
+async def test_the_alerter_drain_covers_the_notifier_and_the_legacy_webhook_together() -> None:
+    async with AlertSink() as webhook, AlertSink() as chat:
+        notifier = quick(Target(chat.apprise_url, EVERYTHING))
+        notifier.start()
+        alerter = Alerter(Metrics(), webhook.url, ACCOUNT, notifier)
+        alerter.raise_alert(AlertKind.EXCHANGE_BANNED, "the exchange refuses requests until 12:00")
+        await alerter.drain(5)
+
+    assert webhook.kinds() == ["exchange_banned"]
+    assert chat.titles() == [f"[{ACCOUNT}] exchange_banned"]
