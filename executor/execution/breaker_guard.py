@@ -62,8 +62,7 @@ class BreakerGuard:
                 loss_at_resume=ctx.book.state.loss_at_resume,
             )
 
-        if self._was_tripped and not ctx.book.halted:
-            self._notify_reset(operator=ctx.book.state.resume_pending)
+        self._notify_change()
         if ctx.book.state.resume_pending and not ctx.book.halted:
             await self._anchor_resume(evaluate().loss, now)
         verdict = evaluate()
@@ -72,9 +71,6 @@ class BreakerGuard:
         if verdict.limit is not None:
             ctx.metrics.day_loss_limit.set(float(verdict.limit))
         if ctx.book.halted:
-            if not self._was_tripped:
-                reason = ctx.book.state.trip_reason or "halted"
-                self.alerter.notify(operator_action(NoticeEvent.OPERATOR_HALT, f"trading halted: {reason}"))
             await self._enforce(newly=not self._was_tripped)
             return
         self._was_tripped = False
@@ -102,6 +98,19 @@ class BreakerGuard:
         crash_point(CrashPoint.BREAKER_TRIPPED)
         self.alerter.raise_alert(AlertKind.BREAKER_TRIPPED, reason, action=config.action.value)
         await self._enforce(newly=True)
+
+    def _notify_change(self) -> None:
+        """A halt or resume this daemon did not make itself (an operator's, the day's rollover).
+
+        Called before the check acts, so `_was_tripped` still says what the last check saw; the daemon's
+        own trip is notified as its alert.
+        """
+        book = self.ctx.book
+        if book.halted and not self._was_tripped:
+            reason = book.state.trip_reason or "halted"
+            self.alerter.notify(operator_action(NoticeEvent.OPERATOR_HALT, f"trading halted: {reason}"))
+        elif self._was_tripped and not book.halted:
+            self._notify_reset(operator=book.state.resume_pending)
 
     def _notify_reset(self, *, operator: bool) -> None:
         """The breaker is active again: an operator's resume, or the trading day's rollover."""

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from executor import crashpoints
-from executor.config.settings import Settings
+from executor.config.settings import AlertTarget, Settings
 from executor.domain.market import Market
 from executor.execution.alerts import Alerter
 from executor.execution.clock import ExchangeClock
@@ -123,14 +123,7 @@ class Daemon:
                 if not await leader.acquire(self._stop):
                     return
             exchange = await self._exchange()
-
-            async def market(symbol: str) -> Market | None:
-                return (await exchange.markets()).get(symbol)
-
-            notifier = Notifier(
-                [Target(target.url, target.accepted()) for target in settings.alerts.urls], market
-            )
-            notifier.start()
+            notifier = build_notifier(settings.alerts.urls, exchange)
             alerter = self._alerter = Alerter(self.metrics, settings.alerts.webhook_url, account, notifier)
             runtime = await build_runtime(
                 account=account,
@@ -376,3 +369,14 @@ class Daemon:
         if self._alerter is not None:
             # Nothing raises alerts any more; the posts have been under way meanwhile.
             await self._alerter.drain(max(0.0, drain_until - loop.time()))
+
+
+def build_notifier(urls: Sequence[AlertTarget], exchange: ExchangePort) -> Notifier:
+    """The Apprise notifier for `alerts.urls`, started; it reads markets (tick, step) from the exchange."""
+
+    async def market(symbol: str) -> Market | None:
+        return (await exchange.markets()).get(symbol)
+
+    notifier = Notifier([Target(target.url, target.accepted()) for target in urls], market)
+    notifier.start()
+    return notifier
