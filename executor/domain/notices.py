@@ -8,6 +8,7 @@ percentages with 2 decimals, a loss said as a loss).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Final
@@ -46,6 +47,7 @@ class NoticeEvent(StrEnum):
     OPERATOR_PAUSE = "operator_pause"
     OPERATOR_UNPAUSE = "operator_unpause"
     OPERATOR_CLOSE = "operator_close"
+    DAILY_SUMMARY = "daily_summary"
 
 
 Event = NoticeEvent | AlertKind
@@ -182,3 +184,20 @@ def operator_action(
     """An operator's halt, resume, pause, unpause or close; pass it to `Alerter.notify`."""
     figures = (Figure("by", by),) if by else ()
     return Notice(event, headline, symbol=symbol, figures=figures, severity=Severity.WARNING)
+
+
+def daily_summary(
+    day: date, start_equity: Decimal, end_equity: Decimal, pnl: Decimal, fees: Decimal, funding: Decimal
+) -> Notice:
+    """The trading day that just ended: its booked PnL (after fees and funding) and the equity change."""
+    change = (end_equity - start_equity) / start_equity * 100 if start_equity > 0 else None
+    figures = [
+        Figure("PnL booked", pnl, Unit.PNL),
+        Figure("fees", fees, Unit.MONEY),
+        Figure("funding", funding, Unit.PNL),
+        Figure("equity at start", start_equity, Unit.MONEY),
+        Figure("equity now", end_equity, Unit.MONEY),
+    ]
+    if change is not None:
+        figures.append(Figure("equity change", change, Unit.PERCENT))
+    return Notice(NoticeEvent.DAILY_SUMMARY, f"trading day {day.isoformat()} ended", figures=tuple(figures))

@@ -62,6 +62,8 @@ class RiskBook:
         self.peak_equity: Decimal | None = None
         self.day: DayLedger | None = None
         self.history: list[ClosedTrade] = []
+        self.on_day_ended: Callable[[DayLedger, Decimal], None] | None = None
+        """Told the day that ended and the equity the next one starts with (the daily summary)."""
 
     @property
     def timezone(self) -> str:
@@ -128,6 +130,7 @@ class RiskBook:
         new_peak = self.peak_equity is None or equity > self.peak_equity
         if not new_day and not new_peak and self.version:
             return False
+        ended = self.day if new_day else None
         async with self.store.transaction() as tx:
             if new_day:
                 existing = await tx.daily_loss.get(self.account, today)
@@ -159,6 +162,8 @@ class RiskBook:
                 )
             peak = equity if new_peak else self.peak_equity
             await self.apply(tx, lambda state: roll_to(state, now, self.profile), now, peak_equity=peak)
+        if ended is not None and self.on_day_ended is not None:
+            self.on_day_ended(ended, equity)
         return new_day
 
     async def record_close(self, tx: Repositories, position: PositionRow, now: datetime) -> None:

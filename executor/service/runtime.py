@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from executor.config.settings import ExecutionSettings
+from executor.domain.notices import daily_summary
 from executor.execution.alerts import Alerter
 from executor.execution.breaker_guard import BreakerGuard
 from executor.execution.clock import ExchangeClock
@@ -57,6 +58,9 @@ async def build_runtime(
     keeper = PositionKeeper(ctx, alerter)
     guard = BreakerGuard(ctx, keeper, alerter)
     keeper.booking.on_booked = guard.on_booked
+    book.on_day_ended = lambda day, equity: alerter.notify(
+        daily_summary(day.trading_day, day.start_of_day_equity, equity, day.net, day.fees, day.funding)
+    )
     reconciler = Reconciler(ctx, keeper, alerter)
     trader = Trader(ctx, keeper, alerter, settle=reconciler.run)
     return Runtime(ctx, keeper, guard, reconciler, trader)

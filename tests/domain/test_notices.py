@@ -3,6 +3,7 @@ percentages, a loss said as a loss; credentials never in a message."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -15,6 +16,7 @@ from executor.domain.notices import (
     Notice,
     NoticeEvent,
     Unit,
+    daily_summary,
     render,
     risk_multiple,
 )
@@ -79,3 +81,18 @@ def test_every_alert_kind_is_a_notification_event_in_the_alerts_group() -> None:
     assert GROUPS["alerts"] == frozenset(AlertKind)
     assert GROUPS["all"] == frozenset(NoticeEvent) | frozenset(AlertKind)
     assert not {event.value for event in NoticeEvent} & {kind.value for kind in AlertKind}
+
+
+def test_the_daily_summary_says_the_days_result_as_a_loss_or_a_profit_and_the_equity_change() -> None:
+    notice = daily_summary(
+        date(2026, 6, 2), Decimal("1000"), Decimal("955"), Decimal("-44.08"), Decimal("2.08"), Decimal("0")
+    )
+    assert render(notice, None, "USDT")[1].splitlines() == [
+        "trading day 2026-06-02 ended",
+        "PnL booked: loss 44.08 USDT",
+        "fees: 2.08 USDT",
+        "funding: profit 0.00 USDT",
+        "equity at start: 1,000.00 USDT",
+        "equity now: 955.00 USDT",
+        "equity change: -4.50%",
+    ]

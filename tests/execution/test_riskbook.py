@@ -7,7 +7,7 @@ import pytest
 
 from executor.config.risk_profiles import load_profile
 from executor.domain.enums import BreakerStatus, PositionStatus
-from executor.execution.riskbook import RiskBook
+from executor.execution.riskbook import DayLedger, RiskBook
 from executor.risk import RiskProfile, resume, trip
 from executor.store.models import PositionRow
 from executor.store.store import Store
@@ -104,3 +104,21 @@ async def test_a_closed_position_moves_the_streak_and_the_days_ledger(
     assert reloaded.state.loss_streak == 1
     assert reloaded.day is not None and reloaded.day.net == Decimal("-71.51")
     assert [trade.pnl for trade in reloaded.history] == [Decimal("-71.51")]
+
+
+async def test_the_trading_day_rollover_hands_the_ended_day_and_the_new_equity_to_the_daily_summary(
+    store: Store, profile: RiskProfile
+) -> None:
+    book = RiskBook(store, ACCOUNT, profile)
+    await book.load()
+    ended: list[tuple[DayLedger, Decimal]] = []
+    book.on_day_ended = lambda day, equity: ended.append((day, equity))
+    await book.observe_equity(Decimal("1000"), NOW)
+    await book.observe_equity(Decimal("990"), NOW + timedelta(hours=1))
+    assert ended == []
+
+    await book.observe_equity(Decimal("980"), NOW + timedelta(days=1))
+
+    assert [(day.trading_day, day.start_of_day_equity, equity) for day, equity in ended] == [
+        (NOW.date(), Decimal("1000"), Decimal("980"))
+    ]
