@@ -80,3 +80,35 @@ async def test_an_entry_its_stop_moved_and_its_close_are_notified_with_readable_
     assert code == 0
     assert daemon.logged("notification_undelivered") == [] and daemon.logged("notification_failed") == []
     assert error_lines(daemon) == []
+
+
+async def test_an_operators_halt_and_resume_are_notified_once_each_when_the_daemon_picks_them_up(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    async with AlertSink() as operator:
+        urls = f'[{{url = "{operator.apprise_url}", events = ["operator", "breaker"]}}]'
+        daemon = daemons(sqlite_url, EXECUTOR__ALERTS__URLS=urls)
+        await daemon.start()
+
+        code, _, err = await daemon.cli("halt", "--reason", "e2e maintenance window")
+        assert code == 0, err
+
+        async def halted() -> list[str] | None:
+            return messages(operator, "operator_halt") or None
+
+        await eventually(halted, what="the operator_halt notification")
+        code, _, err = await daemon.cli("resume", "--force", "--note", "e2e: done")
+        assert code == 0, err
+
+        async def resumed() -> list[str] | None:
+            return messages(operator, "operator_resume") or None
+
+        await eventually(resumed, what="the operator_resume notification")
+        await daemon.sigterm()
+
+    assert [str(body["title"]) for body in operator.answered] == [
+        "[main] operator_halt",
+        "[main] operator_resume",
+    ]
+    assert messages(operator, "operator_halt") == ["trading halted: e2e maintenance window"]
+    assert error_lines(daemon) == []
