@@ -23,6 +23,10 @@ from executor.observability.metrics import Metrics
 if TYPE_CHECKING:  # apprise is a large import; only the daemon, which builds the notifier, needs it
     from executor.execution.notifier import Notifier
 
+__all__ = ["AlertKind", "Alerter"]
+"""AlertKind lives in executor/domain/notices.py with the other notified events; importing it from here
+still works."""
+
 log = get_logger("executor.alerts")
 
 
