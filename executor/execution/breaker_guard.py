@@ -16,6 +16,7 @@ from executor.domain.notices import AlertKind, Notice, NoticeEvent, Severity, op
 from executor.domain.order_state import OrderState
 from executor.execution.alerts import Alerter
 from executor.execution.context import AccountContext
+from executor.execution.operator import current_pause
 from executor.execution.positions import PositionKeeper
 from executor.observability.logging import get_logger
 from executor.risk import BreakerAction, BreakerVerdict, LossBasis, anchor_resume, evaluate_daily_loss, trip
@@ -31,6 +32,7 @@ class BreakerGuard:
         self.alerter = alerter
         self._breaches = 0
         self._was_tripped = ctx.book.halted
+        self._was_paused: bool | None = None  # unknown until the first tick reads it
 
     async def on_booked(self, _position: PositionRow) -> None:
         await self.check()
@@ -38,6 +40,7 @@ class BreakerGuard:
     async def tick(self) -> None:
         """Periodic: pick up an operator's halt or resume, then evaluate on fresh equity."""
         await self.ctx.book.refresh_if_changed()
+        await self._notice_pause()
         await self.ctx.accounts.get(max_age_seconds=self.ctx.settings.breaker_interval_seconds / 2)
         async with self.ctx.lock:
             await self.check()
@@ -98,6 +101,20 @@ class BreakerGuard:
         crash_point(CrashPoint.BREAKER_TRIPPED)
         self.alerter.raise_alert(AlertKind.BREAKER_TRIPPED, reason, action=config.action.value)
         await self._enforce(newly=True)
+
+    async def _notice_pause(self) -> None:
+        """An operator's pause or unpause, from the CLI or HTTP, noticed here as a halt is: the pause is
+        a row another process may write, so the daemon reads it once per tick and notifies a change."""
+        async with self.ctx.store.transaction() as tx:
+            pause = await current_pause(tx, self.ctx.account)
+        if self._was_paused is not None and pause.paused != self._was_paused:
+            event, headline = (
+                (NoticeEvent.OPERATOR_PAUSE, pause.describe())
+                if pause.paused
+                else (NoticeEvent.OPERATOR_UNPAUSE, "new entries allowed again")
+            )
+            self.alerter.notify(operator_action(event, headline, by=pause.by))
+        self._was_paused = pause.paused
 
     def _notify_change(self) -> None:
         """A halt or resume this daemon did not make itself (an operator's, the day's rollover).

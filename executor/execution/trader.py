@@ -20,12 +20,12 @@ from executor.domain import market as exchange_market
 from executor.domain.account import MarginMode
 from executor.domain.client_ids import client_order_id
 from executor.domain.enums import EntryType, EventKind, OrderKind, PositionStatus, SignalStatus
-from executor.domain.notices import AlertKind
+from executor.domain.notices import AlertKind, NoticeEvent, operator_action
 from executor.domain.order_state import OrderState
 from executor.domain.orders import EntryRequest, OrderSide, OrderType, ProtectedEntry
 from executor.execution.alerts import Alerter
 from executor.execution.context import AccountContext
-from executor.execution.operator import current_pause
+from executor.execution.operator import OPERATOR_SOURCE, current_pause
 from executor.execution.orders import intent
 from executor.execution.positions import PositionKeeper
 from executor.execution.snapshots import risk_account, risk_market, risk_signal
@@ -478,6 +478,9 @@ class Trader:
         if position is None:
             return
         reason = f"close signal {signal.id}"
+        if row.source == OPERATOR_SOURCE:
+            headline = f"closing {position.symbol} at market, as the operator asked"
+            self.alerter.notify(operator_action(NoticeEvent.OPERATOR_CLOSE, headline, symbol=position.symbol))
         await self.keeper.request_close(position.id, reason)
         await self._finish(row, signal, f"closing {position.symbol} at market", ok=True)
         if await self.keeper.close_at_market(position.id, reason) is None:

@@ -112,3 +112,44 @@ async def test_an_operators_halt_and_resume_are_notified_once_each_when_the_daem
     ]
     assert messages(operator, "operator_halt") == ["trading halted: e2e maintenance window"]
     assert error_lines(daemon) == []
+
+
+async def test_an_operators_pause_unpause_and_close_are_notified_when_the_daemon_takes_them(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    async with AlertSink() as operator:
+        urls = f'[{{url = "{operator.apprise_url}", events = ["operator"]}}]'
+        daemon = daemons(sqlite_url, EXECUTOR__ALERTS__URLS=urls)
+        await daemon.start()
+
+        code, _, err = await daemon.cli("pause", "--note", "e2e: news at noon")
+        assert code == 0, err
+
+        async def paused() -> list[str] | None:
+            return messages(operator, "operator_pause") or None
+
+        await eventually(paused, what="the operator_pause notification")
+        code, _, err = await daemon.cli("unpause")
+        assert code == 0, err
+
+        async def unpaused() -> list[str] | None:
+            return messages(operator, "operator_unpause") or None
+
+        await eventually(unpaused, what="the operator_unpause notification")
+        await daemon.ws_send([market_signal("notify-op-1")])
+        await eventually(lambda: protected_view(sim), what="the position with its stop")
+        code, _, err = await daemon.cli("close", SYMBOL)
+        assert code == 0, err
+        await eventually(lambda: flat_view(sim), what="the operator's close")
+
+        async def closed() -> list[str] | None:
+            return messages(operator, "operator_close") or None
+
+        await eventually(closed, what="the operator_close notification")
+        await daemon.sigterm()
+
+    titles = [str(body["title"]).split()[1] for body in operator.answered]
+    assert titles == ["operator_pause", "operator_unpause", "operator_close"]
+    assert "e2e: news at noon" in messages(operator, "operator_pause")[0]
+    assert messages(operator, "operator_close")[0].startswith(f"closing {SYMBOL} at market")
+    assert error_lines(daemon) == []
