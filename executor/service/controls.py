@@ -80,6 +80,9 @@ class _Levers:
         return JSONResponse(body, status_code=202)
 
 
+_BAD_TEXT = {"description": "a `note` or `by` that is too long or not printable"}
+
+
 def controls_router(
     store: Store, account: str, clock: Callable[[], datetime], wake: Callable[[], None]
 ) -> APIRouter:
@@ -87,22 +90,35 @@ def controls_router(
     router = APIRouter()
     levers = _Levers(store, account, clock, wake)
 
-    @router.post("/pause")
+    @router.post("/pause", responses={200: {"description": "paused (or already)"}, 400: _BAD_TEXT})
     async def pause(request: Request, note: str | None = None, by: str | None = None) -> JSONResponse:
         """Pause new entries (open signals refused with PAUSED); open positions are still managed."""
         return await levers.pause(True, request, note, by)
 
-    @router.post("/unpause")
+    @router.post("/unpause", responses={200: {"description": "unpaused (or already)"}, 400: _BAD_TEXT})
     async def unpause(request: Request, by: str | None = None) -> JSONResponse:
         """End the pause: open signals are decided again."""
         return await levers.pause(False, request, None, by)
 
-    @router.post("/positions/close")
+    @router.post(
+        "/positions/close",
+        responses={
+            202: {"description": "a close signal queued per open position"},
+            200: {"description": "no open position to close"},
+            400: _BAD_TEXT,
+        },
+    )
     async def close_all(request: Request, by: str | None = None) -> JSONResponse:
         """Close every open position at market (a close signal each, queued now)."""
         return await levers.close(request, None, by)
 
-    @router.post("/positions/{symbol:path}/close")
+    @router.post(
+        "/positions/{symbol:path}/close",
+        responses={
+            202: {"description": "the close signal queued"},
+            400: {"description": "a malformed symbol or `by`"},
+        },
+    )
     async def close(symbol: str, request: Request, by: str | None = None) -> JSONResponse:
         """Close SYMBOL's position at market: its stop and take-profit are cancelled, the trade booked."""
         return await levers.close(request, [symbol], by)

@@ -127,7 +127,13 @@ def signal_view_router(store: Store, account: str) -> APIRouter:
     """`GET /signals/{id}`: the stored signal with its status, decision, orders and events; 404 unknown."""
     router = APIRouter()
 
-    @router.get("/signals/{signal_id}")
+    @router.get(
+        "/signals/{signal_id}",
+        responses={
+            200: {"description": "the stored signal with its outcome, decision, orders and events"},
+            404: {"description": "no signal with this id was stored"},
+        },
+    )
     async def stored_signal(signal_id: str) -> JSONResponse:
         """The stored signal, its decision with the step log, its orders, positions and events, and
         `outcome` (what the sender wants to know)."""
