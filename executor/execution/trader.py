@@ -19,7 +19,7 @@ from executor.domain import account as exchange_account
 from executor.domain import market as exchange_market
 from executor.domain.account import MarginMode
 from executor.domain.client_ids import client_order_id
-from executor.domain.enums import EntryType, EventKind, OrderKind, PositionStatus, SignalStatus
+from executor.domain.enums import EntryType, EventKind, OrderKind, PositionStatus, Side, SignalStatus
 from executor.domain.notices import AlertKind, NoticeEvent, operator_action
 from executor.domain.order_state import OrderState
 from executor.domain.orders import EntryRequest, OrderSide, OrderType, ProtectedEntry
@@ -45,6 +45,34 @@ price (RISK_SPEC §2.8) is the isolated formula."""
 
 _FINISHED = {Action.CLOSE: EventKind.SIGNAL_CLOSE, Action.MOVE_STOP: EventKind.SIGNAL_MOVE_STOP}
 """The audit event of a close or move_stop signal (an open one is audited by its decision row)."""
+
+
+def decision_row(
+    row: SignalRow, account: str, symbol: str, side: Side | None, decision: Decision, now: datetime
+) -> DecisionRow:
+    """The decision as stored beside its signal: what `explain` and `GET /signals/{id}` show."""
+    return DecisionRow(
+        signal_pk=row.id,
+        account=account,
+        accepted=decision.accepted,
+        reason=decision.reason,
+        message=decision.message,
+        symbol=symbol,
+        side=side,
+        qty=decision.qty,
+        leverage=decision.leverage,
+        entry=decision.entry,
+        stop=decision.stop,
+        take_profit=decision.take_profit[0] if decision.take_profit else None,
+        notional=decision.notional,
+        margin=decision.margin,
+        risk=decision.risk,
+        risk_pct=decision.risk_pct,
+        liquidation_price=decision.liquidation_price,
+        binding=decision.binding,
+        steps=[step.to_dict() for step in decision.steps],
+        decided_at=now,
+    )
 
 
 def rejection(signal_id: str, reason: ReasonCode, message: str) -> Decision:
@@ -179,7 +207,9 @@ class Trader:
                 entries = await tx.orders.unadopted_entries(ctx.account, symbol, IN_FLIGHT)
                 held = self._held(symbol, positions, entries, gathered[1])
                 decision = self._decide(signal, symbol, gathered, positions, held, now)
-            await tx.decisions.add(self._decision_row(row, signal, symbol or signal.symbol, decision, now))
+            await tx.decisions.add(
+                decision_row(row, ctx.account, symbol or signal.symbol, signal.side, decision, now)
+            )
             if decision.accepted:
                 assert symbol is not None
                 orders = await self._write_intents(tx, row, signal, symbol, decision, now)
@@ -261,32 +291,6 @@ class Trader:
             self.ctx.profile,
             self.ctx.book.state,
             now,
-        )
-
-    def _decision_row(
-        self, row: SignalRow, signal: SignalMessage, symbol: str, decision: Decision, now: datetime
-    ) -> DecisionRow:
-        return DecisionRow(
-            signal_pk=row.id,
-            account=self.ctx.account,
-            accepted=decision.accepted,
-            reason=decision.reason,
-            message=decision.message,
-            symbol=symbol,
-            side=signal.side,
-            qty=decision.qty,
-            leverage=decision.leverage,
-            entry=decision.entry,
-            stop=decision.stop,
-            take_profit=decision.take_profit[0] if decision.take_profit else None,
-            notional=decision.notional,
-            margin=decision.margin,
-            risk=decision.risk,
-            risk_pct=decision.risk_pct,
-            liquidation_price=decision.liquidation_price,
-            binding=decision.binding,
-            steps=[step.to_dict() for step in decision.steps],
-            decided_at=now,
         )
 
     async def _write_intents(

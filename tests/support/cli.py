@@ -20,12 +20,13 @@ from click.testing import CliRunner, Result
 from executor.cli import main
 from executor.config.risk_profiles import load_profile
 from executor.domain.client_ids import client_order_id
-from executor.domain.enums import OrderKind, SignalStatus
+from executor.domain.enums import OrderKind, Side, SignalStatus
 from executor.domain.order_state import OrderState, history_entry
+from executor.execution.trader import decision_row
 from executor.risk import Decision, RiskProfile, decide
 from executor.risk.derive import derive_state
 from executor.risk.scenario import SIGNAL_FIELDS, parse_scenario
-from executor.store.models import DecisionRow, OrderRow, PositionRow
+from executor.store.models import OrderRow, PositionRow
 from executor.store.store import Store
 from harness.ports import free_port
 
@@ -163,30 +164,8 @@ async def store_decided_signal(
         row, _ = await tx.signals.store(
             account=ACCOUNT, signal_id=payload["id"], source="websocket", payload=payload, received_at=at
         )
-        await tx.decisions.add(
-            DecisionRow(
-                signal_pk=row.id,
-                account=ACCOUNT,
-                accepted=decision.accepted,
-                reason=None if decision.reason is None else decision.reason.value,
-                message=decision.message,
-                symbol=payload["symbol"],
-                side=payload["side"],
-                qty=decision.qty,
-                leverage=decision.leverage,
-                entry=decision.entry,
-                stop=decision.stop,
-                take_profit=decision.take_profit[0] if decision.take_profit else None,
-                notional=decision.notional,
-                margin=decision.margin,
-                risk=decision.risk,
-                risk_pct=decision.risk_pct,
-                liquidation_price=decision.liquidation_price,
-                binding=decision.binding,
-                steps=[step.to_dict() for step in decision.steps],
-                decided_at=at,
-            )
-        )
+        side = Side(payload["side"]) if payload.get("side") else None
+        await tx.decisions.add(decision_row(row, ACCOUNT, payload["symbol"], side, decision, at))
         await tx.signals.settle(row.id, SignalStatus.DECIDED, at)
         return row.id
 
