@@ -8,37 +8,77 @@ entry's answer, triggered by the mark price (``workingType=MARK_PRICE``); the in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, ClassVar
 
+import structlog
+
+from adapters.cache import FreshnessCache
 from adapters.ccxt_base import CcxtAdapter
 from adapters.errors import malformed
 from adapters.parsing import (
     dec,
     from_ms,
     interval_from_hours,
+    parse_fill,
     parse_order,
     parse_position,
     positive,
     tiers_from_ccxt,
+    to_ms,
+    unique_fills,
 )
 from executor.domain.account import AccountSnapshot, MarginMode
 from executor.domain.enums import EntryType, ExchangeFamily, Side
+from executor.domain.key_setup import KeyPermissions, PositionMode, SymbolSetup
 from executor.domain.market import FundingInfo, LeverageTier
-from executor.domain.orders import EntryRequest, Order, OrderSide, OrderType, ProtectedEntry
-from executor.ports.errors import ExchangeError
+from executor.domain.orders import (
+    EntryRequest,
+    Fill,
+    FundingPayment,
+    Order,
+    OrderSide,
+    OrderType,
+    ProtectedEntry,
+)
+from executor.ports.errors import ErrorReason, ExchangeError
 from executor.ports.exchange import EntryStep, ExchangePort
 
+log = structlog.get_logger(__name__)
+
+DEFAULT_FUNDING_INTERVAL = timedelta(hours=8)
+TRADES_KEPT = timedelta(days=180)
+"""`userTrades` serves only the past 6 months (bn-sdk `account_trade_list`): nothing older is asked for."""
+TRADES_WINDOW = timedelta(days=7)
+"""`GET /fapi/v1/userTrades`: at most 7 days between startTime and endTime (bn-sdk `account_trade_list`)."""
+HISTORY_PAGE = 1000
+"""The most rows `userTrades` and `income` answer per request (`limit` ≤ 1000)."""
 WORKING_TYPE_MARK = "MARK_PRICE"
 SETTLE = "USDT"
+MODE_SWITCH_BLOCKED = {-4067: "open orders", -4068: "an open position"}
+""""Position side cannot be changed if there exists open orders / position." (ccxt binance.py:2778-2783)"""
+HEDGE_MODE_FIX = (
+    "the Binance account is in hedge mode (dualSidePosition) and cannot be switched to one-way mode while it "
+    "has {blocker}: close every USDⓈ-M and COIN-M position and order (the setting is shared), or set "
+    "Preferences → Position Mode to One-way on Binance; the daemon reads the mode again and starts trading "
+    "once it is one-way"
+)
 
 
 class BinanceUsdmAdapter(CcxtAdapter):
     family: ClassVar[ExchangeFamily] = ExchangeFamily.BINANCE
     immediate_or_cancel: ClassVar[Mapping[str, str]] = {"timeInForce": "IOC"}
     """New Order's timeInForce is GTC | IOC | FOK | GTX | GTD (bn-docs New-Order)."""
+
+    def __init__(self, exchange: Any, **kwargs: Any) -> None:
+        super().__init__(exchange, **kwargs)
+        self._funding_intervals: FreshnessCache[str, dict[str, timedelta]] = FreshnessCache(
+            self._settings.tiers_max_age, self._clock
+        )
 
     def _order_from_raw(self, raw: Any, *, conditional: bool | None = None) -> Order:
         info = raw.get("info") or {}
@@ -50,12 +90,29 @@ class BinanceUsdmAdapter(CcxtAdapter):
     async def _lookup(self, symbol: str, client_id: str, *, conditional: bool) -> Order | None:
         """A triggered algo order says nothing of its fill: read it from the order it executed."""
         found = await super()._lookup(symbol, client_id, conditional=conditional)
+        if found is None and conditional:
+            found = await self._lookup_algo_history(symbol, client_id)
         if found is None or not found.conditional or found.executed_order_id is None or found.filled > 0:
             return found
         executed_id = found.executed_order_id
         raw = await self._request(lambda: self._exchange.fetch_order(executed_id, symbol), write=False)
         executed = self._order_from_raw(raw, conditional=False)
         return replace(found, filled=executed.filled, average_price=executed.average_price)
+
+    async def _lookup_algo_history(self, symbol: str, client_id: str) -> Order | None:
+        """`GET /fapi/v1/algoOrder` stops serving some closed algo orders that `GET /fapi/v1/allAlgoOrders`
+        (the last 7 days) still lists (nautechsystems/nautilus_trader#4448, PR #4449): the newest row
+        there with this client id (client ids are unique among open orders only)."""
+        raws = await self._request(
+            lambda: self._exchange.fetch_orders(symbol, None, None, {"trigger": True}),
+            write=False,
+            priority=True,
+        )
+        matches = [raw for raw in raws if raw.get("clientOrderId") == client_id]
+        if not matches:
+            return None
+        newest = max(matches, key=lambda raw: int(raw.get("id") or 0))
+        return self._order_from_raw(newest, conditional=True)
 
     def _lookup_params(self, client_id: str, conditional: bool) -> dict[str, Any]:
         params: dict[str, Any] = {"clientOrderId": client_id}
@@ -67,8 +124,11 @@ class BinanceUsdmAdapter(CcxtAdapter):
         return {"trigger": True} if order.conditional else {}
 
     async def cancel_all(self, symbol: str) -> None:
-        await self._request(lambda: self._exchange.cancel_all_orders(symbol), write=False)
-        await self._request(lambda: self._exchange.cancel_all_orders(symbol, {"trigger": True}), write=False)
+        """Cancels never wait behind reads (priority): they end risk. Resending one is safe (write=False)."""
+        await self._request(lambda: self._exchange.cancel_all_orders(symbol), write=False, priority=True)
+        await self._request(
+            lambda: self._exchange.cancel_all_orders(symbol, {"trigger": True}), write=False, priority=True
+        )
 
     async def open_with_stop(self, request: EntryRequest) -> ProtectedEntry:
         """Entry, then at once the algo STOP_MARKET for what filled (the whole quantity for a limit)."""
@@ -112,12 +172,80 @@ class BinanceUsdmAdapter(CcxtAdapter):
             send=lambda: self._exchange.create_order(symbol, "market", side, float(qty), None, dict(params)),
         )
 
+    async def ensure_one_way(self, symbols: Sequence[str]) -> list[str]:
+        """One setting for the whole account (`symbols` do not matter): `GET /fapi/v1/positionSide/dual`; in
+        hedge mode `POST … dualSidePosition=false`, which Binance refuses with -4067/-4068 while anything is
+        open (docs/exchange-facts.md §2). The fix as one line when it cannot be switched."""
+        mode = await self._request(lambda: self._exchange.fetch_position_mode(), write=False)
+        if not mode.get("hedged"):
+            return []
+        try:
+            await self._request(lambda: self._exchange.set_position_mode(False), write=False, priority=True)
+        except ExchangeError as error:
+            if error.reason is ErrorReason.NO_CHANGE:
+                return []
+            blocker = MODE_SWITCH_BLOCKED.get(error.classification.exchange_code or 0)
+            if blocker is not None:
+                return [HEDGE_MODE_FIX.format(blocker=blocker)]
+            raise
+        log.warning("exchange_position_mode_switched", exchange=self.name, to="one-way")
+        return []
+
+    async def fills_since(self, symbol: str, since: datetime) -> list[Fill]:
+        """Every fill since `since`: `userTrades` answers at most 7 days and 1000 rows a request, so a
+        position held for weeks is read window by window up to the exchange's clock, each page by page."""
+        until = await self.server_time()
+        fills: list[Fill] = []
+        start = max(since, until - TRADES_KEPT)
+        while start <= until:
+            end = min(start + TRADES_WINDOW, until)
+            page_start = start
+            while True:
+                call = partial(
+                    self._exchange.fetch_my_trades,
+                    symbol,
+                    to_ms(page_start),
+                    HISTORY_PAGE,
+                    {"endTime": to_ms(end)},
+                )
+                raws = await self._request(call, write=False)
+                page = [parse_fill(raw) for raw in raws]
+                fills.extend(page)
+                if len(page) < HISTORY_PAGE:
+                    break
+                page_start = _next_page_start(page_start, [fill.timestamp for fill in page])
+            start = end + timedelta(milliseconds=1)
+        return unique_fills([fill for fill in fills if fill.timestamp >= since])
+
+    async def funding_payments_since(self, symbol: str, since: datetime) -> list[FundingPayment]:
+        """Every funding payment since `since`: `income` answers at most `limit` (≤ 1000) rows, oldest
+        first from `startTime`, so it is read page by page."""
+        payments: dict[str, FundingPayment] = {}
+        page_start = since
+        while True:
+            call = partial(self._exchange.fetch_funding_history, symbol, to_ms(page_start), HISTORY_PAGE)
+            raws = await self._request(call, write=False)
+            page = [self._funding_from_raw(raw) for raw in raws]
+            payments.update((p.payment_id, p) for p in page if p.timestamp >= since)
+            if len(page) < HISTORY_PAGE:
+                break
+            page_start = _next_page_start(page_start, [p.timestamp for p in page])
+        return sorted(payments.values(), key=lambda p: (p.timestamp, p.payment_id))
+
     async def _fetch_server_ms(self) -> Any:
         return await self._exchange.fetch_time()
 
-    async def _apply_leverage(self, symbol: str, leverage: int, margin_mode: MarginMode) -> None:
-        await self._idempotent(lambda: self._exchange.set_margin_mode(margin_mode.value, symbol))
+    async def _apply_leverage(
+        self, symbol: str, leverage: int, margin_mode: MarginMode, margin_set: bool
+    ) -> None:
+        if not margin_set:
+            await self._apply_margin_mode(symbol, margin_mode, None)
         await self._idempotent(lambda: self._exchange.set_leverage(leverage, symbol))
+
+    async def _apply_margin_mode(self, symbol: str, margin_mode: MarginMode, leverage: int | None) -> bool:
+        """`POST /fapi/v1/marginType`, on its own (-4046 "No need to change margin type" is success)."""
+        await self._idempotent(lambda: self._exchange.set_margin_mode(margin_mode.value, symbol))
+        return True
 
     async def _fetch_tiers(self, symbol: str) -> tuple[LeverageTier, ...]:
         raw = await self._request(lambda: self._exchange.fetch_leverage_tiers([symbol]), write=False)
@@ -125,7 +253,29 @@ class BinanceUsdmAdapter(CcxtAdapter):
 
     async def _fetch_mark_and_funding(self, symbol: str) -> tuple[Decimal | None, FundingInfo]:
         raw = await self._request(lambda: self._exchange.fetch_funding_rate(symbol), write=False)
-        return parse_binance_funding(raw)
+        mark, funding = parse_binance_funding(raw)
+        if funding.interval is None:
+            funding = replace(funding, interval=await self._funding_interval(symbol))
+        return mark, funding
+
+    async def _funding_interval(self, symbol: str) -> timedelta | None:
+        """`premiumIndex` has no interval; `GET /fapi/v1/fundingInfo` lists the symbols whose interval was
+        adjusted, the others have 8 h (docs/exchange-facts.md §6). Read at most hourly (it shares a
+        500 per 5 min budget); None when it cannot be read (the risk engine then assumes 8 h)."""
+        intervals = self._funding_intervals.get("all") if self._funding_intervals.is_fresh("all") else None
+        if intervals is None:
+            try:
+                raw = await self._request(lambda: self._exchange.fetch_funding_intervals(), write=False)
+            except ExchangeError as error:
+                log.warning("exchange_funding_intervals_unavailable", exchange=self.name, error=str(error))
+                return None
+            intervals = {
+                name: hours
+                for name, row in raw.items()
+                if (hours := interval_from_hours(str(row.get("interval") or "").removesuffix("h")))
+            }
+            self._funding_intervals.put("all", intervals)
+        return intervals.get(symbol, DEFAULT_FUNDING_INTERVAL)
 
     async def _fetch_book_top(self, symbol: str) -> tuple[Any, Any]:
         """`GET /fapi/v1/ticker/bookTicker?symbol=`: one symbol (ccxt's fetch_bids_asks asks for all)."""
@@ -146,10 +296,57 @@ class BinanceUsdmAdapter(CcxtAdapter):
         )
         return insurance_balance(raw, market_id, settle)
 
+    async def key_permissions(self) -> KeyPermissions:
+        """`GET /sapi/v1/account/apiRestrictions` (developers.binance.com/docs/wallet/account/
+        api-key-permission): `enableFutures`, `enableWithdrawals`, `ipRestrict`. Demo Trading serves no
+        `sapi` (ccxt's demo URLs have none), so there the permissions are unknown."""
+        if "sapi" not in self._exchange.urls["api"]:
+            return KeyPermissions(None, None, None, "Binance Demo Trading has no API-key permission endpoint")
+        raw = await self._request(lambda: self._exchange.sapiGetAccountApiRestrictions(), write=False)
+        return KeyPermissions(
+            _flag(raw.get("enableFutures")), _flag(raw.get("enableWithdrawals")), _flag(raw.get("ipRestrict"))
+        )
+
+    async def symbol_setups(self, symbols: Sequence[str]) -> dict[str, SymbolSetup]:
+        """Position mode from `GET /fapi/v1/positionSide/dual` (one per account); margin type and leverage
+        from `GET /fapi/v1/symbolConfig` (ccxt fetch_leverages)."""
+        mode = await self._request(lambda: self._exchange.fetch_position_mode(), write=False)
+        hedged = mode.get("hedged")
+        position_mode = None if hedged is None else PositionMode.HEDGE if hedged else PositionMode.ONE_WAY
+        leverages = await self._request(lambda: self._exchange.fetch_leverages(list(symbols)), write=False)
+        setups = {}
+        for symbol in symbols:
+            row = leverages.get(symbol) or {}
+            raw_mode = row.get("marginMode")
+            leverage = row.get("longLeverage") or row.get("shortLeverage")
+            setups[symbol] = SymbolSetup(
+                symbol,
+                position_mode,
+                MarginMode(raw_mode) if raw_mode in ("isolated", "cross") else None,
+                int(leverage) if leverage else None,
+            )
+        return setups
+
+    def _venue_limit(self) -> tuple[str, float]:
+        """USDⓈ-M exchangeInfo rateLimits: REQUEST_WEIGHT 2400/min per IP, ORDERS 1200/min per account;
+        ccxt's costs are scaled so that 1200 units/min spend that weight (adapters/ratelimit.py)."""
+        return "2,400 request weight and 1,200 orders per minute (USDⓈ-M)", 1200.0
+
     async def account_snapshot(self) -> AccountSnapshot:
         balance = await self._request(lambda: self._exchange.fetch_balance(), write=False)
         positions = await self._request(lambda: self._exchange.fetch_positions(), write=False)
         return account_from_binance(balance.get("info") or {}, positions, self._clock())
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _next_page_start(current: datetime, stamps: list[datetime]) -> datetime:
+    """A full page goes on from its newest row (rows of that same millisecond come again and are
+    deduplicated by id), or one millisecond on when the whole page is one millisecond."""
+    newest = max(stamps)
+    return newest if newest > current else current + timedelta(milliseconds=1)
 
 
 def parse_binance_funding(raw: dict[str, Any]) -> tuple[Decimal | None, FundingInfo]:

@@ -11,11 +11,11 @@ import asyncio
 import contextlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import structlog
 
@@ -32,9 +32,18 @@ from adapters.parsing import (
     to_ms,
     unique_fills,
 )
-from adapters.ratelimit import READ_SHARE, BackoffGate, BackoffPolicy, retry_after, window_use
+from adapters.ratelimit import (
+    READ_SHARE,
+    ROLLING_WINDOW_MS,
+    BackoffGate,
+    BackoffPolicy,
+    retry_after,
+    window_use,
+)
+from adapters.streams import MarketStreams, StreamSettings
 from executor.domain.account import AccountSnapshot, MarginMode
 from executor.domain.enums import EntryType, ExchangeFamily, ExchangeId, Side
+from executor.domain.key_setup import KeyPermissions, RateBudget, SymbolSetup
 from executor.domain.market import (
     FundingInfo,
     LeverageTier,
@@ -61,10 +70,27 @@ from executor.ports.errors import (
     ExchangeError,
     OrderNotFoundError,
 )
-from executor.ports.exchange import EntryObserver, EntryStep
+from executor.ports.exchange import (
+    ORDER_DEPARTURES,
+    URGENT_READS,
+    EntryObserver,
+    EntryStep,
+    StreamName,
+    StreamStatus,
+    UserEventSink,
+)
 
 T = TypeVar("T")
+WALL_CLOCK_SLACK = timedelta(seconds=2)
+"""Host and exchange clocks differ a little: fills are read from this much before a request left."""
 log = structlog.get_logger(__name__)
+
+
+def _departing() -> None:
+    """An order request leaves now: tell the task that asked (`ORDER_DEPARTURES`)."""
+    departures = ORDER_DEPARTURES.get()
+    if departures is not None:
+        departures.append(time.time())
 
 
 @dataclass(frozen=True)
@@ -105,6 +131,22 @@ class AdapterSettings:
     proof. An unanswered write is taken as not executed only when lookups still miss it this long after
     it was sent (and its window has passed)."""
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    streams: StreamSettings | None = None
+    """Follow marks and book tops, and the account's user data stream, over the exchange's streams (Binance
+    for now); None: REST only."""
+
+
+class UserStreamFollower(Protocol):
+    """An exchange's user data stream as the adapter runs it (adapters/user_stream.py for Binance)."""
+
+    def start(self) -> None: ...
+
+    def status(self) -> StreamStatus: ...
+
+    async def aclose(self) -> None: ...
+
+
+MakeUserStream = Callable[[UserEventSink, Callable[[], Awaitable[Mapping[str, Any]]]], UserStreamFollower]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +178,7 @@ class CcxtAdapter(ABC):
         self._name = name
         self._secrets = (credentials.api_key, credentials.secret) if credentials else ()
         self._gate = gate
+        self._reads_in_flight = 0
         self._settings = settings or AdapterSettings()
         self._clock = clock
         s = self._settings
@@ -146,9 +189,58 @@ class CcxtAdapter(ABC):
         self._books: FreshnessCache[str, tuple[Decimal, Decimal]] = FreshnessCache(s.mark_max_age, clock)
         self._insurance: FreshnessCache[str, Decimal] = FreshnessCache(s.insurance_max_age, clock)
         self._leverage_set: dict[str, tuple[int, MarginMode]] = {}
+        self._margin_set: dict[str, MarginMode] = {}
         self._watched: set[str] = set()
         self._refresh_task: asyncio.Task[None] | None = None
         self._markets_lock = asyncio.Lock()
+        self._streams: MarketStreams | None = None
+        self._make_user_stream: MakeUserStream | None = None
+        self._user_stream: UserStreamFollower | None = None
+
+    def attach_streams(self, build: Callable[[], Mapping[StreamName, Any]]) -> None:
+        """Follow the streams of the ccxt.pro instances `build` makes into the price caches (built and started
+        with the background refresh; adapters/streams.py)."""
+        self._streams = MarketStreams(
+            build,
+            self,
+            lambda: self._watched,
+            self._raw_markets,
+            self._settings.streams,
+            self._clock,
+            self._name.family,
+        )
+
+    async def _raw_markets(self) -> Mapping[str, Any]:
+        """ccxt's market structures, loaded through the throttled REST client, for the stream instances."""
+        await self.markets()
+        markets: Mapping[str, Any] = self._exchange.markets
+        return markets
+
+    def record_mark(self, symbol: str, mark: Decimal) -> None:
+        """A mark from a stream, fresh from now as a REST read would be."""
+        self._marks.put(symbol, mark)
+
+    def record_book(self, symbol: str, bid: Decimal, ask: Decimal) -> None:
+        self._books.put(symbol, (bid, ask))
+
+    def stream_statuses(self) -> tuple[StreamStatus, ...]:
+        market = self._streams.statuses() if self._streams is not None else ()
+        return market if self._user_stream is None else (*market, self._user_stream.status())
+
+    def attach_user_stream(self, make: MakeUserStream) -> None:
+        """Follow the account's user data stream with what `make` builds once the daemon gives its sink (and
+        ccxt's market structures, loaded through the throttled REST client, for its instance)."""
+        self._make_user_stream = make
+
+    def follow_user_events(self, sink: UserEventSink) -> bool:
+        """Starts following at once; False without an attached user stream: the daemon learns fills, orders
+        and positions by polling."""
+        if self._make_user_stream is None:
+            return False
+        if self._user_stream is None:
+            self._user_stream = self._make_user_stream(sink, self._raw_markets)
+        self._user_stream.start()
+        return True
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self._name.value!r})"
@@ -174,14 +266,26 @@ class CcxtAdapter(ABC):
 
     # ------------------------------------------------------------------ requests
 
-    async def _read_lane(self) -> None:
-        """Reads wait while the window is fuller than their share; writes never wait here."""
+    @contextlib.asynccontextmanager
+    async def _read_lane(self) -> AsyncIterator[None]:
+        """Reads wait while their share of the window is spent, unless they are urgent (a signal waits for
+        the execution lock their task holds, `URGENT_READS`); writes never wait here.
+
+        ccxt records a request in its window only when its throttler task admits it, a suspension after this
+        check, so a read admitted here counts as pending until it finishes: concurrent pollers cannot all
+        pass on the same last slot."""
+        urgent = URGENT_READS.get()
         waited = 0.0
-        while window_use(self._exchange) > READ_SHARE:
+        while window_use(self._exchange, self._reads_in_flight) >= READ_SHARE and not urgent():
             await asyncio.sleep(0.25)
             waited += 0.25
             if waited in (1.0, 10.0, 60.0):
                 log.warning("exchange_reads_throttled", exchange=self._name, waited_s=waited)
+        self._reads_in_flight += 1
+        try:
+            yield
+        finally:
+            self._reads_in_flight -= 1
 
     async def _request(
         self, call: Callable[[], Awaitable[T]], *, write: bool, priority: bool | None = None
@@ -201,10 +305,10 @@ class CcxtAdapter(ABC):
                     banned,
                 )
             await self._gate.wait()
-            if not (write if priority is None else priority):
-                await self._read_lane()
+            reading = not (write if priority is None else priority)
             try:
-                result = await call()
+                async with self._read_lane() if reading else contextlib.nullcontext():
+                    result = await call()
             except TRANSPORT_ERRORS as exc:
                 error = to_port_error(exc, self.family, write=write, secrets=self._secrets, now=self._clock())
                 last = error
@@ -239,7 +343,13 @@ class CcxtAdapter(ABC):
             await self._exchange.load_time_difference()
 
     async def _submit(
-        self, symbol: str, client_id: str, *, conditional: bool, send: Callable[[], Awaitable[Any]]
+        self,
+        symbol: str,
+        client_id: str,
+        *,
+        conditional: bool,
+        send: Callable[[], Awaitable[Any]],
+        opening: bool = False,
     ) -> Order:
         """Send an order-creating request exactly once in effect.
 
@@ -248,13 +358,19 @@ class CcxtAdapter(ABC):
         ends, and client ids are unique only among *open* orders, so a filled original would not even
         block a resend), so the resend waits until the original can no longer execute and a second
         lookup still misses it. A duplicate-id rejection proves an earlier attempt is open.
+        An `opening` order is not resent when the symbol has fills since it was sent: the original may
+        have filled and still be hidden from lookups (held up past the grace), and a resend would open a
+        second position; its outcome stays unknown for reconciliation to settle.
         """
         last: ExchangeError | None = None
         sent = time.monotonic()
+        sent_at = self._clock()
 
         async def timed_send() -> Any:
-            nonlocal sent
+            nonlocal sent, sent_at
             sent = time.monotonic()  # the last attempt's departure: _request may resend after a 429
+            sent_at = self._clock()
+            _departing()
             return await send()
 
         for _ in range(self._settings.write_attempts):
@@ -284,6 +400,12 @@ class CcxtAdapter(ABC):
                 found = await self._lookup_within_grace(symbol, client_id, conditional, sent)
                 if found is not None:
                     return found
+                if opening and await self.fills_since(symbol, sent_at - WALL_CLOCK_SLACK):
+                    raise AmbiguousWriteError(
+                        f"{self._name}: {client_id} not found, but {symbol} has fills since it was sent: "
+                        "not resent (the original may have filled unseen)",
+                        error.classification,
+                    ) from None
         assert last is not None
         raise AmbiguousWriteError(
             f"{self._name}: {client_id} unresolved after {self._settings.write_attempts} attempts: {last}",
@@ -326,7 +448,7 @@ class CcxtAdapter(ABC):
         """One kind of order by client id; None when the exchange does not know it."""
         try:
             raw = await self._request(
-                lambda: self._exchange.fetch_order(None, symbol, self._lookup_params(client_id, conditional)),
+                lambda: self._fetch_order_raw(None, symbol, self._lookup_params(client_id, conditional)),
                 write=False,
                 priority=True,
             )
@@ -337,14 +459,16 @@ class CcxtAdapter(ABC):
     async def _lookup_by_id(self, order: Order) -> Order | None:
         try:
             raw = await self._request(
-                lambda: self._exchange.fetch_order(
-                    order.exchange_id, order.symbol, self._cancel_params(order)
-                ),
+                lambda: self._fetch_order_raw(order.exchange_id, order.symbol, self._cancel_params(order)),
                 write=False,
             )
         except OrderNotFoundError:
             return None
         return self._order_from_raw(raw, conditional=order.conditional)
+
+    async def _fetch_order_raw(self, order_id: str | None, symbol: str, params: dict[str, Any]) -> Any:
+        """ccxt's fetch_order; an exchange whose answer ccxt misreads unwraps it here."""
+        return await self._exchange.fetch_order(order_id, symbol, params)
 
     def _lookup_params(self, client_id: str, conditional: bool) -> dict[str, Any]:
         return {"clientOrderId": client_id}
@@ -456,6 +580,24 @@ class CcxtAdapter(ABC):
         )
         return await self._await_fill(order)
 
+    async def _stop_after_entry(self, request: EntryRequest, entry: Order) -> ProtectedEntry:
+        """The stop as its own reduce-only order once the entry answered: for what a market entry filled,
+        for the whole quantity of a limit one."""
+        if entry.status.is_final and entry.filled == 0:
+            return ProtectedEntry(entry, None, f"entry {entry.status.value} without a fill; no stop needed")
+        qty = entry.filled if request.entry_type is EntryType.MARKET and entry.filled > 0 else request.qty
+        self._observe(EntryStep.ENTRY_ANSWERED)
+        try:
+            stop = await self.place_stop(
+                request.symbol, request.side, qty, request.stop_price, request.stop_client_id
+            )
+        except ExchangeError as error:
+            return ProtectedEntry(entry, None, f"stop not placed: {error}")
+        self._observe(EntryStep.STOP_ANSWERED)
+        if not stop.is_open:
+            return ProtectedEntry(entry, None, f"stop is {stop.status.value}, not resting")
+        return ProtectedEntry(entry, stop, None)
+
     async def _send_entry(self, request: EntryRequest, extra: Mapping[str, Any]) -> Order:
         """A market entry with a price bound is a marketable limit, immediate-or-cancel, at the bound."""
         side = OrderSide.opening(request.side).value
@@ -472,6 +614,7 @@ class CcxtAdapter(ABC):
             send=lambda: self._exchange.create_order(
                 request.symbol, order_type, side, float(request.qty), price, dict(params)
             ),
+            opening=True,
         )
         if request.entry_type is EntryType.MARKET:
             order = await self._await_fill(order)
@@ -495,16 +638,54 @@ class CcxtAdapter(ABC):
             raise ValueError("leverage must be at least 1")
         if self._leverage_set.get(symbol) == (leverage, margin_mode):
             return
-        await self._apply_leverage(symbol, leverage, margin_mode)
+        await self._apply_leverage(symbol, leverage, margin_mode, self._margin_set.get(symbol) is margin_mode)
         self._leverage_set[symbol] = (leverage, margin_mode)
+        self._margin_set[symbol] = margin_mode
 
     @abstractmethod
-    async def _apply_leverage(self, symbol: str, leverage: int, margin_mode: MarginMode) -> None: ...
+    async def _apply_leverage(
+        self, symbol: str, leverage: int, margin_mode: MarginMode, margin_set: bool
+    ) -> None:
+        """Set the leverage, and the margin mode with it unless `margin_set` (set already)."""
+
+    async def prepare_symbols(
+        self, symbols: Sequence[str], margin_mode: MarginMode, *, switch: bool = True
+    ) -> list[str]:
+        setups = await self.symbol_setups(symbols)
+        left = []
+        for symbol in symbols:
+            setup = setups.get(symbol)
+            leverage = setup.leverage if setup is not None else None
+            if setup is None or setup.margin_mode is not margin_mode:
+                if not switch:
+                    continue
+                try:
+                    if not await self._apply_margin_mode(symbol, margin_mode, leverage):
+                        left.append(f"{symbol}: margin mode unknown until a leverage is set")
+                        continue
+                except ExchangeError as error:
+                    left.append(f"{symbol}: margin mode not set: {error}")
+                    continue
+            self._margin_set[symbol] = margin_mode
+            if leverage is not None:
+                self._leverage_set[symbol] = (leverage, margin_mode)
+        return left
+
+    @abstractmethod
+    async def _apply_margin_mode(self, symbol: str, margin_mode: MarginMode, leverage: int | None) -> bool:
+        """Set the margin mode alone (`leverage`: the symbol's current one, if known); False when this
+        exchange cannot without a leverage and none is known."""
+
+    async def ensure_one_way(self, symbols: Sequence[str]) -> list[str]:
+        """The position mode is the exchange adapter's to read and switch (Phemex: per symbol); an adapter
+        that does not override this trusts the account to be one-way."""
+        return []
 
     async def _idempotent(self, call: Callable[[], Awaitable[Any]]) -> None:
-        """Settings calls are idempotent: resending is safe and 'no change needed' is success."""
+        """Settings calls are idempotent: resending is safe and 'no change needed' is success. They are
+        writes on the way to an order, so they take the writes' lane (priority), not the reads'."""
         try:
-            await self._request(call, write=False)
+            await self._request(call, write=False, priority=True)
         except ExchangeError as error:
             if error.reason is not ErrorReason.NO_CHANGE:
                 raise
@@ -521,6 +702,10 @@ class CcxtAdapter(ABC):
         )
         payments = {p.payment_id: p for p in map(self._funding_from_raw, raws) if p.timestamp >= since}
         return sorted(payments.values(), key=lambda p: (p.timestamp, p.payment_id))
+
+    def funding_schedule(self, symbol: str) -> FundingInfo | None:
+        cached = self._funding.get(symbol)
+        return cached.funding if cached is not None else None
 
     def _funding_from_raw(self, raw: Any) -> FundingPayment:
         return parse_funding_payment(raw)
@@ -539,13 +724,19 @@ class CcxtAdapter(ABC):
         async with self._markets_lock:
             raw = await self._request(lambda: self._exchange.load_markets(True), write=False)
             markets = {
-                symbol: parse_market(market) for symbol, market in raw.items() if is_linear_perpetual(market)
+                symbol: self._market_from_raw(market)
+                for symbol, market in raw.items()
+                if is_linear_perpetual(market)
             }
             self._markets.put("all", markets)
             for symbol in markets:
                 tiers = self._tiers_from_market(symbol)
                 if tiers:
                     self._tiers.put(symbol, tiers)
+
+    def _market_from_raw(self, raw: Any) -> Market:
+        """ccxt's market; an exchange whose filters ccxt leaves out fills them in (Phemex)."""
+        return parse_market(raw)
 
     def _tiers_from_market(self, symbol: str) -> tuple[LeverageTier, ...]:
         """Tiers some exchanges ship with the market list (Phemex); empty when they come separately."""
@@ -674,6 +865,22 @@ class CcxtAdapter(ABC):
     @abstractmethod
     async def account_snapshot(self) -> AccountSnapshot: ...
 
+    @abstractmethod
+    async def key_permissions(self) -> KeyPermissions: ...
+
+    @abstractmethod
+    async def symbol_setups(self, symbols: Sequence[str]) -> dict[str, SymbolSetup]: ...
+
+    def rate_budget(self) -> RateBudget:
+        """ccxt's rolling window (units per minute = 60000 / rateLimit) against the venue's limit."""
+        units = ROLLING_WINDOW_MS / float(self._exchange.rateLimit)
+        limit, per_minute = self._venue_limit()
+        return RateBudget(units, limit, units <= per_minute, window_use(self._exchange))
+
+    @abstractmethod
+    def _venue_limit(self) -> tuple[str, float]:
+        """The venue's published limit in words, and as ccxt cost units per minute."""
+
     # ------------------------------------------------------------------ lifecycle
 
     async def start_background_refresh(self) -> None:
@@ -681,6 +888,10 @@ class CcxtAdapter(ABC):
             self._refresh_task = asyncio.create_task(
                 self._refresh_loop(), name=f"{self._name}-market-refresh"
             )
+        if self._streams is not None:
+            self._streams.start()
+        if self._user_stream is not None:
+            self._user_stream.start()
 
     async def refresh_once(self) -> None:
         """Refresh everything that is due; the background loop calls this every interval."""
@@ -690,13 +901,17 @@ class CcxtAdapter(ABC):
         for symbol in sorted(self._watched):
             if self._tiers.needs_refresh(symbol):
                 await self._best_effort(self._refresh_tiers(symbol), "tiers", symbol)
-            if self._funding.needs_refresh(symbol) or self._marks.needs_refresh(symbol):
+            mark_due = self._marks.needs_refresh(symbol) and not self._mark_streamed()
+            if self._funding.needs_refresh(symbol) or mark_due:
                 await self._best_effort(self._refresh_mark_and_funding(symbol), "mark_and_funding", symbol)
             market = markets.get(symbol)
             if self._has_insurance_fund and market is not None and self._insurance.needs_refresh(symbol):
                 await self._best_effort(
                     self._refresh_insurance(symbol, market.settle), "insurance_fund", symbol
                 )
+
+    def _mark_streamed(self) -> bool:
+        return self._streams is not None and self._streams.is_live(StreamName.MARK_PRICE)
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -718,4 +933,8 @@ class CcxtAdapter(ABC):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._streams is not None:
+            await self._streams.aclose()
+        if self._user_stream is not None:
+            await self._user_stream.aclose()
         await self._exchange.close()

@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 
 
 def target_simulator(exchange: Any, base_url: str) -> Any:
-    """Rewrite every `urls['api']` entry to `base_url` + its original path, in place, and return the exchange.
+    """Rewrite every `urls['api']` entry to `base_url` + its original path, in place, and return the exchange;
+    for a ccxt.pro instance also the WebSocket bases in `urls['api']['ws']` (ws:// on the same host).
 
     Call after `set_sandbox_mode` / `enable_demo_trading` (both replace `urls['api']`). For Binance, the
     error-code table for USDⓈ-M (`exceptions['linear']`) is chosen by URL prefix (fapi.binance.com), so
@@ -20,6 +21,12 @@ def target_simulator(exchange: Any, base_url: str) -> Any:
     for key, url in list(api.items()):
         if isinstance(url, str):
             api[key] = base + urlsplit(url.replace("{hostname}", "host")).path.rstrip("/")
+    streams = api.get("ws")
+    if isinstance(streams, dict):  # a ccxt.pro instance: the WebSocket bases, same host, ws:// scheme
+        ws_base = "ws" + base.removeprefix("http")
+        for key, url in list(streams.items()):
+            if isinstance(url, str):
+                streams[key] = ws_base + urlsplit(url).path.rstrip("/")
     if "linear" in exchange.exceptions:
         original = exchange.get_exceptions_by_url
 

@@ -78,7 +78,9 @@ BINANCE_CODES: dict[int, ErrorReason] = {
     -4003: ErrorReason.INVALID_ORDER,
     -4046: ErrorReason.NO_CHANGE,
     -4059: ErrorReason.NO_CHANGE,
+    -4061: ErrorReason.INVALID_ORDER,  # position side does not match the account's mode (hedge mode)
     -4116: ErrorReason.DUPLICATE_CLIENT_ID,
+    -4118: ErrorReason.INVALID_ORDER,  # reduce-only check: open reduce-only orders already cover the position
     -4164: ErrorReason.INVALID_ORDER,
     -5028: ErrorReason.CLOCK_SKEW,  # ME recvWindow: not executed; ccxt says BadRequest, the code says retry
 }
@@ -92,8 +94,13 @@ PHEMEX_CODES: dict[int, ErrorReason] = {
     11011: ErrorReason.INVALID_ORDER,
     11033: ErrorReason.DUPLICATE_CLIENT_ID,
     11082: ErrorReason.INSUFFICIENT_FUNDS,
+    11057: ErrorReason.INVALID_ORDER,  # reduce-only without a position
+    11074: ErrorReason.INVALID_ORDER,  # TP/SL attached while the account holds a position
     11085: ErrorReason.DUPLICATE_CLIENT_ID,
-    19999: ErrorReason.INVALID_REQUEST,
+    # REQUEST_IS_DUPLICATED: what a "request id" is is undocumented, the first request may have executed;
+    # ccxt says BadRequest (phemex.py:465), the code says look it up (docs/exchange-facts.md §11).
+    19999: ErrorReason.UNKNOWN_STATUS,
+    20004: ErrorReason.INVALID_ORDER,  # posSide does not match the symbol's position mode (no ccxt mapping)
 }
 
 _CODES_BY_EXCHANGE = {ExchangeFamily.BINANCE: BINANCE_CODES, ExchangeFamily.PHEMEX: PHEMEX_CODES}

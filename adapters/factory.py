@@ -9,15 +9,26 @@ so the code that runs against the simulator is exactly the code that runs live.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import ccxt.async_support as ccxt  # type: ignore[import-untyped]
 
 from adapters.binance import BinanceUsdmAdapter
-from adapters.ccxt_base import AdapterSettings, CcxtAdapter, Credentials
+from adapters.ccxt_base import AdapterSettings, CcxtAdapter, Credentials, MakeUserStream
 from adapters.ccxt_target import target_simulator
 from adapters.phemex import PhemexAdapter
-from adapters.ratelimit import GATES, GateRegistry, throttle_config
+from adapters.phemex_user_stream import PhemexUserStream, build_phemex_user_stream
+from adapters.ratelimit import (
+    GATES,
+    GateRegistry,
+    Venue,
+    count_each_request_once,
+    default_venue,
+    throttle_config,
+)
+from adapters.streams import StreamSettings, build_binance_streams, build_phemex_streams
+from adapters.user_stream import BinanceUserStream, build_binance_user_stream
 from executor.domain.enums import ExchangeFamily, ExchangeId, ExchangeMode
 from executor.ports.exchange import EntryObserver
 
@@ -32,11 +43,14 @@ def build_ccxt(
     sim_base_url: str | None = None,
     timeout_ms: int = 10_000,
     request_window_ms: int = 5_000,
+    venue: Venue | None = None,
 ) -> Any:
-    """A configured ccxt instance: rolling-window throttle, no ccxt retries, a short request window
-    (Binance `recvWindow`, Phemex `x-phemex-request-expiry`), the right URLs."""
+    """A configured ccxt instance: rolling-window throttle sized to the venue's budget (`venue`: by default
+    the exchange's own, see `default_venue`), no ccxt retries, a short request window (Binance
+    `recvWindow`, Phemex `x-phemex-request-expiry`), the right URLs."""
     exchange, mode = ExchangeId(exchange), ExchangeMode(mode)
-    config: dict[str, Any] = {"timeout": timeout_ms, **throttle_config(exchange.family)}
+    venue = venue or default_venue(exchange.family, mode is ExchangeMode.PAPER, exchange.simulated)
+    config: dict[str, Any] = {"timeout": timeout_ms, **throttle_config(exchange.family, venue)}
     if credentials is not None:
         config["apiKey"] = credentials.api_key
         config["secret"] = credentials.secret
@@ -59,6 +73,8 @@ def build_ccxt(
         instance = ccxt.phemex(config)
         if mode is ExchangeMode.PAPER and not exchange.simulated:
             instance.set_sandbox_mode(True)
+        if venue is Venue.TESTNET:
+            count_each_request_once(instance)
     if exchange.simulated:
         if not sim_base_url:
             raise ValueError(f"{exchange.value} needs the simulator's base URL")
@@ -75,6 +91,7 @@ def build_adapter(
     settings: AdapterSettings | None = None,
     gates: GateRegistry = GATES,
     observer: EntryObserver | None = None,
+    venue: Venue | None = None,
 ) -> CcxtAdapter:
     """The port for a configured exchange; one per API key (the key's backoff gate is shared)."""
     exchange = ExchangeId(exchange)
@@ -90,11 +107,12 @@ def build_adapter(
         sim_base_url=sim_base_url,
         timeout_ms=settings.timeout_ms,
         request_window_ms=settings.request_window_ms,
+        venue=venue,
     )
     adapter_class: type[CcxtAdapter] = (
         BinanceUsdmAdapter if exchange.family is ExchangeFamily.BINANCE else PhemexAdapter
     )
-    return adapter_class(
+    adapter = adapter_class(
         instance,
         name=exchange,
         credentials=credentials,
@@ -102,3 +120,33 @@ def build_adapter(
         settings=settings,
         observer=observer,
     )
+    if settings.streams is not None:
+        build = build_binance_streams if exchange.family is ExchangeFamily.BINANCE else build_phemex_streams
+        adapter.attach_streams(partial(build, exchange, ExchangeMode(mode), sim_base_url=sim_base_url))
+        adapter.attach_user_stream(
+            user_stream_maker(exchange, ExchangeMode(mode), credentials, sim_base_url, settings.streams)
+        )
+    return adapter
+
+
+def user_stream_maker(
+    exchange: ExchangeId,
+    mode: ExchangeMode,
+    credentials: Credentials,
+    sim_base_url: str | None,
+    settings: StreamSettings,
+) -> MakeUserStream:
+    """What builds the account's user-stream follower once the daemon gives its sink (Binance's user data
+    stream, Phemex's aop_p)."""
+    binance = exchange.family is ExchangeFamily.BINANCE
+    build_user = partial(
+        build_binance_user_stream if binance else build_phemex_user_stream,
+        exchange,
+        mode,
+        credentials.api_key,
+        credentials.secret,
+        sim_base_url=sim_base_url,
+        settings=settings,
+    )
+    follower = BinanceUserStream if binance else PhemexUserStream
+    return lambda sink, markets: follower(build_user, sink, markets, settings)

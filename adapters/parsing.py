@@ -217,11 +217,25 @@ def parse_market(raw: Raw) -> Market:
             min_amount=min_amount,
             min_notional=positive((limits.get("cost") or {}).get("min")) or Decimal(0),
             max_leverage=positive((limits.get("leverage") or {}).get("max")),
+            **percent_price_band(raw.get("info")),
         ),
         taker_fee=dec(raw.get("taker")),
         maker_fee=dec(raw.get("maker")),
         active=raw.get("active") is not False,
     )
+
+
+def percent_price_band(info: Any) -> dict[str, Decimal | None]:
+    """Binance's PERCENT_PRICE filter of a symbol (`multiplierDown`, `multiplierUp`): a limit price outside
+    mark × [down, up] is refused with -4016/-4024 (docs/exchange-facts.md §6). Empty when not published."""
+    filters = info.get("filters") if isinstance(info, dict) else None
+    for item in filters if isinstance(filters, list) else []:
+        if isinstance(item, dict) and item.get("filterType") == "PERCENT_PRICE":
+            down, up = positive(item.get("multiplierDown")), positive(item.get("multiplierUp"))
+            if down is None or up is None or not down < 1 < up:
+                raise malformed(f"PERCENT_PRICE filter without a band around 1: {describe_body(item)}")
+            return {"price_band_down": down, "price_band_up": up}
+    return {}
 
 
 def is_linear_perpetual(raw: Raw) -> bool:

@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from executor.domain.enums import ExchangeFamily
@@ -25,13 +26,35 @@ RATE_LIMIT_MS = {ExchangeFamily.BINANCE: 50.0, ExchangeFamily.PHEMEX: 120.5}
 ROLLING_WINDOW_MS = 60_000.0
 
 
+class Venue(StrEnum):
+    """Whose request budget the throttle keeps to: the exchange's main venue or its testnet."""
+
+    MAINNET = "mainnet"
+    TESTNET = "testnet"
+
+
+PHEMEX_TESTNET_WINDOW_MS = 300_000.0
+PHEMEX_TESTNET_REQUESTS = 500
+"""ph-docs `_generic.md` "Rate limits": "all requests to the domain `testnet-api.phemex.com` shared across the
+rate limit 500/5m in total" — every request counts one, whatever its group; ccxt knows nothing of it."""
+
+
+def default_venue(family: ExchangeFamily, paper: bool, simulated: bool) -> Venue:
+    """Phemex's paper venue is its testnet; Binance Demo Trading's limits are undocumented (taken as
+    mainnet's); a simulator enforces what its `rate_limits` says, mainnet unless told otherwise."""
+    if family is ExchangeFamily.PHEMEX and paper and not simulated:
+        return Venue.TESTNET
+    return Venue.MAINNET
+
+
 READ_SHARE = 0.75
 """Reads may fill this share of the rolling window; the rest is kept for orders, stops and cancels,
 so a protective stop never queues behind polling."""
 
 
-def window_use(exchange: Any) -> float:
-    """How full ccxt's rolling window is, from 0 to 1 (0 before the first request)."""
+def window_use(exchange: Any, pending: int = 0) -> float:
+    """How full ccxt's rolling window is, from 0 to 1 (0 before the first request), with `pending`
+    requests admitted but not yet recorded counted one unit each."""
     throttler = getattr(exchange, "throttler", None)
     if throttler is None:
         return 0.0
@@ -42,17 +65,30 @@ def window_use(exchange: Any) -> float:
     now = float(exchange.milliseconds())
     cutoff = now - float(config.get("windowSize") or ROLLING_WINDOW_MS)
     used = sum(float(entry["cost"]) for entry in throttler.timestamps if entry["timestamp"] > cutoff)
-    return used / capacity
+    return (used + pending) / capacity
 
 
-def throttle_config(family: ExchangeFamily) -> dict[str, Any]:
-    """Constructor options that replace ccxt's leaky bucket by a rolling window."""
+def throttle_config(family: ExchangeFamily, venue: Venue = Venue.MAINNET) -> dict[str, Any]:
+    """Constructor options that replace ccxt's leaky bucket by a rolling window of the venue's budget.
+
+    Phemex testnet: 500 requests in a 5-minute window (ccxt's maxWeight = window / rateLimit), each
+    request costing one (see `count_each_request_once`)."""
+    if family is ExchangeFamily.PHEMEX and venue is Venue.TESTNET:
+        window, rate_limit = PHEMEX_TESTNET_WINDOW_MS, PHEMEX_TESTNET_WINDOW_MS / PHEMEX_TESTNET_REQUESTS
+    else:
+        window, rate_limit = ROLLING_WINDOW_MS, RATE_LIMIT_MS[family]
     return {
         "enableRateLimit": True,
-        "rateLimit": RATE_LIMIT_MS[family],
+        "rateLimit": rate_limit,
         "rateLimiterAlgorithm": "rollingWindow",
-        "rollingWindowSize": ROLLING_WINDOW_MS,
+        "rollingWindowSize": window,
     }
+
+
+def count_each_request_once(exchange: Any) -> None:
+    """On the Phemex testnet every request counts one; ccxt's per-endpoint costs (5 for an Others-group
+    read, `phemex.py:232-234`) model the mainnet groups and would spend the testnet budget five times over."""
+    exchange.calculate_rate_limiter_cost = lambda api, method, path, params, config=None: 1
 
 
 def retry_after(headers: Mapping[str, str] | None) -> timedelta | None:

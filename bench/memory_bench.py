@@ -49,7 +49,10 @@ async def burst(daemon: Daemon, count: int) -> dict[str, int]:
     async with websockets.connect(daemon.ws_url, max_size=None) as ws:
         for message in burst_messages(count):
             await ws.send(message)
-            status = json.loads(await ws.recv())["status"]
+            answer = json.loads(await ws.recv())
+            while "signal_id" not in answer:  # an outcome pushed for an earlier signal
+                answer = json.loads(await ws.recv())
+            status = answer["status"]
             answers[status] = answers.get(status, 0) + 1
     return answers
 

@@ -24,14 +24,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.common import database
 from harness.e2e import EXECUTOR, REPO, Daemon, Sim, clean_environment
 from harness.invariants import unprotected
-from harness.stress import Table, cpu_seconds, postgres_database, stop_daemon
+from harness.stress import Table, cpu_seconds, stop_daemon
 
 GOAL_BEYOND_IMPORT_S = 2.0
 BUILD_ENV = {
@@ -77,6 +76,9 @@ tiers = [
 """
 
 
+SIM_COMMAND = (EXECUTOR, "sim", "--exchange", "binance", "--fresh")
+
+
 class Simulator:
     """`executor sim` with the synthetic instruments (the e2e harness's simulator has only three)."""
 
@@ -92,7 +94,7 @@ class Simulator:
         out = self.workdir / "sim.out"
         with out.open("wb") as sink:
             self.process = subprocess.Popen(
-                [EXECUTOR, "sim", "--exchange", "binance", "--config", str(config)],
+                [*SIM_COMMAND, "--config", str(config), "--state", str(self.workdir / "state.json")],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 cwd=REPO,
@@ -163,15 +165,6 @@ async def timed_start(sim: Sim, daemon: Daemon) -> tuple[float, int]:
     return elapsed, len(await sim.requests())
 
 
-@asynccontextmanager
-async def database(name: str, workdir: Path, postgres_url: str) -> AsyncIterator[str]:
-    if name == "sqlite":
-        yield f"sqlite+aiosqlite:///{workdir / 'restart.db'}"
-    else:
-        async with postgres_database(postgres_url, "executor_restart") as url:
-            yield url
-
-
 async def run(name: str, url: str, workdir: Path, count: int, baseline: float, table: Table) -> None:
     simulator = Simulator(workdir, count)
     sim = Sim("binance", simulator.start())
@@ -219,7 +212,7 @@ async def main_async(args: argparse.Namespace) -> None:
         for name in ["sqlite", *(["postgresql"] if postgres_url and args.postgres else [])]:
             workdir = Path(folder) / name
             workdir.mkdir()
-            async with database(name, workdir, postgres_url) as url:
+            async with database(name, workdir, postgres_url, "restart") as url:
                 await run(name, url, workdir, args.positions, baseline, table)
     print(f"interpreter + ccxt + daemon imports: {baseline:.2f} s")
     table.print()

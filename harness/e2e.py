@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -110,22 +111,31 @@ def stop_id(signal_id: str, sequence: int = 0) -> str:
 
 
 class SimProcess:
-    """`executor sim --exchange FAMILY --port 0`, static price path; its first stdout line is the URL."""
+    """`executor sim --exchange FAMILY --port 0`, static price path, its state in `workdir/state.json`;
+    its first stdout line is the URL."""
 
-    def __init__(self, family: str, workdir: Path) -> None:
+    def __init__(self, family: str, workdir: Path, config: str = "") -> None:
         self.family = family
         self.workdir = workdir
+        self.config = config
+        """More TOML after the static price path (e.g. `[sim]\nrate_limits = "testnet"`)."""
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
-    def start(self, timeout: float = 30) -> str:
+    @property
+    def state_path(self) -> Path:
+        return self.workdir / "state.json"
+
+    def start(self, *extra: str, timeout: float = 30) -> str:
+        """Start it (`extra`: more `executor sim` options, e.g. --fresh); its URL."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "sim.toml"
-        config.write_text('[price_path]\nkind = "static"\n', encoding="utf-8")
+        config.write_text('[price_path]\nkind = "static"\n' + self.config, encoding="utf-8")
         out = self.workdir / "sim.out"
+        command = [EXECUTOR, "sim", "--exchange", self.family, "--port", "0", "--config", str(config)]
         with out.open("wb") as sink:
             self.process = subprocess.Popen(
-                [EXECUTOR, "sim", "--exchange", self.family, "--port", "0", "--config", str(config)],
+                [*command, "--state", str(self.state_path), *extra],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 cwd=REPO,
@@ -159,6 +169,10 @@ class Sim:
     def __init__(self, family: str, url: str) -> None:
         self.family = family
         self.url = url
+        self._loaded: Any = None
+        """A (closed) ccxt client that loaded this simulator's markets, which do not change: the next ones
+        take them over (ccxt's `set_markets_from_exchange`) instead of loading and parsing them again, and
+        its TLS context instead of reading the CA bundle again (together most of each look's CPU)."""
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         async with (
@@ -218,9 +232,14 @@ class Sim:
         else:
             exchange = ccxt.phemex({**options, "options": {"defaultType": "swap"}})
         target_simulator(exchange, self.url)
+        if self._loaded is not None:
+            exchange.set_markets_from_exchange(self._loaded)
+            exchange.ssl_context = self._loaded.ssl_context
         try:
             yield exchange
         finally:
+            if self._loaded is None and exchange.markets:
+                self._loaded = exchange
             await exchange.close()
 
     async def view(self, symbol: str = SYMBOL) -> ExchangeView:
@@ -305,6 +324,7 @@ class Daemon:
     ws_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     runs: list[Path] = field(default_factory=list)
+    _store: Store | None = field(default=None, init=False, repr=False)
 
     @property
     def http_url(self) -> str:
@@ -326,7 +346,10 @@ class Daemon:
             "EXECUTOR__EXECUTION__BREAKER_INTERVAL_SECONDS": "0.2",
             "EXECUTOR__EXECUTION__CLOCK_SYNC_SECONDS": "0.5",
             "EXECUTOR__EXECUTION__RECONCILE_INTERVAL_SECONDS": "5",
+            "EXECUTOR__EXECUTION__STREAMED_ACCOUNT_SECONDS": "1",
             "EXECUTOR__LOGGING__FORMAT": "json",
+            # The daily reports go beside the daemon's log, never into the checkout it runs in.
+            "EXECUTOR__REPORTS__DIR": str(self.workdir / "reports"),
         }
         env |= self.extra_env
         env |= extra
@@ -471,13 +494,19 @@ class Daemon:
         return await self.post(body, headers)
 
     async def ws_send(self, messages: Iterable[dict[str, Any] | str], token: str | None = None) -> list[Any]:
-        """Send each message over one WebSocket connection; the answers in order."""
+        """Send each message over one WebSocket connection; the answers in order (the outcomes the daemon
+        pushes later on the same connection, which carry `id` rather than `signal_id`, are left out)."""
         headers = {"Authorization": f"Bearer {token}"} if token is not None else None
         answers = []
         async with websockets.connect(self.ws_url, additional_headers=headers, open_timeout=5) as ws:
             for message in messages:
                 await ws.send(message if isinstance(message, str) else json.dumps(message))
-                answers.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+                async with asyncio.timeout(5):
+                    answer = json.loads(await ws.recv())
+                while "signal_id" not in answer:
+                    async with asyncio.timeout(5):
+                        answer = json.loads(await ws.recv())
+                answers.append(answer)
         return answers
 
     async def ws_handshake_status(self, token: str | None = None) -> int:
@@ -502,7 +531,8 @@ class Daemon:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await asyncio.wait_for(process.communicate(), 30)
+        async with asyncio.timeout(30):
+            out, err = await process.communicate()
         return int(process.returncode or 0), out.decode(), err.decode()
 
     async def explain(self, signal_id: str) -> dict[str, Any]:
@@ -513,24 +543,28 @@ class Daemon:
 
     @asynccontextmanager
     async def store(self) -> AsyncIterator[Store]:
-        store = Store.open(self.database_url)
+        """The project's Store on the daemon's database. One engine for the daemon's life, its connections
+        closed after each use: SQLAlchemy keeps compiled statements per engine, and compiling them afresh
+        made every look at the database (polled by many waits) ~25 ms of CPU instead of ~8."""
+        if self._store is None:
+            self._store = Store.open(self.database_url)
         try:
-            yield store
+            yield self._store
         finally:
-            await store.close()
+            await self._store.close()
 
     async def booked_fills(self, trade_ids: Iterable[Any]) -> dict[str, FillRow | None]:
         """The fill row booked under each exchange trade id (None where none was)."""
-        async with self.store() as store, store.transaction() as tx:
+        async with self.store() as store, store.read() as tx:
             return {str(t): await tx.fills.by_trade_id(ACCOUNT, str(t)) for t in trade_ids}
 
     async def funding_rows(self, position_pk: int) -> list[FundingPaymentRow]:
-        async with self.store() as store, store.transaction() as tx:
+        async with self.store() as store, store.read() as tx:
             return list(await tx.funding.for_position(position_pk))
 
     async def db(self, *signal_ids: str) -> DbView:
         """The daemon's database as it stands (with these signals and their decisions), in one transaction."""
-        async with self.store() as store, store.transaction() as tx:
+        async with self.store() as store, store.read() as tx:
             positions = [
                 row for status in PositionStatus for row in await tx.positions.with_status(ACCOUNT, status)
             ]
@@ -604,10 +638,15 @@ def creating_requests(requests: list[dict[str, Any]], family: str) -> dict[str, 
 
 def executed(request: dict[str, Any]) -> bool:
     """Did the simulator act on this creating request? (drop_after acts without answering; execute_late
-    records the status of its late execution, which no client received.)"""
+    records the status of its late execution, which no client received; a refusal in the exchange's
+    error envelope acted on nothing, even with Phemex's HTTP 200.)"""
     if request["fault"] == "drop_after":
         return True
-    return request["fault"] in (None, "delay", "execute_late") and request["status"] == 200
+    return (
+        request["fault"] in (None, "delay", "execute_late")
+        and request["status"] == 200
+        and request.get("refused") is None
+    )
 
 
 def lookups_of(requests: list[dict[str, Any]], client_id: str) -> list[dict[str, Any]]:
@@ -630,13 +669,12 @@ def order_sent_twice(requests: list[dict[str, Any]], family: str) -> list[str]:
             problems.append(f"{client_id} executed {sum(executed(a) for a in attempts)} times")
         lookups = lookups_of(requests, client_id)
         for previous, resend in itertools.pairwise(attempts):
-            ambiguous = previous["fault"] in (
-                "delay",
-                "drop_before",
-                "drop_after",
-                "error_5xx",
-                "execute_late",
-            ) or (previous["status"] is None or previous["status"] >= 500)
+            # A delayed answer that refused the order (Phemex 11074 for an attached stop, then the entry
+            # alone under the same id) executed nothing: its resend cannot execute it twice.
+            delayed_refusal = previous["fault"] == "delay" and previous.get("refused") is not None
+            faulted = previous["fault"] in ("delay", "drop_before", "drop_after", "error_5xx", "execute_late")
+            unanswered = previous["status"] is None or previous["status"] >= 500
+            ambiguous = (faulted and not delayed_refusal) or unanswered
             if ambiguous and not any(previous["seq"] < lookup["seq"] < resend["seq"] for lookup in lookups):
                 problems.append(
                     f"{client_id} resent (seq {resend['seq']}) without a lookup after an unknown outcome"
@@ -655,6 +693,41 @@ async def decided(daemon: Daemon, signal_id: str) -> dict[str, Any]:
 
     decision: dict[str, Any] = await eventually(probe, what=f"a decision on {signal_id}")
     return decision
+
+
+async def move_price(daemon: Daemon, sim: Sim, price: str | Decimal) -> dict[str, Any]:
+    """The simulator's mark moved to `price` and seen by the daemon: a test that then sends a signal gets it
+    decided on the new price.
+
+    A daemon following the market streams decides on the last streamed price while it is younger than
+    `execution.max_price_age_ms` (rightly: a live stream's price), so a signal sent right after the move
+    races the stream. Waits until every stream that has delivered anything delivered again after the
+    simulator answered the move (bookTicker pushes a changed top within its 0.1 s push, markPrice@1s
+    within a second); a daemon without streams reads REST on the path and does not wait.
+
+    A book stream pushes only when its top changes, and with the harness's static price path the move is
+    the only change: a book push that arrived after the move was asked for carries the moved top, even one
+    that came before the simulator's answer (on a loaded machine a stream's first push can land between
+    the two, and none follows it). The periodic mark stream must deliver after the answer.
+    """
+    asked_to_move = time.time()
+    moved = await sim.mark(price)
+    changed = time.time()
+
+    async def seen() -> bool:
+        asked = time.time()
+        _, body = await daemon.get("/ready")
+        streams = body.get("streams", {}) if isinstance(body, dict) else {}
+        since = {"book_ticker": asked_to_move}
+        # the daemon measured each age at or after `asked`: asked - age is no later than the arrival
+        return all(
+            asked - entry["age_seconds"] > since.get(name, changed)
+            for name, entry in streams.items()
+            if entry["age_seconds"] is not None and name != "user_data"  # no price on the account's stream
+        )
+
+    await eventually(seen, what=f"the daemon's market streams delivering after the move to {price}")
+    return moved
 
 
 async def protected_view(sim: Sim, symbol: str = SYMBOL) -> ExchangeView | None:
@@ -688,6 +761,12 @@ def assert_exactly_one_stop(view: ExchangeView, trigger: Decimal | str | None = 
     if trigger is not None:
         assert trigger_of(stop) == Decimal(str(trigger)), view.summary()
     return stop
+
+
+def embedded_sim(daemon: Daemon, run: int = -1) -> Sim | None:
+    """The simulator a daemon started inside itself (`exchange.sim_url` empty) in run `run`, from its log."""
+    started = daemon.logged("simulator_embedded", run)
+    return Sim(str(started[-1]["exchange"]), str(started[-1]["url"])) if started else None
 
 
 def error_lines(daemon: Daemon) -> list[dict[str, Any]]:
@@ -758,6 +837,13 @@ class AlertSink:
     def titles(self) -> list[str]:
         """The titles of the Apprise notifications taken (answered), in order."""
         return [str(body.get("title")) for body in self.answered]
+
+
+def seconds_past_next_utc_midnight(now_ms: int, margin: float = 30) -> float:
+    """How far to move the simulator's clock from `now_ms` to `margin` seconds into the next UTC day."""
+    now = datetime.fromtimestamp(now_ms / 1000, UTC)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    return (midnight - now).total_seconds() + margin
 
 
 def money(value: Any) -> Decimal:

@@ -62,7 +62,7 @@ def implied_day(account: dict[str, Any]) -> tuple[Decimal, Decimal, Decimal]:
 async def decided_once(daemon: Daemon, acknowledged: Sequence[str]) -> list[str]:
     """Every acknowledged signal is stored and settled; every stored `open` has exactly one decision."""
     problems = []
-    async with daemon.store() as store, store.transaction() as tx:
+    async with daemon.store() as store, store.read() as tx:
         queued = await tx.signals.queued(ACCOUNT, limit=10_000)
         problems += [f"signal {row.signal_id} still queued" for row in queued]
         for signal_id in acknowledged:
@@ -89,7 +89,7 @@ async def day_matches_fills(daemon: Daemon, sim: Sim, loss_limit_pct: Decimal) -
     if any(Decimal(position["qty"]) for position in account.get("positions", [])):
         return ["positions still open at the end: the day cannot be compared"]
     realized, fees, funding = implied_day(account)
-    async with daemon.store() as store, store.transaction() as tx:
+    async with daemon.store() as store, store.read() as tx:
         day = await tx.daily_loss.latest(ACCOUNT)
         closed = await tx.positions.with_status(ACCOUNT, PositionStatus.CLOSED)
     if day is None:

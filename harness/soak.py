@@ -27,6 +27,7 @@ from harness.stress import rss_kib, table_rows
 
 DAY_MS = 86_400_000
 HOUR = 3600.0
+ROLLOVER_WITHIN_S = 60.0
 SYMBOL, SIM_SYMBOL = "SOL/USDT:USDT", "SOLUSDT"
 TABLES = ("signals", "rejected_signals", "decisions", "orders", "fills", "positions", "funding_payments",
           "daily_loss", "risk_state", "events")  # fmt: skip
@@ -135,7 +136,7 @@ class Soak:
         async def flat() -> bool:
             if await self._position():
                 return False
-            async with self.daemon.store() as store, store.transaction() as tx:
+            async with self.daemon.store() as store, store.read() as tx:
                 return not await tx.positions.with_status(ACCOUNT, PositionStatus.OPEN)
 
         await self._wait(flat, "the close to be booked")
@@ -146,7 +147,7 @@ class Soak:
         await self.booked_flat()
 
     async def _day_row(self) -> Any:
-        async with self.daemon.store() as store, store.transaction() as tx:
+        async with self.daemon.store() as store, store.read() as tx:
             return await tx.daily_loss.latest(ACCOUNT)
 
     async def _tripped(self, within: float) -> bool:
@@ -201,7 +202,11 @@ class Soak:
             row = await self._day_row()
             return row is not None and (row.trading_day.toordinal() - 719163) == day and row
 
-        row = await self._wait(rolled, "the trading day to roll over")
+        # The daemon learns of the jump through its clock sync and rolls its ledger after an account read:
+        # reads the throttle may hold back while polling has spent its share of the rate window, which the
+        # soak's fast days and per-jump stream resyncs can do (up to the window's 60 s). Memory is measured
+        # here, not latency.
+        row = await self._wait(rolled, "the trading day to roll over", within=ROLLOVER_WITHIN_S)
         if row.breaker != "active":
             self.report.problems.append(f"day {day}: breaker {row.breaker} after the rollover")
         return int(day)
@@ -238,7 +243,7 @@ class Soak:
         refused = await self._open()
 
         async def decided() -> Any:
-            async with self.daemon.store() as store, store.transaction() as tx:
+            async with self.daemon.store() as store, store.read() as tx:
                 signal = await tx.signals.get(ACCOUNT, refused)
                 return (
                     signal is not None
@@ -267,7 +272,7 @@ class Soak:
             await self.sim.advance(12 * HOUR)
             await asyncio.sleep(1.0)
             self.report.quiet_samples.append(await self._sample(day))
-        async with self.daemon.store() as store, store.transaction() as tx:
+        async with self.daemon.store() as store, store.read() as tx:
             closed = await tx.positions.with_status(ACCOUNT, PositionStatus.CLOSED)
         self.report.funding_payments = sum(1 for row in closed if row.funding)
         self.report.seconds = time.monotonic() - started

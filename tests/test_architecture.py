@@ -69,4 +69,7 @@ def test_only_the_embedded_simulator_loads_the_simulator() -> None:
     assert (
         simulator_modules_loaded(exchange__name="sim-binance", exchange__sim_url="http://127.0.0.1:9") == ""
     )
-    assert "adapters.sim.server" in simulator_modules_loaded(exchange__name="sim-binance").split(",")
+    in_memory = {"database__url": "sqlite+aiosqlite:///:memory:"}  # no simulator state file in the checkout
+    assert "adapters.sim.server" in simulator_modules_loaded(exchange__name="sim-binance", **in_memory).split(
+        ","
+    )

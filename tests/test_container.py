@@ -166,15 +166,32 @@ def test_the_images_command_serves_on_the_configured_port_and_its_health_check_f
             assert time.monotonic() < deadline, healthy.stderr + log.read_text()
             time.sleep(1)
         assert healthy.stdout.startswith("healthy: http://127.0.0.1:")
+        # The health check asks /health (alive), which answers before the daemon is ready to trade.
+        while not any(line["event"] == "ready" for line in json_lines(log)):
+            assert daemon.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=30) == 0
     finally:
         if daemon.poll() is None:
             daemon.kill()
             daemon.wait()
-    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    lines = json_lines(log)
     assert any(line["event"] == "ready" for line in lines)
     assert not any("container-ingress-secret" in json.dumps(line) for line in lines)
+
+
+def json_lines(log: Path) -> list[dict[str, Any]]:
+    """The daemon's JSON log lines so far (a line still being written is left for the next read)."""
+    lines = []
+    for text in log.read_text().splitlines():
+        if text.startswith("{"):
+            try:
+                lines.append(json.loads(text))
+            except json.JSONDecodeError:
+                continue
+    return lines
 
 
 @pytest.mark.slow

@@ -81,4 +81,7 @@ def test_healthcheck_is_the_health_command_which_asks_the_configured_port() -> N
     (check,) = instructions("HEALTHCHECK")
     assert check.endswith('CMD ["executor", "health"]')
     assert "8080" not in check
-    assert "settings_or_exit(config_path).ingress.http" in (ROOT / "executor/cli/health.py").read_text()
+    assert (
+        "settings_or_exit(config_path, logs=False).ingress.http"
+        in (ROOT / "executor/cli/health.py").read_text()
+    )

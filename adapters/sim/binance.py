@@ -7,7 +7,7 @@ import hmac
 import re
 import time
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from aiohttp import web
@@ -40,6 +40,15 @@ ALGO_ORDER_PATH = "/fapi/v1/algoOrder"
 _SIGNATURE = re.compile(r"(^|&)signature=[^&]*")
 _CLIENT_ID = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
 DEFAULT_RECV_WINDOW_MS = 5000
+HISTORY_SPAN_MS = 7 * 86_400_000
+TRADES_RETENTION_MS = 180 * 86_400_000
+INCOME_RETENTION_MS = 90 * 86_400_000
+MAX_LIMIT = 1000
+DEFAULT_FUNDING_HOURS = 8
+PERCENT_PRICE_DOWN = Decimal("0.9500")
+PERCENT_PRICE_UP = Decimal("1.0500")
+"""The PERCENT_PRICE filter every symbol publishes and the simulator enforces (narrower than the 0.85–1.15 of
+Binance's documented example: the harsher reading)."""
 MATCHING_ENGINE_PATHS = frozenset(
     {"/fapi/v1/order", ALGO_ORDER_PATH, "/fapi/v1/allOpenOrders", "/fapi/v1/algoOpenOrders"}
 )
@@ -73,6 +82,7 @@ _REJECT_CODES: dict[Reject, int] = {
 
 _ALGO_STATUS: dict[OrderStatus, str] = {
     OrderStatus.UNTRIGGERED: "NEW",
+    OrderStatus.TRIGGERING: "TRIGGERING",
     OrderStatus.TRIGGERED: "TRIGGERED",
     OrderStatus.FILLED: "FINISHED",
     OrderStatus.CANCELED: "CANCELED",
@@ -139,6 +149,43 @@ def stop_rejected_response() -> web.Response:
 
 def is_stop_order(wire: WireRequest) -> bool:
     return wire.method == "POST" and wire.path == ALGO_ORDER_PATH
+
+
+def _check_position_side(params: dict[str, Any], account: Account) -> None:
+    """One-way mode takes `positionSide` BOTH (the default); hedge mode needs LONG or SHORT (-4061,
+    "It must be sent in Hedge Mode", bn-sdk `new_order`). The simulator's engine trades one-way only, so
+    in hedge mode it refuses LONG/SHORT orders too (harsher than Binance, which would take them)."""
+    side = str(params.get("positionSide", "BOTH")).upper()
+    if account.dual_side and side in ("LONG", "SHORT"):
+        raise error(
+            -4061, "Order's position side does not match user's setting. (the simulator trades one-way only)"
+        )
+    if account.dual_side or side != "BOTH":
+        raise error(-4061, "Order's position side does not match user's setting.")
+
+
+def _limit(params: dict[str, Any], *, default: int) -> int:
+    """`limit` of a history query: at most 1000 (bn-sdk `account_trade_list`, `get_income_history`)."""
+    limit = _int(params, "limit") or default
+    if not 0 < limit <= MAX_LIMIT:
+        raise error(-1130, "Data sent for parameter 'limit' is not valid.")
+    return limit
+
+
+def _seven_days(start: int | None, end: int | None, now: int) -> tuple[int, int]:
+    """`userTrades`' window: at most 7 days between `startTime` and `endTime` (-1127; the code is the one
+    Binance uses for its other windows, c9s/bbgo#423, the text is unverified); one bound alone reaches 7
+    days from it; neither: the last 7 days (bn-sdk `account_trade_list`). A client asking from further back
+    than 7 days without an end gets only that first week (ccxt/ccxt#16986, ccxt/ccxt#21103)."""
+    if start is not None and end is not None:
+        if end - start > HISTORY_SPAN_MS:
+            raise error(-1127, "More than 7 days between startTime and endTime.")
+        return start, end
+    if start is not None:
+        return start, start + HISTORY_SPAN_MS
+    if end is not None:
+        return end - HISTORY_SPAN_MS, end
+    return now - HISTORY_SPAN_MS, now
 
 
 def _decimal(params: dict[str, Any], name: str, *, required: bool = False) -> Decimal | None:
@@ -208,7 +255,11 @@ class BinanceDialect:
             ("POST", "/fapi/v1/leverage", self.set_leverage),
             ("POST", "/fapi/v1/marginType", self.set_margin_type),
             ("GET", "/fapi/v1/symbolConfig", self.symbol_config),
-            ("GET", "/fapi/v1/positionSide/dual", lambda wire, account: {"dualSidePosition": False}),
+            (
+                "GET",
+                "/fapi/v1/positionSide/dual",
+                lambda wire, account: {"dualSidePosition": account.dual_side},
+            ),
             ("POST", "/fapi/v1/positionSide/dual", self.set_position_mode),
             ("POST", "/fapi/v1/order", self.create_order),
             ("GET", "/fapi/v1/order", self.get_order),
@@ -359,8 +410,8 @@ class BinanceDialect:
                 {"filterType": "MIN_NOTIONAL", "notional": fmt(inst.min_notional)},
                 {
                     "filterType": "PERCENT_PRICE",
-                    "multiplierUp": "1.0500",
-                    "multiplierDown": "0.9500",
+                    "multiplierUp": f"{PERCENT_PRICE_UP:.4f}",
+                    "multiplierDown": f"{PERCENT_PRICE_DOWN:.4f}",
                     "multiplierDecimal": "4",
                 },
             ],
@@ -389,10 +440,14 @@ class BinanceDialect:
         return [self._premium(i) for i in self.engine.instruments.values()]
 
     def ticker_price(self, wire: WireRequest) -> Any:
-        inst = self._instrument(wire.params)
-        assert inst is not None
-        last = self.engine.lasts[inst.symbol]
-        return {"symbol": inst.symbol, "price": fmt(last), "time": self.engine.clock.now_ms()}
+        """One symbol's last price, or every symbol's without `symbol` (ccxt's fetch_last_prices)."""
+        inst = self._instrument(wire.params, required=False)
+        now = self.engine.clock.now_ms()
+        rows = [
+            {"symbol": i.symbol, "price": fmt(self.engine.lasts[i.symbol]), "time": now}
+            for i in ([inst] if inst else self.engine.instruments.values())
+        ]
+        return rows[0] if inst else rows
 
     def book_ticker(self, wire: WireRequest) -> Any:
         """`{"symbol","bidPrice","bidQty","askPrice","askQty","time"}`, for one symbol or a list of all
@@ -440,6 +495,9 @@ class BinanceDialect:
         ]
 
     def funding_info(self, wire: WireRequest) -> Any:
+        """Only symbols whose interval (or cap/floor) was adjusted are listed (*"funding rate info for symbols
+        that had FundingRateCap/FundingRateFloor / fundingIntervalHours adjustment"*, bn-sdk
+        `get_funding_rate_info`); a client must take 8 h for the others (docs/exchange-facts.md §6)."""
         return [
             {
                 "symbol": inst.symbol,
@@ -449,6 +507,7 @@ class BinanceDialect:
                 "disclaimer": False,
             }
             for inst in self.engine.instruments.values()
+            if inst.funding_interval_hours != DEFAULT_FUNDING_HOURS
         ]
 
     def insurance_balance(self, wire: WireRequest) -> Any:
@@ -586,11 +645,15 @@ class BinanceDialect:
         inst = self._instrument(params, required=False)
         kind = params.get("incomeType")
         start, end = _int(params, "startTime"), _int(params, "endTime")
-        limit = _int(params, "limit") or 100
+        limit = _limit(params, default=100)
+        now = self.engine.clock.now_ms()
+        if start is None and end is None:
+            start = now - HISTORY_SPAN_MS  # "the recent 7-day data"
         rows = [
             r
             for r in account.income
             if (inst is None or r.symbol == inst.symbol)
+            and now - r.time_ms <= INCOME_RETENTION_MS
             and (not kind or r.type.value == kind)
             and (start is None or r.time_ms >= start)
             and (end is None or r.time_ms <= end)
@@ -648,13 +711,26 @@ class BinanceDialect:
         return rows
 
     def set_position_mode(self, wire: WireRequest, account: Account) -> Any:
-        if flag(wire.params, "dualSidePosition"):
-            raise error(-1102, "The simulator supports one-way position mode only.")
-        raise error(-4059, "No need to change position side.")
+        """`POST /fapi/v1/positionSide/dual`: refused while any order rests or any position is open
+        (bn-sdk `change_position_mode`; codes and messages: ccxt `async_support/binance.py:2778-2783`)."""
+        raw = str(wire.params.get("dualSidePosition", "")).lower()
+        if raw not in ("true", "false"):
+            raise error(
+                -1102, "Mandatory parameter 'dualSidePosition' was not sent, was empty/null, or malformed."
+            )
+        hedged = raw == "true"
+        if hedged == account.dual_side:
+            raise error(-4059, "No need to change position side.")
+        if self.engine.open_orders(account):
+            raise error(-4067, "Position side cannot be changed if there exists open orders.")
+        if any(position.qty for position in account.positions.values()):
+            raise error(-4068, "Position side cannot be changed if there exists position.")
+        account.dual_side = hedged
+        return {"code": 200, "msg": "success"}
 
     # ----------------------------------------------------------------- orders
 
-    def _order_request(self, params: dict[str, Any], *, algo: bool) -> OrderRequest:
+    def _order_request(self, params: dict[str, Any], account: Account, *, algo: bool) -> OrderRequest:
         inst = self._instrument(params)
         assert inst is not None
         side_raw = str(params.get("side", "")).upper()
@@ -673,8 +749,7 @@ class BinanceDialect:
                 "Order type not supported for this endpoint. "
                 "Please use the Algo Order API endpoints instead.",
             )
-        if str(params.get("positionSide", "BOTH")).upper() != "BOTH":
-            raise error(-4061, "Order's position side does not match user's setting.")
+        _check_position_side(params, account)
         tif_raw = str(params.get("timeInForce", "GTC")).upper()
         try:
             tif = TimeInForce(tif_raw)
@@ -707,13 +782,65 @@ class BinanceDialect:
         )
 
     def create_order(self, wire: WireRequest, account: Account) -> Any:
-        order = self.engine.place(account, self._order_request(wire.params, algo=False))
+        request = self._order_request(wire.params, account, algo=False)
+        self._within_percent_price(request)
+        self._reduce_only_room(request, account)
+        order = self.engine.place(account, request)
+        if str(wire.params.get("newOrderRespType", "ACK")).upper() != "RESULT":
+            return self.ack_json(order)
         return self.order_json(order)
+
+    def _reduce_only_room(self, request: OrderRequest, account: Account) -> None:
+        """Open reduce-only orders count against the position: a reduce-only order that, with the resting
+        reduce-only LIMIT orders on its side, exceeds the position is -4118 "ReduceOnly Order Failed. Please
+        check your existing position and open orders." (xLydianSoftware/Qubx#386, live; ccxt
+        `binance.py:2187`). Whether resting algo orders count is unverified: they do not here."""
+        if not request.reduce_only or request.qty is None:
+            return
+        symbol = self.engine.instrument(request.symbol).symbol
+        position = account.position(symbol)
+        if position.side != -request.side.sign:
+            return  # nothing to reduce on this side: the engine's own refusal (-2022)
+        resting = sum(
+            (
+                order.remaining
+                for order in self.engine.open_orders(account, symbol, conditional=False)
+                if order.reduce_only and order.side is request.side
+            ),
+            Decimal(0),
+        )
+        if resting and resting + request.qty > abs(position.qty):
+            raise error(
+                -4118, "ReduceOnly Order Failed. Please check your existing position and open orders."
+            )
+
+    def _within_percent_price(self, request: OrderRequest) -> None:
+        """PERCENT_PRICE around the mark: a limit price outside it is -4016 / -4024 (live body
+        `{"code":-4016,"msg":"Limit price can't be higher than 9953.53"}`, ccxt/ccxt#7898; ccxt
+        `binance.py:2745`, `:2753`); a market order whose best counterparty price (the taker price) is
+        outside it is -4131 (ccxt `binance.py:2189`; dev.binance.vision t/10962). Reduce-only orders are not
+        exempt (unverified: the harsher reading). docs/exchange-facts.md §6."""
+        inst = self.engine.instrument(request.symbol)
+        mark = self.engine.marks[inst.symbol]
+        high = (mark * PERCENT_PRICE_UP / inst.tick).to_integral_value(ROUND_FLOOR) * inst.tick
+        low = (mark * PERCENT_PRICE_DOWN / inst.tick).to_integral_value(ROUND_CEILING) * inst.tick
+        if request.type is OrderType.LIMIT and request.price is not None:
+            if request.price > high:
+                raise error(-4016, f"Limit price can't be higher than {fmt(high)}.")
+            if request.price < low:
+                raise error(-4024, f"Limit price can't be lower than {fmt(low)}.")
+        if request.type is OrderType.MARKET:
+            bid, ask = self.engine.book_top(inst.symbol)
+            taker = ask if request.side is OrderSide.BUY else bid
+            if not low <= taker <= high:
+                raise error(
+                    -4131, "The counterparty's best price does not meet the PERCENT_PRICE filter limit."
+                )
 
     def create_algo_order(self, wire: WireRequest, account: Account) -> Any:
         if str(wire.params.get("algoType", "")).upper() != "CONDITIONAL":
             raise error(-1102, "Mandatory parameter 'algoType' was not sent, was empty/null, or malformed.")
-        order = self.engine.place(account, self._order_request(wire.params, algo=True))
+        order = self.engine.place(account, self._order_request(wire.params, account, algo=True))
         return self.algo_json(order)
 
     def _lookup(self, params: dict[str, Any], account: Account, *, algo: bool) -> Order:
@@ -751,12 +878,33 @@ class BinanceDialect:
         )
         return [self.order_json(o) for o in orders]
 
-    def all_orders(self, wire: WireRequest, account: Account) -> Any:
-        inst = self._instrument(wire.params)
+    def _history(self, wire: WireRequest, account: Account, *, algo: bool) -> list[Order]:
+        """`allOrders` / `allAlgoOrders`: one symbol, `orderId`/`algoId` and later, within [startTime,
+        endTime] (default the last 7 days), at most `limit` (default 500, max 1000), oldest first; the
+        same retention as single lookups (bn-sdk `all_orders`, `query_all_algo_orders`)."""
+        params = wire.params
+        inst = self._instrument(params)
         assert inst is not None
-        limit = _int(wire.params, "limit") or 500
-        orders = [o for o in account.orders.values() if o.symbol == inst.symbol and not o.conditional]
-        return [self.order_json(o) for o in orders[-limit:]]
+        now = self.engine.clock.now_ms()
+        from_id = _int(params, "algoId" if algo else "orderId")
+        start, end = _int(params, "startTime"), _int(params, "endTime")
+        if start is None and end is None and from_id is None:
+            start = now - HISTORY_SPAN_MS
+        limit = min(_int(params, "limit") or 500, 1000)
+        orders = [
+            o
+            for o in account.orders.values()
+            if o.symbol == inst.symbol
+            and o.conditional == algo
+            and self.engine.retained(o, now)
+            and (from_id is None or o.order_id >= from_id)
+            and (start is None or o.created_ms >= start)
+            and (end is None or o.created_ms <= end)
+        ]
+        return orders[:limit] if from_id is not None or start is not None else orders[-limit:]
+
+    def all_orders(self, wire: WireRequest, account: Account) -> Any:
+        return [self.order_json(o) for o in self._history(wire, account, algo=False)]
 
     def cancel_all(self, wire: WireRequest, account: Account) -> Any:
         inst = self._instrument(wire.params)
@@ -780,11 +928,7 @@ class BinanceDialect:
         return [self.algo_json(o) for o in orders]
 
     def all_algo_orders(self, wire: WireRequest, account: Account) -> Any:
-        inst = self._instrument(wire.params)
-        assert inst is not None
-        limit = _int(wire.params, "limit") or 500
-        orders = [o for o in account.orders.values() if o.symbol == inst.symbol and o.conditional]
-        return [self.algo_json(o) for o in orders[-limit:]]
+        return [self.algo_json(o) for o in self._history(wire, account, algo=True)]
 
     def cancel_all_algo(self, wire: WireRequest, account: Account) -> Any:
         inst = self._instrument(wire.params)
@@ -798,18 +942,23 @@ class BinanceDialect:
         assert inst is not None
         start, end = _int(params, "startTime"), _int(params, "endTime")
         from_id, order_id = _int(params, "fromId"), _int(params, "orderId")
-        limit = _int(params, "limit") or 500
+        limit = _limit(params, default=500)
+        now = self.engine.clock.now_ms()
+        if from_id is not None and (start is not None or end is not None):
+            raise error(-1128, "Combination of optional parameters invalid.")
+        if from_id is None:
+            start, end = _seven_days(start, end, now)
         fills = [
             f
             for f in account.fills
             if f.symbol == inst.symbol
+            and now - f.time_ms <= TRADES_RETENTION_MS
             and (start is None or f.time_ms >= start)
             and (end is None or f.time_ms <= end)
             and (from_id is None or f.trade_id >= from_id)
             and (order_id is None or f.order_id == order_id)
         ]
-        fills = fills[:limit] if (start is not None or from_id is not None) else fills[-limit:]
-        return [self.trade_json(f) for f in fills]
+        return [self.trade_json(f) for f in fills[:limit]]
 
     # ----------------------------------------------------------------- shapes
 
@@ -843,6 +992,17 @@ class BinanceDialect:
             "time": order.created_ms,
             "updateTime": order.updated_ms,
         }
+
+    @classmethod
+    def ack_json(cls, order: Order) -> dict[str, Any]:
+        """New Order's default answer (`newOrderRespType=ACK`): accepted, nothing said of a fill, no
+        `avgPrice`/`cumQuote` (bn-sdk test `new_order`; a filled MARKET order answered `NEW` with zeros,
+        ccxt/node-binance-api#444). ccxt sends RESULT for swap orders (`binance.py:7110-7112`); the
+        `answer_ack` fault gives it this answer anyway."""
+        ack = cls.order_json(order)
+        for key in ("avgPrice", "cumQuote", "time"):
+            ack.pop(key)
+        return ack | {"status": OrderStatus.NEW.value, "executedQty": "0", "cumQty": "0"}
 
     @staticmethod
     def algo_json(order: Order) -> dict[str, Any]:

@@ -24,6 +24,10 @@ class SimClock:
         self._offset_ns += int(seconds * 1_000_000_000)
         return self.now_ms()
 
+    def resume_at(self, now_ms: int) -> None:
+        """After a restart: continue from a saved time (kept offset), never earlier than wall time."""
+        self._offset_ns = max(self._offset_ns, now_ms * 1_000_000 - time.time_ns())
+
     @property
     def offset_ms(self) -> int:
         return self._offset_ns // 1_000_000

@@ -48,6 +48,21 @@ class PricePathKind(StrEnum):
     STATIC = "static"
 
 
+class PhemexEnvelope(StrEnum):
+    """How Phemex's `/api-data/g-futures/*` answers wrap their rows (docs/exchange-facts.md §11)."""
+
+    ROWS = "rows"  # {"data": {"rows": [...]}}: what live clients read; ccxt's fetch_order misreads it
+    LIST = "list"  # {"data": [...]}: what ccxt 4.5.90 expects
+
+
+class RateLimits(StrEnum):
+    """Which venue's request budgets the simulator enforces (Phemex; docs/simulator.md "Rate limits")."""
+
+    OFF = "off"
+    MAINNET = "mainnet"
+    TESTNET = "testnet"
+
+
 class MarginTier(Frozen):
     """One maintenance-margin bracket: maintenance margin = notional × mmr − cum inside [floor, cap)."""
 
@@ -108,8 +123,16 @@ class Instrument(Frozen):
 
 
 class ApiCredential(Frozen):
+    """A key the simulator accepts, with what it may do (adapters/sim/permissions.py)."""
+
     api_key: Annotated[str, TEXT]
     secret: Annotated[str, TEXT] = Field(repr=False)
+    trading: bool = True
+    """Off: Binance refuses every signed USDⓈ-M request (-2015, "Enable Futures" off), Phemex every write
+    (401 Insufficient privilege); reads still answer on Phemex."""
+    withdrawals: bool = False
+    """Reported by Binance `GET /sapi/v1/account/apiRestrictions` (`enableWithdrawals`)."""
+    ip_restrict: bool = False
 
 
 def _csv(value: object) -> object:
@@ -136,6 +159,10 @@ class SimConfig(Frozen):
     seed: Annotated[int, whole()] = 7
     keys: tuple[ApiCredential, ...] = ()
     price_path: PricePathConfig = PricePathConfig()
+    phemex_envelope: Annotated[PhemexEnvelope, choice(PhemexEnvelope)] = PhemexEnvelope.ROWS
+    rate_limits: Annotated[RateLimits, choice(RateLimits)] = RateLimits.OFF
+    book_levels: Annotated[int, whole(1, 1000)] = 20
+    book_step_bps: Positive = Decimal("1")
 
     @field_validator("instruments")
     @classmethod

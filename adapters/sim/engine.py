@@ -6,6 +6,7 @@ drive the same state. Prices come from outside (`set_mark`), time from the simul
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +38,12 @@ from adapters.sim.model import (
 DEFAULT_LEVERAGE = 20
 BPS = Decimal("0.0001")
 LIQUIDATION_CLIENT_PREFIX = "autoclose-"
+DAY_MS = 86_400_000
+UNFILLED_RETENTION_MS = 3 * DAY_MS
+RETENTION_MS = 90 * DAY_MS
+"""Binance Query Order / Query Algo Order (and allOrders / allAlgoOrders): "These orders will not be found:
+order status is CANCELED or EXPIRED AND order has NO filled trade AND created time + 3 days < current time;
+order create time + 90 days < current time" (docs/exchange-facts.md §4)."""
 
 
 @dataclass(frozen=True)
@@ -64,10 +71,17 @@ class Engine:
         self.config = config
         self.clock = clock
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in config.instruments}
+        self.closed_served = True
+        """False while a `forget_closed` fault answers a lookup: closed orders are "no longer served"."""
+        self.slip_past_limit_bps: int | None = None
+        """Set by the `fill_past_limit` fault while its request executes (docs/simulator.md)."""
+        self.generation = 0
+        """Counts resets: a request delayed across one belongs to an exchange that no longer exists."""
         self.reset()
 
     def reset(self) -> None:
         """Back to the configured start: fresh accounts, start prices, no orders, fills or income."""
+        self.generation += 1
         now = self.clock.now_ms()
         self.marks: dict[str, Decimal] = {s: i.start_price for s, i in self.instruments.items()}
         self.lasts: dict[str, Decimal] = dict(self.marks)
@@ -83,6 +97,12 @@ class Engine:
         self._order_ids: Iterator[int] = itertools.count(1)
         self._trade_ids: Iterator[int] = itertools.count(1)
         self._income_ids: Iterator[int] = itertools.count(1)
+
+    def restore_ids(self, next_order: int, next_trade: int, next_income: int) -> None:
+        """Continue the id sequences of a restored state (adapters/sim/persistence.py)."""
+        self._order_ids = itertools.count(next_order)
+        self._trade_ids = itertools.count(next_trade)
+        self._income_ids = itertools.count(next_income)
 
     # ----------------------------------------------------------------- lookups and derived numbers
 
@@ -166,7 +186,9 @@ class Engine:
     ) -> Order:
         now = self.clock.now_ms()
         for order in reversed(account.orders.values()):
-            if order.hidden(now):
+            if order.hidden(now) or not self.retained(order, now):
+                continue
+            if not self.closed_served and order.status.is_closed:
                 continue
             if conditional is not None and order.conditional != conditional:
                 continue
@@ -177,6 +199,33 @@ class Engine:
             ):
                 return order
         raise EngineReject(Reject.ORDER_NOT_FOUND, "Order does not exist.")
+
+    @staticmethod
+    def retained(order: Order, now_ms: int) -> bool:
+        """Whether order queries still serve this order (RETENTION_MS, UNFILLED_RETENTION_MS)."""
+        age = now_ms - order.created_ms
+        if age > RETENTION_MS:
+            return False
+        unfilled_end = order.status in (OrderStatus.CANCELED, OrderStatus.EXPIRED) and not order.filled_qty
+        return not (unfilled_end and age > UNFILLED_RETENTION_MS)
+
+    @contextlib.contextmanager
+    def slipping_past_limit(self, bps: int) -> Iterator[None]:
+        """Within: taking fills land `bps` past the book and the limit (the `fill_past_limit` fault)."""
+        self.slip_past_limit_bps = bps
+        try:
+            yield
+        finally:
+            self.slip_past_limit_bps = None
+
+    @contextlib.contextmanager
+    def forgetting_closed(self) -> Iterator[None]:
+        """Within: lookups miss closed orders (the `forget_closed` fault, one request at a time)."""
+        self.closed_served = False
+        try:
+            yield
+        finally:
+            self.closed_served = True
 
     def open_orders(
         self,
@@ -394,7 +443,22 @@ class Engine:
             order.status = OrderStatus.EXPIRED
             order.updated_ms = self.clock.now_ms()
             return
-        self._fill(account, order, qty, self._taker_price(inst, order.side), maker=False)
+        self._fill(
+            account,
+            order,
+            qty,
+            self._slipped(inst, order.side, self._taker_price(inst, order.side)),
+            maker=False,
+        )
+
+    def _slipped(self, inst: Instrument, side: OrderSide, price: Decimal) -> Decimal:
+        """The `fill_past_limit` fault, harsher than any exchange: a taking fill lands `slip_past_limit_bps`
+        further against the taker, past the order's own limit."""
+        if self.slip_past_limit_bps is None:
+            return price
+        raw = price * (1 + side.sign * self.slip_past_limit_bps * BPS)
+        rounding = ROUND_CEILING if side is OrderSide.BUY else ROUND_FLOOR
+        return (raw / inst.tick).to_integral_value(rounding=rounding) * inst.tick
 
     def _marketable(self, order: Order) -> bool:
         """A buy limit at or above the ask, a sell at or below the bid (the book of `book_top`): a buy
@@ -415,7 +479,7 @@ class Engine:
             assert order.price is not None
             taker = self._taker_price(inst, order.side)
             price = min(taker, order.price) if order.side is OrderSide.BUY else max(taker, order.price)
-            self._fill(account, order, order.qty, price, maker=False)
+            self._fill(account, order, order.qty, self._slipped(inst, order.side, price), maker=False)
         elif order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
             order.status = OrderStatus.EXPIRED
 
@@ -437,13 +501,31 @@ class Engine:
         order.updated_ms = self.clock.now_ms()
         return order
 
-    def hide(self, client_id: str, duration_ms: int) -> None:
-        """The orders just placed under `client_id` exist but are not found for `duration_ms`."""
-        until = self.clock.now_ms() + duration_ms
+    def _placed_as(self, client_id: str) -> Iterator[Order]:
         for account in self.accounts.values():
             for order in account.orders.values():
                 if order.client_id == client_id and order.parent_id is None:
-                    order.hidden_until_ms = max(order.hidden_until_ms, until)
+                    yield order
+
+    def hide(self, client_id: str, duration_ms: int) -> None:
+        """The orders just placed under `client_id` exist but are not found for `duration_ms`."""
+        until = self.clock.now_ms() + duration_ms
+        for order in self._placed_as(client_id):
+            order.hidden_until_ms = max(order.hidden_until_ms, until)
+
+    def reject_on_trigger(self, client_id: str) -> None:
+        """The open conditional orders under `client_id` will be refused by the matching engine when they
+        trigger (Binance REJECTED after TRIGGERING, e.g. a margin check; docs/exchange-facts.md §4)."""
+        for order in self._placed_as(client_id):
+            if order.conditional and order.status.is_open:
+                order.reject_on_trigger = True
+
+    def delay_trigger(self, client_id: str, delay_ms: int) -> None:
+        """The open conditional orders under `client_id` stay TRIGGERING for `delay_ms` when they fire
+        before the matching engine executes or refuses them (Binance Event-Algo-Order-Update)."""
+        for order in self._placed_as(client_id):
+            if order.conditional and order.status.is_open:
+                order.trigger_delay_ms = delay_ms
 
     def cancel_all(self, account: Account, symbol: str, conditional: bool | None = None) -> list[Order]:
         inst = self.instrument(symbol)
@@ -577,8 +659,29 @@ class Engine:
             if leg.triggered_by(self._source_price(leg.symbol, leg.trigger_source)):
                 self._trigger(account, leg)
 
-    def _trigger(self, account: Account, order: Order) -> Order:
-        """A conditional order fires: it becomes TRIGGERED and a reduce/close market order executes."""
+    def _trigger(self, account: Account, order: Order) -> None:
+        """A conditional order fires: TRIGGERING for its `trigger_delay_ms` if any, else executed now."""
+        if order.trigger_delay_ms <= 0:
+            self._execute_trigger(account, order)
+            return
+        now = self.clock.now_ms()
+        order.status = OrderStatus.TRIGGERING
+        order.triggered_ms = now
+        order.updated_ms = now
+
+    def _execute_due_triggers(self, now_ms: int) -> None:
+        """TRIGGERING orders whose delay has passed reach the matching engine, oldest first."""
+        for account in self.accounts.values():
+            for order in list(account.orders.values()):
+                if (
+                    order.status is OrderStatus.TRIGGERING
+                    and order.triggered_ms is not None
+                    and now_ms >= order.triggered_ms + order.trigger_delay_ms
+                ):
+                    self._execute_trigger(account, order)
+
+    def _execute_trigger(self, account: Account, order: Order) -> Order:
+        """It becomes TRIGGERED and a reduce/close market order executes (or the matching engine refuses)."""
         now = self.clock.now_ms()
         child = Order(
             order_id=next(self._order_ids),
@@ -602,18 +705,12 @@ class Engine:
         account.orders[child.order_id] = child
         order.status = OrderStatus.TRIGGERED
         order.child_id = child.order_id
-        order.triggered_ms = now
+        order.triggered_ms = order.triggered_ms or now
         order.updated_ms = now
-        if not child.reduce_only:
-            inst = self.instruments[order.symbol]
-            ref = self._taker_price(inst, order.side)
-            pos = account.position(order.symbol)
-            opening = child.qty if pos.side != -order.side.sign else max(child.qty - abs(pos.qty), Decimal(0))
-            required = opening * ref / self.leverage_of(account, order.symbol)
-            if required > self.available_balance(account):
-                child.status = OrderStatus.EXPIRED
-                order.status = OrderStatus.REJECTED
-                return child
+        if order.reject_on_trigger or not self._margin_for_trigger(account, order, child):
+            child.status = OrderStatus.EXPIRED
+            order.status = OrderStatus.REJECTED
+            return child
         self._execute_market(account, child)
         if not child.filled_qty:
             order.status = OrderStatus.REJECTED  # Binance: "Reduce Only reject" after TRIGGERING
@@ -624,6 +721,15 @@ class Engine:
             if order.close_position:
                 order.qty = child.qty
         return child
+
+    def _margin_for_trigger(self, account: Account, order: Order, child: Order) -> bool:
+        """A triggered order that may open a position needs margin for what it opens."""
+        if child.reduce_only:
+            return True
+        ref = self._taker_price(self.instruments[order.symbol], order.side)
+        pos = account.position(order.symbol)
+        opening = child.qty if pos.side != -order.side.sign else max(child.qty - abs(pos.qty), Decimal(0))
+        return opening * ref / self.leverage_of(account, order.symbol) <= self.available_balance(account)
 
     # ----------------------------------------------------------------- market moves
 
@@ -712,8 +818,10 @@ class Engine:
         self.funding_rates[self.instrument(symbol).symbol] = rate
 
     def catch_up(self, now_ms: int | None = None) -> list[FundingEvent]:
-        """Settle every funding boundary the clock has passed, oldest first."""
+        """Execute the TRIGGERING orders now due, then settle every funding boundary the clock has passed,
+        oldest first."""
         now = self.clock.now_ms() if now_ms is None else now_ms
+        self._execute_due_triggers(now)
         settled: list[FundingEvent] = []
         for symbol, inst in self.instruments.items():
             while self.next_funding_ms[symbol] <= now:

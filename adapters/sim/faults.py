@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -24,6 +27,38 @@ class FaultAction(StrEnum):
     REJECT_STOP = "reject_stop"  # refuse a stop order with the exchange's error (other requests pass)
     HIDE_ORDER = "hide_order"  # execute; the order is not found (lookups, lists, cancels) for delay_ms
     EXECUTE_LATE = "execute_late"  # close the connection at once, execute after delay_ms (window permitting)
+    REJECT_AFTER_TRIGGER = (
+        "reject_after_trigger"  # accept a stop; when it triggers it ends REJECTED, unfilled
+    )
+    TRIGGER_DELAY = (
+        "trigger_delay"  # accept a stop; when it triggers it stays TRIGGERING for delay_ms, then executes
+    )
+    FORGET_CLOSED = "forget_closed"  # a lookup of a closed order answers not found ("no longer served")
+    FILL_PAST_LIMIT = (
+        "fill_past_limit"  # execute; a taking order fills slip_bps past the book, its limit ignored
+    )
+    ANSWER_ACK = "answer_ack"  # execute; Binance answers the new order as ACK (NEW, no fill fields)
+    WS_DISCONNECT = "ws_disconnect"  # a stream connection is closed at its next push
+    WS_STALL = "ws_stall"  # a stream connection stays open, silent for delay_ms (0: until closed)
+    WS_DELAY = "ws_delay"  # a user-stream event goes out delay_ms late (those after it do not wait)
+    WS_DUPLICATE = "ws_duplicate"  # a user-stream event goes out twice
+    WS_REORDER = "ws_reorder"  # a user-stream event goes out after the next one
+    LISTEN_KEY_EXPIRE = "listen_key_expire"  # the listen key expires instead of this user-stream event
+
+
+STOP_ONLY = frozenset({FaultAction.REJECT_STOP, FaultAction.REJECT_AFTER_TRIGGER, FaultAction.TRIGGER_DELAY})
+"""Rules that match stop placements only; other requests pass them by."""
+MARKET_STREAM_FAULTS = frozenset({FaultAction.WS_DISCONNECT, FaultAction.WS_STALL})
+USER_STREAM_FAULTS = MARKET_STREAM_FAULTS | {
+    FaultAction.WS_DELAY,
+    FaultAction.WS_DUPLICATE,
+    FaultAction.WS_REORDER,
+    FaultAction.LISTEN_KEY_EXPIRE,
+}
+STREAM_ONLY = USER_STREAM_FAULTS
+"""Rules for WebSocket stream connections (adapters/sim/ws_binance.py, ws_binance_user.py, ws_phemex.py); REST
+requests pass them by, and stream pushes pass every other rule by (market pushes the user-stream-only ones
+too)."""
 
 
 class FaultRuleError(ValueError):
@@ -50,6 +85,7 @@ class FaultSpec(Frozen):
     status: Annotated[int, whole(100, 599)] = 503
     body: Any = None
     hide_ms: Annotated[int, whole(0, 600_000)] = 0
+    slip_bps: Annotated[int, whole(0, 10_000)] = 0
 
     @model_validator(mode="before")
     @classmethod
@@ -77,6 +113,7 @@ class FaultRule:
     status: int = 503
     body: Any = None
     hide_ms: int = 0
+    slip_bps: int = 0
     seed: int = 0
     fired: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
@@ -121,6 +158,7 @@ class FaultRule:
             "status": self.status,
             "body": self.body,
             "hide_ms": self.hide_ms,
+            "slip_bps": self.slip_bps,
             "seed": self.seed,
             "fired": self.fired,
         }
@@ -150,6 +188,7 @@ class FaultBook:
             status=rule.status,
             body=rule.body,
             hide_ms=rule.hide_ms,
+            slip_bps=rule.slip_bps,
             seed=rule.seed if rule.seed is not None else self._seed + self._next_id,
         )
         self._next_id += 1
@@ -159,12 +198,22 @@ class FaultBook:
     def clear(self) -> None:
         self.rules.clear()
 
-    def pick(self, wire: WireRequest, *, is_stop_order: bool) -> FaultRule | None:
-        """The first rule that fires for this request (consuming one of its N), if any."""
+    def pick(
+        self,
+        wire: WireRequest,
+        *,
+        is_stop_order: bool,
+        stream: bool = False,
+        stream_faults: frozenset[FaultAction] = MARKET_STREAM_FAULTS,
+    ) -> FaultRule | None:
+        """The first rule that fires for this request or stream push (consuming one of its N), if any; a push
+        takes only `stream_faults`."""
         for rule in list(self.rules):
-            if not rule.matches(wire):
+            if (rule.action in STREAM_ONLY) is not stream or not rule.matches(wire):
                 continue
-            if rule.action is FaultAction.REJECT_STOP and not is_stop_order:
+            if stream and rule.action not in stream_faults:
+                continue
+            if rule.action in STOP_ONLY and not is_stop_order:
                 continue
             if rule.roll():
                 if rule.exhausted:
@@ -186,6 +235,8 @@ class RecordedRequest:
     arrival_wall_ns: int
     fault: str | None = None
     status: int | None = None
+    refused: int | None = None
+    """The exchange's error code when the answer was a refusal in its error envelope (whatever the status)."""
     answered_monotonic_ns: int | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -202,6 +253,7 @@ class RecordedRequest:
             "arrival_wall_ms": self.arrival_wall_ns // 1_000_000,
             "fault": self.fault,
             "status": self.status,
+            "refused": self.refused,
             "answered_monotonic_ns": self.answered_monotonic_ns,
         }
 
@@ -231,3 +283,29 @@ class RequestLog:
 
     def clear(self) -> None:
         self.entries.clear()
+
+
+def push_fault(book: FaultBook, wire: WireRequest, ws: Any, now: float) -> float | None:
+    """Fire the first `ws_disconnect` / `ws_stall` rule matching a market-stream push (`ws` its connection):
+    a disconnect closes it, a stall returns until when it stays silent (inf: until closed); None when no rule
+    fired, `now` for a disconnect (nothing more goes out)."""
+    rule = book.pick(wire, is_stop_order=False, stream=True)
+    if rule is None:
+        return None
+    if rule.action is FaultAction.WS_DISCONNECT:
+        asyncio.get_running_loop().create_task(ws.close(code=1006, message=b"simulated disconnect"))
+        return now
+    return now + rule.delay_ms / 1000 if rule.delay_ms > 0 else float("inf")
+
+
+async def send_event(ws: Any, event: dict[str, Any]) -> None:
+    """A stream message to a connection that may have closed meanwhile (then it is lost)."""
+    if not ws.closed:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.send_str(json.dumps(event))
+
+
+async def send_late(ws: Any, event: dict[str, Any], delay_ms: int) -> None:
+    """A `ws_delay`: the message goes out `delay_ms` late; those after it do not wait."""
+    await asyncio.sleep(delay_ms / 1000)
+    await send_event(ws, event)

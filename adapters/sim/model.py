@@ -75,6 +75,9 @@ class OrderStatus(StrEnum):
     CANCELED = "CANCELED"
     EXPIRED = "EXPIRED"
     UNTRIGGERED = "UNTRIGGERED"
+    # Binance algo TRIGGERING: fired, being forwarded to the matching engine (a `trigger_delay` fault). Not
+    # open: it no longer rests and cannot be cancelled, yet it is still going to execute.
+    TRIGGERING = "TRIGGERING"
     TRIGGERED = "TRIGGERED"
     # A triggered conditional order the matching engine refused (nothing left to reduce, margin).
     REJECTED = "REJECTED"
@@ -82,6 +85,11 @@ class OrderStatus(StrEnum):
     @property
     def is_open(self) -> bool:
         return self in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.UNTRIGGERED)
+
+    @property
+    def is_closed(self) -> bool:
+        """Done: neither open nor TRIGGERING (which no longer rests, yet is still going to execute)."""
+        return not self.is_open and self is not OrderStatus.TRIGGERING
 
 
 class MarginMode(StrEnum):
@@ -185,6 +193,10 @@ class Order:
     take_profit: AttachedTrigger | None = None
     liquidation: bool = False
     hidden_until_ms: int = 0  # a `hide_order` fault: lookups, open-order lists and cancels miss it until then
+    reject_on_trigger: bool = (
+        False  # a `reject_after_trigger` fault: the matching engine refuses it on trigger
+    )
+    trigger_delay_ms: int = 0  # a `trigger_delay` fault: TRIGGERING this long before it executes
 
     def hidden(self, now_ms: int) -> bool:
         return now_ms < self.hidden_until_ms
@@ -274,6 +286,9 @@ class Account:
     orders: dict[int, Order] = field(default_factory=dict)
     fills: list[Fill] = field(default_factory=list)
     income: list[Income] = field(default_factory=list)
+    hedged: set[str] = field(default_factory=set)
+    """Symbols in hedged position mode (Phemex: per symbol, `switch-pos-mode-sync`); the rest are one-way."""
+    dual_side: bool = False  # Binance hedge mode (`dualSidePosition`); the engine trades one-way only
 
     def position(self, symbol: str) -> Position:
         return self.positions.setdefault(symbol, Position(symbol))

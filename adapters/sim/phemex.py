@@ -11,10 +11,10 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.sim.config import Instrument, SimConfig
+from adapters.sim.book import book_sides
+from adapters.sim.config import Instrument, PhemexEnvelope, SimConfig
 from adapters.sim.engine import Engine
 from adapters.sim.model import (
-    BOOK_DEPTH_QTY,
     Account,
     AttachedTrigger,
     EngineReject,
@@ -31,6 +31,7 @@ from adapters.sim.model import (
     TriggerSource,
     fmt,
 )
+from adapters.sim.phemex_limits import PhemexLimits
 from adapters.sim.wire import ApiError, WireRequest, flag, wire_of
 from executor.domain.money import NotANumber, to_decimal, to_int
 
@@ -38,6 +39,10 @@ NAME = "phemex"
 API_KEY_HEADER = "x-phemex-access-token"
 ORDER_PATHS = ("/g-orders", "/g-orders/create")
 RATIO_SCALE = 8
+TRADES_MAX_LIMIT = 200
+TRADES_DEFAULT_SPAN_MS = 2 * 24 * 3600 * 1000
+CL_ORD_ID_MAX = 40
+"""ph-docs `_contract.md` "Place Order" (USDⓈ-M): "client order id, max length is 40"."""
 _ID_PREFIX = "00000000-0000-4000-8000-"
 
 _REJECT_CODES: dict[Reject, tuple[int, str]] = {
@@ -132,8 +137,19 @@ def rate_limit_response(status: int) -> web.Response:
     return web.Response(
         status=status,
         text="Too Many Requests",
-        headers={"x-ratelimit-retry-after-CONTRACT": "60", "x-ratelimit-remaining-CONTRACT": "0"},
+        headers={"x-ratelimit-retry-after-contract": "60", "x-ratelimit-remaining-contract": "0"},
     )
+
+
+def rate_limited(headers: dict[str, str]) -> web.Response:
+    """Over a budget: HTTP 429 with `x-ratelimit-retry-after-<group>` (ph-docs "Rate limits"); the body is
+    undocumented, plain text here as in the `rate_limit` fault (ccxt: RateLimitExceeded)."""
+    return web.Response(status=429, text="Too Many Requests", headers=headers)
+
+
+def _wall_ms() -> int:
+    """Budgets run on real time: advancing the simulated clock must not refill them."""
+    return time.monotonic_ns() // 1_000_000
 
 
 def stop_rejected_response() -> web.Response:
@@ -186,6 +202,8 @@ class PhemexDialect:
         self.config = config
         self.secrets = {c.api_key: c.secret for c in config.credentials}
         self._book_sequence = 0
+        self._seen: dict[str, int] = {}
+        self.limits = PhemexLimits(config.rate_limits)
 
     # ----------------------------------------------------------------- plumbing
 
@@ -194,7 +212,6 @@ class PhemexDialect:
             ("GET", "/public/products", self.products),
             ("GET", "/exchange/public/products", self.products),
             ("GET", "/v1/exchange/public/products", self.v1_products),
-            ("GET", "/md/v2/ticker/24hr", self.ticker),
             ("GET", "/md/v2/orderbook", self.orderbook),
             ("GET", "/api-data/public/data/funding-rate-history", self.funding_rate_history),
             ("GET", "/public/time", lambda wire: {"code": 0, "msg": "", "data": {"serverTime": self._now()}}),
@@ -212,6 +229,7 @@ class PhemexDialect:
             ("DELETE", "/g-orders/all", self.cancel_all),
             ("GET", "/exchange/order/v2/orderList", self.order_list),
             ("GET", "/exchange/order/v2/tradingList", self.trading_list),
+            ("GET", "/api-data/g-futures/trades", self.trades),
             ("GET", "/api-data/g-futures/funding-fees", self.funding_fees),
         ]
         for method, path, public_fn in public:
@@ -228,29 +246,55 @@ class PhemexDialect:
 
     def _public(self, fn: Callable[[WireRequest], Any]) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
+            wire = wire_of(request)
+            verdict = self.limits.admit(wire.method, wire.path, None, _wall_ms())
+            if not verdict.allowed:
+                return rate_limited(verdict.headers)
             try:
-                return web.json_response(fn(wire_of(request)))
+                response = web.json_response(fn(wire))
             except ApiError as exc:
-                return exc.response()
+                response = exc.response()
             except EngineReject as exc:
-                return reject_error(exc).response()
+                response = reject_error(exc).response()
+            response.headers.update(verdict.headers)
+            return response
 
         return handle
 
     def _private(self, fn: Callable[[WireRequest, Account], Any]) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             wire = wire_of(request)
+            headers: dict[str, str] = {}
             try:
                 account = self.authenticate(wire, request.headers)
+                verdict = self.limits.admit(wire.method, wire.path, account.api_key, _wall_ms())
+                if not verdict.allowed:
+                    return rate_limited(verdict.headers)
+                headers = verdict.headers
                 if wire.method != "GET" and wire.path in MATCHING_ENGINE_PATHS:
                     request_still_valid(request.headers)
-                return web.json_response(fn(wire, account))
+                    self._refuse_replay(request.headers)
+                response = web.json_response(fn(wire, account))
             except ApiError as exc:
-                return exc.response()
+                response = exc.response()
             except EngineReject as exc:
-                return reject_error(exc, wire.params).response()
+                response = reject_error(exc, wire.params).response()
+            response.headers.update(headers)
+            return response
 
         return handle
+
+    def _refuse_replay(self, headers: Any) -> None:
+        """19999 REQUEST_IS_DUPLICATED ("Duplicated request ID", ph-docs BizError table) for an order write
+        whose signed request was already seen while its expiry lasts: ccxt signs path + query + expiry
+        (whole seconds) + body, so a resend within the same second is the same request. What Phemex calls
+        a request id is undocumented; the harsher reading: the repeat is refused, the first may have run."""
+        now = int(time.time())
+        self._seen = {sig: expiry for sig, expiry in self._seen.items() if expiry >= now}
+        signature = str(headers.get("x-phemex-request-signature", "")).lower()
+        if signature in self._seen:
+            raise error(19999, "REQUEST_IS_DUPLICATED")
+        self._seen[signature] = int(str(headers.get("x-phemex-request-expiry", "0")))
 
     def authenticate(self, wire: WireRequest, headers: Any) -> Account:
         """HMAC-SHA256(secret, path + query + expiry + body) , expiry in the future, as Phemex checks."""
@@ -314,6 +358,23 @@ class PhemexDialect:
             "takerFeeRateEr": int(inst.taker_fee * scale),
         }
 
+    @staticmethod
+    def _leverage_margin(index_id: int, inst: Instrument) -> dict[str, Any]:
+        """A `leverageMargins[]` entry (ph-docs "Set RiskLimit": risk limits are leverage based now; the
+        product names its entry by `leverageMargin` = `index_id`), the doc's sample types."""
+        return {
+            "index_id": index_id,
+            "items": [
+                {
+                    "notionalValueRv": int(t.cap),
+                    "maxLeverage": t.max_leverage,
+                    "maintenanceMarginRateRr": fmt(t.mmr),
+                    "maintenanceAmountRv": fmt(t.cum),
+                }
+                for t in inst.tiers
+            ],
+        }
+
     def _risk_limits(self, inst: Instrument) -> dict[str, Any]:
         return {
             "symbol": inst.symbol,
@@ -353,9 +414,13 @@ class PhemexDialect:
             {
                 "currencies": currencies,
                 "products": [],
-                "perpProductsV2": [self._product(i) for i in instruments],
+                "perpProductsV2": [
+                    {**self._product(inst), "leverageMargin": n}
+                    for n, inst in enumerate(instruments, start=1)
+                ],
                 "riskLimits": [],
                 "riskLimitsV2": [self._risk_limits(i) for i in instruments],
+                "leverageMargins": [self._leverage_margin(n, i) for n, i in enumerate(instruments, start=1)],
                 "leverages": [],
                 "leveragesV2": [],
             }
@@ -366,12 +431,11 @@ class PhemexDialect:
 
     def orderbook(self, wire: WireRequest) -> Any:
         """`{"error":null,"id":0,"result":{"orderbook_p":{"asks":[["p","q"]],"bids":[…]},"depth":30,
-        "sequence","timestamp","symbol","type":"snapshot"}}` (docs/exchange-facts.md); the best level only."""
+        "sequence","timestamp","symbol","type":"snapshot"}}` (docs/exchange-facts.md); adapters/sim/book.py's
+        ladder, at most 30 levels a side."""
         inst = self._instrument(wire.params)
-        bid, ask = self.engine.book_top(inst.symbol)
-        size = fmt(BOOK_DEPTH_QTY)
         self._book_sequence += 1
-        book = {"asks": [[fmt(ask), size]], "bids": [[fmt(bid), size]]}
+        book = book_sides(self.engine, self.config, inst, 30)
         result = {
             "orderbook_p": book,
             "depth": 30,
@@ -381,34 +445,6 @@ class PhemexDialect:
             "type": "snapshot",
         }
         return {"error": None, "id": 0, "result": result}
-
-    def ticker(self, wire: WireRequest) -> Any:
-        self.engine.catch_up()
-        inst = self._instrument(wire.params)
-        mark = self.engine.marks[inst.symbol]
-        last = self.engine.lasts[inst.symbol]
-        rate = fmt(self.engine.funding_rates[inst.symbol])
-        return {
-            "error": None,
-            "id": 0,
-            "result": {
-                "symbol": inst.symbol,
-                "askRp": fmt(last),
-                "bidRp": fmt(last),
-                "highRp": fmt(last),
-                "lowRp": fmt(last),
-                "lastRp": fmt(last),
-                "openRp": fmt(last),
-                "indexPriceRp": fmt(mark),
-                "markPriceRp": fmt(mark),
-                "openInterestRv": "0",
-                "turnoverRv": "0",
-                "volumeRq": "0",
-                "fundingRateRr": rate,
-                "predFundingRateRr": rate,
-                "timestamp": self.engine.clock.now_ns(),
-            },
-        }
 
     def funding_rate_history(self, wire: WireRequest) -> Any:
         self.engine.catch_up()
@@ -514,19 +550,43 @@ class PhemexDialect:
             row["unRealisedPnlRv"] = fmt(view.unrealized)
         return row
 
+    def _position_rows(self, account: Account, inst: Instrument, *, with_pnl: bool) -> list[dict[str, Any]]:
+        """One `Merged` row in one-way mode; a `Long` and a `Short` row (`posMode: Hedged`) in hedged mode."""
+        row = self._position_row(account, inst, with_pnl=with_pnl)
+        if inst.symbol not in account.hedged:
+            return [row]
+        held = account.position(inst.symbol).qty
+        flat = {"side": "None", "size": "0", "valueRv": "0", "positionMarginRv": "0", "unRealisedPnlRv": "0"}
+        return [
+            {**row, "posMode": "Hedged", "posSide": pos_side, **({} if mine else flat)}
+            for pos_side, mine in (("Long", held > 0), ("Short", held < 0))
+        ]
+
     def account_positions(self, wire: WireRequest, account: Account) -> Any:
         if str(wire.params.get("currency", "USDT")) != "USDT":
             raise error(11028, "TE_CURRENCY_INVALID")
-        rows = [self._position_row(account, i, with_pnl=False) for i in self.engine.instruments.values()]
+        instruments = self.engine.instruments.values()
+        rows = [r for i in instruments for r in self._position_rows(account, i, with_pnl=False)]
         return self._ok({"account": self._account(account), "positions": rows})
 
     def positions_with_pnl(self, wire: WireRequest, account: Account) -> Any:
-        rows = [self._position_row(account, i, with_pnl=True) for i in self.engine.instruments.values()]
+        instruments = self.engine.instruments.values()
+        rows = [r for i in instruments for r in self._position_rows(account, i, with_pnl=True)]
         return self._ok({"account": self._account(account), "positions": rows})
 
     def set_leverage(self, wire: WireRequest, account: Account) -> Any:
+        """`leverageRr` sets a one-way (merged) position; hedged mode takes `longLeverageRr` and
+        `shortLeverageRr` (ph-docs "Set Leverage": "if leverageRr exists, the position side is merged").
+        The wrong form for the symbol's mode is refused with 20004 (the harsher reading)."""
         inst = self._instrument(wire.params)
-        raw = wire.params.get("leverageRr", wire.params.get("longLeverageRr"))
+        hedged = inst.symbol in account.hedged
+        merged = wire.params.get("leverageRr") not in (None, "")
+        sides = [wire.params.get(k) for k in ("longLeverageRr", "shortLeverageRr")]
+        if hedged and (merged or None in sides or "" in sides or sides[0] != sides[1]):
+            raise error(20004, "TE_ERR_INCONSISTENT_POS_MODE: hedged mode takes long/shortLeverageRr")
+        if not hedged and not merged:
+            raise error(20004, "TE_ERR_INCONSISTENT_POS_MODE: one-way mode takes leverageRr")
+        raw = sides[0] if hedged else wire.params.get("leverageRr")
         try:
             leverage = int(Decimal(str(raw)))
         except (ArithmeticError, ValueError) as exc:
@@ -537,23 +597,42 @@ class PhemexDialect:
         return self._ok("OK")
 
     def switch_pos_mode(self, wire: WireRequest, account: Account) -> Any:
-        self._instrument(wire.params)
-        if str(wire.params.get("targetPosMode", "OneWay")) != "OneWay":
-            raise error(20004, "TE_ERR_INCONSISTENT_POS_MODE: the simulator supports one-way mode only")
+        """`PUT /g-positions/switch-pos-mode-sync?symbol=&targetPosMode=OneWay|Hedged`, per symbol.
+
+        Refused while the symbol has a position or an open order: the code for that is undocumented,
+        the simulator answers 20004 (the harsher reading: no switch under anything open).
+        """
+        inst = self._instrument(wire.params)
+        target = str(wire.params.get("targetPosMode", ""))
+        if target not in ("OneWay", "Hedged"):
+            raise error(30000, "Please double check input arguments")
+        if (target == "Hedged") == (inst.symbol in account.hedged):
+            return self._ok("OK")
+        if account.position(inst.symbol).qty or any(
+            o.symbol == inst.symbol and o.status.is_open for o in account.orders.values()
+        ):
+            raise error(
+                20004,
+                "TE_ERR_INCONSISTENT_POS_MODE: the position mode cannot change while the symbol has "
+                "a position or open orders",
+            )
+        if target == "Hedged":
+            account.hedged.add(inst.symbol)
+        else:
+            account.hedged.discard(inst.symbol)
         return self._ok("OK")
 
     # ----------------------------------------------------------------- orders
 
-    def _order_request(self, params: dict[str, Any]) -> OrderRequest:
+    def _order_request(self, params: dict[str, Any], account: Account) -> OrderRequest:
         inst = self._instrument(params)
         side_raw = str(params.get("side", ""))
         if side_raw not in ("Buy", "Sell"):
             raise error(11034, "TE_SIDE_INVALID")
         side = OrderSide.BUY if side_raw == "Buy" else OrderSide.SELL
-        if str(params.get("posSide", "Merged")) != "Merged":
-            raise error(
-                11016, "TE_ADL_NOT_TRADING_REQUESTED_ACCOUNT: the simulator runs one-way (Merged) mode"
-            )
+        reduce_only = flag(params, "reduceOnly") or flag(params, "closeOnTrigger")
+        if self._closes_hedged_side(params, account, inst.symbol, side):
+            reduce_only = True
         ord_type = str(params.get("ordType", ""))
         trigger_price = _decimal(params, "stopPxRp")
         if ord_type in ("Stop", "MarketIfTouched"):
@@ -579,10 +658,30 @@ class PhemexDialect:
             trigger_price=trigger_price,
             trigger_source=_TRIGGERS[trigger_raw],
             time_in_force=_TIFS[tif_raw],
-            reduce_only=flag(params, "reduceOnly") or flag(params, "closeOnTrigger"),
+            reduce_only=reduce_only,
             stop_loss=self._attached(params, "stopLossRp", "slTrigger"),
             take_profit=self._attached(params, "takeProfitRp", "tpTrigger"),
         )
+
+    @staticmethod
+    def _closes_hedged_side(params: dict[str, Any], account: Account, symbol: str, side: OrderSide) -> bool:
+        """`posSide` must match the symbol's mode: `Merged` in one-way, `Long`/`Short` in hedged, else 20004
+        (ccxt/ccxt#18624, #20243). In hedged mode `Long` opens with Buy and closes with Sell (`Short`
+        mirrors); the simulator holds one side per symbol, so opening the second side is refused."""
+        pos_side = str(params.get("posSide", "Merged"))
+        if pos_side not in ("Merged", "Long", "Short"):
+            raise error(30000, "Please double check input arguments")
+        hedged = symbol in account.hedged
+        if (pos_side == "Merged") == hedged:
+            raise error(20004, "TE_ERR_INCONSISTENT_POS_MODE")
+        if not hedged:
+            return False
+        long_side = pos_side == "Long"
+        closing = long_side != (side is OrderSide.BUY)
+        held = account.position(symbol).qty
+        if not closing and held and (held > 0) != long_side:
+            raise error(20004, "TE_ERR_INCONSISTENT_POS_MODE: the simulator holds one side per symbol")
+        return closing
 
     @staticmethod
     def _attached(params: dict[str, Any], price_key: str, trigger_key: str) -> AttachedTrigger | None:
@@ -595,7 +694,15 @@ class PhemexDialect:
         return AttachedTrigger(price, _TRIGGERS[trigger_raw])
 
     def create_order(self, wire: WireRequest, account: Account) -> Any:
-        request = self._order_request(wire.params)
+        if len(str(wire.params.get("clOrdID") or "")) > CL_ORD_ID_MAX:
+            raise error(30000, "Please double check input arguments")
+        request = self._order_request(wire.params, account)
+        if (request.stop_loss or request.take_profit) and any(p.qty for p in account.positions.values()):
+            # "Order request cannot contain TP/SL parameters when the account already has positions"
+            # (ph-docs BizError 11074): any position of the account, the harsher reading.
+            raise error(11074, "TE_CANNOT_ATTACH_TP_SL")
+        if request.reduce_only and not request.type.conditional and not account.position(request.symbol).qty:
+            raise error(11057, "TE_QTY_NOT_MATCH_REDUCE_ONLY")
         order = self.engine.place(account, request)
         return self._ok(self.ack_json(order))
 
@@ -633,10 +740,23 @@ class PhemexDialect:
         return self._ok({"rows": rows, "nextPageArg": ""})
 
     def orders_by_id(self, wire: WireRequest, account: Account) -> Any:
-        try:
-            return self._ok([self.order_json(self._find(wire, account))])
-        except EngineReject:
-            return self._ok([])
+        """Every order matching `orderID` or `clOrdID`, newest first (ph-docs "Query Orders By Ids").
+
+        `phemex_envelope = "rows"` (the default): `{"data": {"rows": [...]}}` with the doc's row spelling
+        (`orderId`, `clOrdId`, `ordType`); "list": `{"data": [...]}` in ccxt's spelling (exchange-facts §11).
+        """
+        inst = self._instrument(wire.params)
+        raw_id = str(wire.params.get("orderID", ""))
+        order_id = engine_id(raw_id) if raw_id else None
+        client_id = wire.params.get("clOrdID")
+        found = [
+            o
+            for o in reversed(self._visible(account, inst.symbol))
+            if (order_id is not None and o.order_id == order_id) or (client_id and o.client_id == client_id)
+        ]
+        if self.config.phemex_envelope is PhemexEnvelope.LIST:
+            return self._ok([self.order_json(o) for o in found])
+        return {"code": 0, "msg": "OK", "data": {"rows": [self.by_id_row(o) for o in found]}}
 
     def cancel_order(self, wire: WireRequest, account: Account) -> Any:
         order = self._find(wire, account)
@@ -658,7 +778,7 @@ class PhemexDialect:
 
     def trading_list(self, wire: WireRequest, account: Account) -> Any:
         start = _int(wire.params, "start")
-        limit = _int(wire.params, "limit") or 200
+        limit = min(_int(wire.params, "limit") or TRADES_MAX_LIMIT, TRADES_MAX_LIMIT)
         offset = _int(wire.params, "offset") or 0
         symbol = wire.params.get("symbol")
         fills = [
@@ -672,6 +792,31 @@ class PhemexDialect:
             "msg": "OK",
             "data": [self.trade_json(account, f) for f in fills[offset : offset + limit]],
         }
+
+    def trades(self, wire: WireRequest, account: Account) -> Any:
+        """`GET /api-data/g-futures/trades?symbol=|symbols=&currency=&start=&end=&offset=&limit=`
+        (ph-docs "Query Trades History"): the only fill history naming the order (`orderID`, `clOrdID`,
+        `closedPnlRv`). `start` defaults to two days before `end` (default now), `limit` to 20, at most
+        200 (more is cut to 200); newest first. Symbol and currency cannot both be empty."""
+        params = wire.params
+        symbols = {s.strip() for s in str(params.get("symbols") or "").split(",") if s.strip()}
+        if params.get("symbol"):
+            symbols = {self._instrument(params).symbol}
+        elif not params.get("currency"):
+            raise error(30000, "Please double check input arguments")
+        end = _int(params, "end") or self._now()
+        start = _int(params, "start")
+        start = end - TRADES_DEFAULT_SPAN_MS if start is None else start
+        limit = min(_int(params, "limit") or 20, TRADES_MAX_LIMIT)
+        offset = _int(params, "offset") or 0
+        fills = [
+            f for f in account.fills if start <= f.time_ms <= end and (not symbols or f.symbol in symbols)
+        ]
+        fills.sort(key=lambda f: f.trade_id, reverse=True)
+        rows = [self.trade_history_json(account, f) for f in fills[offset : offset + limit]]
+        if self.config.phemex_envelope is PhemexEnvelope.LIST:
+            return self._ok(rows)
+        return {"code": 0, "msg": "OK", "data": {"rows": rows}}
 
     def funding_fees(self, wire: WireRequest, account: Account) -> Any:
         inst = self._instrument(wire.params)
@@ -716,6 +861,8 @@ class PhemexDialect:
         if order.conditional:
             if order.status is OrderStatus.UNTRIGGERED:
                 return "Untriggered"
+            if order.status is OrderStatus.TRIGGERING:
+                return "Triggered"
             if order.status is OrderStatus.TRIGGERED:
                 return "Filled" if order.filled_qty else "Deactivated"
             if order.status is OrderStatus.EXPIRED:
@@ -774,6 +921,12 @@ class PhemexDialect:
             "posSide": "Merged",
         }
 
+    def by_id_row(self, order: Order) -> dict[str, Any]:
+        """The by-order-id row as ph-docs prints it: `orderId`, `clOrdId`, `ordType`."""
+        row = self.order_json(order)
+        renamed = {"orderID": "orderId", "clOrdID": "clOrdId", "orderType": "ordType"}
+        return {renamed.get(key, key): value for key, value in row.items()}
+
     def ack_json(self, order: Order) -> dict[str, Any]:
         """Phemex answers a new order with an ack: Created (or Untriggered), nothing filled yet."""
         ack = self.order_json(order)
@@ -828,11 +981,46 @@ class PhemexDialect:
             "updatedAt": order.updated_ms,
         }
 
-    def trade_json(self, account: Account, fill: Fill) -> dict[str, Any]:
+    @staticmethod
+    def _shown(account: Account, fill: Fill) -> Order:
+        """The order a fill belongs to as Phemex shows it: a fired conditional order keeps its own id."""
         order = account.orders[fill.order_id]
-        shown = (
-            account.orders[order.parent_id] if order.parent_id and order.type is OrderType.MARKET else order
-        )
+        fired = order.parent_id is not None and order.type is OrderType.MARKET
+        return account.orders[order.parent_id] if fired and order.parent_id is not None else order
+
+    def trade_history_json(self, account: Account, fill: Fill) -> dict[str, Any]:
+        """A `/api-data/g-futures/trades` row (ph-docs sample): string enums, the order's ids, closed PnL."""
+        shown = self._shown(account, fill)
+        hedged = fill.symbol in account.hedged
+        closing = bool(fill.realized_pnl) or shown.reduce_only
+        held_side = fill.side.opposite if closing else fill.side
+        return {
+            "transactTimeNs": _ns(fill.time_ms),
+            "symbol": fill.symbol,
+            "currency": "USDT",
+            "action": "New",
+            "posSide": ("Long" if held_side is OrderSide.BUY else "Short") if hedged else "Merged",
+            "side": "Buy" if fill.side is OrderSide.BUY else "Sell",
+            "tradeType": "Trade",
+            "execQtyRq": fmt(fill.qty),
+            "execPriceRp": fmt(fill.price),
+            "orderQtyRq": fmt(shown.qty),
+            "priceRp": fmt(shown.price or Decimal(0)),
+            "execValueRv": fmt(fill.quote_qty),
+            "feeRateRr": fmt(fill.fee_rate),
+            "execFeeRv": fmt(fill.fee),
+            "closedSizeRq": fmt(fill.qty if closing else Decimal(0)),
+            "closedPnlRv": fmt(fill.realized_pnl),
+            "ordType": self._ord_type(shown),
+            "execID": f"{fill.trade_id:016x}",
+            "orderID": phemex_id(shown.order_id),
+            "clOrdID": shown.client_id,
+            "execStatus": "MakerFill" if fill.maker else "TakerFill",
+        }
+
+    def trade_json(self, account: Account, fill: Fill) -> dict[str, Any]:
+        """A `tradingList` row: numeric enums and no order id (ph-docs "Query user trade")."""
+        shown = self._shown(account, fill)
         return {
             "createdAt": fill.time_ms,
             "symbol": fill.symbol,

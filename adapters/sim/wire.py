@@ -25,6 +25,9 @@ class WireRequest:
 
 
 WIRE_KEY = web.RequestKey("sim_wire", WireRequest)  # set by the server middleware on every exchange request
+REFUSED_KEY = web.ResponseKey("sim_refused", int)
+"""On an answer in the exchange's error envelope: its code. Phemex refuses with HTTP 200 and a non-zero
+`code` in the body, so the request log needs this beside the status to tell a refusal from an order."""
 
 
 def wire_of(request: web.Request) -> WireRequest:
@@ -58,7 +61,9 @@ class ApiError(Exception):
         self.body = body
 
     def response(self) -> web.Response:
-        return web.json_response(self.body, status=self.status)
+        response = web.json_response(self.body, status=self.status)
+        response[REFUSED_KEY] = int(self.body.get("code") or 0)
+        return response
 
 
 def flag(params: dict[str, Any], name: str) -> bool:

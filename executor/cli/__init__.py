@@ -19,6 +19,7 @@ COMMANDS: Final = {
     ),
     "config": ("executor.cli.config:config", "Inspect the configuration."),
     "db": ("executor.cli.db:db", "Manage the database schema."),
+    "exchange": ("executor.cli.exchange_check:exchange", "Check the configured exchange and API key."),
     "explain": (
         "executor.cli.explain:explain",
         "Show SIGNAL_ID's decision and its step log in words, with the orders it produced.",
@@ -35,6 +36,14 @@ COMMANDS: Final = {
         "executor.cli.controls:pause",
         "Pause new entries: signals that would open are refused (PAUSED); open positions are still managed.",
     ),
+    "pnl": (
+        "executor.cli.history:pnl",
+        "PnL, fees, funding, win rate, average win and loss, profit factor, average R, expectancy, drawdown.",
+    ),
+    "report": (
+        "executor.cli.report:report",
+        "Write a trading day's report (trades, PnL, R, fees, funding, rejections, breaker) as HTML and PNG.",
+    ),
     "resume": (
         "executor.cli.breaker:resume_command",
         "Reset a tripped daily-loss breaker by hand (a deliberate override; needs --force).",
@@ -45,6 +54,10 @@ COMMANDS: Final = {
     ),
     "run": ("executor.cli.run:run", "Run the daemon in the foreground."),
     "signal": ("executor.cli.send:signal_group", "Send signals to the running daemon."),
+    "signals": (
+        "executor.cli.history:signals",
+        "Recent signals, newest first, with their outcome: status, accepted, reason code, message, size.",
+    ),
     "sim": ("executor.cli.sim:sim", "Run the local exchange simulator; prints its base URL on one line."),
     "size": (
         "executor.cli.size:size",
@@ -53,6 +66,10 @@ COMMANDS: Final = {
     "status": (
         "executor.cli.status:status",
         "State, breaker with the day's loss and limit, equity, positions with their stops, open orders.",
+    ),
+    "trades": (
+        "executor.cli.history:trades",
+        "Closed trades with entry, exit, size, leverage, fees, funding, PnL and R multiple, then open ones.",
     ),
 }
 """Sub-command name → (module:attribute, its one-line summary for the listing)."""

@@ -16,8 +16,8 @@ from executor.cli.access import fail, with_store
 from executor.cli.breaker import operator_name, text_option
 from executor.cli.common import EXIT_BAD_INPUT, config_option, settings_or_exit
 from executor.cli.status import when
+from executor.domain.signal import InvalidSymbol
 from executor.execution.operator import NothingToClose, queue_closes, set_pause
-from executor.signals.schema import InvalidSignal
 
 
 @click.command()
@@ -67,8 +67,8 @@ def close(symbol: str | None, close_all: bool, config_path: Path | None) -> None
         queued = with_store(
             settings, lambda store: queue_closes(store, account, symbols, now, operator_name())
         )
-    except InvalidSignal as exc:
-        fail(f"SYMBOL {exc.errors[0].message}", EXIT_BAD_INPUT)
+    except InvalidSymbol as exc:
+        fail(f"SYMBOL {exc}", EXIT_BAD_INPUT)
     except NothingToClose as exc:
         click.echo(f"{exc}; nothing queued")
         return

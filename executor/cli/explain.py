@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import click
 from executor.cli.access import fail, with_store
 from executor.cli.common import EXIT_BAD_INPUT, config_option, settings_or_exit
 from executor.cli.status import order_line, when
+from executor.domain.display import money, percent
 from executor.domain.enums import PositionStatus
 from executor.service.explanation import explanation
 
@@ -102,11 +104,17 @@ def _decision_lines(decision: Mapping[str, Any]) -> list[str]:
             ("notional", "notional"),
             ("margin", "margin"),
             ("risk", "risk"),
-            ("risk_pct", "risk %"),
+            ("risk_pct", "of equity"),
+            ("risk_budget", "R"),
+            ("order_price", "order price"),
             ("liquidation_price", "liquidation"),
             ("binding", "bound by"),
         )
-        shown = [f"{label} {decision[key]}" for key, label in values if decision.get(key) is not None]
+        shown = [
+            f"{label} {_readable(key, decision[key])}"
+            for key, label in values
+            if decision.get(key) is not None
+        ]
         lines.append("  " + " · ".join(shown))
     else:
         lines = [f"REJECTED {decided}: {decision['reason']} — {decision['message']}"]
@@ -114,6 +122,19 @@ def _decision_lines(decision: Mapping[str, Any]) -> list[str]:
     lines.append(f"steps ({len(steps)})" if steps else "steps: none recorded")
     lines += [step_line(number, step) for number, step in enumerate(steps, start=1)]
     return lines
+
+
+MONEY_KEYS = frozenset({"notional", "margin", "risk", "risk_budget"})
+
+
+def _readable(key: str, value: Any) -> str:
+    """Money with 2 decimals and the risk share as a percentage; prices and sizes as the decision set them
+    (on the market's grid already)."""
+    if key in MONEY_KEYS:
+        return money(Decimal(value))
+    if key == "risk_pct":
+        return percent(Decimal(value))
+    return str(value)
 
 
 def _pairs(values: Any) -> str:
@@ -147,9 +168,12 @@ def _position_line(position: Mapping[str, Any]) -> str:
         f"#{position['id']} {position['status']} · {position['symbol']} {position['side']} {position['qty']}"
         f" @ {position['entry_price']} · stop {position['stop_price'] or 'none'}"
     )
+    if position.get("slippage") is not None:
+        allowed = position["slippage_allowed"] or "unknown"
+        line += f" · slippage {position['slippage']} per unit (allowed {allowed}; positive: paid)"
     if position["status"] == PositionStatus.CLOSED:
         line += (
-            f" · exit {position['exit_price']} · realized {position['realized_pnl']},"
-            f" fees {position['fees']}, funding {position['funding']}"
+            f" · exit {position['exit_price']} · realized {money(Decimal(position['realized_pnl']))},"
+            f" fees {money(Decimal(position['fees']))}, funding {money(Decimal(position['funding']))}"
         )
     return line

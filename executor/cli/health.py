@@ -24,7 +24,7 @@ EXIT_UNHEALTHY = 1
 @config_option
 def health(config_path: Path | None) -> None:
     """Exit 0 when the daemon's /health answers 200 on ingress.http, else 1 with the reason."""
-    url = local_url("http", settings_or_exit(config_path).ingress.http, "/health")
+    url = local_url("http", settings_or_exit(config_path, logs=False).ingress.http, "/health")
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
             status = response.status

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from executor.cli.common import config_option, settings_or_exit
+from executor.cli.common import EXIT_BAD_INPUT, config_option, settings_or_exit
 
 
 @click.command()
@@ -20,8 +20,13 @@ def run(config_path: Path | None) -> None:
     settings = settings_or_exit(config_path)
     # Imported here: the daemon pulls in ccxt, which every other sub-command can do without.
     from executor.service.daemon import Daemon
+    from executor.service.exchange import SimulatorStateError
 
-    asyncio.run(Daemon(settings).run())
+    try:
+        asyncio.run(Daemon(settings, config_path).run())
+    except SimulatorStateError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_BAD_INPUT)
     # Stopped, connections closed, logs written: skip tearing down the interpreter's heap (ccxt, the
     # markets, the simulator), which takes seconds on a busy machine and would overrun the promised stop.
     logging.shutdown()

@@ -121,7 +121,11 @@ async def send_websocket(
         async with connect(url, additional_headers=headers, open_timeout=wait_seconds) as connection:
             for message in messages:
                 await connection.send(message)
-                answer = json.loads(await asyncio.wait_for(connection.recv(), wait_seconds))
+                async with asyncio.timeout(wait_seconds):
+                    answer = json.loads(await connection.recv())
+                while "signal_id" not in answer:  # an earlier signal's outcome, pushed by the daemon
+                    async with asyncio.timeout(wait_seconds):
+                        answer = json.loads(await connection.recv())
                 answered += 1
                 on_answer(answer)
     except InvalidStatus as exc:

@@ -17,10 +17,16 @@ if TYPE_CHECKING:
     from adapters.sim import SimConfig
 
 
-async def _serve(exchange: Literal["binance", "phemex"], host: str, port: int, config: SimConfig) -> None:
-    from adapters.sim import SimServer
+async def _serve(
+    exchange: Literal["binance", "phemex"], host: str, port: int, config: SimConfig, state: Path, fresh: bool
+) -> None:
+    from adapters.sim import SimServer, SimStateError
 
-    server = SimServer(config, exchange=exchange)
+    try:
+        server = SimServer(config, exchange=exchange, state_path=state, fresh=fresh)
+    except SimStateError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_BAD_INPUT)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -45,7 +51,22 @@ async def _serve(exchange: Literal["binance", "phemex"], host: str, port: int, c
     help="TOML merged over config/sim/*.toml.",
 )
 @click.option("--seed", type=int, default=None, help="Seed for the price path and fault probabilities.")
-def sim(exchange: str, host: str, port: int, config_file: Path | None, seed: int | None) -> None:
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="State file kept across restarts  [default: var/sim-EXCHANGE.json]",
+)
+@click.option("--fresh", is_flag=True, help="Start over: ignore the state file and replace it.")
+def sim(
+    exchange: str,
+    host: str,
+    port: int,
+    config_file: Path | None,
+    seed: int | None,
+    state: Path | None,
+    fresh: bool,
+) -> None:
     """Run the local exchange simulator; prints its base URL on one line."""
     from adapters.sim import SimConfigError, load_sim_config
     from executor.config.paths import config_dir
@@ -58,4 +79,5 @@ def sim(exchange: str, host: str, port: int, config_file: Path | None, seed: int
     if seed is not None:
         config = config.with_overrides(seed=seed)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(exchange, host, port, config))  # type: ignore[arg-type]
+        state = state or Path("var") / f"sim-{exchange}.json"
+        asyncio.run(_serve(exchange, host, port, config, state, fresh))  # type: ignore[arg-type]

@@ -13,7 +13,9 @@ from typing import Any
 
 import click
 
-from executor.cli.common import config_option, settings_or_exit
+from executor.cli.common import config_option, configure_cli_logging, settings_or_exit
+from executor.domain.display import money, price, quantity
+from executor.domain.market import MarketFilters, grid_filters
 
 DAEMON_TIMEOUT_SECONDS = 2.0
 EXIT_NO_DAEMON = 3
@@ -30,9 +32,10 @@ def local_url(scheme: str, address: str, path: str) -> str:
 
 
 def ask_daemon(
-    url: str, secret: str | None = None, timeout: float = DAEMON_TIMEOUT_SECONDS
+    url: str, secret: str | None = None, timeout: float = DAEMON_TIMEOUT_SECONDS, *, expect: str = "breaker"
 ) -> tuple[dict[str, Any] | None, str | None]:
-    """The daemon's report and None, or None and why it could not be had (with a secret, sent as Bearer).
+    """The daemon's report (a JSON object with the key `expect`) and None, or None and why it could not be
+    had (with a secret, sent as Bearer).
 
     The standard library's client: one GET does not need httpx, whose import would double the command's
     start-up.
@@ -52,8 +55,8 @@ def ask_daemon(
         report = json.loads(body)
     except ValueError:
         return None, f"{url} did not answer JSON"
-    if not isinstance(report, dict) or "breaker" not in report:
-        return None, f"{url} did not answer a status report"
+    if not isinstance(report, dict) or expect not in report:
+        return None, f"{url} did not answer a {'status' if expect == 'breaker' else 'history'} report"
     return report, None
 
 
@@ -66,7 +69,7 @@ def status(as_json: bool, config_path: Path | None) -> None:
     Exits 0 with the running daemon's report; 3 when no daemon answered and the report was read from
     the database; 1 when the database cannot be read either.
     """
-    settings = settings_or_exit(config_path)
+    settings = settings_or_exit(config_path, logs=False)
     url = local_url("http", settings.ingress.http, "/status")
     secret = None if settings.ingress.secret is None else settings.ingress.secret.get_secret_value()
     report, problem = ask_daemon(url, secret)
@@ -75,6 +78,7 @@ def status(as_json: bool, config_path: Path | None) -> None:
         from executor.cli.access import with_store
         from executor.service.status import status_report
 
+        configure_cli_logging(settings)
         profile = settings.risk_profile()
         account = settings.exchange.account
         report = with_store(settings, lambda store: status_report(store, account, profile, datetime.now(UTC)))
@@ -104,9 +108,34 @@ def _or(value: Any, default: str = "?") -> str:
     return default if value is None else str(value)
 
 
+def _amount(value: str | None, default: str = "?") -> str:
+    """Money from a report (an exact decimal string) as people read it: 2 decimals, a loss with its minus."""
+    return default if value is None else money(Decimal(value))
+
+
+def market_grids(report: dict[str, Any]) -> dict[str, MarketFilters]:
+    """The tick and step of each market the daemon's report names (`markets`); none from the database."""
+    return grid_filters(report.get("markets") or {})
+
+
+def _price(value: str | None, filters: MarketFilters | None, default: str = "?") -> str:
+    """To the tick with the market known; as stored (with its own decimals) without."""
+    if value is None:
+        return default
+    return value if filters is None else price(Decimal(value), filters)
+
+
+def _qty(value: str | None, filters: MarketFilters | None) -> str:
+    if value is None:
+        return "?"
+    return value if filters is None else quantity(Decimal(value), filters)
+
+
 def render(report: dict[str, Any]) -> list[str]:
-    """The report for a terminal: one labelled line per part, positions and orders indented below."""
+    """The report for a terminal: one labelled line per part, positions and orders indented below; money
+    with 2 decimals, prices to the tick and quantities to the step where the daemon gave the markets."""
     daemon = report.get("daemon") or {}
+    grids = market_grids(report)
     lines = [
         f"daemon     running at {daemon.get('url')}"
         if daemon.get("running")
@@ -117,18 +146,23 @@ def render(report: dict[str, Any]) -> list[str]:
         _day_line(report.get("day") or {}),
         "equity     "
         + (
-            _or(report.get("equity"))
+            _amount(report.get("equity"))
             if report.get("equity") is not None
             else "unknown (only the running daemon reads it from the exchange)"
         ),
     ]
     positions = report.get("positions") or []
     lines.append(f"positions  {len(positions)} open" if positions else "positions  none")
-    lines += [f"  {_position_line(position)}" for position in positions]
-    lines += [f"  UNTRACKED {_exchange_line(p)}" for p in report.get("untracked_positions") or []]
+    lines += [
+        f"  {_position_line(position, grids.get(position.get('symbol', '')))}" for position in positions
+    ]
+    lines += [
+        f"  UNTRACKED {_exchange_line(p, grids.get(p.get('symbol', '')))}"
+        for p in report.get("untracked_positions") or []
+    ]
     orders = report.get("orders") or []
     lines.append(f"orders     {len(orders)} live" if orders else "orders     none")
-    lines += [f"  {order_line(order)}" for order in orders]
+    lines += [f"  {order_line(order, grids.get(order.get('symbol', '')))}" for order in orders]
     queued = report.get("queued_signals")
     if queued:
         lines.append(f"inbox      {queued} signal(s) waiting to be decided")
@@ -164,13 +198,14 @@ def _day_line(day: dict[str, Any]) -> str:
     head = f"day        {day.get('trading_day')}"
     if not day.get("breaker_enabled", True):
         return f"{head} · daily-loss breaker disabled"
-    limit = _or(day.get("limit"), _configured_limit(day))
+    limit = _amount(day.get("limit"), _configured_limit(day))
     if day.get("start_of_day_equity") is None:
         return f"{head} · nothing booked yet (the daemon opens the day's ledger) · limit {limit}"
     return (
-        f"{head} · loss {_or(day.get('loss'))} of limit {limit} ({day.get('loss_basis')} basis)"
-        f" · realized {day.get('realized_pnl')}, fees {day.get('fees')}, funding {day.get('funding')}"
-        f" · start-of-day equity {day.get('start_of_day_equity')}"
+        f"{head} · loss {_amount(day.get('loss'))} of limit {limit} ({day.get('loss_basis')} basis)"
+        f" · realized {_amount(day.get('realized_pnl'))}, fees {_amount(day.get('fees'))},"
+        f" funding {_amount(day.get('funding'))}"
+        f" · start-of-day equity {_amount(day.get('start_of_day_equity'))}"
     )
 
 
@@ -180,7 +215,7 @@ def _configured_limit(day: dict[str, Any]) -> str:
     if day.get("limit_pct") is not None:
         parts.append(f"{(Decimal(day['limit_pct']) * 100).normalize():f}% of the start-of-day equity")
     if day.get("limit_amount") is not None:
-        parts.append(str(day["limit_amount"]))
+        parts.append(_amount(day["limit_amount"]))
     if len(parts) == 2:
         return f"the smaller of {parts[0]} and {parts[1]}"
     return parts[0] if parts else "none"
@@ -190,45 +225,48 @@ def _leg(order: dict[str, Any] | None) -> str:
     return "no live order" if order is None else f"order {order.get('state')}"
 
 
-def _position_line(position: dict[str, Any]) -> str:
+def _position_line(position: dict[str, Any], grid: MarketFilters | None) -> str:
     stop = position.get("stop_order")
-    stop_text = f"stop {_or(position.get('stop_price'), 'none')} ({_leg(stop)})"
+    stop_text = f"stop {_price(position.get('stop_price'), grid, 'none')} ({_leg(stop)})"
     if stop is None:
         stop_text += " — NO STOP ON THE EXCHANGE"
     line = (
-        f"#{position.get('id')} {position.get('symbol')} {position.get('side')} {position.get('qty')}"
-        f" @ {position.get('entry_price')} · {position.get('leverage')}x · {stop_text}"
+        f"#{position.get('id')} {position.get('symbol')} {position.get('side')}"
+        f" {_qty(position.get('qty'), grid)} @ {_price(position.get('entry_price'), grid)}"
+        f" · {position.get('leverage')}x · {stop_text}"
     )
     if position.get("signal_id"):
         line += f" · signal {position['signal_id']}"
     if position.get("take_profit") is not None:
-        line += f" · take-profit {position['take_profit']} ({_leg(position.get('take_profit_order'))})"
+        take_profit = _price(position["take_profit"], grid)
+        line += f" · take-profit {take_profit} ({_leg(position.get('take_profit_order'))})"
     exchange = position.get("exchange")
     if exchange:
-        line += f" · mark {_or(exchange.get('mark_price'))}, unrealized {_or(exchange.get('unrealized_pnl'))}"
+        mark, unrealized = _price(exchange.get("mark_price"), grid), _amount(exchange.get("unrealized_pnl"))
+        line += f" · mark {mark}, unrealized {unrealized}"
     return line
 
 
-def _exchange_line(position: dict[str, Any]) -> str:
+def _exchange_line(position: dict[str, Any], grid: MarketFilters | None) -> str:
     return (
-        f"{position.get('symbol')} {position.get('side')} {position.get('qty')}"
-        f" @ {position.get('entry_price')} on the exchange, not opened by the daemon"
+        f"{position.get('symbol')} {position.get('side')} {_qty(position.get('qty'), grid)}"
+        f" @ {_price(position.get('entry_price'), grid)} on the exchange, not opened by the daemon"
     )
 
 
-def order_line(order: dict[str, Any]) -> str:
+def order_line(order: dict[str, Any], grid: MarketFilters | None = None) -> str:
     """One order on one line: client id, leg, what it does, its state and fill."""
-    price = ""
+    at = ""
     if order.get("trigger_price") is not None:
-        price = f" trigger {order['trigger_price']}"
+        at = f" trigger {_price(order['trigger_price'], grid)}"
     elif order.get("price") is not None:
-        price = f" at {order['price']}"
+        at = f" at {_price(order['price'], grid)}"
     line = (
         f"{order.get('client_order_id')} · {order.get('kind')} · {order.get('symbol')} {order.get('type')}"
-        f" {order.get('side')} {order.get('qty')}{price} · {order.get('state')}"
+        f" {order.get('side')} {_qty(order.get('qty'), grid)}{at} · {order.get('state')}"
     )
     if order.get("filled_qty") not in (None, "0") and order.get("average_price") is not None:
-        line += f" (filled {order['filled_qty']} @ {order['average_price']})"
+        line += f" (filled {_qty(order['filled_qty'], grid)} @ {_price(order['average_price'], grid)})"
     if order.get("error"):
         line += f" · {order['error']}"
     return line

@@ -9,10 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import tomllib
-from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -23,11 +22,6 @@ from pydantic import (
     field_serializer,
     field_validator,
     model_validator,
-)
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
 )
 
 from executor.config.binding import insecure_bind
@@ -45,7 +39,6 @@ from executor.domain.validation import Frozen, explain, prefixed
 from executor.risk import ProfileError, RiskProfile
 
 ENV_PREFIX = "EXECUTOR__"
-_CONFIG_FILES: ContextVar[tuple[Path, ...]] = ContextVar("config_files", default=())
 SECRET_KEYS: dict[str, tuple[str, ...]] = {
     "exchange": ("api_key", "api_secret"),
     "ingress": ("secret",),
@@ -91,6 +84,19 @@ class ExchangeSettings(Frozen):
     api_secret: SecretStr | None = None
     request_timeout_seconds: float = Field(default=10.0, ge=0.5, le=60)
     """How long one exchange request may take before its outcome counts as unknown (then looked up)."""
+    request_window_ms: int = Field(default=5000, ge=1000, le=60_000)
+    """How long a signed request stays executable (Binance `recvWindow`, Phemex request expiry): an unanswered
+    write is never resent before it has passed."""
+    rate_limits: Literal["auto", "mainnet", "testnet"] = "auto"
+    """The request budget the throttle keeps to. auto: the venue's own (Phemex paper is its testnet, 500
+    requests per 5 minutes in all); a simulator counts as mainnet unless set to its `rate_limits`."""
+    streams: bool = True
+    """Follow marks and best bid/ask over the exchange's market WebSocket streams (Binance markPrice and
+    bookTicker, Phemex's ticker pack and order book), and the account's user data stream (Binance's user
+    data stream, Phemex's aop_p); REST stays the fallback when a stream is stale or down, and polling stays
+    beside the user stream."""
+    stream_stall_ms: int = Field(default=5000, ge=1000, le=600_000)
+    """A stream with no message for this long counts as down (a silent stall): reconnected with backoff."""
 
     @model_validator(mode="after")
     def _live_needs_keys(self) -> Self:
@@ -145,6 +151,9 @@ class IngressSettings(Frozen):
     header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     """An HTTP request's headers, or a WebSocket handshake, must be complete within this."""
     body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    websocket_outcome_seconds: float = Field(default=30.0, ge=0, le=300)
+    """A WebSocket sender gets each signal's outcome when it is settled, waited for at most this long
+    (then the outcome as it stands, `queued`); 0 sends only the acknowledgements."""
 
     @field_validator("websocket", "http")
     @classmethod
@@ -187,11 +196,30 @@ class ExecutionSettings(Frozen):
     breaker_interval_seconds: float = Field(default=2.0, gt=0, le=60)
     reconcile_interval_seconds: float = Field(default=60.0, ge=5, le=3600)
     account_max_age_seconds: float = Field(default=10.0, gt=0, le=300)
+    streamed_account_seconds: float = Field(default=5.0, gt=0, le=300)
+    """How often the tracker reads the account (balance and positions) while a trusted user data stream
+    follows it and no market stream is down, instead of every `poll_interval_seconds`; the breaker judges that
+    snapshot. The Phemex testnet's 500 requests per 5 minutes cannot pay for a read every second
+    (docs/daemon.md "Polling beside the streams")."""
     market_refresh_seconds: float = Field(default=2.0, gt=0, le=60)
     max_price_age_ms: int = Field(default=1000, ge=50, le=60_000)
     clock_sync_seconds: float = Field(default=60.0, gt=0, le=3600)
     allow_stop_away_from_profit: bool = False
     on_foreign_position: ForeignPolicy = ForeignPolicy.HALT
+    not_found_grace_seconds: float = Field(default=15.0, ge=1, le=600)
+    """Exchanges answer "does not exist" for orders that do, for a while after placement: an order is taken
+    as never placed only when lookups still miss it this long after its write (issue #10 item 5)."""
+
+    @model_validator(mode="after")
+    def _streamed_account_is_fresh(self) -> Self:
+        """The signal path takes an account up to `account_max_age_seconds` old: a slower poll would put
+        the account's read on every signal's path."""
+        if self.streamed_account_seconds > self.account_max_age_seconds:
+            raise ValueError(
+                f"execution.streamed_account_seconds ({self.streamed_account_seconds:g}) must not exceed "
+                f"execution.account_max_age_seconds ({self.account_max_age_seconds:g})"
+            )
+        return self
 
 
 def _apprise_service(url: str) -> Any:
@@ -275,6 +303,23 @@ class AlertSettings(Frozen):
         return _port_checked(value, "alerts.webhook_url")
 
 
+class ReportSettings(Frozen):
+    dir: Path = Path("var/reports")
+    """Where the daily report goes (DAY.html and DAY.png); relative to the working directory."""
+    daily: bool = True
+    """Write the ended day's report at each trading-day rollover, linked from the daily summary."""
+    link_url: str = Field(default="", repr=False)
+    """The daemon's address as the operator reaches it (e.g. https://ops.example/executor): the daily
+    summary then links LINK_URL/reports/DAY.html (served by the daemon); empty: it names the file."""
+
+    @field_validator("link_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("reports.link_url must be empty or an http(s):// URL")
+        return _port_checked(value, "reports.link_url").rstrip("/")
+
+
 class ServiceSettings(Frozen):
     shutdown_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
@@ -295,35 +340,26 @@ class TestingSettings(Frozen):
         return ",".join(map(str, specs))
 
 
-class _TomlFiles(PydanticBaseSettingsSource):
+def _toml_files(files: tuple[Path, ...]) -> dict[str, Any]:
     """default.toml, then the user's file on top; a secret in either is refused, not silently used."""
-
-    def __init__(self, settings_cls: type[BaseSettings], files: tuple[Path, ...]) -> None:
-        super().__init__(settings_cls)
-        self._files = files
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        merged: dict[str, Any] = {}
-        for path in self._files:
-            try:
-                data = tomllib.loads(path.read_text(encoding="utf-8"))
-            except FileNotFoundError as exc:
-                raise ConfigError(f"config file {path} does not exist") from exc
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-            for section, keys in SECRET_KEYS.items():
-                for key in keys:
-                    if isinstance(data.get(section), dict) and key in data[section]:
-                        raise ConfigError(
-                            f"{section}.{key} is a secret and may not be in a file ({path}); set "
-                            f"{ENV_PREFIX}{section.upper()}__{key.upper()} or "
-                            f"{ENV_PREFIX}{section.upper()}__{key.upper()}_FILE instead"
-                        )
-            merged = _deep_merge(merged, data)
-        return merged
+    merged: dict[str, Any] = {}
+    for path in files:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        for section, keys in SECRET_KEYS.items():
+            for key in keys:
+                if isinstance(data.get(section), dict) and key in data[section]:
+                    raise ConfigError(
+                        f"{section}.{key} is a secret and may not be in a file ({path}); set "
+                        f"{ENV_PREFIX}{section.upper()}__{key.upper()} or "
+                        f"{ENV_PREFIX}{section.upper()}__{key.upper()}_FILE instead"
+                    )
+        merged = _deep_merge(merged, data)
+    return merged
 
 
 FILE_KEYS = SECRET_KEYS | {"database": ("url",), "ingress": (*SECRET_KEYS["ingress"], "redis_url")}
@@ -331,51 +367,39 @@ FILE_KEYS = SECRET_KEYS | {"database": ("url",), "ingress": (*SECRET_KEYS["ingre
 can carry a password (a container gets them as secret files, not in its environment)."""
 
 
-class _SecretFiles(PydanticBaseSettingsSource):
+def _secret_files() -> dict[str, Any]:
     """`EXECUTOR__SECTION__KEY_FILE=/run/secrets/x` reads the value of one of FILE_KEYS from that file."""
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for section, keys in FILE_KEYS.items():
-            for key in keys:
-                variable = f"{ENV_PREFIX}{section.upper()}__{key.upper()}_FILE"
-                path = os.environ.get(variable)
-                if not path:
-                    continue
-                try:
-                    value = Path(path).read_text(encoding="utf-8").strip()
-                except OSError as exc:
-                    raise ConfigError(
-                        f"{variable} names {path}, which cannot be read: {exc.strerror}"
-                    ) from exc
-                found.setdefault(section, {})[key] = value
-        return found
-
-
-class _Environment(PydanticBaseSettingsSource):
-    """EXECUTOR__SECTION__KEY[__SUBKEY…] overrides; values are read as TOML literals when they parse."""
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for variable, raw in os.environ.items():
-            if not variable.startswith(ENV_PREFIX) or variable.endswith("_FILE"):
+    found: dict[str, Any] = {}
+    for section, keys in FILE_KEYS.items():
+        for key in keys:
+            variable = f"{ENV_PREFIX}{section.upper()}__{key.upper()}_FILE"
+            path = os.environ.get(variable)
+            if not path:
                 continue
-            path = [part.lower() for part in variable[len(ENV_PREFIX) :].split("__")]
-            if len(path) < 2 or not all(path):
-                raise ConfigError(f"{variable} must name a SECTION__KEY, e.g. {ENV_PREFIX}DATABASE__URL")
-            node = found
-            for part in path[:-1]:
-                node = node.setdefault(part, {})
-                if not isinstance(node, dict):
-                    raise ConfigError(f"{variable} conflicts with another variable for the same key")
-            node[path[-1]] = raw if _is_secret(path) else _literal(raw)
-        return found
+            try:
+                value = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{variable} names {path}, which cannot be read: {exc.strerror}") from exc
+            found.setdefault(section, {})[key] = value
+    return found
+
+
+def _environment() -> dict[str, Any]:
+    """EXECUTOR__SECTION__KEY[__SUBKEY…] overrides; values are read as TOML literals when they parse."""
+    found: dict[str, Any] = {}
+    for variable, raw in os.environ.items():
+        if not variable.startswith(ENV_PREFIX) or variable.endswith("_FILE"):
+            continue
+        path = [part.lower() for part in variable[len(ENV_PREFIX) :].split("__")]
+        if len(path) < 2 or not all(path):
+            raise ConfigError(f"{variable} must name a SECTION__KEY, e.g. {ENV_PREFIX}DATABASE__URL")
+        node = found
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{variable} conflicts with another variable for the same key")
+        node[path[-1]] = raw if _is_secret(path) else _literal(raw)
+    return found
 
 
 def _is_secret(path: list[str]) -> bool:
@@ -403,8 +427,9 @@ class ConfigError(ValueError):
     """A configuration the daemon refuses to start with; the message names the key and the fix."""
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+class Settings(Frozen):
+    """The whole configuration. A plain frozen model: `load_settings` gathers its sources itself (pydantic-
+    settings would add ~0.1 s to every command's start for sources this project does not use)."""
 
     exchange: ExchangeSettings = ExchangeSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -412,6 +437,7 @@ class Settings(BaseSettings):
     risk: RiskSettings = RiskSettings()
     execution: ExecutionSettings = ExecutionSettings()
     alerts: AlertSettings = AlertSettings()
+    reports: ReportSettings = ReportSettings()
     logging: LoggingSettings = LoggingSettings()
     service: ServiceSettings = ServiceSettings()
     testing: TestingSettings = TestingSettings()
@@ -424,22 +450,6 @@ class Settings(BaseSettings):
                 "trials against the simulator or a testnet; remove it (and EXECUTOR__TESTING__CRASH_AT)"
             )
         return self
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (
-            init_settings,
-            _SecretFiles(settings_cls),
-            _Environment(settings_cls),
-            _TomlFiles(settings_cls, _CONFIG_FILES.get()),
-        )
 
     def risk_profile(self) -> RiskProfile:
         """The named profile with [risk.overrides] applied; a bad value is a ConfigError naming it."""
@@ -455,6 +465,7 @@ class Settings(BaseSettings):
             "database.url": self.database.url,
             "ingress.redis_url": self.ingress.redis_url,
             "alerts.webhook_url": self.alerts.webhook_url,
+            "reports.link_url": self.reports.link_url,
         }
 
     def secrets(self) -> list[str]:
@@ -477,15 +488,20 @@ class Settings(BaseSettings):
 
 
 def load_settings(path: Path | None = None) -> Settings:
-    """Resolve and validate the configuration, or raise ConfigError with one line per problem."""
+    """Resolve and validate the configuration, or raise ConfigError with one line per problem.
+
+    Sources from lowest to highest precedence: config/default.toml, the user's file, EXECUTOR__ variables,
+    then the values of EXECUTOR__…_FILE files. They are merged here rather than by pydantic-settings: its
+    import cost ~0.1 s of every CLI start (docs/performance.md), and the `_FILE` secrets and the refusal
+    of secrets in files needed sources of our own under it anyway.
+    """
     files = (config_dir() / "default.toml",) if path is None else (config_dir() / "default.toml", path)
-    token = _CONFIG_FILES.set(files)
+    from_files, from_environment = _secret_files(), _environment()
+    data = _deep_merge(_deep_merge(_toml_files(files), from_environment), from_files)
     try:
-        settings = Settings()
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_explain(exc)) from None
-    finally:
-        _CONFIG_FILES.reset(token)
     settings.risk_profile()
     return settings
 

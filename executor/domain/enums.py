@@ -19,6 +19,14 @@ class Side(StrEnum):
         return Side.SHORT if self is Side.LONG else Side.LONG
 
 
+class Action(StrEnum):
+    """What a signal asks for."""
+
+    OPEN = "open"
+    CLOSE = "close"
+    MOVE_STOP = "move_stop"
+
+
 class EntryType(StrEnum):
     MARKET = "market"
     LIMIT = "limit"
@@ -70,6 +78,8 @@ class EventKind(StrEnum):
     SIGNAL_MOVE_STOP = "signal.move_stop"
     POSITION_OPENED = "position.opened"
     POSITION_CLOSED = "position.closed"
+    POSITION_REDUCED = "position.reduced"
+    """The fill risked more than R plus the tolerance at the stop: the excess is closed (RISK_SPEC 2.5)."""
     STOP_MOVED = "stop.moved"
     DAY_STARTED = "day.started"
     BREAKER_TRIPPED = "breaker.tripped"
@@ -79,6 +89,7 @@ class EventKind(StrEnum):
     OPERATOR_PAUSE = "operator.pause"
     OPERATOR_UNPAUSE = "operator.unpause"
     OPERATOR_CLOSE = "operator.close"
+    ORDER_LATE_FILL = "order.late_fill"
 
 
 class ExchangeFamily(StrEnum):

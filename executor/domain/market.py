@@ -6,6 +6,8 @@ guessing: the snapshot names its stale items, and an unknown insurance fund is `
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -52,6 +54,9 @@ class MarketFilters:
     min_amount: Decimal
     min_notional: Decimal
     max_leverage: Decimal | None
+    price_band_down: Decimal | None = None
+    price_band_up: Decimal | None = None
+    """An order price must lie within mark × [down, up] (Binance PERCENT_PRICE); None where not published."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +75,27 @@ class Market:
     active: bool
 
 
+SETTLEMENT_MARGIN = timedelta(minutes=5)
+"""How far outside a span a settlement still counts as inside it: host and exchange clocks differ, and a
+payment may be stamped a little after its settlement."""
+
+
 @dataclass(frozen=True, slots=True)
 class FundingInfo:
     rate: Decimal
     next_funding_time: datetime | None
     interval: timedelta | None
+
+    def may_settle_between(self, start: datetime, end: datetime) -> bool:
+        """Whether a funding settlement can fall between `start` and `end`, each widened by SETTLEMENT_MARGIN.
+
+        Settlements come at the next funding time plus or minus whole intervals, so a span holding none of
+        them paid or received nothing; an unknown schedule may hold one."""
+        if self.next_funding_time is None or not self.interval:
+            return True
+        first = start - SETTLEMENT_MARGIN
+        steps = math.ceil((first - self.next_funding_time) / self.interval)
+        return self.next_funding_time + steps * self.interval <= end + SETTLEMENT_MARGIN
 
 
 def tier_for(tiers: tuple[LeverageTier, ...], notional: Decimal) -> LeverageTier | None:
@@ -132,3 +153,22 @@ class MarketSnapshot:
 
     def tier_for(self, notional: Decimal) -> LeverageTier | None:
         return tier_for(self.tiers, notional)
+
+
+def grid(filters: MarketFilters) -> dict[str, str]:
+    """A market's price tick and amount step as JSON text: what human output needs to show its numbers."""
+    return {"price_tick": format(filters.price_tick, "f"), "amount_step": format(filters.amount_step, "f")}
+
+
+def grid_filters(grids: Mapping[str, Mapping[str, str]]) -> dict[str, MarketFilters]:
+    """Each symbol's `grid` read back as filters for executor/domain/display.py (no limits: display only)."""
+    return {
+        symbol: MarketFilters(
+            amount_step=Decimal(value["amount_step"]),
+            price_tick=Decimal(value["price_tick"]),
+            min_amount=Decimal(0),
+            min_notional=Decimal(0),
+            max_leverage=None,
+        )
+        for symbol, value in grids.items()
+    }

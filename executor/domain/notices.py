@@ -2,22 +2,20 @@
 
 A notice carries exact Decimals with their unit; the notifier renders them when it sends, off the trading
 path, with the market's tick and step (prices to the tick, quantities down to the step, money and
-percentages with 2 decimals, a loss said as a loss).
+percentages with 2 decimals, a loss said as a loss) through executor/domain/display.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from enum import StrEnum
 from typing import Final
 
+from executor.domain.display import money, percent, pnl_words, price, quantity, r_multiple
 from executor.domain.market import MarketFilters
-from executor.domain.money import ZERO, floor_to_step
 from executor.domain.redaction import redact_urls
-
-CENT: Final = Decimal("0.01")
 
 
 class AlertKind(StrEnum):
@@ -32,6 +30,7 @@ class AlertKind(StrEnum):
     ORDER_UNRESOLVED = "order_unresolved"
     CLOSE_DEFERRED = "close_deferred"
     STALE_LEG = "stale_leg"
+    FILL_RISK_EXCEEDED = "fill_risk_exceeded"
 
 
 class NoticeEvent(StrEnum):
@@ -112,41 +111,6 @@ class Notice:
     account: str = field(default="")
 
 
-def risk_multiple(pnl: Decimal, risk: Decimal | None) -> Decimal | None:
-    """PnL ÷ the risk taken at entry; None when there was no risk to measure against."""
-    if risk is None or risk <= 0:
-        return None
-    return pnl / risk
-
-
-def money(value: Decimal) -> str:
-    return f"{value.quantize(CENT, rounding=ROUND_HALF_UP):,.2f}"
-
-
-def _decimals_of(step: Decimal) -> Decimal:
-    """The exponent to show a multiple of `step` with: 0.10 → 0.1, 0.001 → 0.001, 5 → 1."""
-    normal = step.normalize()
-    exponent = normal.as_tuple().exponent
-    return Decimal(1).scaleb(exponent if isinstance(exponent, int) and exponent < 0 else 0)
-
-
-def price(value: Decimal, filters: MarketFilters | None) -> str:
-    """To the market's tick (nearest, as an exchange shows it); unknown market: as given."""
-    if filters is None or filters.price_tick <= 0:
-        return f"{value.normalize():f}"
-    tick = filters.price_tick
-    ticks = (value / tick).to_integral_value(rounding=ROUND_HALF_UP)
-    return f"{(ticks * tick).quantize(_decimals_of(tick)):f}"
-
-
-def quantity(value: Decimal, filters: MarketFilters | None) -> str:
-    """Down to the market's step, like every quantity the daemon sends."""
-    if filters is None or filters.amount_step <= 0:
-        return f"{value.normalize():f}"
-    step = filters.amount_step
-    return f"{floor_to_step(value, step).quantize(_decimals_of(step)):f}"
-
-
 def figure_text(figure: Figure, filters: MarketFilters | None, currency: str) -> str:
     value = figure.value
     if not isinstance(value, Decimal):
@@ -159,12 +123,11 @@ def figure_text(figure: Figure, filters: MarketFilters | None, currency: str) ->
     if figure.unit is Unit.MONEY:
         return money(value) + suffix
     if figure.unit is Unit.PNL:
-        word = "loss" if value < ZERO else "profit"
-        return f"{word} {money(abs(value))}{suffix}"
+        return pnl_words(value) + suffix
     if figure.unit is Unit.PERCENT:
-        return f"{money(value)}%"
+        return percent(value)
     if figure.unit is Unit.R:
-        return f"{money(value)} R"
+        return r_multiple(value)
     return f"{value.normalize():f}"
 
 

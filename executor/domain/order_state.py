@@ -50,7 +50,11 @@ _ALLOWED: dict[OrderState, frozenset[OrderState]] = {
     OrderState.UNKNOWN: frozenset(
         {OrderState.OPEN, OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED, OrderState.NOT_SENT}
     ),
-    OrderState.OPEN: frozenset({OrderState.OPEN, OrderState.FILLED, OrderState.CANCELED}),
+    # REJECTED: a resting conditional order the matching engine refuses when it triggers (Binance algo
+    # REJECTED, e.g. a margin check; docs/exchange-facts.md §4).
+    OrderState.OPEN: frozenset(
+        {OrderState.OPEN, OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED}
+    ),
     OrderState.FILLED: frozenset(),
     OrderState.CANCELED: frozenset(),
     OrderState.REJECTED: frozenset(),

@@ -12,17 +12,28 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable, Collection, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Final, TypeVar
+from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from annotated_types import Ge, Gt, Le, Predicate
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    Strict,
+    StringConstraints,
+    ValidationError,
+)
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
-from executor.domain.money import NotANumber, to_decimal, to_int
+from executor.domain.money import ASCII_DECIMAL
 from executor.domain.redaction import redact_url, redact_urls
 
-E = TypeVar("E", bound=StrEnum)
 _SHOWN_CHARS: Final = 60
 _NO_VALUE: Final = object()
 
@@ -48,7 +59,141 @@ class FieldProblem(ValueError):
         return cls(*problems[0], *problems[1:])
 
 
-# --- field validators: each takes what TOML or JSON gave and returns the value or says what is expected ---
+# --- field types: pydantic's own parsing and constraints, each failure worded as the field's fix ---
+
+FIX: Final = "fix"
+"""The error type of a failure worded by `Says` or `Then`: its message is the whole answer to the sender."""
+
+
+def _worded(schema: CoreSchema, message: str) -> CoreSchema:
+    return core_schema.custom_error_schema(schema, custom_error_type=FIX, custom_error_message=message)
+
+
+@dataclass(frozen=True, slots=True)
+class Says:
+    """Annotation: any failure of the type as annotated so far is reported as `message` alone.
+
+    pydantic's own wording ("Input should be a valid string") names neither the field's rules nor
+    the fix; this replaces it, so a sender reads one line that says what to send instead.
+    """
+
+    message: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return _worded(handler(source), self.message)
+
+
+class Then:
+    """Annotation: pydantic constraints (annotated-types' `Gt`, `Le`…, or `Field(max_digits=…)`) checked
+    on the value parsed so far, their failure worded as `message`; the earlier steps keep their wording."""
+
+    __slots__ = ("constraints", "message")
+
+    def __init__(self, message: str, *constraints: object) -> None:
+        self.message = message
+        self.constraints = constraints
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        check = handler.generate_schema(Annotated[(source, Strict(), *self.constraints)])
+        return core_schema.chain_schema([handler(source), _worded(check, self.message)])
+
+
+@dataclass(frozen=True, slots=True)
+class AsciiDecimal:
+    """Annotation on `Decimal`: an exact decimal from a number, or from text in ASCII decimal notation.
+
+    pydantic's own decimal parsing goes through Python's Decimal(), which also reads Arabic-Indic and
+    full-width digits ("١٤٠" is 140) that no sender means as a price; text must match ASCII_DECIMAL
+    first. A float goes through its str (pydantic's way), so 0.1 stays 0.1. Each way to fail has its
+    own wording: not a number at all, text in other digits, not finite.
+    """
+
+    not_a_number: str
+    not_ascii: str
+    not_finite: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        numbers: list[CoreSchema] = [
+            core_schema.int_schema(strict=True),
+            core_schema.float_schema(strict=True),
+            core_schema.decimal_schema(strict=True),
+        ]
+        notation = core_schema.str_schema(
+            strict=True, strip_whitespace=True, pattern=f"^(?:{ASCII_DECIMAL.pattern})$"
+        )
+        kind = core_schema.union_schema([core_schema.str_schema(strict=True), *numbers])
+        return core_schema.chain_schema(
+            [
+                _worded(kind, self.not_a_number),
+                _worded(core_schema.union_schema([notation, *numbers]), self.not_ascii),
+                _worded(core_schema.decimal_schema(allow_inf_nan=False), self.not_finite),
+            ]
+        )
+
+
+def _in_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time in UTC is outside the years 1 to 9999") from None
+
+
+class WrittenTime:
+    """Annotation on `datetime`: an ISO 8601 time as text, or a datetime, with or without its zone.
+
+    Text or a datetime only: pydantic's lax datetime would also read a number (or a string of digits)
+    as a Unix time, which no one writing a time means."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        iso = core_schema.str_schema(strict=True, max_length=64, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
+        text = core_schema.chain_schema([iso, core_schema.datetime_schema()])
+        return core_schema.union_schema([core_schema.datetime_schema(strict=True), text])
+
+
+class UtcInstant:
+    """Annotation on `datetime`: a `WrittenTime` with its zone (Z or ±hh:mm), as that instant in UTC."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        aware = core_schema.datetime_schema(strict=True, tz_constraint="aware")
+        written = WrittenTime.__get_pydantic_core_schema__(source, handler)
+        return core_schema.no_info_after_validator_function(
+            _in_utc, core_schema.chain_schema([written, aware])
+        )
+
+
+# --- the settings' field types: the same pieces and pydantic constraints, worded `expected …` for files ---
+
+
+@dataclass(frozen=True, slots=True)
+class _As:
+    """Annotation: the value is checked as `kind` with `steps` (pydantic metadata), then handed to the
+    annotated type, so `Annotated[Decimal | None, number()]` still refuses an explicit null and a
+    `float` field still receives its number as a float."""
+
+    kind: Any
+    steps: tuple[object, ...]
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        checked = handler.generate_schema(Annotated[(self.kind, *self.steps)])
+        return core_schema.chain_schema([_blamed_as_written(checked), handler(source)])
+
+
+def _blamed_as_written(schema: CoreSchema) -> CoreSchema:
+    return core_schema.no_info_wrap_validator_function(_as_written, schema)
+
+
+def _as_written(value: object, check: core_schema.ValidatorFunctionWrapHandler) -> object:
+    """Hand-written: pydantic blames a later step's failure on the parsed value, not the one written."""
+    try:
+        return check(value)
+    except ValidationError as exc:
+        raise PydanticCustomError(FIX, "{fix}", {"fix": exc.errors()[0]["msg"]}) from None
+
+
+Bound = Decimal | int | None
+"""A range's end, or None where the range is open."""
 
 
 def _range_text(low: object, high: object, what: str) -> str:
@@ -61,126 +206,90 @@ def _range_text(low: object, high: object, what: str) -> str:
     return f"expected {what}"
 
 
-def _decimal_in(low: Decimal | int | None, high: Decimal | int | None) -> Callable[[object], Decimal]:
+def _bounds(low: Bound, high: Bound) -> tuple[object, ...]:
+    return (*(() if low is None else (Ge(low),)), *(() if high is None else (Le(high),)))
+
+
+def _decimal_steps(low: Bound, high: Bound, suffix: str = "") -> tuple[object, ...]:
     expected = _range_text(low, high, "a number")
-
-    def check(value: object) -> Decimal:
-        if isinstance(value, float | int | str | Decimal) and not isinstance(value, bool):
-            try:
-                parsed = to_decimal(value)
-            except NotANumber:
-                raise ValueError(f"{expected}, written with ASCII digits 0-9") from None
-            if (low is None or parsed >= low) and (high is None or parsed <= high):
-                return parsed
-        raise ValueError(expected)
-
-    return check
+    number = AsciiDecimal(
+        not_a_number=expected + suffix,
+        not_ascii=f"{expected}, written with ASCII digits 0-9{suffix}",
+        not_finite=expected + suffix,
+    )
+    bounds = _bounds(low, high)
+    return (number, Then(expected + suffix, *bounds)) if bounds else (number,)
 
 
-def number(low: Decimal | int | None = None, high: Decimal | int | None = None) -> BeforeValidator:
+def number(low: Bound = None, high: Bound = None) -> _As:
     """An exact decimal from a number or a string in ASCII decimal notation, within [low, high]."""
-    return BeforeValidator(_decimal_in(low, high))
+    return _As(Decimal, _decimal_steps(low, high))
 
 
-def positive() -> BeforeValidator:
+def positive() -> _As:
     """An exact decimal above zero (a tick, a step, an interval)."""
-    inner = _decimal_in(None, None)
-
-    def check(value: object) -> Decimal:
-        try:
-            parsed = inner(value)
-        except ValueError:
-            raise ValueError("expected a number > 0, written with ASCII digits 0-9") from None
-        if parsed <= 0:
-            raise ValueError("expected a number > 0")
-        return parsed
-
-    return BeforeValidator(check)
+    unreadable = "expected a number > 0, written with ASCII digits 0-9"
+    number = AsciiDecimal(not_a_number=unreadable, not_ascii=unreadable, not_finite=unreadable)
+    return _As(Decimal, (number, Then("expected a number > 0", Gt(0))))
 
 
-def number_or_off(low: Decimal | int | None = None, high: Decimal | int | None = None) -> BeforeValidator:
+def _false_is_off(value: object) -> object:
+    """TOML has no null, so `false` says the rule is off: the one step pydantic has no constraint for."""
+    return None if value is False else value
+
+
+@dataclass(frozen=True, slots=True)
+class _NumberOrOff:
+    """Annotation: `number`, or `false` (or null) meaning the rule is off."""
+
+    low: Bound
+    high: Bound
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        steps = _decimal_steps(self.low, self.high, ", or false to turn the rule off")
+        checked = handler.generate_schema(Annotated[(Decimal, *steps)])
+        off_or_number = core_schema.nullable_schema(_blamed_as_written(checked))
+        return core_schema.no_info_before_validator_function(_false_is_off, off_or_number)
+
+
+def number_or_off(low: Bound = None, high: Bound = None) -> _NumberOrOff:
     """`number`, or `false` (TOML has no null) meaning the rule is off."""
-    inner = _decimal_in(low, high)
-
-    def check(value: object) -> Decimal | None:
-        if value is False or value is None:
-            return None
-        try:
-            return inner(value)
-        except ValueError as exc:
-            raise ValueError(f"{exc}, or false to turn the rule off") from None
-
-    return BeforeValidator(check)
+    return _NumberOrOff(low, high)
 
 
-def whole(low: int | None = None, high: int | None = None) -> BeforeValidator:
+def whole(low: int | None = None, high: int | None = None) -> _As:
     """A whole number (`3`, `3.0` or `"3"`) within [low, high]."""
     expected = _range_text(low, high, "a whole number")
-
-    def check(value: object) -> int:
-        if isinstance(value, float | int | str | Decimal) and not isinstance(value, bool):
-            try:
-                parsed = to_decimal(value)
-            except NotANumber:
-                raise ValueError(expected) from None
-            if parsed == parsed.to_integral_value():
-                result = to_int(int(parsed))
-                if (low is None or result >= low) and (high is None or result <= high):
-                    return result
-        raise ValueError(expected)
-
-    return BeforeValidator(check)
+    number = AsciiDecimal(not_a_number=expected, not_ascii=expected, not_finite=expected)
+    return _As(Decimal, (number, Then(expected, Field(decimal_places=0), *_bounds(low, high))))
 
 
-def _flag(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("expected true or false")
-    return value
-
-
-def _text(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("expected a non-empty string")
-    return value
-
-
-def _texts(value: object) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple) or not all(isinstance(item, str) and item for item in value):
-        raise ValueError('expected a list of non-empty strings, e.g. ["BTC/USDT:USDT"]')
-    return tuple(value)
-
-
-def choice(enum: type[E]) -> BeforeValidator:
+def choice(enum: type[StrEnum]) -> _As:
     """A member of `enum` by its value; the message lists the values."""
-    options = ", ".join(member.value for member in enum)
-
-    def check(value: object) -> E:
-        if isinstance(value, enum):
-            return value
-        if isinstance(value, str) and value in enum._value2member_map_:
-            return enum(value)
-        raise ValueError(f"expected one of {options}")
-
-    return BeforeValidator(check)
+    return _As(enum, (Says(f"expected one of {', '.join(member.value for member in enum)}"),))
 
 
-def instant(value: object) -> datetime:
-    """An ISO 8601 time with its zone (a trailing Z or ±hh:mm)."""
-    if not isinstance(value, str | datetime):
-        raise ValueError('expected an ISO 8601 time string, e.g. "2026-06-02T14:00:00Z"')
-    try:
-        moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError('expected an ISO 8601 time string, e.g. "2026-06-02T14:00:00Z"') from None
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError('the time needs a zone, e.g. a trailing Z: "2026-06-02T14:00:00Z"')
-    return moment
+def _has_text(text: str) -> bool:
+    return bool(text.strip())
 
 
-FLAG: Final = BeforeValidator(_flag)
-TEXT: Final = BeforeValidator(_text)
-TEXTS: Final = BeforeValidator(_texts)
-INSTANT: Final = BeforeValidator(instant)
+_ISO_EXAMPLE: Final = '"2026-06-02T14:00:00Z"'
+FLAG: Final = _As(bool, (Strict(), Says("expected true or false")))
+TEXT: Final = _As(str, (Strict(), Predicate(_has_text), Says("expected a non-empty string")))
+NonEmpty = Annotated[str, Strict(), StringConstraints(min_length=1)]
+"""A string of at least one character (a symbol or an asset in a list)."""
+TEXTS: Final = _As(
+    tuple[NonEmpty, ...],
+    (Says('expected a list of non-empty strings, e.g. ["BTC/USDT:USDT"]'),),
+)
+INSTANT: Final = _As(
+    datetime,
+    (
+        WrittenTime,
+        Says(f"expected an ISO 8601 time string, e.g. {_ISO_EXAMPLE}"),
+        Then(f"the time needs a zone, e.g. a trailing Z: {_ISO_EXAMPLE}", AwareDatetime),
+    ),
+)
 
 
 # --- the formatter ---

@@ -14,8 +14,6 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from executor.domain.notices import AlertKind, Figure, Notice, Severity
 from executor.observability.logging import get_logger
 from executor.observability.metrics import Metrics
@@ -71,6 +69,8 @@ class Alerter:
             self._notifier.submit(replace(notice, account=self._account))
 
     async def _post(self, body: dict[str, Any]) -> None:
+        import httpx  # only with alerts.webhook_url: not a cost of every daemon start
+
         try:
             async with httpx.AsyncClient(timeout=5) as client:
                 response = await client.post(

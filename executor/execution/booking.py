@@ -12,13 +12,14 @@ from datetime import timedelta
 from executor.crashpoints import CrashPoint, crash_point
 from executor.domain.enums import EventKind, OrderKind, PositionStatus
 from executor.domain.money import ZERO
-from executor.domain.notices import AlertKind, Figure, Notice, NoticeEvent, Severity, Unit, risk_multiple
-from executor.domain.orders import Fill, OrderSide
+from executor.domain.notices import AlertKind, Figure, Notice, NoticeEvent, Severity, Unit
+from executor.domain.orders import Fill, FundingPayment, OrderSide
+from executor.domain.performance import r_multiple
 from executor.execution.alerts import Alerter
 from executor.execution.context import AccountContext
 from executor.execution.legs import LIVE_STATES, PROTECTIVE, OrderLegs
 from executor.observability.logging import get_logger
-from executor.store.models import DecisionRow, FillRow, FundingPaymentRow, OrderRow, PositionRow
+from executor.store.models import FillRow, FundingPaymentRow, OrderRow, PositionRow
 
 log = get_logger("executor.booking")
 
@@ -35,20 +36,39 @@ class Booking:
         self.alerter = alerter
         self.on_booked: OnBooked | None = None
 
-    async def book_close(self, position_pk: int) -> None:
-        """The exchange shows no position: book the close from its fills and funding, cancel siblings."""
+    async def _funding_payments(self, position: PositionRow, fills: Sequence[Fill]) -> list[FundingPayment]:
+        """The position's funding, read only when a settlement may lie in its life (opened to the later of
+        its last fill and now, on the exchange's clock). Binance's income read weighs 30 of the minute's
+        budget and Phemex's testnet counts every request; most positions live between two settlements.
+        A symbol whose schedule was never read is read."""
+        until = max([self.ctx.now(), *(f.timestamp for f in fills)])
+        schedule = self.ctx.exchange.funding_schedule(position.symbol)
+        if schedule is not None and not schedule.may_settle_between(position.opened_at, until):
+            return []
+        exchange = self.ctx.exchange
+        return await exchange.funding_payments_since(symbol=position.symbol, since=position.opened_at)
+
+    async def book_close(self, position_pk: int, fills: Sequence[Fill] | None = None) -> None:
+        """The exchange shows no position: book the close from its fills and funding, cancel siblings.
+
+        A protective leg still live in the database whose own fills cover it executed (Binance's algo
+        update, which reports its end, may come after the trade): it is recorded filled with the close,
+        not cancelled. One not covered (its trigger's order filled in part, or not at all) is cancelled,
+        and that cancel's lookup learns how it ended.
+
+        `fills`: the position's entry and exit fills as the user data stream delivered them, when it saw
+        them all (executor/execution/user_stream.py); else they are read from the exchange."""
         ctx = self.ctx
-        async with ctx.store.transaction() as tx:
+        async with ctx.store.read() as tx:
             position = await tx.positions.get(position_pk)
             orders = await tx.orders.for_position(position_pk)
         if position is None or position.status is not PositionStatus.OPEN:
             return
-        fills = await ctx.exchange.fills_since(position.symbol, position.opened_at - FILL_LOOKBACK)
-        payments = await ctx.exchange.funding_payments_since(symbol=position.symbol, since=position.opened_at)
-        for row in orders:
-            if row.kind in PROTECTIVE and row.state in LIVE_STATES:
-                await self.legs.cancel(row)
-        async with ctx.store.transaction() as tx:
+        if fills is None:
+            fills = await ctx.exchange.fills_since(position.symbol, position.opened_at - FILL_LOOKBACK)
+        payments = await self._funding_payments(position, fills)
+        executed = await self._end_legs(orders, fills)
+        async with ctx.store.read() as tx:
             orders = await tx.orders.for_position(position_pk)
         entry_fills, exit_fills = self._attribute(position, orders, fills)
         ours = {row.exchange_order_id: row for row in orders if row.exchange_order_id}
@@ -58,6 +78,10 @@ class Booking:
             still_open = await tx.positions.open_one(position_pk)
             if still_open is None:
                 return
+            for row, leg_fills in executed.values():
+                qty = sum((f.qty for f in leg_fills), ZERO)
+                average = sum((f.qty * f.price for f in leg_fills), ZERO) / qty
+                await tx.orders.executed(ctx.account, row.client_order_id, qty, average, now)
             entries = [
                 f for f in entry_fills if await tx.fills.add(self._fill_row(f, ours.get(f.order_id or "")))
             ]
@@ -96,7 +120,6 @@ class Booking:
                     qty=str(closed.qty),
                     exit_qty=str(exit_qty),
                 )
-            decision = await tx.decisions.for_signal(closed.signal_pk) if closed.signal_pk else None
             await ctx.book.record_close(tx, closed, now)
             await tx.events.append(
                 account=ctx.account,
@@ -110,6 +133,7 @@ class Booking:
                     "funding": str(closed.funding),
                 },
             )
+        ctx.accounts.outdate()
         log.info(
             "position_closed",
             symbol=closed.symbol,
@@ -119,20 +143,32 @@ class Booking:
         )
         exit_kinds = {leg.kind for f in exits if (leg := ours.get(f.order_id or "")) is not None}
         by_take_profit = OrderKind.TAKE_PROFIT in exit_kinds
-        self.alerter.notify(position_closed(closed, decision, by_take_profit=by_take_profit))
+        self.alerter.notify(position_closed(closed, by_take_profit=by_take_profit))
         crash_point(CrashPoint.FILL_BOOKED)
         if self.on_booked is not None:
             await self.on_booked(closed)
 
+    async def _end_legs(
+        self, orders: Sequence[OrderRow], fills: Sequence[Fill]
+    ) -> dict[int, tuple[OrderRow, list[Fill]]]:
+        """Cancel the live protective legs that did not execute; those that did are returned, to be
+        recorded filled with the close."""
+        executed = executed_legs(orders, fills)
+        for row in orders:
+            if row.kind in PROTECTIVE and row.state in LIVE_STATES and row.id not in executed:
+                await self.legs.cancel(row)
+        return executed
+
     @staticmethod
     def _attribute(
-        position: PositionRow, orders: Sequence[OrderRow], fills: list[Fill]
+        position: PositionRow, orders: Sequence[OrderRow], fills: Sequence[Fill]
     ) -> tuple[list[Fill], list[Fill]]:
         """The position's entry and exit fills among the symbol's recent fills.
 
-        Phemex's trade list carries no order id: an unattributed fill on the opening side from the
-        entry's time on is the entry's. Exits are fills on the closing side after the entry. A fill
-        already booked by an earlier position is not inserted again, so it is never counted twice.
+        Fills are attributed by order id (Phemex's from `/api-data/g-futures/trades`, the history that
+        names the order); a fill without one, on the opening side from the entry's time on, is the
+        entry's. Exits are fills on the closing side after the entry. A fill already booked by an
+        earlier position is not inserted again, so it is never counted twice.
         """
         closing = OrderSide.closing(position.side)
         entry_ids = {row.exchange_order_id for row in orders if row.kind is OrderKind.ENTRY}
@@ -167,15 +203,28 @@ class Booking:
         )
 
 
-def position_closed(position: PositionRow, decision: DecisionRow | None, *, by_take_profit: bool) -> Notice:
-    """PnL after fees and funding, and the R multiple: that PnL ÷ the risk taken at entry.
+def executed_legs(
+    orders: Sequence[OrderRow], fills: Sequence[Fill]
+) -> dict[int, tuple[OrderRow, list[Fill]]]:
+    """The live protective legs whose executing order's fills cover their quantity, with those fills, by
+    row id: Binance's algo order by the order its trigger created (`executed_order_id`, noted from the
+    trade), Phemex's stop by its own id."""
+    found: dict[int, tuple[OrderRow, list[Fill]]] = {}
+    for row in orders:
+        if row.kind not in PROTECTIVE or row.state not in LIVE_STATES:
+            continue
+        ids = {row.executed_order_id, row.exchange_order_id} - {None}
+        own = list({f.trade_id: f for f in fills if f.order_id in ids}.values())
+        if own and sum((f.qty for f in own), ZERO) >= row.qty:
+            found[row.id] = (row, own)
+    return found
 
-    The risk at entry is the distance from the entry price to the decision's stop (the first one, not a
-    moved one) times the quantity filled.
-    """
+
+def position_closed(position: PositionRow, *, by_take_profit: bool) -> Notice:
+    """PnL after fees and funding, and the R multiple: that PnL ÷ the risk taken at entry (the position's
+    `risk_at_entry`: the loss at the first stop for the quantity filled, fees in and out)."""
     pnl = position.realized_pnl - position.fees + position.funding
-    stop = decision.stop if decision is not None else None
-    risk = abs(position.entry_price - stop) * position.qty if stop is not None else None
+    risk = position.risk_at_entry
     figures = [
         Figure("side", position.side.value),
         Figure("quantity", position.qty, Unit.QTY),
@@ -188,7 +237,7 @@ def position_closed(position: PositionRow, decision: DecisionRow | None, *, by_t
         Figure("fees", position.fees, Unit.MONEY),
         Figure("funding", position.funding, Unit.PNL),
     ]
-    multiple = risk_multiple(pnl, risk)
+    multiple = r_multiple(pnl, risk)
     if multiple is not None:
         figures.append(Figure("R", multiple, Unit.R))
     event = NoticeEvent.TAKE_PROFIT if by_take_profit else NoticeEvent.POSITION_CLOSED

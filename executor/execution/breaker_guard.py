@@ -1,8 +1,9 @@
 """The daily-loss circuit breaker in action: evaluate, trip, cancel entries, flatten, and reset.
 
 The verdict is the risk engine's (`evaluate_daily_loss`); this module acts on it. On the equity basis a
-breach must hold on two consecutive readings, so one bad mark does not halt the day; on the realized
-basis the booked loss is a fact and trips at once.
+breach must hold on two consecutive readings of the account (two snapshots read apart, not one judged
+twice), so one bad mark does not halt the day; on the realized basis the booked loss is a fact and trips
+at once.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from executor.crashpoints import CrashPoint, crash_point
+from executor.domain.account import AccountSnapshot
 from executor.domain.enums import BreakerStatus, EventKind, OrderKind
 from executor.domain.notices import AlertKind, Notice, NoticeEvent, Severity, operator_action
 from executor.domain.order_state import OrderState
@@ -31,17 +33,31 @@ class BreakerGuard:
         self.keeper = keeper
         self.alerter = alerter
         self._breaches = 0
+        self._breached_on: AccountSnapshot | None = None
+        """The snapshot the latest breach was counted on."""
         self._was_tripped = ctx.book.halted
         self._was_paused: bool | None = None  # unknown until the first tick reads it
 
     async def on_booked(self, _position: PositionRow) -> None:
-        await self.check()
+        """A booked close may trip the breaker, whose check acts on the whole account: at once when the
+        booking held it, else as soon as the booking's symbol section ends."""
+        await self.ctx.lock.with_account(self.check)
 
     async def tick(self) -> None:
-        """Periodic: pick up an operator's halt or resume, then evaluate on fresh equity."""
+        """Periodic: pick up an operator's halt or resume, then evaluate on fresh equity: at most half the
+        breaker's interval old, or while the streams follow the account the tracker's latest snapshot
+        (read every `streamed_account_seconds`; the breaker reads only when the tracker is a tick late).
+        A breach waiting for its confirming reading reads at once: it would otherwise wait for the tracker's
+        next snapshot, seconds in which a database outage stalled the trip in a crash trial (seed 93052)."""
         await self.ctx.book.refresh_if_changed()
         await self._notice_pause()
-        await self.ctx.accounts.get(max_age_seconds=self.ctx.settings.breaker_interval_seconds / 2)
+        settings = self.ctx.settings
+        every = self.ctx.accounts.streamed_poll()
+        if every is None or self._breached_on is not None:
+            max_age = settings.breaker_interval_seconds / 2
+        else:
+            max_age = every + settings.poll_interval_seconds
+        await self.ctx.accounts.get(max_age_seconds=max_age)
         async with self.ctx.lock:
             await self.check()
 
@@ -79,9 +95,11 @@ class BreakerGuard:
         self._was_tripped = False
         ctx.metrics.breaker_tripped.set(0)
         if not verdict.trips or verdict.loss is None:
-            self._breaches = 0
+            self._breaches, self._breached_on = 0, None
             return
-        self._breaches += 1
+        if account is not self._breached_on:  # the checks share snapshots (`AccountCache`): count each once
+            self._breaches += 1
+            self._breached_on = account
         if config.basis is LossBasis.EQUITY and self._breaches < 2:
             log.warning(
                 "daily_loss_breach_pending_confirmation", loss=str(verdict.loss), limit=str(verdict.limit)
@@ -105,7 +123,7 @@ class BreakerGuard:
     async def _notice_pause(self) -> None:
         """An operator's pause or unpause, from the CLI or HTTP, noticed here as a halt is: the pause is
         a row another process may write, so the daemon reads it once per tick and notifies a change."""
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             pause = await current_pause(tx, self.ctx.account)
         if self._was_paused is not None and pause.paused != self._was_paused:
             event, headline = (
@@ -144,7 +162,7 @@ class BreakerGuard:
             return
         async with self.ctx.store.transaction() as tx:
             await self.ctx.book.apply(tx, lambda state: anchor_resume(state, loss), now)
-        self._breaches = 0
+        self._breaches, self._breached_on = 0, None
         log.warning(
             "breaker_resumed", loss_at_resume=str(loss), detail="the limit counts from this loss today"
         )
@@ -157,7 +175,7 @@ class BreakerGuard:
         config = ctx.profile.daily_loss
         if config.action is not BreakerAction.HALT or ctx.book.state.breaker is not BreakerStatus.TRIPPED:
             return
-        async with ctx.store.transaction() as tx:
+        async with ctx.store.read() as tx:
             entries = [
                 row
                 for row in await tx.orders.in_states(ctx.account, [OrderState.OPEN])

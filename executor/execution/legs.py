@@ -105,24 +105,28 @@ class OrderLegs:
         Left behind when a cancel failed at the close: exchanges keep GTC reduce-only stops and
         take-profits after the position is flat, and they then act on the next position on the symbol.
         """
-        async with self.ctx.store.transaction() as tx:
-            rows = [
-                row
-                for row in await tx.orders.in_states(self.ctx.account, LIVE_STATES)
-                if row.symbol == symbol and row.kind is not OrderKind.ENTRY and row.position_pk is not None
-            ]
-            closed = {
-                pk
-                for pk in {row.position_pk for row in rows}
-                if pk is not None
-                and (position := await tx.positions.get(pk)) is not None
-                and position.status is not PositionStatus.OPEN
-            }
+        async with self.ctx.store.read() as tx:
+            return await self.stale_in(tx, symbol)
+
+    async def stale_in(self, tx: Repositories, symbol: str) -> list[OrderRow]:
+        """`stale_on` in the caller's transaction (the signal path reads them with its decision)."""
+        rows = [
+            row
+            for row in await tx.orders.in_states(self.ctx.account, LIVE_STATES)
+            if row.symbol == symbol and row.kind is not OrderKind.ENTRY and row.position_pk is not None
+        ]
+        closed = {
+            pk
+            for pk in {row.position_pk for row in rows}
+            if pk is not None
+            and (position := await tx.positions.get(pk)) is not None
+            and position.status is not PositionStatus.OPEN
+        }
         return [row for row in rows if row.position_pk in closed]
 
     async def live(self, position_pk: int, kinds: Sequence[OrderKind] = PROTECTIVE) -> list[OrderRow]:
         """The position's legs of these kinds that the exchange may still hold."""
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             rows = await tx.orders.for_position(position_pk)
         return [row for row in rows if row.kind in kinds and row.state in LIVE_STATES]
 

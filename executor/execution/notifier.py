@@ -12,14 +12,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
-
-import apprise
+from typing import TYPE_CHECKING, Final
 
 from executor.domain.market import Market
 from executor.domain.notices import Event, Notice, render
 from executor.domain.redaction import redact_notification_url
 from executor.observability.logging import get_logger
+
+if TYPE_CHECKING:
+    import apprise
 
 log = get_logger("executor.notifier")
 
@@ -61,6 +62,8 @@ class Notifier:
 
     @staticmethod
     def _service(url: str) -> apprise.Apprise:
+        import apprise  # only with alerts.urls: a large import, not a cost of every daemon start
+
         service = apprise.Apprise()
         if not service.add(url):
             # Settings validate every URL first; this is a guard, never a traceback with the URL in it.
@@ -120,10 +123,10 @@ class Notifier:
     ) -> None:
         for attempt in range(1, self._attempts + 1):
             try:
-                result = await asyncio.wait_for(
-                    service.async_notify(body=body, title=title, notify_type=notice.severity.value),
-                    self._timeout,
-                )
+                async with asyncio.timeout(self._timeout):
+                    result = await service.async_notify(
+                        body=body, title=title, notify_type=notice.severity.value
+                    )
                 sent = bool(result)
             except TimeoutError:
                 sent = False
@@ -145,7 +148,8 @@ class Notifier:
         if worker is None:
             return
         try:
-            await asyncio.wait_for(self._queue.join(), timeout=seconds)
+            async with asyncio.timeout(seconds):
+                await self._queue.join()
         except TimeoutError:
             pass
         finally:

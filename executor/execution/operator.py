@@ -14,8 +14,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from executor.domain.enums import EventKind, PositionStatus
-from executor.signals.schema import Action, SignalMessage
+from executor.domain.enums import Action, EventKind, PositionStatus
+from executor.domain.signal import Instruction, perpetual_symbol
 from executor.store.models import ControlRow
 from executor.store.repositories import Repositories
 from executor.store.store import Store
@@ -92,10 +92,10 @@ class NothingToClose(Exception):
     """`close --all` found no open position."""
 
 
-def close_signal(symbol: str) -> SignalMessage:
-    """The close signal for `symbol` (validated like any sender's: InvalidSignal names the problem)."""
+def close_signal(symbol: str) -> Instruction:
+    """The close signal for `symbol` (its symbol checked as a sender's is: InvalidSymbol says the fix)."""
     signal_id = f"operator-close-{uuid.uuid4().hex[:20]}"
-    return SignalMessage.from_object({"id": signal_id, "action": Action.CLOSE.value, "symbol": symbol})
+    return Instruction(id=signal_id, symbol=perpetual_symbol(symbol), action=Action.CLOSE)
 
 
 async def queue_closes(

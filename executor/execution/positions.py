@@ -6,6 +6,7 @@ caller to hold the account's execution lock, so exchange writes for one account 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,15 +19,18 @@ from executor.domain.money import ZERO, floor_to_step
 from executor.domain.notices import AlertKind, Figure, Notice, NoticeEvent, Severity, Unit
 from executor.domain.order_state import OrderState
 from executor.domain.orders import Order, OrderType
+from executor.domain.signal import Instruction
 from executor.execution.alerts import Alerter
 from executor.execution.booking import Booking
 from executor.execution.context import AccountContext
+from executor.execution.fill_risk import assess, describe, slippage
 from executor.execution.legs import LIVE_STATES, PROTECTIVE, OrderLegs
 from executor.execution.protection import Protection
 from executor.observability.logging import get_logger
 from executor.ports.errors import ExchangeError
+from executor.ports.exchange import urgent_reads
 from executor.risk import OpenPosition, PositionAction, liquidation_violation, position_drawdown_action, trip
-from executor.signals.schema import SignalMessage
+from executor.risk.fill import risk_at_stop
 from executor.store.models import DecisionRow, OrderRow, PositionRow
 
 log = get_logger("executor.positions")
@@ -40,23 +44,27 @@ class PositionKeeper:
         self.protection = Protection(ctx, self.legs, alerter)
         self.booking = Booking(ctx, self.legs, alerter)
         self._liquidation_checked: set[int] = set()
+        self._fill_checked: set[int] = set()
         self._ban_alerted: datetime | None = None
+        self._tracked_at = float("-inf")
+        """When (monotonic) the tracker's latest pass completed."""
 
-    async def clear_stale_legs(self, symbol: str) -> list[str]:
-        """Cancel the legs closed positions left on `symbol`; the client ids still resting after it.
+    async def clear_stale_legs(self, symbol: str, stale: Sequence[OrderRow] | None = None) -> list[str]:
+        """Cancel the legs closed positions left on `symbol` (`stale`, when the caller read them already);
+        the client ids still resting after it.
 
         A stale stop or take-profit of an earlier position must never act on a later one, so an entry
         waits for this to come back empty (and the tracker's reconciliation clears symbols in use).
         """
         stuck = []
-        for row in await self.legs.stale_on(symbol):
+        for row in await self.legs.stale_on(symbol) if stale is None else stale:
             log.warning("stale_leg_cancel", symbol=symbol, client_id=row.client_order_id, kind=row.kind)
             if not await self.legs.cancel(row):
                 stuck.append(row.client_order_id)
         return stuck
 
     async def open_positions(self) -> Sequence[PositionRow]:
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             return await tx.positions.with_status(self.ctx.account, PositionStatus.OPEN)
 
     async def close_at_market(
@@ -94,12 +102,24 @@ class PositionKeeper:
     # ------------------------------------------------------------------ following
 
     async def track(self) -> None:
-        """The tracker loop's pass: the account is read before the lock is taken, so a signal in
-        flight never waits behind the tracker's reads."""
+        """The tracker loop's pass: the account is read before any lock is taken and each symbol is looked
+        at under its own, so a signal never waits behind the tracker's reads or its other symbols.
+
+        Resting entries have a loop of their own (`sync_entries`): the account's reads wait in the throttle
+        while its window is over the reads' share (a minute and more on Phemex's testnet budget), and an
+        expired entry waited as long for its cancel when this pass looked at it after them.
+
+        While the streams follow the account (`AccountCache.streamed_poll`) a pass runs only every
+        `streamed_account_seconds`: the user stream's events make the daemon look at a position at once, so
+        the pass is the fallback, and a read a second does not fit the Phemex testnet's budget. A gap or a
+        stale stream makes the next tick a pass again."""
         try:
-            account = await self.ctx.accounts.refresh()
-            async with self.ctx.lock:
-                await self.sync_all(account)
+            every = self.ctx.accounts.streamed_poll()
+            tick = self.ctx.settings.poll_interval_seconds
+            if every is not None and time.monotonic() - self._tracked_at < every - tick / 2:
+                return
+            await self.sync_positions()
+            self._tracked_at = time.monotonic()
         finally:
             self._alert_ban()
 
@@ -118,22 +138,42 @@ class PositionKeeper:
             banned_until=banned.isoformat(),
         )
 
-    async def sync_all(self, account: AccountSnapshot | None = None) -> None:
-        """Account, limit entries and every open position against the exchange; the caller holds the lock."""
-        if account is None:
-            account = await self.ctx.accounts.refresh()
-        now = self.ctx.now()
-        await self.ctx.book.observe_equity(account.equity, now)
+    async def sync_entries(self) -> None:
+        """Each symbol's resting limit entries in its section of the execution lock, judged by the time the
+        section began (a wait for it may outlast an expiry). Their lookups and cancels never wait in the
+        throttle, so an expired entry is cancelled whatever the account's reads wait for."""
+        async with self.ctx.store.read() as tx:
+            resting = await tx.orders.in_states(self.ctx.account, [OrderState.OPEN])
+        for symbol in sorted({row.symbol for row in resting if row.kind is OrderKind.ENTRY}):
+            with urgent_reads():  # waiting for the section, a cancel due now makes the holder's reads urgent
+                async with self.ctx.lock.symbol(symbol):
+                    await self.sync_resting_entries(self.ctx.now(), symbol)
+
+    async def sync_all(self) -> None:
+        """Limit entries, then the account and every open position against the exchange."""
+        await self.sync_entries()
+        await self.sync_positions()
+
+    async def sync_positions(self) -> None:
+        """The account and every open position against the exchange, each symbol in its section of the
+        execution lock (inside the caller's whole-account section, if it holds one)."""
+        account = await self.ctx.accounts.refresh()
+        # The day's row and the carried state are the whole account's: rolled under its section, so the
+        # breaker's check (also whole-account) and this pass never both start the same trading day.
+        await self.ctx.lock.with_account(lambda: self.ctx.book.observe_equity(account.equity, self.ctx.now()))
         self.ctx.metrics.equity.set(float(account.equity))
-        await self.sync_resting_entries(now)
-        for position in await self.open_positions():
-            await self.sync_position(position.id, account)
+        positions = await self.open_positions()
+        for symbol in sorted({position.symbol for position in positions}):
+            async with self.ctx.lock.symbol(symbol):
+                for position in await self.open_positions():
+                    if position.symbol == symbol:
+                        await self.sync_position(position.id, account)
 
     async def sync_position(self, position_pk: int, account: AccountSnapshot | None = None) -> None:
         """Compare one position with the exchange's (freshly read unless given) and book it if gone."""
         if account is None:
             account = await self.ctx.accounts.refresh()
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             position = await tx.positions.get(position_pk)
         if position is None or position.status is not PositionStatus.OPEN:
             return
@@ -150,9 +190,17 @@ class PositionKeeper:
             elif live.qty < position.qty:
                 await self._resize(position_pk, live.qty)
             self._check_liquidation(position, live)
+            if _past_stop(position, live):
+                # Still open beyond its stop: the stop did not act (Binance can reject a stop after it
+                # triggers, e.g. a margin check, docs/exchange-facts.md §4). Protection re-places it,
+                # or, as the price is past it, closes the position.
+                log.warning("position_past_its_stop", symbol=position.symbol, stop=str(position.stop_price))
+                await self.ensure_protected(position.id)
+                return
             if position.close_requested:
                 await self._retry_close(position)
             else:
+                await self.check_fill_risk(position_pk)
                 await self._position_drawdown(position, live)
             return
         await self.booking.book_close(position_pk)
@@ -201,7 +249,7 @@ class PositionKeeper:
         legs = await self.legs.live(position.id, (OrderKind.CLOSE,))
         if legs:
             return
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             reduced = any(
                 row.kind is OrderKind.CLOSE and row.filled_qty > 0
                 for row in await tx.orders.for_position(position.id)
@@ -249,13 +297,13 @@ class PositionKeeper:
         async with self.ctx.store.transaction() as tx:
             await tx.positions.resize(position_pk, qty)
 
-    async def sync_resting_entries(self, now: datetime) -> None:
-        """Limit entries: the first fill opens the position; expiry cancels the rest."""
-        async with self.ctx.store.transaction() as tx:
+    async def sync_resting_entries(self, now: datetime, symbol: str | None = None) -> None:
+        """Limit entries (on `symbol`, or all): the first fill opens the position; expiry cancels the rest."""
+        async with self.ctx.store.read() as tx:
             entries = [
                 row
                 for row in await tx.orders.in_states(self.ctx.account, [OrderState.OPEN])
-                if row.kind is OrderKind.ENTRY
+                if row.kind is OrderKind.ENTRY and symbol in (None, row.symbol)
             ]
             payloads: dict[str, dict[str, Any] | None] = {}
             for row in entries:
@@ -265,7 +313,7 @@ class PositionKeeper:
             payload = payloads[row.client_order_id]
             if payload is None:
                 continue
-            signal = SignalMessage.from_object(payload)
+            signal = Instruction.from_payload(payload)
             order = await self.ctx.exchange.fetch_order(row.symbol, row.client_order_id)
             if order is None:
                 continue
@@ -277,7 +325,7 @@ class PositionKeeper:
                     log.warning("entry_expiry_cancel_failed", client_id=row.client_order_id, error=str(exc))
             await self._entry_progress(row, signal, order)
 
-    async def _entry_progress(self, row: OrderRow, signal: SignalMessage, order: Order) -> None:
+    async def _entry_progress(self, row: OrderRow, signal: Instruction, order: Order) -> None:
         now = self.ctx.now()
         async with self.ctx.store.transaction() as tx:
             entry = await tx.orders.record(self.ctx.account, row.client_order_id, order, now)
@@ -291,14 +339,14 @@ class PositionKeeper:
         """Cancel a resting entry; what it filled meanwhile becomes a protected position, or else its
         stop and take-profit go with it."""
         await self.legs.cancel(row)
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             cancelled = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
             stored = await tx.signals.by_pk(row.signal_pk) if row.signal_pk is not None else None
         assert cancelled is not None
         if cancelled.filled_qty > 0 and stored is not None:
             order = await self.ctx.exchange.fetch_order(cancelled.symbol, cancelled.client_order_id)
             if order is not None:
-                await self.adopt_filled_entry(cancelled, SignalMessage.from_object(stored.payload), order)
+                await self.adopt_filled_entry(cancelled, Instruction.from_payload(stored.payload), order)
             return
         for sibling in await self._live_siblings(cancelled):
             await self.legs.cancel(sibling)
@@ -306,7 +354,7 @@ class PositionKeeper:
     async def _live_siblings(self, entry: OrderRow) -> list[OrderRow]:
         if entry.signal_pk is None:
             return []
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             rows = await tx.orders.for_signal(entry.signal_pk)
         return [row for row in rows if row.kind in PROTECTIVE and row.state in LIVE_STATES]
 
@@ -314,7 +362,7 @@ class PositionKeeper:
         """Exactly one resting stop, or the position is closed at market with an alert (RISK_SPEC §0)."""
         if await self.protection.ensure(position_pk):
             return
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             position = await tx.positions.get(position_pk)
         symbol = position.symbol if position is not None else "?"
         self.alerter.raise_alert(
@@ -322,7 +370,7 @@ class PositionKeeper:
         )
         await self.close_at_market(position_pk, "stop could not be placed")
 
-    async def adopt_filled_entry(self, entry: OrderRow, signal: SignalMessage, order: Order) -> int | None:
+    async def adopt_filled_entry(self, entry: OrderRow, signal: Instruction, order: Order) -> int | None:
         """The position of an entry that filled out of the signal path (a limit fill, a restart)."""
         now = self.ctx.now()
         async with self.ctx.store.transaction() as tx:
@@ -332,6 +380,9 @@ class PositionKeeper:
             decision = await tx.decisions.for_signal(signal_pk) if signal_pk is not None else None
             if current.position_pk is None and decision is not None and decision.stop is not None:
                 account = self.ctx.accounts.latest
+                slipped = slippage(decision, decision.side, order.average_price)
+                entry_price = order.average_price or current.price or decision.entry or ZERO
+                taker_fee = decision_taker_fee(decision, self.ctx.profile.taker_fee)
                 position = await tx.positions.add(
                     PositionRow(
                         account=self.ctx.account,
@@ -340,13 +391,18 @@ class PositionKeeper:
                         side=decision.side,
                         status=PositionStatus.OPEN,
                         qty=order.filled,
-                        entry_price=order.average_price or current.price or decision.entry or ZERO,
+                        entry_price=entry_price,
                         stop_price=decision.stop,
                         take_profit=decision.take_profit,
                         leverage=decision.leverage or 1,
                         setup=signal.setup or Setup.PRIMARY,
                         equity_before=account.equity if account is not None else None,
+                        risk_at_entry=risk_at_stop(
+                            decision.side, order.filled, entry_price, decision.stop, taker_fee
+                        ),
                         exit_price=None,
+                        slippage_allowed=slipped.allowed,
+                        slippage=slipped.actual,
                         opened_at=order.timestamp or now,
                         closed_at=None,
                     )
@@ -367,21 +423,108 @@ class PositionKeeper:
             self.alerter.notify(entry_filled(opened, decision))
         if position_pk is not None:
             await self.ensure_protected(position_pk)
+            await self.check_fill_risk(position_pk)
         return position_pk
+
+    async def check_fill_risk(self, position_pk: int) -> None:
+        """RISK_SPEC 2.5 after the fill: risk at the stop above R × (1 + tolerance) closes the excess at once.
+
+        Runs after the stop rests for the whole fill, so the reduce-only close only ever leaves a stop
+        covering more than the position. Once settled for a position in this run it is not looked at again;
+        the tracker calls it on every pass until then, so a reduce refused, or cut short by a crash or a
+        restart, is tried again, while a close of the position that filled or may still fill (this one,
+        the 20/50 rule's) means it was reduced already and nothing is sent twice.
+        """
+        if position_pk in self._fill_checked:
+            return
+        async with self.ctx.store.read() as tx:
+            position = await tx.positions.get(position_pk)
+            signal_pk = position.signal_pk if position is not None else None
+            decision = await tx.decisions.for_signal(signal_pk) if signal_pk is not None else None
+            legs = await tx.orders.for_position(position_pk)
+        closes = [row for row in legs if row.kind is OrderKind.CLOSE]
+        entry_filled = sum((row.filled_qty for row in legs if row.kind is OrderKind.ENTRY), ZERO)
+        if any(row.state in LIVE_STATES for row in closes):
+            return  # its outcome is being settled; the next pass looks again
+        if (
+            position is None
+            or position.status is not PositionStatus.OPEN
+            or position.close_requested
+            or decision is None
+            or any(row.filled_qty > 0 for row in closes)
+        ):
+            self._fill_checked.add(position_pk)
+            return
+        # The entry's own fill: a position grown by hand beyond it is reported by `_grown`, not cut here.
+        filled = min(position.qty, entry_filled) if entry_filled > 0 else position.qty
+        market = (await self.ctx.exchange.markets()).get(position.symbol)
+        check = assess(position, filled, decision, market, self.ctx.profile)
+        if check is None or check.excess_qty == 0:
+            self._fill_checked.add(position_pk)
+            return
+        message = describe(position, decision, check)
+        if not closes:  # the first attempt: said once, however often it is retried
+            async with self.ctx.store.transaction() as tx:
+                signal = await tx.signals.by_pk(signal_pk) if signal_pk is not None else None
+                await tx.events.append(
+                    account=self.ctx.account,
+                    at=self.ctx.now(),
+                    kind=EventKind.POSITION_REDUCED,
+                    signal_id=signal.signal_id if signal is not None else None,
+                    data={
+                        "symbol": position.symbol,
+                        "fill_price": str(position.entry_price),
+                        "reference_price": str(decision.entry),
+                        "stop": str(decision.stop),
+                        "risk": str(check.risk),
+                        "risk_budget": str(decision.risk_budget),
+                        "limit": str(check.limit),
+                        "filled_qty": str(filled),
+                        "excess_qty": str(check.excess_qty),
+                    },
+                )
+            self.alerter.raise_alert(
+                AlertKind.FILL_RISK_EXCEEDED,
+                message,
+                symbol=position.symbol,
+                risk=check.risk,
+                limit=check.limit,
+                excess_qty=check.excess_qty,
+            )
+        order = await self.close_at_market(position_pk, f"fill risk over R: {message}", qty=check.excess_qty)
+        if order is not None and order.filled > 0:
+            self._fill_checked.add(position_pk)
+            await self.protection.fit_stop(position_pk)
+
+
+def _past_stop(position: PositionRow, live: Position) -> bool:
+    """The mark is at or beyond the position's stop price (a long's at or below it, a short's at or above)."""
+    if position.stop_price is None or live.mark_price is None:
+        return False
+    return (live.mark_price - position.stop_price) * position.side.sign <= 0
+
+
+def decision_taker_fee(decision: DecisionRow, default: Decimal) -> Decimal:
+    """The taker fee rate the decision sized with (its `data` step records it), else the profile's."""
+    for step in decision.steps:
+        if isinstance(step, dict) and step.get("step") == "data":
+            fee = (step.get("after") or {}).get("taker_fee")
+            if fee is not None:
+                return Decimal(str(fee))
+    return default
 
 
 def entry_filled(position: PositionRow, decision: DecisionRow | None) -> Notice:
-    """Size, entry, stop, the risk the fill took (entry to stop times the filled quantity), leverage."""
+    """Size, entry, stop, the risk the fill took (the loss at the stop with fees in and out), leverage."""
     figures = [
         Figure("side", position.side.value),
         Figure("quantity", position.qty, Unit.QTY),
         Figure("entry", position.entry_price, Unit.PRICE),
     ]
     if position.stop_price is not None:
-        figures += [
-            Figure("stop", position.stop_price, Unit.PRICE),
-            Figure("risk", abs(position.entry_price - position.stop_price) * position.qty, Unit.MONEY),
-        ]
+        figures.append(Figure("stop", position.stop_price, Unit.PRICE))
+    if position.risk_at_entry is not None:
+        figures.append(Figure("risk", position.risk_at_entry, Unit.MONEY))
     if decision is not None and decision.risk_pct is not None:
         figures.append(Figure("risk of equity", decision.risk_pct, Unit.PERCENT))
     if position.take_profit is not None:

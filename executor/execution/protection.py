@@ -40,7 +40,7 @@ class Protection:
         )
 
     async def place_take_profit(self, position_pk: int, client_id: str) -> Order | None:
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             row = await tx.orders.by_client_id(self.ctx.account, client_id)
             position = await tx.positions.get(position_pk)
         assert row is not None and position is not None and row.trigger_price is not None
@@ -97,13 +97,38 @@ class Protection:
             )
         return f"stop moved from {previous} to {trigger_price}"
 
+    async def fit_stop(self, position_pk: int) -> None:
+        """After the position shrank: a stop for exactly what is left, resting before the larger one goes.
+
+        At no moment does less than the position have a stop; if the new one cannot be placed, or the
+        larger one not cancelled, the larger one (reduce-only, so it never opens) still covers it all.
+        """
+        async with self.ctx.store.read() as tx:
+            position = await tx.positions.get(position_pk)
+        if position is None or position.status is not PositionStatus.OPEN or position.stop_price is None:
+            return
+        larger = [
+            row
+            for row in await self.legs.live(position_pk, (OrderKind.STOP,))
+            if row.state is OrderState.OPEN and row.qty != position.qty
+        ]
+        if not larger:
+            return
+        new = await self.place_stop(position_pk, position.stop_price)
+        if new is None or not new.is_open:
+            log.warning("stop_not_fitted", symbol=position.symbol, qty=str(position.qty))
+            return
+        for row in larger:
+            await self.legs.cancel(row)
+
     async def ensure(self, position_pk: int) -> bool:  # noqa: C901 - one pass from what rests to exactly one stop; split, its safety argument would be spread
-        """True when exactly one stop rests afterwards: adopted, extras of ours cancelled, or placed.
+        """True when exactly one stop rests afterwards (adopted, extras of ours cancelled, or placed), or one
+        that no longer rests is still reported open (fired, executing).
 
         A resting stop is adopted even without a client id of ours (Phemex's attached stop); False means
         none could be placed and the caller must close the position (RISK_SPEC §0).
         """
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             position = await tx.positions.get(position_pk)
             rows = [row for row in await tx.orders.for_position(position_pk) if row.kind is OrderKind.STOP]
         if position is None or position.status is not PositionStatus.OPEN:
@@ -123,9 +148,19 @@ class Protection:
         covering = [order for order in resting if order.qty >= position.qty]
         if not covering:
             # None rests, or only stops for less than the position (it grew): a whole one goes in first.
+            resting_ids = {order.exchange_id for order in resting}
             for row in rows:
-                if row.state in LIVE_STATES and row.exchange_order_id not in {o.exchange_id for o in resting}:
+                if row.state in LIVE_STATES and row.exchange_order_id not in resting_ids:
                     await self.legs.settle_absent(row)
+            if working := [
+                row
+                for row in await self.legs.live(position_pk, (OrderKind.STOP,))
+                if row.state is OrderState.OPEN and row.exchange_order_id not in resting_ids
+            ]:
+                # Not resting, yet its lookup says open: fired and on its way to the matching engine
+                # (Binance algo TRIGGERING). Working, not missing: another stop would be sent twice.
+                log.warning("stop_triggering", symbol=position.symbol, client_id=working[0].client_order_id)
+                return True
             live = (await self.ctx.accounts.refresh()).position(position.symbol)
             if live is None or live.qty == 0:
                 return True  # the stop already fired (a gap right after the entry): nothing to guard

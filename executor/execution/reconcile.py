@@ -8,28 +8,28 @@ is never placed late. What cannot be explained halts trading with the reason: fa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from executor.config.settings import ForeignPolicy
 from executor.domain.client_ids import parse_client_order_id
 from executor.domain.enums import EventKind, OrderKind, PositionStatus
 from executor.domain.notices import AlertKind
 from executor.domain.order_state import OrderState
+from executor.domain.orders import Order
+from executor.domain.signal import Instruction
 from executor.execution.alerts import Alerter
 from executor.execution.context import AccountContext
 from executor.execution.positions import PositionKeeper
 from executor.observability.logging import get_logger
 from executor.ports.errors import ExchangeError
 from executor.risk import trip
-from executor.signals.schema import SignalMessage
 from executor.store.models import OrderRow
 
 log = get_logger("executor.reconcile")
 
-NOT_FOUND_DEADLINE = timedelta(seconds=15)
-"""An unknown row (its write had an ambiguous answer) the exchange does not find is settled as never sent
-only this long after its last change: exchanges answer "does not exist" for orders that do, for a while
-after placement."""
+LATE_FILL_LOOKBACK = timedelta(days=1)
+"""How far back entries settled `not_sent`/`canceled` are looked up when the exchange shows a position the
+daemon does not know: the one that filled late is among them."""
 
 
 @dataclass
@@ -46,20 +46,25 @@ class Reconciler:
         self.ctx = ctx
         self.keeper = keeper
         self.alerter = alerter
+        self.covers_since: datetime | None = None
+        """When (host clock) the latest completed run began reading: it accounts for everything before."""
 
     async def run(self) -> ReconcileReport:
         report = ReconcileReport()
         async with self.ctx.lock:
+            began = datetime.now(UTC)
             account = await self.ctx.accounts.refresh()
             await self.ctx.book.observe_equity(account.equity, self.ctx.now())
             await self._resolve_unsettled_orders(report)
             await self.keeper.sync_resting_entries(self.ctx.now())
             await self._adopt_unbooked_entries()
+            await self._adopt_late_fills()
             await self._positions(report)
             await self._foreign_positions(report)
             await self._orphans(report)
             if report.unexplained:
                 await self.halt(report.unexplained)
+            self.covers_since = began
         log.info(
             "reconciled",
             resolved_orders=report.resolved_orders,
@@ -71,16 +76,23 @@ class Reconciler:
         return report
 
     async def _resolve_unsettled_orders(self, report: ReconcileReport) -> None:
-        """PENDING and UNKNOWN rows: what does the exchange know under their client id?"""
-        async with self.ctx.store.transaction() as tx:
+        """PENDING and UNKNOWN rows: what does the exchange know under their client id?
+
+        One miss is no proof (Binance answers -2013 for orders that exist, for a while after placement,
+        and a request sent just before a crash may still execute within its window): a row missed by the
+        lookup and by the open orders is UNKNOWN until `not_found_grace_seconds` after its last change,
+        and only then settled NOT_SENT.
+        """
+        async with self.ctx.store.read() as tx:
             rows = await tx.orders.in_states(self.ctx.account, [OrderState.PENDING, OrderState.UNKNOWN])
         unsettled = (OrderState.PENDING, OrderState.UNKNOWN)
+        grace = timedelta(seconds=self.ctx.settings.not_found_grace_seconds)
         for row in rows:
-            async with self.ctx.store.transaction() as tx:
+            async with self.ctx.store.read() as tx:
                 current = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
             if current is None or current.state not in unsettled:
                 continue  # settled meanwhile, e.g. a stop adopted when its entry's position was opened
-            found = await self.ctx.exchange.fetch_order(row.symbol, row.client_order_id)
+            found = await self._find(row)
             now = self.ctx.now()
             if (
                 found is None
@@ -88,12 +100,10 @@ class Reconciler:
                 and (current.position_pk is not None or await self._entry_resting(row))
             ):
                 continue  # judged against the resting orders when its position is protected
-            if (
-                found is None
-                and current.state is OrderState.UNKNOWN
-                and now - current.updated_at < NOT_FOUND_DEADLINE
-            ):
-                continue  # one miss is no proof (Binance -2013 for orders that exist): unknown until then
+            if found is None and now - current.updated_at < grace:
+                if current.state is OrderState.PENDING:
+                    await self._move(row, OrderState.UNKNOWN, "not found yet after a restart")
+                continue
             async with self.ctx.store.transaction() as tx:
                 if found is None:
                     await tx.orders.move(
@@ -101,7 +111,7 @@ class Reconciler:
                         row.client_order_id,
                         OrderState.NOT_SENT,
                         now,
-                        "not on the exchange after restart",
+                        f"not on the exchange {grace.total_seconds():g} s after its last change",
                     )
                 else:
                     await tx.orders.record(self.ctx.account, row.client_order_id, found, now)
@@ -109,9 +119,66 @@ class Reconciler:
             if found is not None and row.kind is OrderKind.ENTRY and found.filled > 0:
                 await self._adopt_entry(row)
 
+    async def _find(self, row: OrderRow) -> Order | None:
+        """By client id, then in the symbol's open orders (a lookup can miss what a list shows)."""
+        found = await self.ctx.exchange.fetch_order(row.symbol, row.client_order_id)
+        if found is not None:
+            return found
+        resting = await self.ctx.exchange.open_orders(row.symbol)
+        return next((order for order in resting if order.client_id == row.client_order_id), None)
+
+    async def _move(self, row: OrderRow, state: OrderState, note: str) -> None:
+        async with self.ctx.store.transaction() as tx:
+            await tx.orders.move(self.ctx.account, row.client_order_id, state, self.ctx.now(), note)
+
+    async def _adopt_late_fills(self) -> None:
+        """An exchange position on a symbol without one of ours: an entry settled NOT_SENT or CANCELED may
+        have filled after all (it executed late, or was hidden from lookups). The exchange is the truth:
+        the row takes its state with an audit note, an `order.late_fill` event is recorded, and the fill
+        becomes a protected position instead of a "foreign position" halt."""
+        account = self.ctx.accounts.latest
+        assert account is not None
+        ours = {position.symbol for position in await self.keeper.open_positions()}
+        strangers = {live.symbol for live in account.positions if live.qty > 0 and live.symbol not in ours}
+        if not strangers:
+            return
+        since = self.ctx.now() - LATE_FILL_LOOKBACK
+        async with self.ctx.store.read() as tx:
+            settled = [
+                row
+                for row in await tx.orders.in_states(
+                    self.ctx.account, [OrderState.NOT_SENT, OrderState.CANCELED]
+                )
+                if row.kind is OrderKind.ENTRY
+                and row.symbol in strangers
+                and row.position_pk is None
+                and row.filled_qty == 0
+                and row.updated_at >= since
+            ]
+        for row in sorted(settled, key=lambda r: r.updated_at, reverse=True):
+            found = await self.ctx.exchange.fetch_order(row.symbol, row.client_order_id)
+            if found is None or found.filled == 0:
+                continue
+            now = self.ctx.now()
+            async with self.ctx.store.transaction() as tx:
+                await tx.orders.record(self.ctx.account, row.client_order_id, found, now)
+                await tx.events.append(
+                    account=self.ctx.account,
+                    at=now,
+                    kind=EventKind.ORDER_LATE_FILL,
+                    data={
+                        "client_id": row.client_order_id,
+                        "symbol": row.symbol,
+                        "settled": row.state.value,
+                        "filled": str(found.filled),
+                    },
+                )
+            log.warning("late_fill_adopted", client_id=row.client_order_id, settled=row.state.value)
+            await self._adopt_entry(row)
+
     async def _adopt_unbooked_entries(self) -> None:
         """Filled entries whose position row was not written before a crash."""
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             rows = [
                 row
                 for row in await tx.orders.in_states(self.ctx.account, [OrderState.FILLED, OrderState.OPEN])
@@ -125,7 +192,7 @@ class Reconciler:
         fill (Phemex attached) is neither missing nor an orphan."""
         if stop.signal_pk is None:
             return False
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             siblings = await tx.orders.for_signal(stop.signal_pk)
         return any(
             row.kind is OrderKind.ENTRY and row.state is OrderState.OPEN and row.filled_qty == 0
@@ -134,14 +201,14 @@ class Reconciler:
 
     async def _adopt_entry(self, row: OrderRow) -> None:
         """An entry that filled while the daemon was down (or before its answer was stored)."""
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             entry = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)
             signal = await tx.signals.by_pk(row.signal_pk) if row.signal_pk is not None else None
         if entry is None or signal is None or entry.position_pk is not None:
             return
         order = await self.ctx.exchange.fetch_order(entry.symbol, entry.client_order_id)
         if order is not None:
-            await self.keeper.adopt_filled_entry(entry, SignalMessage.from_object(signal.payload), order)
+            await self.keeper.adopt_filled_entry(entry, Instruction.from_payload(signal.payload), order)
 
     async def _positions(self, report: ReconcileReport) -> None:
         account = self.ctx.accounts.latest
@@ -172,7 +239,7 @@ class Reconciler:
         On a symbol with no open position every leg of ours goes; on one with an open position, the
         legs recorded for the symbol's closed positions (they would act on the open one).
         """
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             open_symbols = {
                 p.symbol for p in await tx.positions.with_status(self.ctx.account, PositionStatus.OPEN)
             }
@@ -195,7 +262,7 @@ class Reconciler:
                 parts = parse_client_order_id(order.client_id)
                 if parts is None or parts.kind is OrderKind.ENTRY or symbol in open_symbols:
                     continue
-                async with self.ctx.store.transaction() as tx:
+                async with self.ctx.store.read() as tx:
                     row = await tx.orders.by_client_id(self.ctx.account, order.client_id or "")
                 if row is not None and await self._entry_resting(row):
                     continue  # a resting limit entry's stop guards its fill, even while the daemon is down

@@ -74,7 +74,7 @@ class RiskBook:
         return self.state.breaker is BreakerStatus.TRIPPED
 
     async def load(self) -> None:
-        async with self.store.transaction() as tx:
+        async with self.store.read() as tx:
             await self._reload(tx)
             day = await tx.daily_loss.latest(self.account)
             closed = await tx.positions.recent_closed(self.account, HISTORY_LIMIT)
@@ -94,7 +94,7 @@ class RiskBook:
 
     async def refresh_if_changed(self) -> bool:
         """Pick up an operator's halt or resume written by the CLI; True when the state changed."""
-        async with self.store.transaction() as tx:
+        async with self.store.read() as tx:
             version = await tx.risk_state.current_version(self.account)
             if version is None or version == self.version:
                 return False
@@ -125,46 +125,67 @@ class RiskBook:
 
     async def observe_equity(self, equity: Decimal, now: datetime) -> bool:
         """Roll the trading day and track peak equity; True when a new day began."""
-        today = trading_day(now, self.timezone)
-        new_day = self.day is None or self.day.trading_day != today
-        new_peak = self.peak_equity is None or equity > self.peak_equity
-        if not new_day and not new_peak and self.version:
+        new_day = self._is_new_day(now)
+        if self._unchanged(equity, now):
             return False
-        ended = self.day if new_day else None
         async with self.store.transaction() as tx:
-            if new_day:
-                existing = await tx.daily_loss.get(self.account, today)
-                if existing is None:
-                    existing = await tx.daily_loss.add(
-                        DailyLossRow(
-                            account=self.account,
-                            trading_day=today,
-                            start_of_day_equity=equity,
-                            breaker=BreakerStatus.ACTIVE,
-                            updated_at=now,
-                        )
+            ended = await self.record_equity(tx, equity, now)
+        self.announce(ended, equity)
+        return new_day
+
+    def _is_new_day(self, now: datetime) -> bool:
+        return self.day is None or self.day.trading_day != trading_day(now, self.timezone)
+
+    def _unchanged(self, equity: Decimal, now: datetime) -> bool:
+        """Nothing to save: the same day, no new peak, and the state saved before."""
+        new_peak = self.peak_equity is None or equity > self.peak_equity
+        return not self._is_new_day(now) and not new_peak and bool(self.version)
+
+    async def record_equity(self, tx: Repositories, equity: Decimal, now: datetime) -> DayLedger | None:
+        """`observe_equity` in the caller's transaction (the signal path's decision: one commit for both);
+        the day that ended, if one did, for `announce` once the transaction has committed."""
+        if self._unchanged(equity, now):
+            return None
+        today = trading_day(now, self.timezone)
+        new_day = self._is_new_day(now)
+        new_peak = self.peak_equity is None or equity > self.peak_equity
+        ended = self.day if new_day else None
+        if new_day:
+            existing = await tx.daily_loss.get(self.account, today)
+            if existing is None:
+                existing = await tx.daily_loss.add(
+                    DailyLossRow(
+                        account=self.account,
+                        trading_day=today,
+                        start_of_day_equity=equity,
+                        breaker=BreakerStatus.ACTIVE,
+                        updated_at=now,
                     )
-                self.day = DayLedger(
-                    today,
-                    existing.start_of_day_equity,
-                    existing.realized_pnl,
-                    existing.fees,
-                    existing.funding,
                 )
-                await tx.events.append(
-                    account=self.account,
-                    at=now,
-                    kind=EventKind.DAY_STARTED,
-                    data={
-                        "trading_day": today.isoformat(),
-                        "start_of_day_equity": str(existing.start_of_day_equity),
-                    },
-                )
-            peak = equity if new_peak else self.peak_equity
-            await self.apply(tx, lambda state: roll_to(state, now, self.profile), now, peak_equity=peak)
+            self.day = DayLedger(
+                today,
+                existing.start_of_day_equity,
+                existing.realized_pnl,
+                existing.fees,
+                existing.funding,
+            )
+            await tx.events.append(
+                account=self.account,
+                at=now,
+                kind=EventKind.DAY_STARTED,
+                data={
+                    "trading_day": today.isoformat(),
+                    "start_of_day_equity": str(existing.start_of_day_equity),
+                },
+            )
+        peak = equity if new_peak else self.peak_equity
+        await self.apply(tx, lambda state: roll_to(state, now, self.profile), now, peak_equity=peak)
+        return ended
+
+    def announce(self, ended: DayLedger | None, equity: Decimal) -> None:
+        """Tell `on_day_ended` of a day `record_equity` ended (after its transaction committed)."""
         if ended is not None and self.on_day_ended is not None:
             self.on_day_ended(ended, equity)
-        return new_day
 
     async def record_close(self, tx: Repositories, position: PositionRow, now: datetime) -> None:
         """Book a closed position into the day's ledger and the carried state, in the caller's transaction."""

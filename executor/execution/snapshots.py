@@ -1,6 +1,6 @@
 """Translate what the exchange and the store know into the risk engine's inputs, and nothing more.
 
-The wire message becomes the domain's ``Signal``; the exchange's snapshots, the risk book and the
+An open ``Instruction`` becomes the risk engine's ``Signal``; the exchange's snapshots, the risk book and the
 stored positions become the engine's ``RiskAccount`` and ``RiskMarket`` (why the engine keeps its own
 views: executor/risk/inputs.py). This module is the only place that knows both shapes.
 """
@@ -13,23 +13,22 @@ from decimal import Decimal
 
 from executor.domain import account as exchange_account
 from executor.domain import market as exchange_market
-from executor.domain.enums import EntryType, Setup, Side
-from executor.domain.signal import Entry, Signal
+from executor.domain.enums import Setup, Side
+from executor.domain.signal import Instruction, Signal
 from executor.execution.riskbook import RiskBook
 from executor.risk import LeverageBracket, OpenPosition, RiskAccount, RiskMarket
-from executor.signals.schema import SignalMessage
 from executor.store.models import PositionRow
 
 UNBOUNDED_NOTIONAL = Decimal(10) ** 18
 
 
-def risk_signal(signal: SignalMessage, symbol: str) -> Signal:
+def risk_signal(signal: Instruction, symbol: str) -> Signal:
     assert signal.side is not None and signal.entry is not None and signal.stop is not None
     return Signal(
         id=signal.id,
         symbol=symbol,
         side=signal.side,
-        entry=Entry(EntryType(signal.entry.type), signal.entry.price),
+        entry=signal.entry,
         stop=signal.stop,
         take_profits=() if signal.take_profit is None else (signal.take_profit,),
         conviction=signal.conviction,
@@ -55,6 +54,8 @@ def risk_market(
         price_tick=filters.price_tick if filters else None,
         min_amount=filters.min_amount if filters else None,
         min_notional=filters.min_notional if filters else None,
+        price_band_down=filters.price_band_down if filters else None,
+        price_band_up=filters.price_band_up if filters else None,
         max_leverage=_max_leverage(snapshot),
         leverage_tiers=tuple(
             LeverageBracket(

@@ -7,7 +7,7 @@ a crash at any point leaves rows that reconciliation can resolve by client id.
 
 from __future__ import annotations
 
-import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,10 +19,12 @@ from executor.domain import account as exchange_account
 from executor.domain import market as exchange_market
 from executor.domain.account import MarginMode
 from executor.domain.client_ids import client_order_id
-from executor.domain.enums import EntryType, EventKind, OrderKind, PositionStatus, Side, SignalStatus
+from executor.domain.enums import Action, EntryType, EventKind, OrderKind, PositionStatus, Side, SignalStatus
 from executor.domain.notices import AlertKind, NoticeEvent, operator_action
 from executor.domain.order_state import OrderState
 from executor.domain.orders import EntryRequest, OrderSide, OrderType, ProtectedEntry
+from executor.domain.reasons import ReasonCode
+from executor.domain.signal import Instruction, InvalidInstruction
 from executor.execution.alerts import Alerter
 from executor.execution.context import AccountContext
 from executor.execution.operator import OPERATOR_SOURCE, current_pause
@@ -31,8 +33,8 @@ from executor.execution.positions import PositionKeeper
 from executor.execution.snapshots import risk_account, risk_market, risk_signal
 from executor.observability.logging import get_logger
 from executor.ports.errors import AmbiguousWriteError, ExchangeError
-from executor.risk import Decision, ReasonCode, decide
-from executor.signals.schema import Action, InvalidSignal, SignalMessage
+from executor.ports.exchange import ORDER_DEPARTURES, urgent_reads
+from executor.risk import Decision, decide
 from executor.store.models import DecisionRow, OrderRow, PositionRow, SignalRow
 from executor.store.repositories import Repositories
 
@@ -70,6 +72,8 @@ def decision_row(
         risk_pct=decision.risk_pct,
         liquidation_price=decision.liquidation_price,
         binding=decision.binding,
+        risk_budget=decision.risk_budget,
+        order_price=decision.order_price,
         steps=[step.to_dict() for step in decision.steps],
         decided_at=now,
     )
@@ -79,11 +83,14 @@ def rejection(signal_id: str, reason: ReasonCode, message: str) -> Decision:
     return Decision(accepted=False, reason=reason, message=message, signal_id=signal_id)
 
 
+DONE_REMEMBERED = 4096
+"""Signal rows the consumer remembers having processed, so one handed over and also read is decided once."""
+
 IN_FLIGHT = (OrderState.PENDING, OrderState.UNKNOWN, OrderState.OPEN)
 """Entry states whose order may still become (or grow) a position on the exchange."""
 
 
-def _slippage(signal: SignalMessage, decision: Decision, fill_price: Decimal | None) -> str | None:
+def _slippage(signal: Instruction, decision: Decision, fill_price: Decimal | None) -> str | None:
     """How far the fill is beyond the reference price, per unit, on the paying side (negative: better)."""
     if fill_price is None or decision.entry is None or signal.side is None:
         return None
@@ -109,10 +116,33 @@ class Trader:
         """Reconciliation: resolves every unsettled order by client id and records what it finds."""
         self._unsettled = False
         self._symbols: dict[str, str] = {}
+        self._handed: deque[SignalRow] = deque()
+        self._drained = False
+        """The last read of the queue found its end, and every row read was processed: the rows handed
+        over since are the whole queue, in order."""
+        self._done: deque[int] = deque(maxlen=DONE_REMEMBERED)
+        self._done_set: set[int] = set()
+        """The signal rows processed lately: a handed row among them was read from the queue already."""
+        self._unhanded = 0
+        """How many times a signal was queued without being handed over (`queued_elsewhere`)."""
 
-    async def process_queued(self, limit: int = 50, keep_going: Callable[[], bool] = lambda: True) -> int:
+    def hand(self, row: SignalRow) -> None:
+        """The inbox's stored row, handed over in memory once it is committed: the next pass takes it
+        without reading the queue from the database (which stays the record, and the fallback)."""
+        self._handed.append(row)
+
+    def queued_elsewhere(self) -> None:
+        """A signal was queued without being handed over (an operator's control): read the queue next."""
+        self._drained = False
+        self._unhanded += 1
+
+    async def process_queued(
+        self, limit: int = 50, keep_going: Callable[[], bool] = lambda: True, *, poll: bool = True
+    ) -> int:
         """Decide queued signals, oldest first, while `keep_going()`; the count processed.
 
+        Without `poll`, and while the queue is known to be drained, the rows handed over in memory are
+        the queue; otherwise it is read from the database (the consumer polls it every second anyway).
         A signal that failed part-way (a database outage after its order went out) may have left an
         order the database does not know the outcome of, so nothing more is decided until a
         reconciliation has resolved the account's orders against the exchange and recorded them; until
@@ -123,8 +153,15 @@ class Trader:
             await self._settle()
             self._unsettled = False
             log.info("consumer_settled")
-        async with self.ctx.store.transaction() as tx:
-            rows = await tx.signals.queued(self.ctx.account, limit)
+        from_memory = self._drained and not poll
+        unhanded = self._unhanded
+        if from_memory:
+            rows = self._take_handed(limit)
+        else:
+            async with self.ctx.store.read() as tx:
+                rows = list(await tx.signals.queued(self.ctx.account, limit))
+        drained = from_memory or len(rows) < limit
+        self._drained = False
         processed = 0
         for row in rows:
             if not keep_going():
@@ -138,17 +175,38 @@ class Trader:
             except BaseException:
                 self._unsettled = True
                 raise
+            self._remember(row.id)
             processed += 1
+        else:
+            self._drained = drained and unhanded == self._unhanded
+        if not from_memory:
+            self._handed = deque(row for row in self._handed if row.id not in self._done_set)
         return processed
 
+    def _take_handed(self, limit: int) -> list[SignalRow]:
+        rows: list[SignalRow] = []
+        while self._handed and len(rows) < limit:
+            row = self._handed.popleft()
+            if row.id not in self._done_set:
+                rows.append(row)
+        return sorted(rows, key=lambda row: row.id)
+
+    def _remember(self, pk: int) -> None:
+        if len(self._done) == self._done.maxlen:
+            self._done_set.discard(self._done[0])
+        self._done.append(pk)
+        self._done_set.add(pk)
+
     async def process(self, row: SignalRow) -> None:
-        with structlog.contextvars.bound_contextvars(signal_id=row.signal_id):
+        with structlog.contextvars.bound_contextvars(signal_id=row.signal_id), urgent_reads():
             try:
-                signal = SignalMessage.from_object(row.payload)
-            except InvalidSignal as exc:
+                signal = Instruction.from_payload(row.payload)
+            except InvalidInstruction as exc:
                 await self._fail(row, f"stored payload no longer valid: {exc}")
                 return
-            async with self.ctx.lock:
+            symbol = await self.resolve_symbol(signal.symbol)
+            section = self.ctx.lock.symbol(symbol) if symbol is not None else self.ctx.lock
+            async with section:
                 if signal.action is Action.OPEN:
                     await self._open(row, signal)
                 elif signal.action is Action.CLOSE:
@@ -179,23 +237,27 @@ class Trader:
 
     # ------------------------------------------------------------------ open
 
-    async def _open(self, row: SignalRow, signal: SignalMessage) -> None:
+    async def _open(self, row: SignalRow, signal: Instruction) -> None:
         """One transaction from the queued row to the decision and its order rows, then the wire.
 
         Exchange data comes from the adapter's caches before the transaction opens; inside it the signal
-        is settled first (a conditional update, so it is decided once) and only the open positions and
-        in-flight entries are read, so a signal costs two commits (inbox, decision) before its entry leaves.
+        is settled first (a conditional update, so it is decided once), the equity's new peak or day is
+        saved, and only the open positions and in-flight entries are read, so a signal costs two commits
+        (inbox, decision) before its entry leaves.
         """
         ctx = self.ctx
         now = ctx.now()
         symbol = await self.resolve_symbol(signal.symbol)
         gathered = await self._exchange_inputs(signal, symbol)
-        if not isinstance(gathered, Decision):
-            await ctx.book.observe_equity(gathered[1].equity, now)
+        equity = None if isinstance(gathered, Decision) else gathered[1].equity
         orders: list[OrderRow] = []
+        stale: list[OrderRow] = []
+        ended = None
         async with ctx.store.transaction() as tx:
             if not await tx.signals.settle(row.id, SignalStatus.DECIDED, now):
                 return  # decided already (by an earlier run that crashed after committing)
+            if equity is not None:
+                ended = await ctx.book.record_equity(tx, equity, now)
             pause = await current_pause(tx, ctx.account)
             if pause.paused:
                 decision = rejection(signal.id, ReasonCode.PAUSED, pause.describe())
@@ -213,6 +275,9 @@ class Trader:
             if decision.accepted:
                 assert symbol is not None
                 orders = await self._write_intents(tx, row, signal, symbol, decision, now)
+                stale = await self.keeper.legs.stale_in(tx, symbol)
+        if equity is not None:
+            ctx.book.announce(ended, equity)
         ctx.metrics.decisions.labels(reason=decision.reason.value if decision.reason else "accepted").inc()
         log.info(
             "decision",
@@ -224,11 +289,13 @@ class Trader:
         )
         if decision.accepted:
             crash_point(CrashPoint.DECISION_STORED)
-            assert symbol is not None and signal.side is not None
-            await self._send(row, signal, symbol, decision, orders)
+            assert symbol is not None and signal.side is not None and not isinstance(gathered, Decision)
+            filters = gathered[0].filters
+            tick = filters.price_tick if filters else None
+            await self._send(row, signal, symbol, decision, orders, stale, tick)
 
     async def _exchange_inputs(
-        self, signal: SignalMessage, symbol: str | None
+        self, signal: Instruction, symbol: str | None
     ) -> Decision | tuple[exchange_market.MarketSnapshot, exchange_account.AccountSnapshot]:
         """The market and account snapshots (cached when fresh), or the rejection when they cannot be had."""
         ctx = self.ctx
@@ -270,7 +337,7 @@ class Trader:
 
     def _decide(
         self,
-        signal: SignalMessage,
+        signal: Instruction,
         symbol: str,
         snapshots: tuple[exchange_market.MarketSnapshot, exchange_account.AccountSnapshot],
         positions: Sequence[PositionRow],
@@ -297,7 +364,7 @@ class Trader:
         self,
         tx: Repositories,
         row: SignalRow,
-        signal: SignalMessage,
+        signal: Instruction,
         symbol: str,
         decision: Decision,
         now: datetime,
@@ -344,16 +411,19 @@ class Trader:
     async def _send(
         self,
         row: SignalRow,
-        signal: SignalMessage,
+        signal: Instruction,
         symbol: str,
         decision: Decision,
         orders: list[OrderRow],
+        stale: list[OrderRow],
+        price_tick: Decimal | None,
     ) -> None:
+        """`stale`: legs of closed positions on the symbol, read with the decision, cancelled first."""
         ctx = self.ctx
         assert signal.side is not None and signal.entry is not None
         assert decision.qty is not None and decision.stop is not None and decision.leverage is not None
         entry_row, stop_row = orders[0], orders[1]
-        stuck = await self.keeper.clear_stale_legs(symbol)
+        stuck = await self.keeper.clear_stale_legs(symbol, stale)
         if stuck:
             note = f"legs of an earlier position on {symbol} still rest and could not be cancelled: {stuck}"
             await self._not_sent(orders, note)
@@ -375,7 +445,8 @@ class Trader:
             entry_client_id=entry_row.client_order_id,
             stop_client_id=stop_row.client_order_id,
         )
-        ctx.metrics.signal_to_wire.observe(max(0.0, time.time() - row.received_at.timestamp()))
+        departures: list[float] = []
+        token = ORDER_DEPARTURES.set(departures)
         try:
             result = await ctx.exchange.open_with_stop(request)
         except AmbiguousWriteError as exc:
@@ -387,7 +458,11 @@ class Trader:
             await self._not_sent(orders[1:], "entry rejected")
             log.warning("entry_rejected", error=str(exc))
             return
-        await self._record_entry(signal, decision, orders, result)
+        finally:
+            ORDER_DEPARTURES.reset(token)
+            if departures:  # observed once the entry has gone: to its departure, throttle waits included
+                ctx.metrics.signal_to_wire.observe(max(0.0, departures[0] - row.received_at.timestamp()))
+        await self._record_entry(signal, decision, orders, result, price_tick)
 
     async def _mark(self, rows: list[OrderRow], state: OrderState, note: str) -> None:
         now = self.ctx.now()
@@ -399,7 +474,12 @@ class Trader:
         await self._mark(rows, OrderState.NOT_SENT, note)
 
     async def _record_entry(
-        self, signal: SignalMessage, decision: Decision, orders: list[OrderRow], result: ProtectedEntry
+        self,
+        signal: Instruction,
+        decision: Decision,
+        orders: list[OrderRow],
+        result: ProtectedEntry,
+        price_tick: Decimal | None,
     ) -> None:
         ctx = self.ctx
         now = ctx.now()
@@ -421,6 +501,8 @@ class Trader:
             order_price=str(decision.order_price),
             fill_price=str(entry.average_price) if entry.average_price is not None else None,
             slippage=_slippage(signal, decision, entry.average_price),
+            stop_price=str(decision.stop),
+            price_tick=str(price_tick) if price_tick is not None else None,
             stop=stop.exchange_id if stop else None,
             stop_error=result.stop_error,
         )
@@ -436,14 +518,14 @@ class Trader:
 
     # ------------------------------------------------------------------ close and move_stop
 
-    async def _open_position_for(self, row: SignalRow, signal: SignalMessage) -> PositionRow | None:
+    async def _open_position_for(self, row: SignalRow, signal: Instruction) -> PositionRow | None:
         symbol = await self.resolve_symbol(signal.symbol)
         for position in await self.keeper.open_positions():
             if position.symbol == symbol and (signal.side is None or position.side is signal.side):
                 return position
         message = f"no open position on {signal.symbol}"
         if symbol is not None and await self._exchange_holds(symbol):
-            async with self.ctx.store.transaction() as tx:
+            async with self.ctx.store.read() as tx:
                 entries = await tx.orders.unadopted_entries(self.ctx.account, symbol, IN_FLIGHT)
             if entries:
                 # The exchange holds what an entry of ours opened but its outcome is not recorded yet
@@ -462,7 +544,7 @@ class Trader:
             raise Unsettled(f"the exchange's positions are unreadable: {exc}") from exc
         return live is not None and live.qty > 0
 
-    async def _finish(self, row: SignalRow, signal: SignalMessage, message: str, *, ok: bool) -> None:
+    async def _finish(self, row: SignalRow, signal: Instruction, message: str, *, ok: bool) -> None:
         now = self.ctx.now()
         status = SignalStatus.DECIDED if ok else SignalStatus.FAILED
         async with self.ctx.store.transaction() as tx:
@@ -477,7 +559,7 @@ class Trader:
             )
         log.info("signal_done", ok=ok, message=message)
 
-    async def _close(self, row: SignalRow, signal: SignalMessage) -> None:
+    async def _close(self, row: SignalRow, signal: Instruction) -> None:
         position = await self._open_position_for(row, signal)
         if position is None:
             return
@@ -494,7 +576,7 @@ class Trader:
                 symbol=position.symbol,
             )
 
-    async def _move_stop(self, row: SignalRow, signal: SignalMessage) -> None:
+    async def _move_stop(self, row: SignalRow, signal: Instruction) -> None:
         position = await self._open_position_for(row, signal)
         if position is None:
             return

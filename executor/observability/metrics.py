@@ -30,7 +30,8 @@ class Metrics:
         )
         self.signal_to_wire = Histogram(
             "executor_signal_to_wire_seconds",
-            "From a signal's arrival at ingress to its entry request leaving for the exchange",
+            "From a signal's arrival at ingress to its entry request leaving for the exchange (after any "
+            "throttle wait; observed once it has gone)",
             buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
@@ -50,6 +51,30 @@ class Metrics:
             registry=self.registry,
         )
         self.ready = Gauge("executor_ready", "1 while /ready answers 200", registry=self.registry)
+        self.stream_live = Gauge(
+            "executor_stream_live",
+            "1 while an exchange market stream delivers, 0 while connecting or down (prices from REST)",
+            ["stream"],
+            registry=self.registry,
+        )
+        self.stream_age = Gauge(
+            "executor_stream_age_seconds",
+            "Seconds since an exchange stream's last message (-1 before the first; the user data stream "
+            "counts its pongs, as it is silent while nothing happens)",
+            ["stream"],
+            registry=self.registry,
+        )
+        self.user_events = Counter(
+            "executor_user_events_total",
+            "Events received from the exchange's user data stream, by kind",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.user_stream_resyncs = Counter(
+            "executor_user_stream_resyncs_total",
+            "Full REST resyncs after a user-stream gap (a connection, stall or listen-key expiry)",
+            registry=self.registry,
+        )
         self.tasks = Gauge(
             "executor_asyncio_tasks",
             "asyncio tasks alive when scraped (flat in a healthy daemon)",

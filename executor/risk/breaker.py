@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from executor.risk.clock import trading_day
+from executor.risk.decision import Text, words
 from executor.risk.inputs import ClosedTrade
 from executor.risk.profile import BreakerAction, DailyLoss, LossBasis
 
@@ -22,7 +23,12 @@ class BreakerVerdict:
     basis: LossBasis
     action: BreakerAction
     flatten: bool
-    reason: str
+    text: Text
+    """Why, as recorded (words only when read: the pipeline asks on every decision, reads it rarely)."""
+
+    @property
+    def reason(self) -> str:
+        return words(self.text)
 
 
 def daily_loss_limit(config: DailyLoss, start_of_day_equity: Decimal | None) -> Decimal | None:
@@ -51,7 +57,7 @@ def evaluate_daily_loss(
     the breaker does not trip it again; only a new loss of the full limit does. `loss` stays the day's.
     """
 
-    def verdict(trips: bool, loss: Decimal | None, limit: Decimal | None, reason: str) -> BreakerVerdict:
+    def verdict(trips: bool, loss: Decimal | None, limit: Decimal | None, reason: Text) -> BreakerVerdict:
         return BreakerVerdict(trips, loss, limit, config.basis, config.action, config.flatten, reason)
 
     if not config.enabled:
@@ -72,9 +78,11 @@ def evaluate_daily_loss(
     )
     if limit is not None and measured >= limit:
         return verdict(
-            True, loss, limit, f"{what} {measured} ({config.basis.value}) reached the limit {limit}"
+            True, loss, limit, ("{} {} ({}) reached the limit {}", (what, measured, config.basis, limit))
         )
-    return verdict(False, loss, limit, f"{what} {measured} ({config.basis.value}) under the limit {limit}")
+    return verdict(
+        False, loss, limit, ("{} {} ({}) under the limit {}", (what, measured, config.basis, limit))
+    )
 
 
 def realized_today(history: Sequence[ClosedTrade], now: datetime, timezone: str) -> Decimal:

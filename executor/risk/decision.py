@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import Enum, StrEnum
+from string import Formatter
 from typing import Any, NamedTuple
 
-from executor.risk.reasons import ReasonCode
+from executor.domain.reasons import ReasonCode
 
 MONEY_PLACES = Decimal("0.00000001")
 
@@ -25,6 +26,29 @@ class PriceSource(StrEnum):
     LIMIT = "limit"
 
 
+Text = str | tuple[str, tuple[object, ...]]
+"""A step's note: words, or a template and the values it shows, put into words only when read.
+
+A decision is made far more often than its log is read (the daemon stores it, `executor size` and
+`explain` print it), so deciding builds no text, only a tuple; its values are bound when the step is
+recorded. In a template `{!n}` shows a Decimal normalized (`0.0010` as `0.001`).
+"""
+
+
+class _NoteFormatter(Formatter):
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        if conversion == "n":
+            return value.normalize()
+        return super().convert_field(value, conversion)
+
+
+_NOTES = _NoteFormatter()
+
+
+def words(text: Text) -> str:
+    return text if isinstance(text, str) else _NOTES.vformat(text[0], text[1], {})
+
+
 class Step(NamedTuple):
     """Immutable like every value here; a tuple because twenty are built per decision."""
 
@@ -32,7 +56,12 @@ class Step(NamedTuple):
     before: Mapping[str, Value]
     after: Mapping[str, Value]
     binding: bool = False
-    note: str = ""
+    text: Text = ""
+    """The note as recorded; `note` reads it as words."""
+
+    @property
+    def note(self) -> str:
+        return words(self.text)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -29,6 +29,13 @@ class FillCheck:
     """How far the fill is beyond the reference price, per unit (negative: a better price)."""
 
 
+def risk_at_stop(side: Side, qty: Decimal, fill_price: Decimal, stop: Decimal, taker_fee: Decimal) -> Decimal:
+    """What `qty` filled at `fill_price` loses if `stop` fills: the distance plus taker fees in and out
+    (RISK_SPEC §0), never below zero. It is the risk a trade took at entry, the 1 R of its R multiple."""
+    per_unit = (fill_price - stop) * side.sign + taker_fee * (fill_price + stop)
+    return qty * per_unit if per_unit > 0 else ZERO
+
+
 def check_fill(
     side: Side,
     qty: Decimal,
@@ -41,7 +48,7 @@ def check_fill(
     amount_step: Decimal,
 ) -> FillCheck:
     per_unit = (fill_price - stop) * side.sign + taker_fee * (fill_price + stop)
-    risk = qty * per_unit if per_unit > 0 else ZERO
+    risk = risk_at_stop(side, qty, fill_price, stop, taker_fee)
     limit = budget * (ONE + tolerance)
     excess = ZERO
     if risk > limit:

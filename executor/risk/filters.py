@@ -4,9 +4,9 @@ minimums, with a last check that rounding kept the liquidation requirements."""
 from __future__ import annotations
 
 from executor.domain.money import floor_to_step
+from executor.domain.reasons import ReasonCode
 from executor.risk.decision import Value
 from executor.risk.proposal import Proposal, Reject
-from executor.risk.reasons import ReasonCode
 from executor.risk.safety import liquidation_at, liquidation_problem
 from executor.risk.sizing import on_grid
 
@@ -38,5 +38,5 @@ def exchange_filters(p: Proposal) -> None:
         "exchange_filters",
         before,
         {"qty": qty, "notional": notional},
-        note=f"quantity rounded down to the step {p.amount_step}",
+        note=("quantity rounded down to the step {}", (p.amount_step,)),
     )

@@ -7,15 +7,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import NoReturn
 
-from executor.domain.enums import BreakerStatus, EntryType, Setup
+from executor.domain.enums import BreakerStatus, EntryType, Setup, Side
 from executor.domain.money import ZERO
+from executor.domain.reasons import ReasonCode
 from executor.risk.breaker import evaluate_daily_loss, realized_today
 from executor.risk.decision import PriceSource, Value
 from executor.risk.inputs import RiskAccount
 from executor.risk.price import age_ms, book_side, too_old
 from executor.risk.profile import BreakerAction, LossBasis, SizerKind
 from executor.risk.proposal import Proposal, Reject
-from executor.risk.reasons import ReasonCode
 from executor.risk.state import TradingMode
 
 ONE = Decimal(1)
@@ -26,7 +26,7 @@ def gates(p: Proposal) -> None:
     p.breaker_tripped = state.breaker is BreakerStatus.TRIPPED or p.account.breaker is BreakerStatus.TRIPPED
     before: dict[str, Value] = {
         "breaker": "tripped" if p.breaker_tripped else "active",
-        "mode": state.mode.value,
+        "mode": state.mode,
     }
     halting = profile.daily_loss.action is BreakerAction.HALT
     if p.breaker_tripped and halting:
@@ -87,8 +87,64 @@ def recent_entries(account: RiskAccount, now: datetime, window_seconds: int) -> 
     return count
 
 
-def data(p: Proposal) -> None:  # noqa: C901 - a flat checklist, one branch per required input
+def data(p: Proposal) -> None:
     """Every input the rest of the pipeline needs must be present, positive where it must be, and fresh."""
+    account, market, profile = p.account, p.market, p.profile
+    if not _complete(p) and (missing := _missing(p)):
+        message = "Required data is missing or stale: " + "; ".join(missing) + "."
+        p.record("data", {}, {"rejected": ReasonCode.DATA_MISSING}, note=message)
+        raise Reject(ReasonCode.DATA_MISSING, message)
+    assert account.equity is not None and account.free_margin is not None
+    if account.equity <= 0:
+        message = f"Equity is {account.equity}: nothing to put at risk."
+        p.record("data", {"equity": account.equity}, {"rejected": "INSUFFICIENT_MARGIN"}, note=message)
+        raise Reject(ReasonCode.INSUFFICIENT_MARGIN, message)
+    p.equity, p.free_margin = account.equity, account.free_margin
+    assert market.amount_step is not None and market.price_tick is not None
+    assert market.min_amount is not None and market.min_notional is not None
+    p.amount_step, p.price_tick = market.amount_step, market.price_tick
+    p.min_amount, p.min_notional = market.min_amount, market.min_notional
+    p.taker_fee = profile.taker_fee if market.taker_fee is None else market.taker_fee
+    p.record(
+        "data",
+        {},
+        {"equity": p.equity, "free_margin": p.free_margin, "taker_fee": p.taker_fee},
+        note="all required inputs present and fresh"
+        + ("" if market.taker_fee is not None else "; taker fee from the profile"),
+    )
+
+
+def _complete(p: Proposal) -> bool:
+    """The common case, answered without building the list of what is missing (`_missing` says it; where
+    this is stricter than that list, the list decides)."""
+    account, market, signal, profile = p.account, p.market, p.signal, p.profile
+    book = market.ask if signal.side is Side.LONG else market.bid
+    if book is None:
+        book = market.price
+    return not (
+        account.stale
+        or market.stale
+        or (signal.entry.type is EntryType.LIMIT and not (signal.entry.price and signal.entry.price > 0))
+        or not (book and book > 0)
+        or market.quoted_at is None
+        or too_old(p.now, market.quoted_at, market.max_price_age_ms)
+        or account.equity is None
+        or account.free_margin is None
+        or not (market.amount_step and market.amount_step > 0)
+        or not (market.price_tick and market.price_tick > 0)
+        or market.min_amount is None
+        or market.min_notional is None
+        or market.funding_rate is None
+        or market.max_leverage is None
+        or market.max_leverage < 1
+        or not market.leverage_tiers
+        or (profile.daily_loss.enabled and account.start_of_day_equity is None)
+        or (profile.drawdown.enabled and account.peak_equity is None)
+        or (profile.sizer is SizerKind.VOL_TARGET and not (signal.volatility and signal.volatility > 0))
+    )
+
+
+def _missing(p: Proposal) -> list[str]:  # noqa: C901 - a flat checklist, one branch per required input
     account, market, signal, profile = p.account, p.market, p.signal, p.profile
     missing: list[str] = []
     if account.stale:
@@ -131,28 +187,7 @@ def data(p: Proposal) -> None:  # noqa: C901 - a flat checklist, one branch per 
         missing.append("account.peak_equity is unknown")
     if profile.sizer is SizerKind.VOL_TARGET and not (signal.volatility and signal.volatility > 0):
         missing.append("signal.volatility is unknown (the vol_target sizer needs it)")
-    if missing:
-        message = "Required data is missing or stale: " + "; ".join(missing) + "."
-        p.record("data", {}, {"rejected": ReasonCode.DATA_MISSING.value}, note=message)
-        raise Reject(ReasonCode.DATA_MISSING, message)
-    assert account.equity is not None and account.free_margin is not None
-    if account.equity <= 0:
-        message = f"Equity is {account.equity}: nothing to put at risk."
-        p.record("data", {"equity": account.equity}, {"rejected": "INSUFFICIENT_MARGIN"}, note=message)
-        raise Reject(ReasonCode.INSUFFICIENT_MARGIN, message)
-    p.equity, p.free_margin = account.equity, account.free_margin
-    assert market.amount_step is not None and market.price_tick is not None
-    assert market.min_amount is not None and market.min_notional is not None
-    p.amount_step, p.price_tick = market.amount_step, market.price_tick
-    p.min_amount, p.min_notional = market.min_amount, market.min_notional
-    p.taker_fee = profile.taker_fee if market.taker_fee is None else market.taker_fee
-    p.record(
-        "data",
-        {},
-        {"equity": p.equity, "free_margin": p.free_margin, "taker_fee": p.taker_fee},
-        note="all required inputs present and fresh"
-        + ("" if market.taker_fee is not None else "; taker fee from the profile"),
-    )
+    return missing
 
 
 def _positive(missing: list[str], name: str, value: Decimal | None) -> None:
@@ -181,15 +216,15 @@ def daily_loss(p: Proposal) -> None:
         realized_today=_realized_today(p) if config.basis is LossBasis.REALIZED else None,
         loss_at_resume=p.state.loss_at_resume,
     )
-    before = {"loss": verdict.loss, "limit": verdict.limit, "basis": config.basis.value}
+    before = {"loss": verdict.loss, "limit": verdict.limit, "basis": config.basis}
     if verdict.trips and config.action is BreakerAction.HALT:
         message = f"The daily-loss breaker trips: {verdict.reason}; no new risk today."
         p.record("daily_loss", before, {"rejected": ReasonCode.HALTED.value}, note=message)
         raise Reject(ReasonCode.HALTED, message)
     p.breaker_tripped = p.breaker_tripped or verdict.trips
-    note = verdict.reason
+    note = verdict.text
     if p.breaker_tripped:
-        note += "; action reduce: leverage capped at 1x until the reset"
+        note = verdict.reason + "; action reduce: leverage capped at 1x until the reset"
     p.record("daily_loss", before, {"tripped": p.breaker_tripped}, note=note)
 
 
@@ -211,7 +246,7 @@ def drawdown(p: Proposal) -> None:
         "drawdown",
         {"drawdown": p.drawdown},
         {"scale": p.drawdown_scale},
-        note=f"R × {p.drawdown_scale} (floor {config.floor})",
+        note=("R × {} (floor {})", (p.drawdown_scale, config.floor)),
     )
 
 

@@ -42,7 +42,7 @@ class OpenPosition:
     @property
     def open_risk(self) -> Decimal:
         """Money lost if the current stop fills; a stop already past entry locks profit and risks nothing."""
-        per_unit = (self.entry - self.stop) * self.side.sign
+        per_unit = self.entry - self.stop if self.side is Side.LONG else self.stop - self.entry
         return self.qty * per_unit if per_unit > 0 else Decimal(0)
 
 

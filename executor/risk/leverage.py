@@ -3,12 +3,14 @@ margin and account exposure that shrink the quantity."""
 
 from __future__ import annotations
 
+from functools import cache
+
 from executor.domain.money import ZERO
+from executor.domain.reasons import ReasonCode
 from executor.risk.decision import Value
 from executor.risk.liquidation import tier_for
 from executor.risk.profile import SizerKind
 from executor.risk.proposal import Proposal, Reject
-from executor.risk.reasons import ReasonCode
 from executor.risk.sizers import (
     SizerInputs,
     conservative_fraction,
@@ -16,6 +18,12 @@ from executor.risk.sizers import (
     kelly_risk_cap,
     vol_target_exposure,
 )
+
+
+@cache
+def _fraction_note(factors: tuple[str, ...]) -> str:
+    """The sizer step's note template for these factor names (two sizers, so two templates)."""
+    return "margin fraction {!n:f} (" + ", ".join(f"{name} {{!n:f}}" for name in factors) + ")"
 
 
 def leverage(p: Proposal) -> None:
@@ -44,7 +52,8 @@ def leverage(p: Proposal) -> None:
         assert p.signal.volatility is not None
         exposure = vol_target_exposure(p.signal.volatility, profile.vol_target)
         components["vol_target"] = max(1, int(exposure))
-    name, value = min(components.items(), key=lambda item: item[1])
+    value = min(components.values())
+    name = next(key for key, cap in components.items() if cap == value)
     p.leverage = max(1, value)
     note = f"bound by {name}"
     if fund is None:
@@ -69,7 +78,7 @@ def _sizer_inputs(p: Proposal) -> SizerInputs:
 def sizer(p: Proposal) -> None:
     profile = p.profile
     kind = profile.sizer
-    before: dict[str, Value] = {"sizer": kind.value, "qty": p.qty}
+    before: dict[str, Value] = {"sizer": kind, "qty": p.qty}
     if kind is SizerKind.FIXED_RISK:
         p.record("sizer", before, {"qty": p.qty}, note="fixed_risk: the stop-based quantity")
         return
@@ -81,9 +90,9 @@ def sizer(p: Proposal) -> None:
             fraction = conservative_fraction(inputs, p.state, profile.conservative, profile.kelly)
         p.sizer_fraction = fraction.value
         bound = p.cap("sizer", p.sizer_ceiling(fraction.value))
-        factors = ", ".join(f"{key} {value.normalize():f}" for key, value in fraction.factors.items())
         after: dict[str, Value] = {"fraction": fraction.value, "qty": p.qty}
-        p.record("sizer", before, after, bound, f"margin fraction {fraction.value.normalize():f} ({factors})")
+        factors = (_fraction_note(tuple(fraction.factors)), (fraction.value, *fraction.factors.values()))
+        p.record("sizer", before, after, bound, factors)
         return
     if kind is SizerKind.KELLY:
         cap = kelly_risk_cap(p.state, profile.kelly)
@@ -123,7 +132,7 @@ def trade_notional(p: Proposal) -> None:
     ceiling = p.trade_notional_ceiling()
     before: dict[str, Value] = {"qty": p.qty, "notional_cap": p.equity * p.leverage}
     bound = p.cap("trade_notional", ceiling)
-    p.record("trade_notional", before, {"qty": p.qty}, bound, f"notional ≤ equity × {p.leverage}x")
+    p.record("trade_notional", before, {"qty": p.qty}, bound, ("notional ≤ equity × {}x", (p.leverage,)))
 
 
 def margin(p: Proposal) -> None:
@@ -138,14 +147,16 @@ def margin(p: Proposal) -> None:
         p.record("margin", before, {"rejected": ReasonCode.INSUFFICIENT_MARGIN.value}, note=message)
         raise Reject(ReasonCode.INSUFFICIENT_MARGIN, message)
     bound = p.cap("margin", ceiling)
-    p.record("margin", before, {"qty": p.qty}, bound, f"margin ≤ free margin × {use}")
+    p.record("margin", before, {"qty": p.qty}, bound, ("margin ≤ free margin × {}", (use,)))
 
 
 def account_leverage(p: Proposal) -> None:
-    open_notional = sum((pos.notional for pos in p.account.positions), ZERO)
+    open_notional = ZERO
+    for pos in p.account.positions:
+        open_notional += pos.qty * pos.entry
     limit = p.equity * p.profile.leverage.max_account
     room = limit - open_notional
     before: dict[str, Value] = {"qty": p.qty, "open_notional": open_notional, "account_cap": limit}
     bound = p.cap("account_leverage", room / p.entry)
-    note = f"all open notional plus this one ≤ equity × {p.profile.leverage.max_account}"
+    note = ("all open notional plus this one ≤ equity × {}", (p.profile.leverage.max_account,))
     p.record("account_leverage", before, {"qty": p.qty}, bound, note)

@@ -27,10 +27,10 @@ def liquidation_price(
 ) -> Decimal:
     """long:  (qty·entry − IM − cum) / (qty·(1 − mmr));  short: (qty·entry + IM + cum) / (qty·(1 + mmr)),
     with initial margin IM = qty·entry / leverage. A long below zero cannot be liquidated: 0."""
-    if qty <= 0 or entry <= 0 or Decimal(leverage) <= 0:
+    if qty <= 0 or entry <= 0 or leverage <= 0:
         raise ValueError("qty, entry and leverage must be positive")
     notional = qty * entry
-    initial_margin = notional / Decimal(leverage)
+    initial_margin = notional / leverage
     if side is Side.LONG:
         price = (notional - initial_margin - cum) / (qty * (ONE - mmr))
         return max(price, Decimal(0))

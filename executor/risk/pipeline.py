@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
+from executor.domain.enums import Side
 from executor.domain.money import ZERO
 from executor.domain.signal import Signal
 from executor.risk.clock import require_aware
@@ -68,7 +69,8 @@ def decide(
     now: datetime,
 ) -> Decision:
     require_aware(now, "now")
-    proposal = Proposal(signal, account, market, profile, roll_to(state, now, profile), now, [])
+    sign = 1 if signal.side is Side.LONG else -1
+    proposal = Proposal(signal, account, market, profile, roll_to(state, now, profile), now, [], sign)
     try:
         for step in STEPS:
             step(proposal)
@@ -88,12 +90,12 @@ def _accepted(p: Proposal) -> Decision:
     margin_used = notional / p.leverage
     risk = p.qty * p.cost_per_unit
     risk_pct = risk / p.equity * HUNDRED
-    base = p.signal.symbol.split("/", 1)[0]
-    quote = p.signal.symbol.split("/", 1)[1].split(":", 1)[0] if "/" in p.signal.symbol else ""
-    price = f"{p.entry} ({p.reference_source.value}, {p.price_age_ms} ms old"
+    base, _, rest = p.signal.symbol.partition("/")
+    quote = rest.partition(":")[0]
+    price = f"{p.entry} ({p.reference_source}, {p.price_age_ms} ms old"
     price += f"; IOC limit {p.order_price})" if p.taking else ")"
     message = (
-        f"{p.signal.side.value.capitalize()} {p.qty} {base} at {price} with stop {p.stop}, {p.leverage}x: "
+        f"{'Long' if p.sign > 0 else 'Short'} {p.qty} {base} at {price} with stop {p.stop}, {p.leverage}x: "
         f"risking {risk.quantize(CENTS)} {quote} ({risk_pct.quantize(CENTS)}% of equity) on "
         f"{notional.quantize(CENTS)} notional"
         + (f", size bound by {p.binding}." if p.binding else ", size set by the risk budget.")

@@ -18,10 +18,10 @@ from decimal import Decimal
 
 from executor.domain.enums import EntryType, Side
 from executor.domain.money import ceil_to_step, floor_to_step
-from executor.risk.decision import PriceSource, Value
+from executor.domain.reasons import ReasonCode
+from executor.risk.decision import PriceSource, Text, Value
 from executor.risk.inputs import RiskMarket
 from executor.risk.proposal import Proposal, Reject
-from executor.risk.reasons import ReasonCode
 from executor.risk.sizing import nearest_tick, on_grid, toward
 
 ONE = Decimal(1)
@@ -60,18 +60,18 @@ def reference_price(p: Proposal) -> None:
     p.price_age_ms = age_ms(p.now, market.quoted_at)
     limit = signal.entry.price if signal.entry.type is EntryType.LIMIT else None
     before: dict[str, Value] = {
-        "entry_type": signal.entry.type.value,
+        "entry_type": signal.entry.type,
         "limit": limit,
         "bid": market.bid,
         "ask": market.ask,
         "mark": market.price,
         "age_ms": p.price_age_ms,
     }
-    if limit is not None and (book - limit) * side.sign > 0:
+    if limit is not None and (book - limit) * p.sign > 0:
         p.reference_source, p.taking = PriceSource.LIMIT, False
         p.reference = on_grid(toward(side, limit, tick), tick)
         p.order_price = p.reference
-        note = f"resting limit: not through the {source.value} {book}, stands on its own price"
+        note: Text = ("resting limit: not through the {} {}, stands on its own price", (source, book))
     else:
         p.reference_source, p.taking = source, True
         p.reference = nearest_tick(book, tick)
@@ -80,18 +80,21 @@ def reference_price(p: Proposal) -> None:
             limit_on_tick = on_grid(toward(side, limit, tick), tick)
             bound = min(bound, limit_on_tick) if side is Side.LONG else max(bound, limit_on_tick)
         p.order_price = bound.quantize(tick)
-        what = (
-            "market entry"
-            if limit is None
-            else f"limit {limit} is through the {source.value}: a market entry"
-        )
         note = (
-            f"{what} at the {source.value} {p.reference}, {p.price_age_ms} ms old; sent as an IOC limit at "
-            f"{p.order_price} (allowance {(p.profile.entry_slippage_pct * 100).normalize():f}%)"
+            ("market entry" if limit is None else "limit {} is through the {}: a market entry")
+            + " at the {} {}, {} ms old; sent as an IOC limit at {} (allowance {!n:f}%)",
+            (
+                *(() if limit is None else (limit, source)),
+                source,
+                p.reference,
+                p.price_age_ms,
+                p.order_price,
+                p.profile.entry_slippage_pct * 100,
+            ),
         )
     after: dict[str, Value] = {
         "reference": p.reference,
-        "source": p.reference_source.value,
+        "source": p.reference_source,
         "order_price": p.order_price,
         "takes_liquidity": p.taking,
     }

@@ -21,6 +21,8 @@ from executor.domain.validation import (
     TEXTS,
     FieldProblem,
     Frozen,
+    NonEmpty,
+    Says,
     choice,
     explain,
     number,
@@ -71,6 +73,7 @@ Count = Annotated[int, whole(1)]
 
 
 def _timezone(value: object) -> str:
+    """Hand-written: whether a name is a time zone is the zone database's answer, not a constraint's."""
     from executor.risk.clock import zone
 
     if isinstance(value, str) and value:
@@ -83,13 +86,10 @@ def _timezone(value: object) -> str:
     raise ValueError('expected an IANA time zone, e.g. "UTC" or "Europe/Berlin"')
 
 
-def _groups(value: object) -> tuple[tuple[str, ...], ...]:
-    if isinstance(value, list | tuple) and all(
-        isinstance(group, list | tuple) and all(isinstance(item, str) and item for item in group)
-        for group in value
-    ):
-        return tuple(tuple(group) for group in value)
-    raise ValueError('expected a list of lists of symbols or assets, e.g. [["BTC", "ETH"]]')
+CorrelationGroups = Annotated[
+    tuple[tuple[NonEmpty, ...], ...],
+    Says('expected a list of lists of symbols or assets, e.g. [["BTC", "ETH"]]'),
+]
 
 
 class ConvictionTier(Frozen):
@@ -162,7 +162,7 @@ class Portfolio(Frozen):
     policy: Annotated[HeatPolicy, choice(HeatPolicy)] = HeatPolicy.SHRINK
     max_group_leverage: Count = 10
     correlation_threshold: Annotated[Decimal, number(-1, 1)] = D("0.8")
-    correlation_groups: Annotated[tuple[tuple[str, ...], ...], BeforeValidator(_groups)] = (("BTC", "ETH"),)
+    correlation_groups: CorrelationGroups = (("BTC", "ETH"),)
 
 
 class Funding(Frozen):

@@ -12,13 +12,16 @@ from datetime import datetime
 from decimal import Decimal
 
 from executor.domain.money import ZERO, floor_to_step
+from executor.domain.reasons import ReasonCode
 from executor.domain.signal import Signal
 from executor.risk.conviction import TierChoice
-from executor.risk.decision import PriceSource, Step, Value
+from executor.risk.decision import PriceSource, Step, Text, Value
 from executor.risk.inputs import RiskAccount, RiskMarket
 from executor.risk.profile import RiskProfile
-from executor.risk.reasons import ReasonCode
 from executor.risk.state import CarriedState
+
+_new_step = tuple.__new__
+"""Builds a Step straight from its fields: a third of the cost of the NamedTuple's keyword-aware __new__."""
 
 
 class Reject(Exception):
@@ -39,6 +42,8 @@ class Proposal:
     state: CarriedState
     now: datetime
     steps: list[Step]
+    sign: int = 1
+    """The signal's side as +1 (long) or −1 (short), read once: `Side.sign` is a property call."""
     breaker_tripped: bool = False
     drawdown: Decimal = ZERO
     drawdown_scale: Decimal = Decimal(1)
@@ -74,15 +79,16 @@ class Proposal:
         before: Mapping[str, Value],
         after: Mapping[str, Value],
         binding: bool = False,
-        note: str = "",
+        note: Text = "",
     ) -> None:
-        self.steps.append(Step(step, before, after, binding, note))
+        self.steps.append(_new_step(Step, (step, before, after, binding, note)))
         if binding:
             self.binding = step
 
     def cap(self, name: str, ceiling: Decimal) -> bool:
         """Add a quantity ceiling; True when it is tighter than the quantity so far."""
-        ceiling = max(ceiling, ZERO)
+        if ceiling < ZERO:
+            ceiling = ZERO
         first = not self.ceilings
         self.ceilings[name] = ceiling
         if first or ceiling < self.qty:
@@ -126,7 +132,8 @@ class Proposal:
         return self.equity * self.leverage / self.entry
 
     def margin_ceiling(self) -> Decimal:
-        return max(ZERO, self.free_margin * self.profile.leverage.max_margin_use * self.leverage / self.entry)
+        ceiling = self.free_margin * self.profile.leverage.max_margin_use * self.leverage / self.entry
+        return ceiling if ceiling > ZERO else ZERO
 
     def sizer_ceiling(self, fraction: Decimal) -> Decimal:
         return self.equity * fraction * self.leverage / self.entry

@@ -8,11 +8,12 @@ from functools import lru_cache
 
 from executor.domain.enums import Side
 from executor.domain.money import ZERO, ceil_to_step, floor_to_step
+from executor.domain.reasons import ReasonCode
 from executor.risk.decision import Value
+from executor.risk.inputs import OpenPosition
 from executor.risk.liquidation import liquidation_for_tiers, liquidation_violation
 from executor.risk.profile import HeatPolicy
 from executor.risk.proposal import Proposal, Reject
-from executor.risk.reasons import ReasonCode
 from executor.risk.sizing import funding_paid_rate, on_grid
 
 ONE = Decimal(1)
@@ -43,8 +44,8 @@ def liquidation(p: Proposal) -> None:
     start = p.leverage
     before: dict[str, Value] = {"leverage": start, "qty": p.qty}
     need = _needed_distance(p)
-    to_stop = (p.entry - p.stop) * p.signal.side.sign
-    sign = p.signal.side.sign
+    sign = p.sign
+    to_stop = (p.entry - p.stop) * sign
     liq: Decimal | None = None
     for candidate in range(min(start, _leverage_bound(p, need)), 0, -1):
         qty = floor_to_step(p.qty_at(candidate), p.amount_step)
@@ -59,9 +60,11 @@ def liquidation(p: Proposal) -> None:
             shrank = p.set_leverage(candidate) if candidate != start else False
             _margin_still_orderable(p)
             p.liquidation, p.liquidation_key = liq, (qty, candidate)
-            note = f"liquidation {liq} at {candidate}x"
-            if candidate != start:
-                note += f" (lowered from {start}x)"
+            note = (
+                ("liquidation {} at {}x", (liq, candidate))
+                if candidate == start
+                else ("liquidation {} at {}x (lowered from {}x)", (liq, candidate, start))
+            )
             after = {"leverage": p.leverage, "qty": p.qty, "liquidation": liq}
             p.record("liquidation", before, after, shrank, note)
             return
@@ -75,7 +78,7 @@ def liquidation(p: Proposal) -> None:
 def _needed_distance(p: Proposal) -> Decimal:
     """The smallest |entry − liquidation| that meets all of liquidation_problem's requirements."""
     config, entry = p.profile.liquidation, p.entry
-    to_stop = (entry - p.stop) * p.signal.side.sign
+    to_stop = (entry - p.stop) * p.sign
     need = max(config.safety_multiple * to_stop, to_stop + config.stop_buffer * entry)
     if p.signal.volatility is not None:
         need = max(need, config.vol_multiple * p.signal.volatility * entry)
@@ -111,22 +114,33 @@ def base_asset(symbol: str) -> str:
 
 
 @lru_cache(maxsize=1024)
-def group_keys(groups: tuple[tuple[str, ...], ...], symbol: str) -> frozenset[int]:
-    """Indexes of the configured groups that name this symbol or its base asset."""
+def group_names(groups: tuple[tuple[str, ...], ...], symbol: str) -> frozenset[str]:
+    """Every symbol and base asset named by a configured group that names this symbol or its base asset."""
     base = base_asset(symbol)
-    return frozenset(i for i, group in enumerate(groups) if symbol in group or base in group)
+    return frozenset(name for group in groups if symbol in group or base in group for name in group)
 
 
-def in_group(p: Proposal, symbol: str) -> bool:
-    """Same symbol, same configured correlation group (by symbol or base asset), or correlated ≥ threshold."""
+def correlated(p: Proposal) -> list[OpenPosition]:
+    """The open positions in this signal's group: the same symbol, a configured correlation group shared
+    (by symbol or base asset), or a correlation ≥ the threshold."""
     own = p.signal.symbol
-    if symbol == own:
-        return True
-    groups = p.profile.portfolio.correlation_groups
-    if group_keys(groups, own) & group_keys(groups, symbol):
-        return True
-    correlation = p.market.correlations.get(symbol)
-    return correlation is not None and correlation >= p.profile.portfolio.correlation_threshold
+    names = group_names(p.profile.portfolio.correlation_groups, own)
+    correlations = p.market.correlations
+    threshold = p.profile.portfolio.correlation_threshold
+    members = []
+    for pos in p.account.positions:
+        symbol = pos.symbol
+        if (
+            symbol == own
+            or (names and (symbol in names or base_asset(symbol) in names))
+            or (
+                correlations
+                and (correlation := correlations.get(symbol)) is not None
+                and correlation >= threshold
+            )
+        ):
+            members.append(pos)
+    return members
 
 
 def portfolio_heat(p: Proposal) -> None:
@@ -135,12 +149,16 @@ def portfolio_heat(p: Proposal) -> None:
     if config.heat_cap is None:
         p.record("portfolio_heat", {}, {"cap": None}, note="portfolio heat cap off in this profile")
         return
-    open_risk = sum((pos.open_risk for pos in p.account.positions), ZERO)
+    open_risk = ZERO
+    for pos in p.account.positions:  # OpenPosition.open_risk, inlined: ten positions on every decision
+        per_unit = pos.entry - pos.stop if pos.side is Side.LONG else pos.stop - pos.entry
+        if per_unit > 0:
+            open_risk += pos.qty * per_unit
     limit = p.equity * config.heat_cap
     this_risk = p.qty * p.cost_per_unit
     before: dict[str, Value] = {"open_risk": open_risk, "trade_risk": this_risk, "cap": limit}
     if open_risk + this_risk <= limit:
-        p.record("portfolio_heat", before, {"qty": p.qty}, note=f"heat within {config.heat_cap * 100}%")
+        p.record("portfolio_heat", before, {"qty": p.qty}, note=("heat within {}%", (config.heat_cap * 100,)))
         return
     room = limit - open_risk
     ceiling = room / p.cost_per_unit if room > 0 else ZERO
@@ -163,8 +181,8 @@ def portfolio_heat(p: Proposal) -> None:
 def correlation_group(p: Proposal) -> None:
     """Correlated positions count as one: their leverage adds up and is capped as a group."""
     cap = p.profile.portfolio.max_group_leverage
-    members = [pos for pos in p.account.positions if in_group(p, pos.symbol)] if p.account.positions else []
-    used = sum(pos.leverage for pos in members)
+    members = correlated(p)
+    used = sum([pos.leverage for pos in members])
     before: dict[str, Value] = {
         "group_positions": len(members),
         "group_leverage": used,
@@ -184,7 +202,9 @@ def correlation_group(p: Proposal) -> None:
         note = f"group leverage {used}x + this ≤ {cap}x: leverage lowered to {room}x"
         p.record("correlation_group", before, {"leverage": p.leverage, "qty": p.qty}, bound, note)
         return
-    p.record("correlation_group", before, {"leverage": p.leverage}, note=f"group leverage within {cap}x")
+    p.record(
+        "correlation_group", before, {"leverage": p.leverage}, note=("group leverage within {}x", (cap,))
+    )
 
 
 def funding(p: Proposal) -> None:

@@ -54,6 +54,7 @@ Leverage = Annotated[int, whole(1)]
 
 
 def _listed(value: object) -> object:
+    """Hand-written: one take-profit may be written bare, and pydantic has no 'one or a list' type."""
     return value if isinstance(value, list | tuple) else [value]
 
 

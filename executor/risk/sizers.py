@@ -22,7 +22,7 @@ REGIME_FACTOR = {Regime.TRENDING: ONE, Regime.RANGING: ZERO, Regime.VOLATILE: -O
 
 
 def clamp(value: Decimal, low: Decimal, high: Decimal) -> Decimal:
-    return max(low, min(high, value))
+    return low if value < low else high if value > high else value
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,11 +6,11 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from executor.domain.enums import Side
 from executor.domain.money import ZERO, ceil_to_step, floor_to_step
+from executor.domain.reasons import ReasonCode
 from executor.risk.conviction import choose_tier
-from executor.risk.decision import PriceSource, Value
+from executor.risk.decision import PriceSource, Text, Value
 from executor.risk.profile import RiskMode
 from executor.risk.proposal import Proposal, Reject
-from executor.risk.reasons import ReasonCode
 
 
 def on_grid(value: Decimal, step: Decimal) -> Decimal:
@@ -50,15 +50,15 @@ def _bad(p: Proposal, before: dict[str, Value], message: str, reason: ReasonCode
 
 
 def geometry(p: Proposal) -> None:
-    signal, side, tick = p.signal, p.signal.side, p.price_tick
+    signal, side, tick, sign = p.signal, p.signal.side, p.price_tick, p.sign
     entry = p.reference
     raw_entry = signal.entry.price if p.reference_source is PriceSource.LIMIT else entry
     assert raw_entry is not None
     stop = on_grid(away_from(side, signal.stop, tick), tick)
-    targets = tuple(on_grid(toward(side, tp, tick), tick) for tp in signal.take_profits)
+    targets = tuple([on_grid(toward(side, tp, tick), tick) for tp in signal.take_profits])
     before: dict[str, Value] = {"entry": raw_entry, "stop": signal.stop}
     loss_side = "below" if side is Side.LONG else "above"
-    if (entry - stop) * side.sign <= 0 or (raw_entry - signal.stop) * side.sign <= 0:
+    if (entry - stop) * sign <= 0 or (raw_entry - signal.stop) * sign <= 0:
         through = ""
         if signal.entry.price is not None and p.reference_source is not PriceSource.LIMIT:
             through = (
@@ -71,14 +71,14 @@ def geometry(p: Proposal) -> None:
             ReasonCode.BAD_GEOMETRY,
         )
     for target in targets:
-        if (target - entry) * side.sign <= 0:
+        if (target - entry) * sign <= 0:
             raise _bad(
                 p,
                 before,
                 f"Take-profit {target} is not on the profit side of {entry}.",
                 ReasonCode.BAD_GEOMETRY,
             )
-    distance = (entry - stop) * side.sign
+    distance = (entry - stop) * sign
     minimum = max(tick, entry * p.profile.geometry.min_stop_distance)
     if distance < minimum:
         raise _bad(
@@ -89,9 +89,9 @@ def geometry(p: Proposal) -> None:
             ReasonCode.BAD_GEOMETRY,
         )
     after: dict[str, Value] = {"entry": entry, "stop": stop, "distance": distance}
-    note = "stop rounded away from the entry to the tick"
+    note: Text = "stop rounded away from the entry to the tick"
     if targets:
-        nearest = min(targets, key=lambda tp: (tp - entry) * side.sign)
+        nearest = targets[0] if len(targets) == 1 else min(targets, key=lambda tp: (tp - entry) * sign)
         ratio = reward_risk(side, entry, stop, nearest, p.taker_fee)
         after["reward_risk"] = ratio
         if ratio < p.profile.geometry.min_reward_risk:
@@ -103,7 +103,10 @@ def geometry(p: Proposal) -> None:
                 f"under the minimum {p.profile.geometry.min_reward_risk}.",
                 ReasonCode.REWARD_RISK_TOO_LOW,
             )
-        note += f"; reward:risk after fees {ratio.quantize(Decimal('0.001'))} to {nearest}"
+        note = (
+            "stop rounded away from the entry to the tick; reward:risk after fees {:.3f} to {}",
+            (ratio, nearest),
+        )
     p.entry, p.stop, p.take_profits = entry, stop, targets
     p.record("geometry", before, after, note=note)
 
@@ -126,28 +129,29 @@ def conviction(p: Proposal) -> None:
         "conviction",
         before,
         {"tier": tier.name, "max_leverage": tier.max_leverage, "risk": tier.risk},
-        note=f"score {choice.score}{' (default)' if choice.defaulted else ''} → {tier.name}",
+        note=("score {}" + (" (default)" if choice.defaulted else "") + " → {}", (choice.score, tier.name)),
     )
 
 
 def risk_budget(p: Proposal) -> None:
     profile, state = p.profile, p.state
+    args: tuple[object, ...]
     if profile.risk.mode is RiskMode.FIXED:
         base = profile.risk.fixed_amount
-        note = f"fixed {base}"
+        template, args = "fixed {}", (base,)
     else:
         fraction = p.tier.tier.risk if p.tier is not None else profile.risk.percent
         base = p.equity * fraction
-        note = f"{(fraction * 100).normalize():f}% of equity {p.equity}"
+        template, args = "{!n:f}% of equity {}", (fraction * 100, p.equity)
     budget = base
     if state.in_recovery(profile):
         budget *= profile.recovery.risk_multiplier
-        note += f"; recovery × {profile.recovery.risk_multiplier}"
+        template, args = template + "; recovery × {}", (*args, profile.recovery.risk_multiplier)
     if profile.drawdown.enabled:
         budget *= p.drawdown_scale
-        note += f"; drawdown × {p.drawdown_scale}"
+        template, args = template + "; drawdown × {}", (*args, p.drawdown_scale)
     p.risk_budget = budget
-    p.record("risk_budget", {"base": base}, {"risk_budget": budget}, note=note)
+    p.record("risk_budget", {"base": base}, {"risk_budget": budget}, note=(template, args))
 
 
 def position_heat(p: Proposal) -> None:
@@ -159,7 +163,13 @@ def position_heat(p: Proposal) -> None:
     before: dict[str, Value] = {"risk_budget": p.risk_budget, "cap": limit}
     bound = limit < p.risk_budget
     p.risk_budget = min(p.risk_budget, limit)
-    p.record("position_heat", before, {"risk_budget": p.risk_budget}, bound, f"R ≤ {cap * 100}% of equity")
+    p.record(
+        "position_heat",
+        before,
+        {"risk_budget": p.risk_budget},
+        bound,
+        ("R ≤ {}% of equity", (cap * 100,)),
+    )
 
 
 def funding_paid_rate(side: Side, rate: Decimal) -> Decimal:
@@ -171,8 +181,9 @@ def quantity(p: Proposal) -> None:
     """qty = R / (|entry − stop| + slippage + taker·(worst fill + stop) + expected adverse funding), all
     per unit, so the loss at the stop stays within R for any fill up to the order price."""
     side = p.signal.side
-    distance = (p.entry - p.stop) * side.sign
-    slippage = (p.order_price - p.entry) * side.sign
+    sign = p.sign
+    distance = (p.entry - p.stop) * sign
+    slippage = (p.order_price - p.entry) * sign
     fees = fee_per_unit(p.taker_fee, p.order_price, p.stop)
     assert p.market.funding_rate is not None
     paid = funding_paid_rate(side, p.market.funding_rate)

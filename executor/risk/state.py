@@ -136,7 +136,7 @@ class CarriedState:
     def streak_score(self, window: int) -> int:
         """Wins minus losses over the last `window` closed trades."""
         recent = self.recent[-window:] if window else ()
-        return sum(1 for o in recent if o is Outcome.WIN) - sum(1 for o in recent if o is Outcome.LOSS)
+        return recent.count(Outcome.WIN) - recent.count(Outcome.LOSS)
 
 
 def on_trade_closed(state: CarriedState, trade: ClosedTrade, profile: RiskProfile) -> CarriedState:

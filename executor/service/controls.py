@@ -14,16 +14,27 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.convertors import PathConvertor, register_url_convertor
 
+from executor.domain.signal import InvalidSymbol
 from executor.execution.operator import NothingToClose, Pause, queue_closes, set_pause
 from executor.observability.logging import get_logger
-from executor.signals.schema import InvalidSignal
 from executor.store.store import Store
 
 log = get_logger("executor.service.controls")
 
 MAX_TEXT = 200
 BY_LIMIT = 64
+
+
+class AnyText(PathConvertor):
+    """Starlette's `path` matches no line break, so a symbol holding one found no route (an undocumented
+    404); this one matches any text, so the handler's symbol check answers it with its 400 line."""
+
+    regex = "(?s:.*)"
+
+
+register_url_convertor("any_text", AnyText())
 
 
 def _text(value: str | None, name: str) -> str | None:
@@ -69,8 +80,8 @@ class _Levers:
             return _bad(str(exc))
         try:
             queued = await queue_closes(self.store, self.account, symbols, self.clock(), who)
-        except InvalidSignal as exc:
-            return _bad(f"symbol {exc.errors[0].message}")
+        except InvalidSymbol as exc:
+            return _bad(f"symbol {exc}")
         except NothingToClose as exc:
             return JSONResponse({"queued": [], "message": str(exc)})
         self.wake()
@@ -113,7 +124,7 @@ def controls_router(
         return await levers.close(request, None, by)
 
     @router.post(
-        "/positions/{symbol:path}/close",
+        "/positions/{symbol:any_text}/close",
         responses={
             202: {"description": "the close signal queued"},
             400: {"description": "a malformed symbol or `by`"},

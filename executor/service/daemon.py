@@ -13,6 +13,8 @@ import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from executor import crashpoints
@@ -20,27 +22,36 @@ from executor.config.settings import AlertTarget, Settings
 from executor.domain.market import Market
 from executor.execution.alerts import Alerter
 from executor.execution.clock import ExchangeClock
+from executor.execution.context import AccountContext
 from executor.execution.notifier import Notifier, Target
 from executor.execution.reconcile import Reconciler
-from executor.execution.trader import Trader
+from executor.execution.trader import MARGIN_MODE, Trader
+from executor.execution.user_stream import UserStreamApplier
 from executor.observability.logging import get_logger
 from executor.observability.metrics import Metrics
 from executor.ports.errors import ErrorReason, ExchangeError
-from executor.ports.exchange import ExchangePort
+from executor.ports.exchange import ExchangePort, StreamName, StreamState
+from executor.reports.rollover import DailyReporter, report_command
+from executor.risk.clock import zone
+from executor.service.access import LOGIN_PATH
 from executor.service.connections import ConnectionLimits
 from executor.service.controls import controls_router
+from executor.service.dashboard.routes import LOGOUT_PATH, dashboard_router
+from executor.service.dashboard.session import Sessions
+from executor.service.dashboard.view import Dashboard, Health, StatusProvider, gather
 from executor.service.exchange import open_exchange
-from executor.service.explanation import signal_view_router, wait_for_outcome
+from executor.service.explanation import wait_for_outcome
+from executor.service.history import history_router, with_markets
 from executor.service.http import HttpServer, build_app
 from executor.service.runtime import build_runtime
+from executor.service.signal_route import signal_view_router
 from executor.service.state import Check, ServiceState
 from executor.service.status import status_report
 from executor.service.supervisor import Supervisor
 from executor.signals.inbox import Inbox
-from executor.signals.redis_stream import RedisStreamIngress
 from executor.signals.webhook import PATH as WEBHOOK_PATH
 from executor.signals.webhook import signals_router
-from executor.signals.websocket import WebSocketIngress
+from executor.signals.websocket import OutcomePush, WebSocketIngress
 from executor.store.health import MIB, StoreHealth
 from executor.store.leader import AccountLock
 from executor.store.store import Store
@@ -54,6 +65,7 @@ what is still undelivered then is logged."""
 MAX_CONSUMER_PAUSE = 8.0
 """The longest pause of the signal consumer after failing passes, in seconds."""
 MAX_EXCHANGE_WAIT = 30.0
+POSITION_MODE_RECHECK = 60.0
 """The longest pause between start-up attempts to reach the exchange, in seconds."""
 AUTHENTICATION_FIX = (
     "check exchange.api_key and exchange.api_secret (EXECUTOR__EXCHANGE__API_KEY / _API_SECRET or their "
@@ -67,20 +79,70 @@ def _split(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _outcome_push(store: Store, account: str, seconds: float) -> OutcomePush | None:
+    """The WebSocket's pushed outcomes, through the lookup `?wait=` uses; at 0, acknowledgements only."""
+    if seconds <= 0:
+        return None
+    return OutcomePush(lambda signal_id, wait: wait_for_outcome(store, account, signal_id, wait), seconds)
+
+
+def _queued_by_operator(trader: Trader, inbox: Inbox) -> None:
+    """An operator's control queued a signal without the inbox: the consumer reads the queue next."""
+    trader.queued_elsewhere()
+    inbox.wakeup.set()
+
+
 class Daemon:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, config_path: Path | None = None) -> None:
+        """`config_path`: the file the settings were read from, for the commands the daemon starts."""
         self.settings = settings
+        self._config_path = config_path
         self.state = ServiceState()
         self.metrics = Metrics()
         self.metrics.ready.set_function(lambda: float(self.state.ready))
         self._stop = asyncio.Event()
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._alerter: Alerter | None = None
+        self._reporter: DailyReporter | None = None
 
     def _watch(self, name: str, check: Check) -> None:
         """A part that keeps the daemon not ready while it fails, shown in /ready and /metrics."""
         self.state.watch(name, check)
         self.metrics.component_up.labels(component=name).set_function(lambda: 0.0 if check() else 1.0)
+
+    async def _follow_prices(self, exchange: ExchangePort, symbols: Sequence[str]) -> None:
+        """Background refresh, market streams for the allowed symbols and the user data stream from now on;
+        each stream's state and age in /ready (shown, not judged: REST stands in) and /metrics."""
+        for symbol in symbols:
+            exchange.watch(symbol)
+        await exchange.start_background_refresh()
+
+        def report() -> dict[str, dict[str, Any]]:
+            now = datetime.now(UTC)
+            return {
+                status.name.value: {
+                    "state": status.state.value,
+                    "age_seconds": status.age_seconds(now),
+                    "reconnects": status.reconnects,
+                    "problem": status.problem,
+                }
+                for status in exchange.stream_statuses()
+            }
+
+        def live(name: StreamName) -> float:
+            status = next((s for s in exchange.stream_statuses() if s.name is name), None)
+            return 1.0 if status is not None and status.state is StreamState.LIVE else 0.0
+
+        def age(name: StreamName) -> float:
+            status = next((s for s in exchange.stream_statuses() if s.name is name), None)
+            seconds = status.age_seconds(datetime.now(UTC)) if status is not None else None
+            return -1.0 if seconds is None else seconds
+
+        self.state.streams = report
+        for status in exchange.stream_statuses():
+            label = status.name.value
+            self.metrics.stream_live.labels(stream=label).set_function(partial(live, status.name))
+            self.metrics.stream_age.labels(stream=label).set_function(partial(age, status.name))
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -133,7 +195,10 @@ class Daemon:
                 settings=settings.execution,
                 metrics=self.metrics,
                 alerter=alerter,
+                reports=settings.reports,
+                report_command=report_command(self._config_path),
             )
+            self._reporter = runtime.reporter
             ctx, keeper, guard, reconciler = runtime.ctx, runtime.keeper, runtime.guard, runtime.reconciler
             trader, clock = runtime.trader, runtime.ctx.clock
 
@@ -147,11 +212,12 @@ class Daemon:
                 lambda: datetime.now(UTC),
                 on_result=lambda result: self.metrics.signals.labels(status=result.status.value).inc(),
                 store_problem=lambda: health.problem,
+                on_queued=trader.hand,
             )
 
             async def report() -> dict[str, Any]:
                 latest = ctx.accounts.latest
-                return await status_report(
+                found = await status_report(
                     store,
                     account,
                     profile,
@@ -159,6 +225,9 @@ class Daemon:
                     equity=latest.equity if latest else None,
                     exchange_positions=latest.positions if latest else None,
                 )
+                named = [*found["positions"], *found["orders"], *found.get("untracked_positions", [])]
+                await with_markets(found, exchange.markets, (row["symbol"] for row in named))
+                return found
 
             host, port = _split(settings.ingress.http)
             app = build_app(
@@ -171,12 +240,28 @@ class Daemon:
                         ),
                     ),
                     signal_view_router(store, account),
-                    controls_router(store, account, lambda: datetime.now(UTC), inbox.wakeup.set),
+                    controls_router(
+                        store, account, lambda: datetime.now(UTC), partial(_queued_by_operator, trader, inbox)
+                    ),
+                    dashboard_router(
+                        self._dashboard(ctx, report),
+                        inbox.authenticator,
+                        lambda: datetime.now(UTC),
+                        settings.reports.dir,
+                    ),
+                    history_router(
+                        store,
+                        account,
+                        zone(profile.daily_loss.timezone),
+                        lambda: datetime.now(UTC),
+                        exchange.markets,
+                    ),
                 ],
                 metrics=self.metrics,
                 status=report,
                 authenticator=inbox.authenticator,
-                open_paths=[WEBHOOK_PATH],
+                open_paths=[f"POST {WEBHOOK_PATH}", LOGIN_PATH, LOGOUT_PATH],
+                sessions=Sessions.for_secrets(inbox.authenticator.secrets),
             )
             ingress_settings = settings.ingress
             limits = ConnectionLimits(
@@ -187,14 +272,18 @@ class Daemon:
             http = HttpServer(app, host, port, limits)
             await http.start()
             self.state.mark_not_ready("waiting for the exchange (clock)")
-            if not await self._until_exchange_answers("clock", lambda: self._sync_clock(exchange, clock)):
+            if not await self._exchange_settled(exchange, clock, profile.allowed_symbols):
                 return
-            self.state.mark_not_ready("reconciling with the exchange")
-            if not await self._first_reconciliation(reconciler):
+            # The user data stream connects before the first reconciliation, so that one covers its gap; its
+            # events queue until then and are applied from then on (each later gap: a reconciliation first).
+            applier = UserStreamApplier(ctx, keeper, reconciler.run, lambda: reconciler.covers_since)
+            following = await self._follow_user_events(exchange, applier)
+            if not await self._reconciled(reconciler, guard.tick):
                 return
-            if not await self._until_exchange_answers("breaker", guard.tick):
-                return
-            await exchange.start_background_refresh()
+            if following:
+                supervisor.every("user-events", 1.0, applier.run)
+                ctx.accounts.followed = applier.follows
+            await self._follow_prices(exchange, profile.allowed_symbols)
             ws_host, ws_port = _split(settings.ingress.websocket)
             websocket = WebSocketIngress(
                 inbox,
@@ -202,11 +291,14 @@ class Daemon:
                 ws_port,
                 max_connections=limits.max_connections,
                 handshake_timeout=limits.header_timeout,
+                outcomes=_outcome_push(store, account, ingress_settings.websocket_outcome_seconds),
             )
             await websocket.start()
             ingress.append(websocket)
             self._watch("ingress.websocket", lambda: websocket.problem)
             if settings.ingress.redis_url:
+                from executor.signals.redis_stream import RedisStreamIngress  # redis only when configured
+
                 redis = RedisStreamIngress.from_settings(inbox, settings.ingress)
                 await redis.start()
                 ingress.append(redis)
@@ -214,6 +306,7 @@ class Daemon:
 
             execution = settings.execution
             supervisor.every("tracker", execution.poll_interval_seconds, keeper.track)
+            supervisor.every("entries", execution.poll_interval_seconds, keeper.sync_entries)
             supervisor.every("breaker", execution.breaker_interval_seconds, guard.tick)
             supervisor.every("reconcile", execution.reconcile_interval_seconds, reconciler.run)
             supervisor.every("clock", execution.clock_sync_seconds, lambda: self._sync_clock(exchange, clock))
@@ -241,11 +334,38 @@ class Daemon:
             timeout = self.settings.service.shutdown_timeout_seconds
             deadline = asyncio.get_running_loop().time() + timeout
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drain(ingress, consumer, supervisor, http), timeout * 0.8)
+                async with asyncio.timeout(timeout * 0.8):
+                    await self._drain(ingress, consumer, supervisor, http)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(deadline):
                     for close in self._closers:
                         await close()
+
+    def _dashboard(self, ctx: AccountContext, report: StatusProvider) -> Callable[[], Awaitable[Dashboard]]:
+        """The page's content on demand: the status report, health of the moment, the recent signals."""
+        exchange, settings = ctx.exchange, self.settings.exchange
+
+        def page() -> Awaitable[Dashboard]:
+            health = Health(
+                ready=self.state.ready,
+                reason=self.state.not_ready_reason,
+                components=self.state.components(),
+                exchange=f"{settings.name.value} ({settings.mode.value})",
+                account_age_seconds=ctx.accounts.age_seconds,
+                banned_until=exchange.banned_until,
+            )
+            now = ctx.now()
+            return gather(
+                ctx.store,
+                ctx.account,
+                ctx.profile,
+                now,
+                status=report,
+                health=health,
+                markets=exchange.markets,
+            )
+
+        return page
 
     def _arm_crash_points(self) -> None:
         specs = self.settings.testing.crash_at
@@ -256,6 +376,27 @@ class Daemon:
                 points=[str(spec) for spec in specs],
                 detail="testing.crash_at is set: this daemon will SIGKILL itself at these points",
             )
+
+    async def _follow_user_events(self, exchange: ExchangePort, applier: UserStreamApplier) -> bool:
+        """The user data stream followed into `applier` (False: the exchange has none), given a moment to
+        connect, so the first reconciliation covers its gap; one that connects later gets its own."""
+        if not exchange.follow_user_events(applier.sink):
+            return False
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.settings.exchange.stream_stall_ms / 1000
+        while loop.time() < until and not self._stop.is_set():
+            statuses = exchange.stream_statuses()
+            if any(s.name is StreamName.USER_DATA and s.state is StreamState.LIVE for s in statuses):
+                break
+            await asyncio.sleep(0.02)
+        return True
+
+    async def _reconciled(self, reconciler: Reconciler, breaker: Callable[[], Awaitable[None]]) -> bool:
+        """The first reconciliation, then the breaker evaluated on what it found (False when told to stop)."""
+        self.state.mark_not_ready("reconciling with the exchange")
+        if not await self._first_reconciliation(reconciler):
+            return False
+        return await self._until_exchange_answers("breaker", breaker)
 
     async def _first_reconciliation(self, reconciler: Reconciler) -> bool:
         """Until it succeeds nothing is read from ingress. An exchange that does not answer is waited for;
@@ -296,8 +437,40 @@ class Daemon:
                         detail="the exchange did not answer; retrying, not ready meanwhile",
                     )
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), pause)
+                    async with asyncio.timeout(pause):
+                        await self._stop.wait()
                 pause = min(MAX_EXCHANGE_WAIT, pause * 2)
+        return False
+
+    async def _exchange_settled(
+        self, exchange: ExchangePort, clock: ExchangeClock, allowed: Sequence[str]
+    ) -> bool:
+        """The exchange's clock is read, the position mode is one-way and the margin mode set ahead (False
+        when told to stop)."""
+        if not await self._until_exchange_answers("clock", lambda: self._sync_clock(exchange, clock)):
+            return False
+        if not await self._until_one_way(exchange, allowed):
+            return False
+        return await self._until_exchange_answers("margin mode", lambda: _prepare(exchange, allowed))
+
+    async def _until_one_way(self, exchange: ExchangePort, allowed: Sequence[str]) -> bool:
+        """The executor trades in one-way position mode: the tradable symbols (the profile's allowed ones,
+        else every market) are switched to it where nothing is open. Where something is, trading does not
+        start: not ready with the fix named, checked again every minute. False when told to stop."""
+        problems: list[str] = []
+
+        async def check() -> None:
+            problems[:] = await exchange.ensure_one_way(await _tradable(exchange, allowed))
+
+        while await self._until_exchange_answers("position mode", check):
+            if not problems:
+                return True
+            self.state.mark_not_ready("position mode: " + "; ".join(problems))
+            for problem in problems:
+                log.error("position_mode_refused", detail=problem)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POSITION_MODE_RECHECK):
+                    await self._stop.wait()
         return False
 
     async def _unless_stopped(self, work: Awaitable[object]) -> bool:
@@ -328,15 +501,19 @@ class Daemon:
     async def _consume(self, inbox: Inbox, trader: Trader) -> None:
         """Decide stored signals in order; woken by the inbox, and every second for anything missed.
 
-        On shutdown the signal in flight finishes; the rest stay queued for the next start. A failing pass
-        (the database or the exchange away) is retried after a pause that doubles from 1 s to 8 s, so a
-        long outage does not spend the exchange's read budget on settlement attempts.
+        The inbox hands each stored row over in memory, so a woken pass decides it without reading the
+        queue; the first pass, a pass after a second without a wake-up, and any pass after a failure read
+        the queue from the database (the record, and the fallback). On shutdown the signal in flight
+        finishes; the rest stay queued for the next start. A failing pass (the database or the exchange
+        away) is retried after a pause that doubles from 1 s to 8 s, so a long outage does not spend the
+        exchange's read budget on settlement attempts.
         """
         pause = 1.0
+        poll = True
         while not self._stop.is_set():
             inbox.wakeup.clear()
             try:
-                processed = await trader.process_queued(keep_going=lambda: not self._stop.is_set())
+                processed = await trader.process_queued(keep_going=lambda: not self._stop.is_set(), poll=poll)
                 pause = 1.0
             except asyncio.CancelledError:
                 raise
@@ -344,11 +521,16 @@ class Daemon:
                 log.exception("consumer_failed", retry_in_s=pause)
                 processed = 0
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), pause)
+                    async with asyncio.timeout(pause):
+                        await self._stop.wait()
                 pause = min(MAX_CONSUMER_PAUSE, pause * 2)
+            poll = False
             if not processed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(inbox.wakeup.wait(), 1.0)
+                try:
+                    async with asyncio.timeout(1.0):
+                        await inbox.wakeup.wait()
+                except TimeoutError:
+                    poll = True
 
     async def _drain(
         self,
@@ -366,9 +548,31 @@ class Daemon:
         await supervisor.stop()
         if http is not None:
             await http.stop()
+        if self._reporter is not None:
+            # The day's report under way gets what is left of the alerts' share; its summary goes out anyway.
+            await self._reporter.flush(max(0.0, drain_until - loop.time()) / 2)
         if self._alerter is not None:
             # Nothing raises alerts any more; the posts have been under way meanwhile.
             await self._alerter.drain(max(0.0, drain_until - loop.time()))
+
+
+async def _tradable(exchange: ExchangePort, allowed: Sequence[str]) -> list[str]:
+    """The unified symbols the profile allows (every market when it names none)."""
+    markets = await exchange.markets()
+    return [
+        m.symbol
+        for m in markets.values()
+        if not allowed or m.symbol in allowed or m.exchange_symbol in allowed
+    ]
+
+
+async def _prepare(exchange: ExchangePort, allowed: Sequence[str]) -> None:
+    """Margin mode set once, ahead of the signals, and the leverage the account holds remembered, so the
+    signal path writes only a changed leverage. Only the symbols a profile names are switched (every market
+    would be hundreds of writes at each start); the others keep what they have until their first signal."""
+    symbols = await _tradable(exchange, allowed)
+    for problem in await exchange.prepare_symbols(symbols, MARGIN_MODE, switch=bool(allowed)):
+        log.warning("margin_mode_left_to_the_path", detail=problem)
 
 
 def build_notifier(urls: Sequence[AlertTarget], exchange: ExchangePort) -> Notifier:

@@ -1,15 +1,13 @@
 """One stored signal as a whole: its payload and status, decision with the step log, orders, positions and
 events. `executor explain` prints it, `GET /signals/{id}` serves it, and `outcome` cuts it down to what
-the sender of the signal wants to know (`POST /signals?wait=`, `executor signal send`)."""
+the sender of the signal wants to know (`POST /signals?wait=`, `executor signal send`). No web framework
+here: `executor explain` imports this module, and the route lives in executor/service/signal_route.py."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
 from typing import Any, Final
-
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 
 from executor.domain.enums import SignalStatus
 from executor.service.status import moment, money, order_report
@@ -22,7 +20,7 @@ OUTCOME_POLL_SECONDS: Final = 0.1
 
 async def explanation(store: Store, account: str, signal_id: str) -> dict[str, Any] | None:
     """The stored signal, its decision with the step log, its orders and positions; None if unknown."""
-    async with store.transaction() as tx:
+    async with store.read() as tx:
         signal = await tx.signals.get(account, signal_id)
         if signal is None:
             return None
@@ -79,6 +77,8 @@ def _decision(row: DecisionRow) -> dict[str, Any]:
         "risk_pct": money(row.risk_pct),
         "liquidation_price": money(row.liquidation_price),
         "binding": row.binding,
+        "risk_budget": money(row.risk_budget),
+        "order_price": money(row.order_price),
         "decided_at": moment(row.decided_at),
         "steps": row.steps,
     }
@@ -97,6 +97,8 @@ def _position(row: PositionRow) -> dict[str, Any]:
         "realized_pnl": money(row.realized_pnl),
         "fees": money(row.fees),
         "funding": money(row.funding),
+        "slippage_allowed": money(row.slippage_allowed),
+        "slippage": money(row.slippage),
         "opened_at": moment(row.opened_at),
         "closed_at": moment(row.closed_at),
     }
@@ -123,33 +125,15 @@ def outcome(found: dict[str, Any]) -> dict[str, Any]:
     return answer | {"status": "done", "accepted": True, "message": message}
 
 
-def signal_view_router(store: Store, account: str) -> APIRouter:
-    """`GET /signals/{id}`: the stored signal with its status, decision, orders and events; 404 unknown."""
-    router = APIRouter()
-
-    @router.get(
-        "/signals/{signal_id}",
-        responses={
-            200: {"description": "the stored signal with its outcome, decision, orders and events"},
-            404: {"description": "no signal with this id was stored"},
-        },
-    )
-    async def stored_signal(signal_id: str) -> JSONResponse:
-        """The stored signal, its decision with the step log, its orders, positions and events, and
-        `outcome` (what the sender wants to know)."""
-        found = await explanation(store, account, signal_id)
-        if found is None:
-            return JSONResponse({"error": f"no signal {signal_id!r} in account {account!r}"}, status_code=404)
-        return JSONResponse({**found, "outcome": outcome(found)})
-
-    return router
-
-
 async def wait_for_outcome(store: Store, account: str, signal_id: str, seconds: float) -> dict[str, Any]:
-    """The signal's outcome once it is settled, or as it stands (`queued`) after `seconds`."""
+    """The signal's outcome once it is settled, or as it stands (`queued`) after `seconds`.
+
+    Cancelled (a WebSocket sender gone, its pushes cancelled), it stops between lookups: a lookup under
+    way is shielded, because a cancel while its session hands the connection back interrupts the
+    pool's rollback, which SQLAlchemy logs as an error and answers by discarding the connection."""
     deadline = asyncio.get_running_loop().time() + seconds
     while True:
-        found = await explanation(store, account, signal_id)
+        found = await asyncio.shield(explanation(store, account, signal_id))
         current = {"id": signal_id, "status": "unknown"} if found is None else outcome(found)
         if current["status"] not in ("queued", "unknown") or asyncio.get_running_loop().time() >= deadline:
             return current

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from executor.observability.metrics import Metrics
 from executor.service.access import OPEN_PATHS, RequireCredentials
 from executor.service.connections import DEFAULT_LIMITS, ConnectionLimits, guarded_protocol
+from executor.service.dashboard.session import Sessions
 from executor.service.state import ServiceState
 from executor.signals.auth import Authenticator
 
@@ -29,6 +30,9 @@ class Readiness(BaseModel):
     reason: str | None
     components: dict[str, str]
     """Each watched part (ingress sources, the database): "ok" or what is wrong with it."""
+    streams: dict[str, dict[str, Any]] = {}
+    """Each market stream: state (connecting | live | down), age_seconds of its last message, reconnects,
+    problem. Shown, not judged: prices come from REST while a stream is down."""
 
 
 def build_app(
@@ -39,9 +43,12 @@ def build_app(
     status: StatusProvider | None = None,
     authenticator: Authenticator | None = None,
     open_paths: Sequence[str] = (),
+    sessions: Sessions | None = None,
 ) -> FastAPI:
     """The app; with an `authenticator` holding a secret, every path but /health, /ready and
-    `open_paths` (routes that authenticate themselves, like POST /signals) needs the secret."""
+    `open_paths` (`/path`, or `METHOD /path` for one method: routes that authenticate themselves, like
+    `POST /signals`) needs the secret, or a
+    dashboard session cookie from `sessions`."""
     app = FastAPI(title="executor", docs_url=None, redoc_url=None)
     for router in routers:
         app.include_router(router)
@@ -51,6 +58,7 @@ def build_app(
             authenticator=authenticator,
             clock=lambda: datetime.now(UTC),
             open_paths=OPEN_PATHS | set(open_paths),
+            sessions=sessions,
         )
 
     @app.get("/health")
@@ -72,7 +80,7 @@ def build_app(
         """Readiness: 200 once start-up finished, until shutdown begins, while every watched part works."""
         components = state.components()
         ready, reason = state.ready, state.not_ready_reason
-        body = {"ready": ready, "reason": reason, "components": components}
+        body = {"ready": ready, "reason": reason, "components": components, "streams": state.streams()}
         return JSONResponse(body, status_code=200 if ready else 503)
 
     if metrics is not None:

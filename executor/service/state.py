@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 Check = Callable[[], str | None]
 """A part's problem right now, or None while it works."""
@@ -21,6 +22,8 @@ class ServiceState:
     phase_ready: bool = False
     phase_reason: str | None = "starting"
     checks: dict[str, Check] = field(default_factory=dict)
+    streams: Callable[[], dict[str, dict[str, Any]]] = dict
+    """The exchange's market streams, shown in /ready without deciding it (REST stands in for one down)."""
 
     def mark_ready(self) -> None:
         self.phase_ready, self.phase_reason = True, None

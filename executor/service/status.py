@@ -46,7 +46,7 @@ async def status_report(
 ) -> dict[str, Any]:
     """The JSON-ready report; `equity` and `exchange_positions` come from the exchange when known."""
     today = trading_day(now, profile.daily_loss.timezone)
-    async with store.transaction() as tx:
+    async with store.read() as tx:
         risk_row = await tx.risk_state.get(account)
         day_row = await tx.daily_loss.get(account, today)
         positions = await tx.positions.with_status(account, PositionStatus.OPEN)
@@ -180,6 +180,7 @@ def _position(
         "qty": money(row.qty),
         "entry_price": money(row.entry_price),
         "stop_price": money(row.stop_price),
+        "risk_at_entry": money(row.risk_at_entry),
         "take_profit": money(row.take_profit),
         "leverage": row.leverage,
         "setup": row.setup,

@@ -4,7 +4,8 @@ Every transport hands the raw message and what it saw beside it to `Inbox.submit
 authenticates, validates and stores, and returns the answer to send back. The order matters:
 authentication comes before validation, so a stranger learns nothing about the schema and
 writes nothing; an invalid message leaves only a `rejected_signals` row; a valid one is
-committed before `queued` is returned, and only then is the consumer woken.
+committed before `queued` is returned, and only then is the consumer handed the stored row (in memory:
+it need not read the queue back) and woken.
 
 What is kept of a rejected message is bounded and clean: at most `MAX_REPORTED_ERRORS` errors (then
 one saying how many more), at most `MAX_STORED_RAW_CHARS` of its text, and no credential in either.
@@ -34,6 +35,7 @@ from executor.signals.schema import (
     SignalMessage,
     load_object,
 )
+from executor.store.models import SignalRow
 from executor.store.store import Store
 
 log = get_logger("executor.signals")
@@ -77,8 +79,11 @@ class Inbox:
         authenticator: Authenticator | None = None,
         on_result: Callable[[IngressResult], None] | None = None,
         store_problem: Callable[[], str | None] | None = None,
+        on_queued: Callable[[SignalRow], None] | None = None,
     ) -> None:
         self.store = store
+        self.on_queued = on_queued
+        """Handed each newly stored row once it is committed (the consumer takes it without a read)."""
         self.store_problem = store_problem
         """Why the store cannot take writes now (None while it can): then nothing is accepted."""
         self.on_result = on_result
@@ -98,9 +103,10 @@ class Inbox:
         clock: Callable[[], datetime],
         on_result: Callable[[IngressResult], None] | None = None,
         store_problem: Callable[[], str | None] | None = None,
+        on_queued: Callable[[SignalRow], None] | None = None,
     ) -> Inbox:
         authenticator = Authenticator(settings.secret, settings.replay_window_seconds)
-        return cls(store, account, clock, authenticator, on_result, store_problem)
+        return cls(store, account, clock, authenticator, on_result, store_problem, on_queued)
 
     async def submit(self, raw: bytes | str, source: str, auth: Credentials | None = None) -> IngressResult:
         """Authenticate, validate and store one message; raises InboxUnavailable if it cannot be stored."""
@@ -214,6 +220,8 @@ class Inbox:
                 )
                 return IngressResult(signal.id, IngressStatus.DUPLICATE)
             crash_point(CrashPoint.SIGNAL_STORED)
+            if self.on_queued is not None:
+                self.on_queued(row)
             self.wakeup.set()
             log.info(
                 "signal queued",

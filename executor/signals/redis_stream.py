@@ -178,7 +178,8 @@ class RedisStreamIngress:
             else:
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._retry_delay)
+                async with asyncio.timeout(self._retry_delay):
+                    await self._stopping.wait()
 
     async def _recovered(self, redis: Redis) -> bool:
         """The group recreated after NOGROUP; False (with the problem noted) when Redis refused that too."""

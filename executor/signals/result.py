@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -39,3 +40,10 @@ class IngressResult:
             "status": self.status.value,
             "errors": [error.as_dict() for error in self.errors],
         }
+
+
+OutcomeWaiter = Callable[[str, float], Awaitable[dict[str, Any]]]
+"""(signal id, seconds) → the signal's outcome once settled, or as it stands after the seconds.
+
+The daemon's one lookup (executor/service/explanation.py, `wait_for_outcome`) behind both the webhook's
+`?wait=` and the WebSocket's pushed outcomes."""

@@ -12,25 +12,27 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Final, NoReturn, Self
 
+from annotated_types import Ge, Gt, Le, Lt, Predicate
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
+    Strict,
+    StringConstraints,
     ValidationError,
     model_validator,
 )
 from pydantic_core import ErrorDetails
 
-from executor.domain.enums import EntryType, Regime, Setup, Side
-from executor.domain.money import ASCII_DECIMAL, NotANumber, to_decimal
-from executor.domain.validation import FieldProblem
+from executor.domain.enums import Action, EntryType, Regime, Setup, Side
+from executor.domain.signal import REQUIRED_FIELDS, Entry, Instruction, Symbol
+from executor.domain.validation import FIX, AsciiDecimal, FieldProblem, Says, Then, UtcInstant
 
 MAX_BODY_BYTES: Final = 64 * 1024
 """A signal is a few hundred bytes; anything over this is refused before it is parsed."""
@@ -39,19 +41,10 @@ BODY: Final = "body"
 """The `field` of an error about the message as a whole rather than one of its fields."""
 
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-_UNIFIED_SYMBOL = re.compile(r"[A-Za-z0-9]{1,20}/[A-Za-z0-9]{1,12}:[A-Za-z0-9]{1,12}")
-_SPOT_SYMBOL = re.compile(r"[A-Za-z0-9]{1,20}/[A-Za-z0-9]{1,12}")
-_EXCHANGE_SYMBOL = re.compile(r"[A-Za-z0-9_]{2,40}")
 _MAX_PRICE = Decimal(10) ** 15
 _MAX_FRACTION_DIGITS = 18
 _MAX_SIGNIFICANT_DIGITS = 30
 _MAX_TEXT = 64
-
-
-class Action(StrEnum):
-    OPEN = "open"
-    CLOSE = "close"
-    MOVE_STOP = "move_stop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,137 +77,66 @@ def _quoted(key: object) -> str:
     return json.dumps(str(key)[:40])[1:-1] or '""'
 
 
-# --- field validators: each takes what JSON gave and returns the value or raises with the fix ---
+# --- field types: pydantic's parsing and constraints, each failure worded with the fix ---
 
 
-def _signal_id(value: object) -> str:
-    if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise ValueError(
-            'must be 1–64 characters of A-Z a-z 0-9 . _ : - (e.g. "sol-20260602-1"); '
-            "it is the idempotency key, so reuse it only to resend the same signal"
-        )
-    return value
+def _one_of(enum: type[StrEnum]) -> Says:
+    return Says(" or ".join(f'"{m.value}"' for m in enum).join(("must be ", " (lower case)")))
 
 
-def _symbol(value: object) -> str:
-    if isinstance(value, str) and len(value) <= 40:
-        if _UNIFIED_SYMBOL.fullmatch(value) or _EXCHANGE_SYMBOL.fullmatch(value):
-            return value
-        if _SPOT_SYMBOL.fullmatch(value):
-            raise ValueError(
-                f"{value} is a spot symbol; a perpetual is written with its settle currency, "
-                f"e.g. {value}:{value.split('/')[1]}"
-            )
-    raise ValueError(
-        'must be a ccxt unified perpetual symbol like "SOL/USDT:USDT" or the exchange\'s id like "SOLUSDT"'
-    )
+_NUMBER = AsciiDecimal(
+    not_a_number='must be a number, e.g. 74.10 or "74.10"',
+    not_ascii='must be a number in ASCII digits 0-9, e.g. 74.10 or "74.10"',
+    not_finite="must be a finite number",
+)
+_ON_TICK = Then(
+    f"has more than {_MAX_FRACTION_DIGITS} decimal places or {_MAX_SIGNIFICANT_DIGITS} digits; "
+    "round it to the market's tick",
+    Field(max_digits=_MAX_SIGNIFICANT_DIGITS, decimal_places=_MAX_FRACTION_DIGITS),
+)
+"""Digits are counted as pydantic counts them, without trailing zeros (74.1000 has one decimal place)."""
 
 
-def _member(enum: type[StrEnum]) -> Any:
-    choices = " or ".join(f'"{m.value}"' for m in enum)
-
-    def check(value: object) -> object:
-        if value is None:
-            return None
-        if isinstance(value, str) and value in enum._value2member_map_:
-            return enum(value)
-        raise ValueError(f"must be {choices} (lower case)")
-
-    return check
+def _number_from(low: Decimal, high: Decimal, example: str) -> Then:
+    return Then(f"must be from {low} to {high}, e.g. {example}", Ge(low), Le(high))
 
 
-def _number(value: object) -> Decimal:
-    """An exact decimal from a JSON number (already a Decimal or int) or a decimal string."""
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
-        raise ValueError('must be a number, e.g. 74.10 or "74.10"')
-    if isinstance(value, str) and not ASCII_DECIMAL.fullmatch(value.strip()):
-        raise ValueError('must be a number in ASCII digits 0-9, e.g. 74.10 or "74.10"')
-    try:
-        number = to_decimal(value)
-    except NotANumber:
-        raise ValueError("must be a finite number") from None
-    digits = number.as_tuple()
-    exponent = digits.exponent
-    assert isinstance(exponent, int)
-    if exponent < -_MAX_FRACTION_DIGITS or len(digits.digits) > _MAX_SIGNIFICANT_DIGITS:
-        raise ValueError(
-            f"has more than {_MAX_FRACTION_DIGITS} decimal places or {_MAX_SIGNIFICANT_DIGITS} digits; "
-            "round it to the market's tick"
-        )
-    return number
-
-
-def _price(value: object) -> Decimal | None:
-    if value is None:
-        return None
-    number = _number(value)
-    if not 0 < number < _MAX_PRICE:
-        raise ValueError("must be a positive price below 10^15, e.g. 74.10")
-    return number
-
-
-def _bounded(low: Decimal, high: Decimal, example: str) -> Any:
-    def check(value: object) -> Decimal | None:
-        if value is None:
-            return None
-        number = _number(value)
-        if not low <= number <= high:
-            raise ValueError(f"must be from {low} to {high}, e.g. {example}")
-        return number
-
-    return check
-
-
-def _volatility(value: object) -> Decimal | None:
-    if value is None:
-        return None
-    number = _number(value)
-    if not 0 < number < _MAX_PRICE:
-        raise ValueError("must be a positive number, e.g. 0.035")
-    return number
-
-
-def _expires_at(value: object) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        if isinstance(value, datetime):
-            parsed = value
-        elif isinstance(value, str) and len(value) <= _MAX_TEXT:
-            parsed = datetime.fromisoformat(value)
-        else:
-            raise ValueError(value)
-        if parsed.tzinfo is None or parsed.utcoffset() is None:
-            raise ValueError(value)
-        return parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise ValueError(
-            'must be an ISO 8601 time with its zone, e.g. "2026-06-02T14:00:00Z" '
-            "(a time without Z or +hh:mm is ambiguous)"
-        ) from None
-
-
-def _strategy(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not 1 <= len(value) <= _MAX_TEXT or not value.isprintable():
-        raise ValueError(f'must be a name of 1–{_MAX_TEXT} printable characters, e.g. "breakout-4h"')
-    return value
-
-
-def _token(value: object) -> object:
-    if value is not None and not isinstance(value, str):
-        raise ValueError("must be a string: the shared secret configured as ingress.secret")
-    return value
-
-
-def _entry(value: object) -> object:
-    if value is not None and not isinstance(value, Mapping | EntryMessage):
-        raise ValueError('must be an object: {"type": "market"} or {"type": "limit", "price": 74.10}')
-    return value
-
-
-Price = Annotated[Decimal | None, BeforeValidator(_price)]
+SignalId = Annotated[
+    str,
+    Strict(),
+    StringConstraints(pattern=f"^{_ID.pattern}$"),
+    Says(
+        'must be 1–64 characters of A-Z a-z 0-9 . _ : - (e.g. "sol-20260602-1"); '
+        "it is the idempotency key, so reuse it only to resend the same signal"
+    ),
+]
+Price = Annotated[
+    Decimal,
+    _NUMBER,
+    Then("must be a positive price below 10^15, e.g. 74.10", Gt(0), Lt(_MAX_PRICE)),
+    _ON_TICK,
+]
+Volatility = Annotated[
+    Decimal, _NUMBER, Then("must be a positive number, e.g. 0.035", Gt(0), Lt(_MAX_PRICE)), _ON_TICK
+]
+Conviction = Annotated[Decimal, _NUMBER, _number_from(Decimal(0), Decimal(10), "8"), _ON_TICK]
+Strength = Annotated[Decimal, _NUMBER, _number_from(Decimal(0), Decimal(1), "0.7"), _ON_TICK]
+Expiry = Annotated[
+    datetime,
+    UtcInstant,
+    Says(
+        'must be an ISO 8601 time with its zone, e.g. "2026-06-02T14:00:00Z" '
+        "(a time without Z or +hh:mm is ambiguous)"
+    ),
+]
+Strategy = Annotated[
+    str,
+    Strict(),
+    StringConstraints(min_length=1, max_length=_MAX_TEXT),
+    Predicate(str.isprintable),
+    Says(f'must be a name of 1–{_MAX_TEXT} printable characters, e.g. "breakout-4h"'),
+]
+Token = Annotated[SecretStr, Says("must be a string: the shared secret configured as ingress.secret")]
 
 
 class EntryMessage(BaseModel):
@@ -222,8 +144,8 @@ class EntryMessage(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    type: Annotated[EntryType, BeforeValidator(_member(EntryType))]
-    price: Price = None
+    type: Annotated[EntryType, _one_of(EntryType)]
+    price: Price | None = None
 
     @model_validator(mode="after")
     def _price_matches_type(self) -> Self:
@@ -240,11 +162,6 @@ _ALLOWED: Mapping[Action, frozenset[str]] = {
     Action.CLOSE: _COMMON | {"side"},
     Action.MOVE_STOP: _COMMON | {"side", "stop"},
 }
-_REQUIRED: Mapping[Action, tuple[str, ...]] = {
-    Action.OPEN: ("side", "entry", "stop"),
-    Action.CLOSE: (),
-    Action.MOVE_STOP: ("stop",),
-}
 _REQUIRED_HINT: Mapping[str, str] = {
     "side": 'add "side": "long" or "short"',
     "entry": 'add "entry": {"type": "market"} or {"type": "limit", "price": …}',
@@ -257,7 +174,7 @@ def _action_problems(action: Action, present: Iterable[str]) -> list[tuple[str, 
     present = set(present)
     problems = [
         (name, f'is required for action "{action.value}"; {_REQUIRED_HINT[name]}')
-        for name in _REQUIRED[action]
+        for name in REQUIRED_FIELDS[action]
         if name not in present
     ]
     allowed = _ALLOWED.get(action)
@@ -273,23 +190,21 @@ class SignalMessage(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: Annotated[str, BeforeValidator(_signal_id)]
-    action: Annotated[Action, BeforeValidator(_member(Action))] = Action.OPEN
-    symbol: Annotated[str, BeforeValidator(_symbol)]
-    side: Annotated[Side | None, BeforeValidator(_member(Side))] = None
-    entry: Annotated[EntryMessage | None, BeforeValidator(_entry)] = None
-    stop: Price = None
-    take_profit: Price = None
-    conviction: Annotated[Decimal | None, BeforeValidator(_bounded(Decimal(0), Decimal(10), "8"))] = None
-    strength: Annotated[Decimal | None, BeforeValidator(_bounded(Decimal(0), Decimal(1), "0.7"))] = None
-    setup: Annotated[Setup | None, BeforeValidator(_member(Setup))] = None
-    volatility: Annotated[Decimal | None, BeforeValidator(_volatility)] = None
-    regime: Annotated[Regime | None, BeforeValidator(_member(Regime))] = None
-    expires_at: Annotated[datetime | None, BeforeValidator(_expires_at)] = None
-    strategy: Annotated[str | None, BeforeValidator(_strategy)] = None
-    token: Annotated[SecretStr | None, BeforeValidator(_token)] = Field(
-        default=None, exclude=True, repr=False
-    )
+    id: SignalId
+    action: Annotated[Action, _one_of(Action)] = Action.OPEN
+    symbol: Symbol
+    side: Annotated[Side, _one_of(Side)] | None = None
+    entry: EntryMessage | None = None
+    stop: Price | None = None
+    take_profit: Price | None = None
+    conviction: Conviction | None = None
+    strength: Strength | None = None
+    setup: Annotated[Setup, _one_of(Setup)] | None = None
+    volatility: Volatility | None = None
+    regime: Annotated[Regime, _one_of(Regime)] | None = None
+    expires_at: Expiry | None = None
+    strategy: Strategy | None = None
+    token: Token | None = Field(default=None, exclude=True, repr=False)
     """TradingView's way to authenticate; checked by ingress and never part of the stored payload."""
 
     @model_validator(mode="after")
@@ -338,11 +253,18 @@ class SignalMessage(BaseModel):
         valid_id = raw_id if isinstance(raw_id, str) and _ID.fullmatch(raw_id) else None
         raise InvalidSignal(errors, valid_id)
 
+    def instruction(self) -> Instruction:
+        """The domain's form of the signal, handed on past the ingress (the token stays here)."""
+        entry = None if self.entry is None else Entry(self.entry.type, self.entry.price)
+        fields = {name: getattr(self, name) for name in _HANDED_ON}
+        return Instruction(**fields, entry=entry)
+
     def payload(self) -> dict[str, Any]:
-        """The JSON-safe form stored in the inbox (prices as exact strings, no token)."""
-        return self.model_dump(mode="json", exclude_none=True)
+        """The JSON-safe form stored in the inbox: the instruction's (prices as exact strings, no token)."""
+        return self.instruction().payload()
 
 
+_HANDED_ON = tuple(name for name in SignalMessage.model_fields if name not in ("entry", "token"))
 _FIELD_NAMES = ", ".join(name for name in SignalMessage.model_fields)
 _ENTRY_NAMES = ", ".join(EntryMessage.model_fields)
 
@@ -361,16 +283,20 @@ def _translate(details: Iterable[ErrorDetails]) -> list[FieldError]:
         elif kind == "extra_forbidden":
             names = _ENTRY_NAMES if len(loc) > 1 else _FIELD_NAMES
             errors.append(FieldError(path, f"is not a known field; remove it (known fields: {names})"))
-        elif kind == "value_error":
+        elif kind in (FIX, "value_error"):
             errors.append(FieldError(path, printable(detail["msg"].removeprefix("Value error, "))))
-        elif kind == "model_type" and not loc:
-            errors.append(FieldError(BODY, "must be a JSON object"))
+        elif kind == "model_type":
+            errors.append(FieldError(path or BODY, _OBJECT_HINT.get(path, "must be a JSON object")))
         elif kind == "string_unicode":
             errors.append(FieldError(path or BODY, "contains a lone surrogate escape; send valid Unicode"))
         else:
             errors.append(FieldError(path or BODY, printable(detail["msg"])))
     return errors
 
+
+_OBJECT_HINT: Mapping[str, str] = {
+    "entry": 'must be an object: {"type": "market"} or {"type": "limit", "price": 74.10}',
+}
 
 _MISSING_HINT: Mapping[str, str] = {
     "id": 'add "id": a unique id of 1–64 characters from A-Z a-z 0-9 . _ : -',

@@ -9,7 +9,7 @@ background, and the resend is then either queued or a duplicate, never a second 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from executor.observability.logging import get_logger
 from executor.signals.auth import Credentials
 from executor.signals.inbox import Inbox, InboxUnavailable
-from executor.signals.result import IngressResult, IngressStatus, Source
+from executor.signals.result import IngressResult, IngressStatus, OutcomeWaiter, Source
 from executor.signals.schema import BODY, MAX_BODY_BYTES, SignalMessage
 
 log = get_logger("executor.signals.webhook")
@@ -61,9 +61,6 @@ async def _read_capped(request: Request, limit: int) -> bytes:
 
 MAX_WAIT_SECONDS: Final = 30.0
 """`POST /signals?wait=` waits at most this long for the decision."""
-
-OutcomeWaiter = Callable[[str, float], Awaitable[dict[str, Any]]]
-"""(signal id, seconds) → the signal's outcome once settled, or as it stands after the seconds."""
 
 
 def _wait_seconds(value: str | None) -> float | None:
@@ -129,7 +126,8 @@ def signals_router(
         pending.add(task)
         task.add_done_callback(_finished(pending))
         try:
-            result = await asyncio.wait_for(asyncio.shield(task), answer_within)
+            async with asyncio.timeout(answer_within):
+                result = await asyncio.shield(task)
         except (TimeoutError, InboxUnavailable):
             if not task.done():
                 log.warning("webhook answered 503: the store is slow", answer_within=answer_within)

@@ -6,12 +6,21 @@ they are accepted). Messages on one connection are handled in order, so answers 
 order the signals were sent. When the inbox cannot store, the connection is closed with 1011 instead
 of answering, so the sender knows the signal was not received and resends it (a resend that did land
 is answered as a duplicate).
+
+With `outcomes`, a `queued` or `duplicate` answer is followed later, on the same connection, by the
+signal's outcome (`{"id", "status", "accepted", "reason", …}`) once the daemon has settled it, found
+by the same lookup as the webhook's `?wait=`. Each push is its own task, so the connection goes on
+reading signals meanwhile; it gives up after `OutcomePush.give_up_seconds` (then the outcome as it
+stands, `queued`, with a message), and the connection's pending pushes are cancelled when it closes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from asyncio import BaseTransport
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Final
 from urllib.parse import urlsplit
@@ -24,7 +33,7 @@ from websockets.http11 import Request, Response
 from executor.observability.logging import get_logger
 from executor.signals.auth import Credentials, Unauthorized, ensure_safe_bind
 from executor.signals.inbox import Inbox, InboxUnavailable
-from executor.signals.result import Source
+from executor.signals.result import IngressResult, IngressStatus, OutcomeWaiter, Source
 from executor.signals.schema import MAX_BODY_BYTES
 
 log = get_logger("executor.signals.websocket")
@@ -33,6 +42,59 @@ PATH: Final = "/signals"
 MAX_FRAME_BYTES: Final = 16 * MAX_BODY_BYTES
 """Messages up to this size get an `invalid` answer; beyond it the connection is closed (1009)."""
 INTERNAL_ERROR: Final = 1011
+MAX_OUTCOME_LOOKUPS: Final = 16
+"""Outcome lookups one connection runs at once (each polls the database); more wait their turn, within
+the same give-up time."""
+_UNSETTLED: Final = ("queued", "unknown")
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomePush:
+    """How outcomes go back to a WebSocket sender: the daemon's lookup, and how long to wait for one."""
+
+    wait_for_outcome: OutcomeWaiter
+    give_up_seconds: float
+
+
+class _Pushes:
+    """One connection's outcome pushes in flight: a task each, all cancelled when the connection ends."""
+
+    def __init__(self, connection: ServerConnection, push: OutcomePush) -> None:
+        self._connection = connection
+        self._push = push
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._turns = asyncio.Semaphore(MAX_OUTCOME_LOOKUPS)
+
+    def follow(self, result: IngressResult) -> None:
+        if result.signal_id is None or result.status not in (IngressStatus.QUEUED, IngressStatus.DUPLICATE):
+            return
+        task = asyncio.create_task(
+            self._deliver(result.signal_id), name=f"websocket-outcome:{result.signal_id}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, signal_id: str) -> None:
+        clock = asyncio.get_running_loop().time
+        deadline = clock() + self._push.give_up_seconds
+        try:
+            async with self._turns:
+                outcome = await self._push.wait_for_outcome(signal_id, max(0.0, deadline - clock()))
+        except Exception as exc:  # the database, mostly: the answer stands, GET /signals/{id} has it later
+            log.warning("websocket outcome lookup failed", signal_id=signal_id, error=str(exc))
+            outcome = {"id": signal_id, "status": "unknown"}
+        if outcome["status"] in _UNSETTLED:
+            outcome["message"] = (
+                f"no outcome within {self._push.give_up_seconds:g} s; "
+                f"GET /signals/{signal_id} answers it once it is settled"
+            )
+        with contextlib.suppress(ConnectionClosed):
+            await self._connection.send(json.dumps(outcome))
+
+    async def cancel(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 class WebSocketIngress:
@@ -45,8 +107,10 @@ class WebSocketIngress:
         setting: str = "ingress.websocket",
         max_connections: int = 256,
         handshake_timeout: float = 10.0,
+        outcomes: OutcomePush | None = None,
     ) -> None:
         self._inbox = inbox
+        self._outcomes = outcomes
         self.host = host
         self._requested_port = port
         self._setting = setting
@@ -138,6 +202,7 @@ class WebSocketIngress:
         credentials = _credentials(connection.request.headers if connection.request else Headers())
         remote = _remote(connection)
         log.info("websocket client connected", remote=remote)
+        pushes = _Pushes(connection, self._outcomes) if self._outcomes is not None else None
         try:
             async for message in connection:
                 try:
@@ -146,9 +211,13 @@ class WebSocketIngress:
                     await connection.close(INTERNAL_ERROR, "the inbox cannot store signals; resend later")
                     return
                 await connection.send(json.dumps(result.as_dict()))
+                if pushes is not None:
+                    pushes.follow(result)
         except ConnectionClosed:
             pass
         finally:
+            if pushes is not None:
+                await pushes.cancel()
             log.info("websocket client disconnected", remote=remote)
 
 

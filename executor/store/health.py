@@ -7,7 +7,11 @@ A cheap probe, run every few seconds:
   inode). Deleted or replaced under the running daemon, its connections would go on writing into a
   file nobody reads again; that is final until a restart. The disk holding it must have at least
   `min_free_bytes` free, and a write lock must be had within the timeout (`BEGIN IMMEDIATE` on a
-  connection of the probe's own, rolled back: nothing is written).
+  connection of the probe's own, rolled back: nothing is written). The file must also have room to
+  grow under its page limit (`PRAGMA max_page_count`, as the daemon's own connections have it, less
+  `page_count`, plus the free pages of `freelist_count`): at least `min_free_bytes`, and at least
+  `MIN_ROOM_PAGES`. SQLite answers a write past that limit "database or disk is full" however much
+  disk is free. All of it is read, nothing written, so the probe costs no write.
 - PostgreSQL: a `SELECT 1` within the timeout.
 """
 
@@ -17,7 +21,10 @@ import asyncio
 import os
 import sqlite3
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from executor.domain.redaction import redact_urls
 from executor.observability.logging import get_logger
@@ -26,6 +33,9 @@ from executor.store.store import Store
 log = get_logger("executor.store.health")
 
 MIB: Final = 1024 * 1024
+MIN_ROOM_PAGES: Final = 64
+"""Pages one of the daemon's transactions may need at most: rows in several tables and their indexes,
+each of which may split a page. Less room under the page limit than this, and a write may fail."""
 
 
 class StoreHealth:
@@ -53,7 +63,8 @@ class StoreHealth:
     async def _check(self) -> str | None:
         if self._store.dialect != "sqlite":
             try:
-                await asyncio.wait_for(self._store.ping(), self._timeout)
+                async with asyncio.timeout(self._timeout):
+                    await self._store.ping()
             except TimeoutError:
                 return f"unreachable: no answer within {self._timeout:g} s"
             except Exception as exc:
@@ -62,13 +73,33 @@ class StoreHealth:
         if self._path is None:
             return None
         try:
-            return await asyncio.wait_for(
-                asyncio.to_thread(self._check_sqlite, self._path), self._timeout + 1
-            )
+            async with asyncio.timeout(self._timeout + 1):
+                return await self._check_file(self._path)
         except TimeoutError:
             return f"no answer from {self._path} within {self._timeout + 1:g} s"
         except OSError as exc:  # the file or its directory cannot be read at all
             return f"cannot check {self._path}: {exc}"
+
+    async def _check_file(self, path: Path) -> str | None:
+        return await asyncio.to_thread(self._check_sqlite, path) or await self._page_room(path)
+
+    async def _page_room(self, path: Path) -> str | None:
+        """Room under the page limit, read on one of the daemon's own connections: `max_page_count` is
+        a setting of each connection, not of the file, so only theirs is the limit their writes meet."""
+        try:
+            async with self._store.engine.connect() as connection:
+                pages = await connection.run_sync(_page_figures)
+        except DBAPIError as exc:  # e.g. a new pooled connection to a file deleted since it was checked
+            return f"cannot read {path}: {exc.orig}"
+        room = (pages["max_page_count"] - pages["page_count"] + pages["freelist_count"]) * pages["page_size"]
+        if room >= max(self._min_free_bytes, MIN_ROOM_PAGES * pages["page_size"]):
+            return None
+        return (
+            f"full: {path} has {room // 1024} KiB of room left under its page limit "
+            f"({pages['page_count']} of max_page_count {pages['max_page_count']} pages in use, "
+            f"{pages['freelist_count']} free), under database.min_free_mib ({self._min_free_bytes // MIB}); "
+            "raise the limit or delete old rows"
+        )
 
     def _check_sqlite(self, path: Path) -> str | None:
         lost = self._replaced(path)
@@ -110,6 +141,20 @@ class StoreHealth:
         finally:
             connection.close()
         return None
+
+
+def _page_figures(connection: Connection) -> dict[str, int]:
+    """The page counts, read on the pooled driver connection directly: a statement through SQLAlchemy
+    would begin the store's `BEGIN IMMEDIATE` transaction and take the write lock for a read."""
+    cursor: Any = connection.connection.cursor()
+    try:
+        figures = {}
+        for pragma in ("page_count", "max_page_count", "freelist_count", "page_size"):
+            cursor.execute(f"PRAGMA {pragma}")
+            figures[pragma] = int(cursor.fetchone()[0])
+        return figures
+    finally:
+        cursor.close()
 
 
 def _identity(path: Path) -> tuple[int, int]:

@@ -41,7 +41,8 @@ class AccountLock:
             if await self.try_acquire():
                 return True
             try:
-                await asyncio.wait_for(stop.wait(), poll_seconds)
+                async with asyncio.timeout(poll_seconds):
+                    await stop.wait()
             except TimeoutError:
                 continue
         return False

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from executor.config.paths import migrations_dir
+from executor.store.engine import READ_ONLY
 
 _STEPS_DOWN = re.compile(r"-[1-9][0-9]*")
 
@@ -27,8 +28,12 @@ def alembic_config() -> Config:
     return config
 
 
-async def _with_connection(engine: AsyncEngine, action: Any, *, migration: bool = False) -> Any:
+async def _with_connection(
+    engine: AsyncEngine, action: Any, *, migration: bool = False, read_only: bool = False
+) -> Any:
     async with engine.connect() as connection:
+        if read_only:
+            await connection.execution_options(**READ_ONLY)
         if not migration or connection.dialect.name != "sqlite":
             result = await connection.run_sync(action)
             await connection.commit()
@@ -92,7 +97,7 @@ async def current_revision(engine: AsyncEngine) -> str | None:
     def action(connection: Connection) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
-    result: str | None = await _with_connection(engine, action)
+    result: str | None = await _with_connection(engine, action, read_only=True)
     return result
 
 

@@ -35,7 +35,7 @@ from executor.domain.enums import (
 )
 from executor.domain.order_state import OrderState
 from executor.domain.orders import OrderSide, OrderType
-from executor.risk.reasons import ReasonCode
+from executor.domain.reasons import ReasonCode
 from executor.store.types import Money, UTCDateTime, text_enum
 
 NAMING = {
@@ -118,6 +118,10 @@ class DecisionRow(Base):
     risk_pct: Mapped[Decimal | None]
     liquidation_price: Mapped[Decimal | None]
     binding: Mapped[str | None] = mapped_column(String(40))
+    risk_budget: Mapped[Decimal | None]
+    """R: the most the trade may lose at its stop, fees included; the fill is checked against it."""
+    order_price: Mapped[Decimal | None]
+    """The price the entry was sent with: a taking entry's IOC bound (the allowance), else its limit."""
     steps: Mapped[list[Any]]
     decided_at: Mapped[datetime]
 
@@ -199,12 +203,19 @@ class PositionRow(Base):
     leverage: Mapped[int]
     setup: Mapped[Setup] = mapped_column(text_enum(Setup, 16))
     equity_before: Mapped[Decimal | None]
+    risk_at_entry: Mapped[Decimal | None]
+    """The loss the filled quantity takes at the first stop, fees in and out (RISK_SPEC §0): the 1 R of the
+    trade's R multiple; a moved stop does not change it."""
     exit_price: Mapped[Decimal | None]
     close_requested: Mapped[str | None] = mapped_column(Text)
     """Why the position must be closed (a close signal); the tracker retries until it is."""
     realized_pnl: Mapped[Decimal] = mapped_column(default=Decimal(0))
     fees: Mapped[Decimal] = mapped_column(default=Decimal(0))
     funding: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    slippage_allowed: Mapped[Decimal | None]
+    """Per unit: how far past the reference price the entry's order could fill (0 for a resting limit)."""
+    slippage: Mapped[Decimal | None]
+    """Per unit: the fill against the reference price on the paying side (positive: a worse fill)."""
     opened_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from executor.domain.enums import BreakerStatus, EventKind, OrderKind, PositionStatus, SignalStatus
 from executor.domain.order_state import FAILURE_STATES, OrderState, advance, reported_state
 from executor.domain.orders import Order
+from executor.domain.reasons import ReasonCode
 from executor.store.models import (
     ControlRow,
     DailyLossRow,
@@ -100,6 +101,31 @@ class SignalRepository(_Repository):
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def with_outcome(
+        self,
+        account: str,
+        *,
+        since: datetime | None = None,
+        status: SignalStatus | None = None,
+        reason: ReasonCode | None = None,
+        limit: int = 100,
+    ) -> Sequence[tuple[SignalRow, DecisionRow | None]]:
+        """The newest signals first, each with its decision (None before it is decided, or for a close or
+        move_stop, which are carried out without one); `reason` keeps only decisions refused with it."""
+        query = (
+            select(SignalRow, DecisionRow)
+            .outerjoin(DecisionRow, DecisionRow.signal_pk == SignalRow.id)
+            .where(SignalRow.account == account)
+        )
+        if since is not None:
+            query = query.where(SignalRow.received_at >= since)
+        if status is not None:
+            query = query.where(SignalRow.status == status)
+        if reason is not None:
+            query = query.where(DecisionRow.reason == reason)
+        result = await self.session.execute(query.order_by(SignalRow.id.desc()).limit(limit))
+        return [(signal, decision) for signal, decision in result]
+
 
 class RejectedSignalRepository(_Repository):
     MAX_RAW = 65536
@@ -132,6 +158,30 @@ class RejectedSignalRepository(_Repository):
         )
         return int(count or 0)
 
+    async def recent(
+        self, account: str, *, since: datetime | None = None, limit: int = 100
+    ) -> Sequence[RejectedSignalRow]:
+        """The newest invalid messages first (received at or after `since`)."""
+        query = select(RejectedSignalRow).where(RejectedSignalRow.account == account)
+        if since is not None:
+            query = query.where(RejectedSignalRow.received_at >= since)
+        newest = (RejectedSignalRow.received_at.desc(), RejectedSignalRow.id.desc())
+        result = await self.session.scalars(query.order_by(*newest).limit(limit))
+        return result.all()
+
+    async def count_between(self, account: str, start: datetime, end: datetime) -> int:
+        """Invalid messages received in [start, end)."""
+        count = await self.session.scalar(
+            select(func.count())
+            .select_from(RejectedSignalRow)
+            .where(
+                RejectedSignalRow.account == account,
+                RejectedSignalRow.received_at >= start,
+                RejectedSignalRow.received_at < end,
+            )
+        )
+        return int(count or 0)
+
 
 class DecisionRepository(_Repository):
     async def add(self, row: DecisionRow) -> DecisionRow:
@@ -141,6 +191,22 @@ class DecisionRepository(_Repository):
 
     async def for_signal(self, signal_pk: int) -> DecisionRow | None:
         return await self.session.scalar(select(DecisionRow).where(DecisionRow.signal_pk == signal_pk))
+
+    async def rejections_between(
+        self, account: str, start: datetime, end: datetime
+    ) -> dict[ReasonCode | None, int]:
+        """How many signals decided in [start, end) were rejected, by reason (a day's report)."""
+        result = await self.session.execute(
+            select(DecisionRow.reason, func.count())
+            .where(
+                DecisionRow.account == account,
+                DecisionRow.accepted.is_(False),
+                DecisionRow.decided_at >= start,
+                DecisionRow.decided_at < end,
+            )
+            .group_by(DecisionRow.reason)
+        )
+        return {reason: int(count) for reason, count in result.all()}
 
 
 class OrderRepository(_Repository):
@@ -160,6 +226,16 @@ class OrderRepository(_Repository):
     async def by_client_id(self, account: str, client_order_id: str) -> OrderRow | None:
         return await self.session.scalar(
             select(OrderRow).where(OrderRow.account == account, OrderRow.client_order_id == client_order_id)
+        )
+
+    async def by_exchange_id(self, account: str, symbol: str, exchange_order_id: str) -> OrderRow | None:
+        """By the exchange's id, within its symbol (Binance numbers orders per symbol)."""
+        return await self.session.scalar(
+            select(OrderRow).where(
+                OrderRow.account == account,
+                OrderRow.symbol == symbol,
+                OrderRow.exchange_order_id == exchange_order_id,
+            )
         )
 
     async def move(
@@ -182,6 +258,23 @@ class OrderRepository(_Repository):
             row.average_price = order.average_price
         target, note = reported_state(order)
         self._move(row, target, at, note)
+        await self.session.flush()
+        return row
+
+    async def note_executed(self, account: str, client_order_id: str, executed_order_id: str) -> None:
+        """The order a triggered conditional order executed, named by its trade before its own report."""
+        row = await self._existing(account, client_order_id)
+        row.executed_order_id = row.executed_order_id or executed_order_id
+        await self.session.flush()
+
+    async def executed(
+        self, account: str, client_order_id: str, filled: Decimal, average_price: Decimal, at: datetime
+    ) -> OrderRow:
+        """A leg whose executing order's fills, seen before any report of its end, cover it: FILLED."""
+        row = await self._existing(account, client_order_id)
+        row.filled_qty = filled
+        row.average_price = average_price
+        self._move(row, OrderState.FILLED, at, "its order's fills cover it")
         await self.session.flush()
         return row
 
@@ -359,6 +452,30 @@ class PositionRepository(_Repository):
         if not result.rowcount:  # type: ignore[attr-defined]
             raise LookupError(f"no position {position_pk}")
 
+    async def trades(
+        self,
+        account: str,
+        status: PositionStatus,
+        *,
+        closed_since: datetime | None = None,
+        symbol: str | None = None,
+    ) -> Sequence[tuple[PositionRow, SignalRow | None]]:
+        """Positions in `status`, each with the signal that opened it, oldest first (by close, then open);
+        `closed_since` keeps positions closed at or after it."""
+        query = (
+            select(PositionRow, SignalRow)
+            .outerjoin(SignalRow, SignalRow.id == PositionRow.signal_pk)
+            .where(PositionRow.account == account, PositionRow.status == status)
+        )
+        if closed_since is not None:
+            query = query.where(PositionRow.closed_at >= closed_since)
+        if symbol is not None:
+            query = query.where(PositionRow.symbol == symbol)
+        result = await self.session.execute(
+            query.order_by(PositionRow.closed_at, PositionRow.opened_at, PositionRow.id)
+        )
+        return [(position, signal) for position, signal in result]
+
     async def recent_closed(self, account: str, limit: int) -> Sequence[PositionRow]:
         """The newest closed positions first (the risk engine's trade history)."""
         result = await self.session.scalars(
@@ -397,6 +514,15 @@ class DailyLossRepository(_Repository):
             .order_by(DailyLossRow.trading_day.desc())
             .limit(1)
         )
+
+    async def since(self, account: str, first_day: date) -> Sequence[DailyLossRow]:
+        """The ledgers from `first_day` on, oldest first (the equity curve over days)."""
+        result = await self.session.scalars(
+            select(DailyLossRow)
+            .where(DailyLossRow.account == account, DailyLossRow.trading_day >= first_day)
+            .order_by(DailyLossRow.trading_day)
+        )
+        return result.all()
 
     async def add(self, row: DailyLossRow) -> DailyLossRow:
         self.session.add(row)
@@ -507,6 +633,22 @@ class EventRepository(_Repository):
         result = await self.session.scalars(
             select(EventRow)
             .where(EventRow.account == account, EventRow.signal_id == signal_id)
+            .order_by(EventRow.id)
+        )
+        return result.all()
+
+    async def between(
+        self, account: str, start: datetime, end: datetime, kinds: Sequence[EventKind]
+    ) -> Sequence[EventRow]:
+        """Events of these kinds in [start, end), oldest first."""
+        result = await self.session.scalars(
+            select(EventRow)
+            .where(
+                EventRow.account == account,
+                EventRow.at >= start,
+                EventRow.at < end,
+                EventRow.kind.in_(kinds),
+            )
             .order_by(EventRow.id)
         )
         return result.all()

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from executor.store import migrate
-from executor.store.engine import create_engine, session_factory
+from executor.store.engine import READ_ONLY, create_engine, session_factory
 from executor.store.repositories import OrderObserver, Repositories
 
 
@@ -38,10 +38,20 @@ class Store:
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
+            await connection.execution_options(**READ_ONLY)
             await connection.execute(text("SELECT 1"))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Repositories]:
-        """Commit on success, roll back on any exception: no partial writes."""
+        """Commit on success, roll back on any exception: no partial writes. On SQLite it holds the write
+        lock from its start (`BEGIN IMMEDIATE`): for anything that only reads, use `read()`."""
         async with self._sessions() as session, session.begin():
+            yield Repositories(session, self._on_order_moved)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Repositories]:
+        """A transaction that only reads: one consistent view, no write lock taken (SQLite: a deferred
+        `BEGIN` under `PRAGMA query_only`; PostgreSQL: READ ONLY), and any write in it is refused."""
+        async with self._sessions() as session, session.begin():
+            await session.connection(execution_options=READ_ONLY)
             yield Repositories(session, self._on_order_moved)

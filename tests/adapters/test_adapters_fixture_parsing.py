@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -106,6 +107,7 @@ async def test_binance_fills_unique_by_trade_id(binance: Any) -> None:
     adapter, transport = binance
     row = BINANCE["fetchMyTrades"][0]["httpResponse"][0]
     transport.on("GET", "/fapi/v1/userTrades", [row, dict(row)])
+    transport.on("GET", "/fapi/v1/time", {"serverTime": int(row["time"]) + 60_000})
     (fill,) = await adapter.fills_since("BTC/USDT:USDT", EPOCH)
     assert fill.trade_id == "272536245"
     assert fill.order_id == "3524852987"
@@ -215,6 +217,19 @@ async def test_binance_tiers_keep_the_exchange_maintenance_amount(binance: Any) 
             "time": 1735714800000,
         },
     )
+    transport.on(  # the documented example (docs/exchange-facts.md §6): only adjusted symbols are listed
+        "GET",
+        "/fapi/v1/fundingInfo",
+        [
+            {
+                "symbol": "BLZUSDT",
+                "adjustedFundingRateCap": "0.02500000",
+                "adjustedFundingRateFloor": "-0.02500000",
+                "fundingIntervalHours": 4,
+                "disclaimer": False,
+            }
+        ],
+    )
     snapshot = await adapter.market_snapshot("BTC/USDT:USDT")
     assert snapshot.is_complete
     assert (snapshot.bid, snapshot.ask) == (D("59999.9"), D("60000.2"))
@@ -224,6 +239,7 @@ async def test_binance_tiers_keep_the_exchange_maintenance_amount(binance: Any) 
     assert snapshot.funding is not None
     assert snapshot.funding.rate == D("0.0001")
     assert snapshot.funding.next_funding_time == datetime(2025, 1, 1, 8, tzinfo=UTC)
+    assert snapshot.funding.interval == timedelta(hours=8)  # not listed by fundingInfo: the default
     assert snapshot.insurance_fund == D("793930579.315848")
     assert snapshot.filters is not None
     assert (snapshot.filters.amount_step, snapshot.filters.price_tick, snapshot.filters.min_notional) == (
@@ -284,14 +300,28 @@ async def test_phemex_open_orders_fills_and_history(phemex: Any) -> None:
         D("0.5"),
         D(56),
     )
-    transport.on("GET", "/exchange/order/v2/tradingList", PHEMEX["fetchMyTrades"][0]["httpResponse"])
+    # ph-docs "Query Trades History" sample row (no ccxt recording exists: no unified method calls it),
+    # in the rows envelope (exchange-facts.md §9, §11)
+    doc_row = {
+        "transactTimeNs": 1669407633926215067, "symbol": "LTCUSDT", "currency": "USDT", "action": "New",
+        "posSide": "Short", "side": "Sell", "tradeType": "Trade", "execQtyRq": "0.001",
+        "execPriceRp": "16600", "orderQtyRq": "0.001", "priceRp": "16600", "execValueRv": "16.6",
+        "feeRateRr": "0.0001",
+        "execFeeRv": "0.00166", "closedSizeRq": "0", "closedPnlRv": "0", "ordType": "LimitIfTouched",
+        "execID": "5c3d96e1-8874-53b6-b6e5-9dcc4d28b4ab", "orderID": "fcdfeafa-ed68-45d4-b2bd-7bc27f2b2b0b",
+        "clOrdID": "", "execStatus": "MakerFill",
+    }  # fmt: skip
+    transport.on("GET", "/api-data/g-futures/trades", {"code": 0, "msg": "OK", "data": {"rows": [doc_row]}})
     (fill,) = await adapter.fills_since("LTC/USDT:USDT", EPOCH)
-    assert (fill.trade_id, fill.price, fill.qty, fill.fee) == (
-        "d789fa5",
-        D("69.82"),
-        D("0.1"),
-        D("0.0041892"),
+    assert (fill.trade_id, fill.order_id, fill.side, fill.price, fill.qty, fill.fee) == (
+        "5c3d96e1-8874-53b6-b6e5-9dcc4d28b4ab",
+        "fcdfeafa-ed68-45d4-b2bd-7bc27f2b2b0b",
+        OrderSide.SELL,
+        D("16600"),
+        D("0.001"),
+        D("0.00166"),
     )
+    assert fill.timestamp.timestamp() == 1669407633.926215
     await adapter.markets()
     history = PHEMEX["fetchOrders"][0]["httpResponse"]["data"][0]
     filled_stop = parse_order(adapter.exchange.parse_order(history), dialect_types=ORDER_TYPES)
@@ -346,6 +376,42 @@ async def test_phemex_tiers_come_from_the_product_list(phemex: Any) -> None:
         (D(6000000), D(50)),
     ]
     assert snapshot.tiers[1].maintenance_amount == D(2000000) * (D("0.0075") - D("0.005"))
+
+
+async def test_phemex_tiers_prefer_leverage_margins_over_the_old_risk_limits() -> None:
+    """ph-docs "Set RiskLimit": tiers are `leverageMargins[index_id].items`, named by the product's
+    `leverageMargin`; the recorded `riskLimitsV2` beside them is the old form, used only without them."""
+    products: dict[str, Any] = copy.deepcopy(PHEMEX_PRODUCTS)
+    data = products["data"]
+    for product in data["perpProductsV2"]:
+        if product["symbol"] == "BTCUSDT":
+            product["leverageMargin"] = 7
+    data["leverageMargins"] = [  # the doc's configuration sample, under another index_id
+        {
+            "index_id": 7,
+            "items": [
+                {"notionalValueRv": 50000, "maxLeverage": 20, "maintenanceMarginRateRr": "0.01",
+                 "maintenanceAmountRv": "0"},
+                {"notionalValueRv": 100000, "maxLeverage": 10, "maintenanceMarginRateRr": "0.06",
+                 "maintenanceAmountRv": "2500"},
+            ],
+        }
+    ]  # fmt: skip
+    transport = FakeTransport()
+    transport.on("GET", "/public/products", products)
+    transport.on("GET", PHEMEX_V1_PRODUCTS_PATH, PHEMEX_V1_PRODUCTS)
+    adapter = adapter_with("phemex", transport)
+    try:
+        await adapter.markets()
+        tiers = adapter._tiers_from_market("BTC/USDT:USDT")
+        rows = [(t.notional_floor, t.notional_cap, t.max_leverage, t.maintenance_margin_rate) for t in tiers]
+        assert [(*row, t.maintenance_amount) for row, t in zip(rows, tiers, strict=True)] == [
+            (D(0), D(50000), D(20), D("0.01"), D(0)),
+            (D(50000), D(100000), D(10), D("0.06"), D(2500)),
+        ]  # fmt: skip
+        # without them: the recorded riskLimitsV2 rows (test_phemex_tiers_come_from_the_product_list)
+    finally:
+        await adapter.aclose()
 
 
 async def test_phemex_open_with_stop_sends_the_recorded_attached_stop_shape(phemex: Any) -> None:

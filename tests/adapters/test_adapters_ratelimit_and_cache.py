@@ -1,12 +1,16 @@
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from adapters.cache import FreshnessCache
+from adapters.ccxt_base import Credentials
+from adapters.factory import build_ccxt
 from adapters.ratelimit import (
     BackoffGate,
     BackoffPolicy,
     GateRegistry,
+    Venue,
     key_fingerprint,
     retry_after,
     throttle_config,
@@ -96,3 +100,26 @@ def test_server_wait_hint_sets_the_minimum_pause_within_the_cap() -> None:
     gate = BackoffGate(BackoffPolicy(timedelta(seconds=1), timedelta(seconds=30), 2.0), FakeClock())
     assert gate.on_rate_limited(timedelta(seconds=7)) == timedelta(seconds=7)
     assert gate.on_rate_limited(timedelta(seconds=90)) == timedelta(seconds=30)
+
+
+async def test_phemex_paper_keeps_to_the_testnet_budget_and_live_or_a_simulator_to_mainnet() -> None:
+    """Testnet: 500 requests in a 5-minute window, each counting one; mainnet: ccxt's 120.5 ms per cost unit
+    (≈ 498 a minute) with its per-endpoint costs (5 for an Others-group read)."""
+    keys = Credentials("k", "s")
+    testnet = build_ccxt("phemex", "paper", keys)
+    live = build_ccxt("phemex", "live", keys)
+    simulated = build_ccxt("sim-phemex", "paper", keys, sim_base_url="http://127.0.0.1:9")
+    try:
+        assert (testnet.rollingWindowSize, testnet.rateLimit) == (300_000.0, 600.0)
+        trades: tuple[Any, ...] = (["private"], "GET", "api-data/g-futures/trades", {}, {"cost": 5})
+        assert testnet.calculate_rate_limiter_cost(*trades) == 1
+        for mainnet in (live, simulated):
+            assert (mainnet.rollingWindowSize, mainnet.rateLimit) == (60_000.0, 120.5)
+            assert mainnet.calculate_rate_limiter_cost(*trades) == 5
+        url = "http://127.0.0.1:9"
+        pinned = build_ccxt("sim-phemex", "paper", keys, sim_base_url=url, venue=Venue.TESTNET)
+        assert pinned.rateLimit == 600.0
+        await pinned.close()
+    finally:
+        for exchange in (testnet, live, simulated):
+            await exchange.close()

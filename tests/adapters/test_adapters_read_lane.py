@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from adapters.ratelimit import READ_SHARE, window_use
+from executor.domain.account import MarginMode
 from executor.domain.enums import Side
 from tests.support.adapter_sim import BTC, running_sim
 
@@ -30,11 +31,35 @@ async def test_a_stop_goes_out_at_once_while_reads_wait_for_the_window_to_drain(
         await asyncio.sleep(0.6)
         assert not read.done()
 
-        stop = await asyncio.wait_for(
-            adapter.place_stop(BTC, Side.LONG, Decimal("0.001"), Decimal("50000"), "px-lane-test-sl0"), 2
-        )
+        async with asyncio.timeout(2):
+            stop = await adapter.place_stop(
+                BTC, Side.LONG, Decimal("0.001"), Decimal("50000"), "px-lane-test-sl0"
+            )
         assert stop.client_id == "px-lane-test-sl0"
 
         adapter.exchange.throttler.timestamps = []
-        assert (await asyncio.wait_for(read, 3)).equity > 0
+        async with asyncio.timeout(3):
+            assert (await read).equity > 0
+        await adapter.aclose()
+
+
+@pytest.mark.parametrize("exchange", ["binance", "phemex"])
+async def test_cancel_all_and_the_settings_writes_go_out_at_once_while_reads_wait(exchange: str) -> None:
+    async with running_sim(exchange) as sim:
+        adapter = sim.new_adapter()
+        await adapter.markets()
+        fill_window(adapter.exchange, READ_SHARE + 0.1)
+        read = asyncio.create_task(adapter.open_orders(BTC))
+        await asyncio.sleep(0.6)
+        assert not read.done()
+
+        async with asyncio.timeout(2):
+            await adapter.ensure_leverage(BTC, 3, MarginMode.ISOLATED)
+        async with asyncio.timeout(2):
+            await adapter.cancel_all(BTC)
+
+        assert not read.done()
+        adapter.exchange.throttler.timestamps = []
+        async with asyncio.timeout(3):
+            assert await read == []
         await adapter.aclose()

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import click
@@ -26,11 +30,11 @@ HEAVY = (
 )
 
 
-def imported_after(code: str) -> set[str]:
+def imported_after(code: str, env: dict[str, str] | None = None) -> set[str]:
     """The top-level packages and executor modules loaded by a fresh interpreter running `code`."""
     probe = f"import sys\n{code}\nprint(__import__('json').dumps(sorted(sys.modules)))"
     command = [sys.executable, "-c", probe]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True, env=env)
     modules = json.loads(done.stdout.splitlines()[-1])
     return {m for m in modules if m.startswith("executor")} | {m.split(".")[0] for m in modules}
 
@@ -51,6 +55,53 @@ def test_size_and_status_import_neither_the_database_nor_the_exchange(command: s
     loaded = imported_after(f"import {module}")
 
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_explain_reads_the_database_without_the_web_framework_or_the_exchange() -> None:
+    """e2e tests run `executor explain` often: FastAPI (~0.2 s) is the daemon's, not the command's."""
+    loaded = imported_after("import executor.cli.explain")
+
+    assert "sqlalchemy" in loaded
+    assert not loaded & {"fastapi", "starlette", "uvicorn", "ccxt", "apprise"}
+
+
+class _Report(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = json.dumps({"account": "main", "breaker": {"status": "active"}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def answering_daemon() -> Iterator[str]:
+    """HOST:PORT of a local server answering /status and /health as a running daemon would."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Report)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("command", ["status", "health"])
+def test_status_and_health_with_a_daemon_answering_load_no_logging_and_no_risk_engine(
+    command: str, answering_daemon: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXECUTOR")}
+    code = f"from executor.cli import main\ntry:\n    main([{command!r}])\nexcept SystemExit as exit:\n"
+    code += "    assert exit.code in (0, None), exit.code"
+
+    loaded = imported_after(code, env | {"EXECUTOR__INGRESS__HTTP": answering_daemon})
+
+    assert "executor.config.settings" in loaded  # the configuration was read and validated
+    assert not loaded & {"structlog", "pydantic_settings", "executor.risk.pipeline", *HEAVY}
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

@@ -12,10 +12,10 @@ import pytest
 
 from adapters.sim.config import load_sim_config
 from executor.config.risk_profiles import load_profile
-from executor.domain.enums import EntryType
+from executor.domain.enums import Action, EntryType
 from executor.execution.snapshots import risk_signal
 from executor.risk import CarriedState, LeverageBracket, RiskAccount, RiskMarket, decide
-from executor.signals.schema import Action, SignalMessage
+from executor.signals.schema import SignalMessage
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NOW = datetime(2026, 6, 2, 14, 0, tzinfo=UTC)
@@ -77,7 +77,7 @@ def test_the_open_examples_are_accepted_by_the_handbook_profile_near_the_simulat
     for signal in opens:
         price = SIM.instrument(signal.symbol).start_price * Decimal(drift)
         decision = decide(
-            risk_signal(signal, signal.symbol),
+            risk_signal(signal.instruction(), signal.symbol),
             account,
             sim_market(signal.symbol, price),
             profile,

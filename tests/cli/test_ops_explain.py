@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -71,6 +72,10 @@ async def test_an_accepted_decision_is_told_step_by_step_with_its_orders(
     assert (
         f"qty {decision.qty} · leverage {decision.leverage}" in lines[3] and "bound by leverage" in lines[3]
     )
+    assert decision.risk is not None and decision.risk_pct is not None
+    cents = Decimal("0.01")
+    risk, share = (v.quantize(cents, ROUND_HALF_UP) for v in (decision.risk, decision.risk_pct))
+    assert f" · risk {risk} · of equity {share}% · " in lines[3]  # money and percentages with 2 decimals
     assert lines[4] == f"steps ({len(decision.steps)})"
     step_lines = lines[5 : 5 + len(decision.steps)]
     for number, (line, step) in enumerate(zip(step_lines, decision.steps, strict=True), start=1):

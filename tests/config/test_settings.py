@@ -215,11 +215,22 @@ def test_crash_points_are_refused_when_trading_live(monkeypatch: pytest.MonkeyPa
         load_settings()
 
 
+def test_the_streamed_account_poll_may_not_be_slower_than_the_account_may_be_old(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EXECUTOR__EXECUTION__STREAMED_ACCOUNT_SECONDS", "12")
+    with pytest.raises(ConfigError, match=r"streamed_account_seconds \(12\) must not exceed .*\(10\)"):
+        load_settings()
+    monkeypatch.setenv("EXECUTOR__EXECUTION__ACCOUNT_MAX_AGE_SECONDS", "12")
+    assert load_settings().execution.streamed_account_seconds == 12
+
+
 BAD_URLS = {
     "database.url": "postgresql://{cred}db.example/x{query}",
     "ingress.redis_url": "http://{cred}cache.example:6379/0{query}",
     "exchange.sim_url": "ftp://{cred}sim.example{query}",
     "alerts.webhook_url": "ftp://{cred}hooks.example/alert{query}",
+    "reports.link_url": "ftp://{cred}ops.example/executor{query}",
 }
 CREDENTIALS = [
     ("u:pw-in-userinfo@", "", "pw-in-userinfo"),
@@ -253,6 +264,7 @@ GOOD_URLS = {
     "ingress.redis_url": "redis://{cred}cache.example:6379/0{query}",
     "exchange.sim_url": "http://{cred}sim.example{query}",
     "alerts.webhook_url": "https://{cred}hooks.example/alert{query}",
+    "reports.link_url": "https://{cred}ops.example/executor{query}",
 }
 
 

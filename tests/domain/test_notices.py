@@ -18,8 +18,8 @@ from executor.domain.notices import (
     Unit,
     daily_summary,
     render,
-    risk_multiple,
 )
+from executor.domain.performance import r_multiple
 
 FILTERS = MarketFilters(
     amount_step=Decimal("0.001"),
@@ -61,10 +61,10 @@ def test_without_the_market_numbers_are_shown_exactly_as_given() -> None:
 
 
 def test_the_r_multiple_is_the_pnl_over_the_risk_taken_at_entry_and_none_without_a_risk() -> None:
-    assert risk_multiple(Decimal("-42"), Decimal("42")) == Decimal(-1)
-    assert risk_multiple(Decimal("84"), Decimal("42")) == Decimal(2)
-    assert risk_multiple(Decimal("5"), None) is None
-    assert risk_multiple(Decimal("5"), Decimal(0)) is None
+    assert r_multiple(Decimal("-42"), Decimal("42")) == Decimal(-1)
+    assert r_multiple(Decimal("84"), Decimal("42")) == Decimal(2)
+    assert r_multiple(Decimal("5"), None) is None
+    assert r_multiple(Decimal("5"), Decimal(0)) is None
 
 
 def test_a_url_in_a_message_has_its_credentials_masked() -> None:

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 import pytest
-from pydantic import Field, ValidationError, model_validator
+from annotated_types import Ge, Le
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
 from executor.domain.validation import (
+    FIX,
     FLAG,
     TEXT,
+    AsciiDecimal,
     FieldProblem,
     Frozen,
+    Says,
+    Then,
+    UtcInstant,
     choice,
     explain,
     number,
@@ -82,7 +89,12 @@ def test_values_are_read_exactly_from_numbers_or_ascii_text() -> None:
         ),
         ({"share": True}, "section.share = true: expected a number from 0 to 1"),
         ({"cap": -1}, "section.cap = -1: expected a number ≥ 0, or false to turn the rule off"),
+        ({"share": float("nan")}, "section.share = nan: expected a number from 0 to 1"),
+        ({"share": None}, "section.share = null: expected a number from 0 to 1"),
+        ({"cap": "x"}, "section.cap = 'x': expected a number ≥ 0, written with ASCII digits 0-9, or false"),
         ({"count": 2.5}, "section.count = 2.5: expected a whole number from 1 to 10"),
+        ({"cap": "-1"}, "section.cap = '-1': expected a number ≥ 0, or false to turn the rule off"),
+        ({"count": "11"}, "section.count = '11': expected a whole number from 1 to 10"),
         ({"count": "１"}, "section.count = '１': expected a whole number from 1 to 10"),
         ({"on": "yes"}, "section.on = 'yes': expected true or false"),
         ({"name": " "}, "section.name = ' ': expected a non-empty string"),
@@ -135,3 +147,53 @@ def test_url_credentials_in_a_shown_value_are_masked() -> None:
 
 def test_prefixed_leads_every_line() -> None:
     assert prefixed("config", "a: 1\nb: 2") == "config: a: 1\nconfig: b: 2"
+
+
+NUMBER = AsciiDecimal(not_a_number="not a number", not_ascii="ASCII digits only", not_finite="not finite")
+Bounded = Annotated[
+    Decimal, NUMBER, Then("from 0 to 10", Ge(0), Le(10)), Then("too fine", Field(decimal_places=2))
+]
+moment_of: TypeAdapter[datetime] = TypeAdapter(
+    Annotated[datetime, UtcInstant, Says("an ISO time with its zone")]
+)
+
+
+def worded(adapter: TypeAdapter[Any], value: object) -> list[tuple[str, str]]:
+    with pytest.raises(ValidationError) as caught:
+        adapter.validate_python(value)
+    return [(error["type"], error["msg"]) for error in caught.value.errors()]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(0.1, Decimal("0.1")), (7, Decimal(7)), (" 2.50 ", Decimal("2.50")), (Decimal("1E+1"), Decimal("1E+1"))],
+)
+def test_an_ascii_decimal_is_exact_and_a_float_goes_through_its_text(
+    value: object, expected: Decimal
+) -> None:
+    parsed = TypeAdapter(Bounded).validate_python(value)
+    assert parsed == expected and str(parsed) == str(expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (True, "not a number"),
+        ([1], "not a number"),
+        ("١٤٠", "ASCII digits only"),
+        ("1_0", "ASCII digits only"),
+        (float("nan"), "not finite"),
+        (Decimal("Infinity"), "not finite"),
+        ("11", "from 0 to 10"),
+        ("0.001", "too fine"),
+    ],
+)
+def test_each_step_of_a_field_type_fails_in_its_own_words(value: object, message: str) -> None:
+    assert worded(TypeAdapter(Bounded), value) == [(FIX, message)]
+
+
+def test_an_instant_is_iso_text_with_a_zone_read_as_utc_and_never_a_unix_time() -> None:
+    parsed = moment_of.validate_python("2026-06-02T16:00:00+02:00")
+    assert parsed == datetime(2026, 6, 2, 14, tzinfo=UTC) and parsed.utcoffset() == timedelta(0)
+    for refused in (1780000000, "1780000000", "2026-06-02T14:00:00", "0001-01-01T00:00:00+01:00"):
+        assert worded(moment_of, refused) == [(FIX, "an ISO time with its zone")], refused

@@ -4,7 +4,6 @@ keeps it tripped, new signals are refused with HALTED, and the next trading day 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +24,7 @@ from harness.e2e import (
     market_signal,
     order_sent_twice,
     protected_view,
+    seconds_past_next_utc_midnight,
     settled_view,
     unsettled_orders,
 )
@@ -35,12 +35,6 @@ LIMIT = {
     "EXECUTOR__RISK__OVERRIDES__DAILY_LOSS__LIMIT_AMOUNT": "30",
     "EXECUTOR__RISK__OVERRIDES__DAILY_LOSS__LIMIT_PCT": "false",
 }
-
-
-def seconds_past_next_utc_midnight(now_ms: int, margin: float = 30) -> float:
-    now = datetime.fromtimestamp(now_ms / 1000, UTC)
-    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-    return (midnight - now).total_seconds() + margin
 
 
 async def test_the_breaker_trips_flattens_survives_a_restart_refuses_with_halted_and_resets_next_day(

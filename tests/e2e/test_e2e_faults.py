@@ -5,7 +5,10 @@ stop, which the daemon's database agrees with. Then every fault kind on the daem
 (leverage, take-profit, the cancel of a moved stop, a close), and faults on an open position.
 
 Every daemon here runs with a 3 s exchange request timeout (`exchange.request_timeout_seconds`), so a
-delay "past the timeout" costs 3.5 s instead of the default 10 s."""
+delay "past the timeout" costs 3.5 s instead of the default 10 s, and a 9 s not-found grace
+(`execution.not_found_grace_seconds`), so a write that was never executed is resent 9 s after it left
+instead of 15 s (still after its 5 s window and the lookups that follow it); the cases that hide an
+existing order from lookups keep the default 15 s, since the grace is what they test."""
 
 from __future__ import annotations
 
@@ -73,6 +76,10 @@ def short_ban() -> dict[str, Any]:
 
 RATE_LIMITED = {"code": -1003, "msg": "Too many requests; current limit is 2400 requests per minute."}
 SHORT_TIMEOUT = {"EXECUTOR__EXCHANGE__REQUEST_TIMEOUT_SECONDS": "3"}
+SHORT_WAITS = SHORT_TIMEOUT | {"EXECUTOR__EXECUTION__NOT_FOUND_GRACE_SECONDS": "9"}
+"""The window wait ends 7 s after a write left (5 s window, rounded, +1 s +1 s margin); lookups still
+miss an order that was never placed for 2 s more, then it is resent. A late original (execute_late
+8000) is refused as expired before the resend."""
 PAST_TIMEOUT_MS = 3_500
 """A delay fault holds the answer just past the daemons' request timeout."""
 
@@ -190,7 +197,7 @@ async def outcome(sim: Sim, daemon: Daemon) -> tuple[Outcome | None, ExchangeVie
 async def test_a_fault_during_entry_or_stop_placement_never_doubles_an_order_nor_leaves_a_naked_position(
     daemons: DaemonFactory, sim: Sim, sqlite_url: str, fault: Fault
 ) -> None:
-    daemon = daemons(sqlite_url, **SHORT_TIMEOUT)
+    daemon = daemons(sqlite_url, **(SHORT_TIMEOUT if "hide_ms" in fault.rule else SHORT_WAITS))
     await daemon.start()
     signal_id = f"fault-{fault.name}"
     installed = await sim.fault(**rule_for(sim, fault, signal_id))
@@ -240,7 +247,7 @@ async def test_a_fault_during_entry_or_stop_placement_never_doubles_an_order_nor
 
 
 async def open_protected(daemons: DaemonFactory, sim: Sim, sqlite_url: str, signal_id: str) -> Daemon:
-    daemon = daemons(sqlite_url, **SHORT_TIMEOUT)
+    daemon = daemons(sqlite_url, **SHORT_WAITS)
     await daemon.start()
     await daemon.ws_send([market_signal(signal_id)])
     await eventually(lambda: protected_view(sim), what="the position with its stop")
@@ -299,7 +306,7 @@ async def test_a_close_order_with_an_unknown_outcome_closes_once_and_never_opens
     await daemon.ws_send([{"id": "close-fault-close-1", "action": "close", "symbol": SYMBOL}])
 
     # An unanswered close is resent only once lookups have missed it for the adapter's not-found grace
-    # (15 s after it left): one miss is no proof that it did not execute.
+    # (9 s after it left here): one miss is no proof that it did not execute.
     await eventually(lambda: flat_view(sim), within=30, what="flat after the close")
 
     async def booked() -> Any:
@@ -310,6 +317,29 @@ async def test_a_close_order_with_an_unknown_outcome_closes_once_and_never_opens
     view = await settled_view(sim)
     assert view.position is None and view.orders == [], view.summary()
     assert db.open_positions() == [] and unsettled_orders(db) == []
+    fills = await sim.fills()
+    assert [f["side"].lower() for f in fills] == ["buy", "sell"], fills
+    assert order_sent_twice(await sim.requests(), sim.family) == []
+
+
+async def test_a_stop_rejected_after_it_triggers_leaves_no_naked_position(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    """Binance refuses a stop after it triggers (algo REJECTED, e.g. a margin check; issue #10 item 4): the
+    position is still open past its stop, so the daemon closes it at market, once, with an alert."""
+    signal_id = "reject-after-trigger-1"
+    await sim.fault(
+        action="reject_after_trigger",
+        method="POST",
+        path="/fapi/v1/algoOrder",
+        match={"clientAlgoId": stop_id(signal_id)},
+    )
+    daemon = await open_protected(daemons, sim, sqlite_url, signal_id)
+    await sim.mark("146")  # through the stop at 147: it triggers and is refused
+    await eventually(lambda: flat_view(sim), within=20, what="flat after the refused stop")
+    view = await settled_view(sim)
+    assert view.position is None and view.stops() == [], view.summary()
+    assert "stop_not_placed" in alerts(daemon)
     fills = await sim.fills()
     assert [f["side"].lower() for f in fills] == ["buy", "sell"], fills
     assert order_sent_twice(await sim.requests(), sim.family) == []
@@ -347,7 +377,7 @@ async def test_a_mark_price_the_exchange_does_not_serve_refuses_entries_until_it
     daemons: DaemonFactory, sim: Sim, sqlite_url: str
 ) -> None:
     await sim.fault(action="error_5xx", method="GET", path="/fapi/v1/premiumIndex", count=None)
-    daemon = daemons(sqlite_url, **SHORT_TIMEOUT)
+    daemon = daemons(sqlite_url, **SHORT_WAITS)
     await daemon.start()
 
     await daemon.ws_send([market_signal("stale-1")])
@@ -426,7 +456,7 @@ async def send(daemon: Daemon, payload: dict[str, Any], acknowledged: list[str])
 
 async def settled_daemon(daemon: Daemon) -> bool:
     """No signal queued and no order row pending or unknown."""
-    async with daemon.store() as store, store.transaction() as tx:
+    async with daemon.store() as store, store.read() as tx:
         queued = await tx.signals.queued(ACCOUNT, limit=1)
         unsettled = await tx.orders.in_states(ACCOUNT, [OrderState.PENDING, OrderState.UNKNOWN])
     return not queued and not unsettled
@@ -451,7 +481,7 @@ async def test_a_fault_on_any_other_write_keeps_every_invariant(
     """The fault fires (a stop rejection only on a stop), no order is executed twice or resent unlooked-up,
     a position has exactly one resting stop, every acknowledged signal is decided once, and a position
     asked to close is closed."""
-    daemon = daemons(sqlite_url, **SHORT_TIMEOUT)
+    daemon = daemons(sqlite_url, **SHORT_WAITS)
     await daemon.start()
     acknowledged: list[str] = []
     opening = f"fault-{kind}-{write}"

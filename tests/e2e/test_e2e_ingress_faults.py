@@ -129,6 +129,7 @@ async def test_a_database_file_deleted_under_the_daemon_is_not_ready_and_nothing
         assert await client.xlen(f"{stream}:dead") == 0
         assert creating_requests(await sim.requests(), sim.family) == {}
         assert daemon.logged("database cannot take writes: not ready, signals refused")
+        assert not path.exists()  # no connection the daemon opened since made a new, empty file there
 
 
 async def test_a_database_file_replaced_under_the_daemon_is_not_ready_until_restarted(
@@ -192,7 +193,8 @@ async def test_hundreds_of_slow_http_clients_neither_block_the_websocket_nor_flo
     await asyncio.sleep(2.5)
     for reader, writer in slow:
         try:
-            last = await asyncio.wait_for(reader.read(65536), 2)  # TimeoutError: the daemon still holds it
+            async with asyncio.timeout(2):  # TimeoutError: the daemon still holds it
+                last = await reader.read(65536)
         except ConnectionResetError:
             last = b""  # refused at once: aborted
         assert last in (b"", REQUEST_TIMEOUT)

@@ -3,6 +3,8 @@ generic JSON scheme to a local receiver, each URL only the events its filter nam
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from harness.e2e import (
@@ -62,7 +64,9 @@ async def test_an_entry_its_stop_moved_and_its_close_are_notified_with_readable_
     # Binance's SOL: tick 0.010 (prices with 2 decimals), step 1 (whole quantities)
     assert {f"quantity: {position.qty:.0f}", "entry: 150.00", "stop: 147.00"} <= shown
     assert f"leverage: {position.leverage}x" in shown
-    risk = (position.entry_price - 147) * position.qty
+    # the risk taken at entry: the loss at the stop, Binance SOL's 0.05 % taker fee in and out included
+    risk = ((position.entry_price - 147) + Decimal("0.0005") * (position.entry_price + 147)) * position.qty
+    assert position.risk_at_entry == risk
     assert f"risk: {risk:,.2f} USDT" in shown
     assert {"from: 147.00", "to: 148.00"} <= set(messages(trades, "stop_moved")[0].splitlines())
     lines = messages(trades, "position_closed")[0].splitlines()

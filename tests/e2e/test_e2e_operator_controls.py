@@ -155,6 +155,8 @@ async def test_pause_over_http_survives_a_restart_and_close_over_http_and_close_
     await eventually(lambda: protected_view(sim, ETH), what="the ETH position")
 
     assert (await http_post(daemon, "/positions/ETH/USDT:USDT/close"))[0] == 401
+    code, body = await http_post(daemon, "/positions/ETH%0AUSDT/close", secret=SECRET)
+    assert code == 400 and "symbol" in body["error"], body  # a line break: its 400 line, not a 404
     code, body = await http_post(daemon, "/positions/ETH/USDT:USDT/close?by=ops-bot", secret=SECRET)
     assert code == 202 and [item["symbol"] for item in body["queued"]] == [ETH], body
     await eventually(lambda: flat_view_of(sim, ETH), what="the ETH position closed over HTTP")

@@ -84,7 +84,11 @@ async def test_kill_9_at_a_crash_point_then_a_restart_leaves_one_stop_and_no_ord
         assert view.position is None and view.orders == [], view.summary()
         db = await daemon.db(signal_id)
         assert db.signal(signal_id) is not None and db.open_positions() == []
-        assert {row.state for row in db.orders} == {"not_sent"}
+
+        async def settled_not_sent() -> bool:  # unknown until the not-found grace has passed
+            return {row.state for row in (await daemon.db(signal_id)).orders} == {"not_sent"}
+
+        await eventually(settled_not_sent, within=40, what="the unsent rows settled not_sent")
     else:
         await eventually(lambda: protected_view(sim), what="the position protected after the restart")
         view = await settled_view(sim)
@@ -222,7 +226,10 @@ async def test_a_second_daemon_waits_as_standby_and_after_a_kill_9_of_the_first_
     await primary.start()
     standby = daemons(database_url)
     standby.spawn()
-    await eventually(lambda: _logged(standby, "standby"), what="the second daemon waiting as a standby")
+    # as long as a daemon's start-up may take (Daemon.wait_ready): an interpreter start on a loaded machine
+    await eventually(
+        lambda: _logged(standby, "standby"), within=60, what="the second daemon waiting as a standby"
+    )
     assert await _refused(standby), "a standby must not listen"
     await primary.ws_send([market_signal("standby-1")])
     await eventually(lambda: protected_view(sim), what="the primary's position with its stop")

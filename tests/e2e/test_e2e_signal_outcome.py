@@ -1,14 +1,17 @@
 """Decisions go back to whoever sent the signal: `POST /signals?wait=` answers with the outcome,
-`GET /signals/{id}` serves the stored signal with it, and `executor signal send` prints it."""
+`GET /signals/{id}` serves the stored signal with it, `executor signal send` prints it, and a WebSocket
+sender gets it pushed on its connection after the acknowledgement."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
 import pytest
+import websockets
 
 from harness.e2e import SYMBOL, Daemon, DaemonFactory, Sim, eventually, market_signal, protected_view
 
@@ -81,3 +84,43 @@ async def test_signal_send_prints_each_signals_outcome_an_open_decided_and_a_clo
     [answer] = map(json.loads, out.splitlines())
     assert (answer["outcome"]["status"], answer["outcome"]["accepted"]) == ("done", True), answer
     assert "closing" in answer["outcome"]["message"], answer
+
+
+async def test_a_websocket_sender_gets_each_outcome_on_its_connection_an_open_accepted_and_one_rejected(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url)
+    await daemon.start()
+    async with websockets.connect(daemon.ws_url, open_timeout=5) as ws:
+        await ws.send(json.dumps(market_signal("ws-open-1")))
+        await ws.send(json.dumps(market_signal("ws-unlisted-1") | {"symbol": "NOPE/USDT:USDT"}))
+        received = []
+        for _ in range(4):
+            async with asyncio.timeout(30):
+                received.append(json.loads(await ws.recv()))
+
+    answers = [message for message in received if "signal_id" in message]
+    outcomes = {message["id"]: message for message in received if "signal_id" not in message}
+    assert [(a["signal_id"], a["status"]) for a in answers] == [
+        ("ws-open-1", "queued"),
+        ("ws-unlisted-1", "queued"),
+    ]
+    assert received.index(answers[0]) < received.index(outcomes["ws-open-1"]), received
+    accepted, rejected = outcomes["ws-open-1"], outcomes["ws-unlisted-1"]
+    assert (accepted["status"], accepted["accepted"], accepted["reason"]) == ("decided", True, None), accepted
+    assert Decimal(accepted["stop"]) == Decimal("147") and Decimal(accepted["qty"]) > 0, accepted
+    assert accepted["leverage"] >= 1 and accepted["entry"] is not None, accepted
+    assert (rejected["status"], rejected["accepted"]) == ("decided", False), rejected
+    assert rejected["reason"] == "SYMBOL_NOT_ALLOWED" and "NOPE/USDT:USDT" in rejected["message"], rejected
+    assert set(accepted) == {
+        "id",
+        "status",
+        "accepted",
+        "reason",
+        "message",
+        "qty",
+        "leverage",
+        "entry",
+        "stop",
+    }
+    await eventually(lambda: protected_view(sim), what="the position with its stop")

@@ -89,7 +89,8 @@ async def test_a_drain_cut_short_by_the_shutdown_limit_still_logs_what_was_not_d
             alerter.raise_alert(AlertKind.FOREIGN_POSITION, "position long 5 SOL is not ours")
             alerter.raise_alert(AlertKind.UNEXPLAINED_STATE, "reconciliation: halted")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(alerter.drain(seconds=30), 0.3)
+                async with asyncio.timeout(0.3):
+                    await alerter.drain(seconds=30)
     assert sorted(kind for kind, _ in undelivered(logs)) == ["foreign_position", "unexplained_state"]
 
 
@@ -97,5 +98,6 @@ async def test_drain_returns_at_once_when_no_webhook_is_configured() -> None:
     alerter = Alerter(Metrics())
     with capture_logs() as logs:
         alerter.raise_alert(AlertKind.CLOSE_DEFERRED, "the close was not carried out yet; it is retried")
-        await asyncio.wait_for(alerter.drain(seconds=30), 1)
+        async with asyncio.timeout(1):
+            await alerter.drain(seconds=30)
     assert [line["event"] for line in logs] == ["alert"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 from typing import Any
@@ -108,6 +109,12 @@ async def test_reconcile_settles_an_unsent_order_row_as_not_sent_and_never_sends
         trader._send = refuse  # type: ignore[method-assign,assignment]
         with pytest.raises(RuntimeError):
             await trader.process_queued()
+        await f.reconciler.run()  # one miss is no proof: unknown until the grace has passed
+        async with f.store.transaction() as tx:
+            rows = await tx.orders.in_states("main", list(OrderState))
+        assert {row.state for row in rows} == {OrderState.UNKNOWN}
+        f.ctx.settings = f.ctx.settings.model_copy(update={"not_found_grace_seconds": 1.0})
+        await asyncio.sleep(1.1)
         await f.reconciler.run()
         async with f.store.transaction() as tx:
             rows = await tx.orders.in_states("main", list(OrderState))
@@ -200,5 +207,6 @@ async def test_a_market_entry_goes_out_as_an_ioc_at_the_decisions_order_price_an
             )
         (placed,) = [log for log in logs if log["event"] == "entry_placed"]
         assert placed["reference_price"] == str(decision.entry) and placed["order_price"] == order_price
+        assert placed["stop_price"] == str(decision.stop)
         fill = Decimal(placed["fill_price"])
         assert fill <= Decimal(order_price) and Decimal(placed["slippage"]) == fill - decision.entry

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from executor.domain.enums import EventKind, PositionStatus, Setup, Side, SignalStatus
+from executor.domain.enums import Action, EventKind, PositionStatus, Setup, Side, SignalStatus
+from executor.domain.signal import Instruction, InvalidSymbol
 from executor.execution.operator import (
     OPERATOR_SOURCE,
     NothingToClose,
@@ -16,7 +17,6 @@ from executor.execution.operator import (
     queue_closes,
     set_pause,
 )
-from executor.signals.schema import Action, InvalidSignal, SignalMessage
 from executor.store.models import PositionRow
 from executor.store.store import Store
 
@@ -58,7 +58,7 @@ async def test_a_close_is_a_queued_close_signal_from_the_operator_with_an_event_
         [row] = await tx.signals.queued(ACCOUNT)
         found = await tx.events.for_signal(ACCOUNT, queued.signal_id)
     assert (row.signal_id, row.source, row.status) == (queued.signal_id, OPERATOR_SOURCE, SignalStatus.QUEUED)
-    signal = SignalMessage.from_object(row.payload)
+    signal = Instruction.from_payload(row.payload)
     assert (signal.action, signal.symbol) == (Action.CLOSE, "SOLUSDT")
     assert [(e.kind, e.data) for e in found] == [
         (EventKind.OPERATOR_CLOSE, {"by": "cli:ops", "symbol": "SOLUSDT"})
@@ -92,9 +92,9 @@ async def test_close_all_queues_one_close_per_open_position_and_refuses_when_non
     assert len({item.signal_id for item in queued}) == 2
 
 
-async def test_a_malformed_symbol_is_refused_naming_the_field_and_nothing_is_queued(store: Store) -> None:
-    with pytest.raises(InvalidSignal) as refused:
+async def test_a_malformed_symbol_is_refused_with_the_fix_and_nothing_is_queued(store: Store) -> None:
+    with pytest.raises(InvalidSymbol) as refused:
         await queue_closes(store, ACCOUNT, ["SOL/USDT"], NOW, "cli:ops")
-    assert refused.value.errors[0].field == "symbol" and "SOL/USDT:USDT" in refused.value.errors[0].message
+    assert "SOL/USDT is a spot symbol" in str(refused.value) and "SOL/USDT:USDT" in str(refused.value)
     async with store.transaction() as tx:
         assert await tx.signals.queued(ACCOUNT) == []

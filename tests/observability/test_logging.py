@@ -95,3 +95,38 @@ def test_after_the_window_the_first_line_carries_the_count_of_those_dropped() ->
     assert records[-1].msg == {"event": "same", "repeats_suppressed": 15}
     other = logging.LogRecord("x", logging.ERROR, __file__, 1, "text %s", ("a",), None)
     assert limiter.filter(other) and other.msg == "text %s"
+
+
+def test_the_console_shows_money_with_2_decimals_and_json_lines_keep_the_exact_value() -> None:
+    out = io.StringIO()
+    configure_logging(fmt="console", stream=out)
+    get_logger("test").info(
+        "position_closed", pnl="-44.0795", fees="2.0811", funding="0", stop_price="147.00"
+    )
+    line = out.getvalue()
+    assert (
+        "pnl=-44.08" in line
+        and "fees=2.08" in line
+        and "funding=0.00" in line
+        and "stop_price=147.00" in line
+    )
+
+    out = io.StringIO()
+    configure_logging(fmt="json", stream=out)
+    get_logger("test").info("position_closed", pnl="-44.0795", fees="2.0811")
+    assert json.loads(out.getvalue())["pnl"] == "-44.0795"
+
+
+def test_the_console_shows_prices_to_the_tick_the_line_names_and_json_lines_keep_the_exact_value() -> None:
+    fields = {"fill_price": "150.1234567", "stop_price": "147.0", "price_tick": "0.01", "filled": "0.123"}
+    out = io.StringIO()
+    configure_logging(fmt="console", stream=out)
+    get_logger("test").info("entry_placed", **fields)
+    line = out.getvalue()
+    assert "fill_price=150.12" in line and "stop_price=147.00" in line and "filled=0.123" in line, line
+    assert "price_tick" not in line
+
+    out = io.StringIO()
+    configure_logging(fmt="json", stream=out)
+    get_logger("test").info("entry_placed", **fields)
+    assert json.loads(out.getvalue())["fill_price"] == "150.1234567"

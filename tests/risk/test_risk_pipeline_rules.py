@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from executor.domain.enums import BreakerStatus, Setup, Side
-from executor.risk import CarriedState, ReasonCode, RiskProfile, TradingMode, derive_state, set_mode, trip
+from executor.domain.reasons import ReasonCode
+from executor.risk import CarriedState, RiskProfile, TradingMode, derive_state, set_mode, trip
 from executor.risk.sizers import vol_target_exposure
 from executor.risk.sizing import reward_risk
 from tests.support.risk import NOW, account, market, position, run, signal, step, trade

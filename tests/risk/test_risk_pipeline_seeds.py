@@ -6,7 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from executor.risk import ReasonCode, RiskProfile
+from executor.domain.reasons import ReasonCode
+from executor.risk import RiskProfile
 from tests.support.risk import NOW, account, market, run, signal, step
 from tests.support.risk import profile as base_profile
 

@@ -1,5 +1,5 @@
 """The price a decision stands on: reference price, its age, marketable limits, the price band,
-slippage in the risk and the check after the fill (docs/risk.md, issue #11)."""
+slippage in the risk (docs/risk.md, issue #11); the check after the fill is in test_risk_fill.py."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from executor.domain.enums import Side
-from executor.risk import ReasonCode
+from executor.domain.reasons import ReasonCode
 from executor.risk.decision import PriceSource
-from executor.risk.fill import check_fill
 from tests.support.risk import NOW, account, market, profile, run, signal, step
 
 D = Decimal
@@ -183,24 +182,3 @@ def test_for_any_book_and_any_fill_within_the_allowance_the_loss_at_the_stop_sta
         (decision.order_price - decision.stop) * side.sign + fee * (decision.order_price + decision.stop)
     )
     assert worst <= decision.risk_budget
-
-
-# --- after the fill --------------------------------------------------------------------------
-
-
-def test_a_fill_within_the_tolerance_closes_nothing() -> None:
-    check = check_fill(
-        Side.LONG, D(10), D("74.27"), D("74.20"), D("73.20"), D(0), D("10.70"), D("0.05"), D("0.01")
-    )
-    assert check.risk == D("10.70") and check.excess_qty == 0 and check.slippage == D("0.07")
-
-
-def test_a_fill_risking_more_than_r_plus_the_tolerance_closes_the_excess_quantity() -> None:
-    # 10 units filled at 74.80 with the stop at 73.20: 16.00 at risk against R = 10 (limit 10.50)
-    check = check_fill(
-        Side.LONG, D(10), D("74.80"), D("74.20"), D("73.20"), D(0), D(10), D("0.05"), D("0.01")
-    )
-    assert (check.risk, check.limit) == (D("16.00"), D("10.50"))
-    assert check.excess_qty == D("3.75")  # keep 10 / 1.60 = 6.25 units
-    short = check_fill(Side.SHORT, D(4), D(99), D(100), D(102), D(0), D(10), D("0.05"), D(1))
-    assert (short.risk, short.excess_qty, short.slippage) == (D(12), D(1), D(1))

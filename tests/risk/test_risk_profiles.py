@@ -114,6 +114,10 @@ def test_overrides_apply_on_top_of_the_file_and_lists_replace() -> None:
         ({"dynamic": {"base": 0.99}}, "dynamic.base = 0.99: expected min ≤ base ≤ max"),
         ({"throttle": {"enabled": "yes"}}, "throttle.enabled = 'yes': expected true or false"),
         (
+            {"portfolio": {"correlation_groups": [["BTC", ""], "ETH"]}},
+            "portfolio.correlation_groups = [['BTC', ''], 'ETH']: expected a list of lists of symbols",
+        ),
+        (
             {"daily_loss": {"limit_pct": False}},
             "daily_loss.limit_pct = false: is false and so is limit_amount",
         ),

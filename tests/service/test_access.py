@@ -10,9 +10,10 @@ import pytest
 from fastapi import APIRouter
 
 from executor.observability.metrics import Metrics
-from executor.service.http import HttpServer, build_app
+from executor.service.http import build_app
 from executor.service.state import ServiceState
 from executor.signals.auth import Authenticator, sign
+from tests.support.http import serving
 
 SECRET = "http-secret-0123456789"
 
@@ -36,13 +37,8 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         authenticator=Authenticator(SECRET),
         open_paths=["/hook"],
     )
-    server = HttpServer(app, "127.0.0.1", 0)
-    await server.start()
-    try:
-        async with httpx.AsyncClient(base_url=server.url, timeout=5) as http:
-            yield http
-    finally:
-        await server.stop()
+    async with serving(app) as http:
+        yield http
 
 
 @pytest.mark.parametrize("path", ["/status", "/metrics", "/openapi.json", "/no-such-path"])

@@ -44,7 +44,11 @@ async def closed_within(reader: asyncio.StreamReader, seconds: float) -> tuple[f
     started = time.monotonic()
     received = b""
     try:
-        while chunk := await asyncio.wait_for(reader.read(4096), seconds):
+        while True:
+            async with asyncio.timeout(seconds):
+                chunk = await reader.read(4096)
+            if not chunk:
+                break
             received += chunk
     except ConnectionResetError:
         pass

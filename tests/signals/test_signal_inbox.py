@@ -37,7 +37,8 @@ async def test_valid_signal_is_committed_before_queued_is_returned_and_the_consu
     await asyncio.sleep(0)
     result = await open_inbox.submit(signal_body("sol-1", take_profit=80.25), Source.WEBSOCKET)
     assert result.as_dict() == {"signal_id": "sol-1", "status": "queued", "errors": []}
-    await asyncio.wait_for(task, 5)
+    async with asyncio.timeout(5):
+        await task
     assert [row.signal_id for row in seen] == ["sol-1"]
     row = seen[0]
     assert (row.source, row.status, row.received_at) == ("websocket", SignalStatus.QUEUED.value, NOW)

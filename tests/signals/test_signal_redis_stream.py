@@ -249,7 +249,8 @@ async def test_a_consumer_killed_between_read_and_store_leaves_the_entry_pending
         await redis.xadd(stream, {"signal": signal_body("survivor")})
         await doomed.start()
         await eventually(lambda: _pending_for(redis, stream, "doomed"))
-        await asyncio.wait_for(doomed_store.entered.wait(), 8)  # inside the store, waiting for the lock
+        async with asyncio.timeout(8):
+            await doomed_store.entered.wait()  # inside the store, waiting for the lock
         crash = asyncio.create_task(doomed.stop())  # drain_seconds=0: cancelled mid-write, as by a crash
         await asyncio.sleep(0.1)
         blocker.execute("COMMIT")  # lets the cancelled write's rollback finish
@@ -284,7 +285,8 @@ async def test_a_restarted_consumer_of_the_same_name_reads_its_own_pending_entri
         await redis.xadd(stream, {"signal": signal_body("mine")})
         await first.start()
         await eventually(lambda: _pending_for(redis, stream, "worker-1"))
-        await asyncio.wait_for(first_store.entered.wait(), 8)  # inside the store, waiting for the lock
+        async with asyncio.timeout(8):
+            await first_store.entered.wait()  # inside the store, waiting for the lock
         crash = asyncio.create_task(first.stop())
         await asyncio.sleep(0.1)
         blocker.execute("COMMIT")

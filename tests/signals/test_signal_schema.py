@@ -10,8 +10,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from executor.domain.enums import EntryType, Regime, Setup, Side
-from executor.signals.schema import BODY, MAX_BODY_BYTES, Action, InvalidSignal, SignalMessage
+from executor.domain.enums import Action, EntryType, Regime, Setup, Side
+from executor.domain.signal import Instruction
+from executor.signals.schema import BODY, MAX_BODY_BYTES, InvalidSignal, SignalMessage
 
 D = Decimal
 OPEN: dict[str, Any] = {
@@ -274,3 +275,12 @@ def test_any_expiry_time_parses_to_utc_or_is_an_expires_at_error(moment: datetim
     else:
         assert signal.expires_at is not None and signal.expires_at.utcoffset() == timedelta(0)
         assert signal.expires_at == moment.astimezone(UTC)
+
+
+def test_the_ingress_hands_on_the_domains_instruction_and_stores_its_payload() -> None:
+    expiry = "2026-06-02T16:00:00+02:00"
+    signal = SignalMessage.parse(body(token="s3cret", take_profit="80.5", expires_at=expiry))
+    instruction = signal.instruction()
+    assert (instruction.id, instruction.side, instruction.stop) == (OPEN["id"], Side.LONG, D("74.1"))
+    assert signal.payload() == instruction.payload()
+    assert Instruction.from_payload(signal.payload()) == instruction

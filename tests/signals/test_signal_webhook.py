@@ -68,7 +68,8 @@ async def test_a_duplicate_is_200_and_stored_once_even_when_first_sent_over_the_
     try:
         async with connect(ws.url) as connection:
             await connection.send(signal_body("both-1"))
-            assert '"queued"' in str(await asyncio.wait_for(connection.recv(), 5))
+            async with asyncio.timeout(5):
+                assert '"queued"' in str(await connection.recv())
     finally:
         await ws.stop()
     response = await client.post("/signals", content=signal_body("both-1"))

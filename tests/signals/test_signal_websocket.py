@@ -1,18 +1,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, InvalidHandshake, InvalidStatus
 
+from executor.domain.enums import SignalStatus
+from executor.service.explanation import wait_for_outcome
 from executor.signals.auth import InsecureBind
 from executor.signals.inbox import Inbox
-from executor.signals.websocket import WebSocketIngress
+from executor.signals.websocket import OutcomePush, WebSocketIngress
 from executor.store.store import Store
 from tests.support.signals import ACCOUNT, NOW, SECRET, SQLITE_ONLY, counts, signal_body
 
@@ -39,7 +43,8 @@ async def secured(secured_inbox: Inbox) -> AsyncIterator[WebSocketIngress]:
 
 async def ask(connection: ClientConnection, message: bytes | str) -> dict[str, Any]:
     await connection.send(message)
-    answer = json.loads(await asyncio.wait_for(connection.recv(), 5))
+    async with asyncio.timeout(5):
+        answer = json.loads(await connection.recv())
     assert isinstance(answer, dict)
     return answer
 
@@ -62,7 +67,10 @@ async def test_one_answer_per_message_in_order_on_one_connection(
     async with connect(ingress.url) as ws:
         for message in (signal_body("a"), signal_body("b", side="up"), b"\xff", signal_body("a"), "[]"):
             await ws.send(message)
-        answers = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(5)]
+        answers = []
+        for _ in range(5):
+            async with asyncio.timeout(5):
+                answers.append(json.loads(await ws.recv()))
     assert [(a["signal_id"], a["status"]) for a in answers] == [
         ("a", "queued"),
         ("b", "invalid"),
@@ -130,7 +138,8 @@ async def test_an_inbox_that_cannot_store_closes_with_1011_and_never_says_queued
         async with connect(server.url) as ws:
             await ws.send(signal_body())
             with pytest.raises(ConnectionClosedError) as caught:
-                await asyncio.wait_for(ws.recv(), 5)
+                async with asyncio.timeout(5):
+                    await ws.recv()
         assert caught.value.rcvd is not None and caught.value.rcvd.code == 1011
     finally:
         await server.stop()
@@ -142,7 +151,8 @@ async def test_stop_closes_client_connections_and_the_port(ingress: WebSocketIng
     url = ingress.url
     async with connect(url) as ws:
         await ingress.stop()
-        await asyncio.wait_for(ws.wait_closed(), 5)
+        async with asyncio.timeout(5):
+            await ws.wait_closed()
     with pytest.raises(ConnectionRefusedError):
         async with connect(url, open_timeout=2):
             pass
@@ -170,8 +180,108 @@ async def test_connections_beyond_the_cap_are_closed_at_once_and_a_slow_handshak
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(b"GET /signals HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")  # never finished
         started = asyncio.get_running_loop().time()
-        assert await asyncio.wait_for(reader.read(), 5) == b""
+        async with asyncio.timeout(5):
+            assert await reader.read() == b""
         assert asyncio.get_running_loop().time() - started < 2.0
         writer.close()
     finally:
         await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def pushing(inbox: Inbox, store: Store, give_up_seconds: float) -> AsyncIterator[WebSocketIngress]:
+    """The daemon's wiring: outcomes found by the same lookup as the webhook's `?wait=`."""
+    waiter = OutcomePush(
+        lambda signal_id, seconds: wait_for_outcome(store, ACCOUNT, signal_id, seconds), give_up_seconds
+    )
+    server = WebSocketIngress(inbox, "127.0.0.1", 0, outcomes=waiter)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def fail_signal(store: Store, signal_id: str, error: str) -> None:
+    """What the consumer does with a signal it cannot carry out."""
+    async with store.transaction() as tx:
+        row = await tx.signals.get(ACCOUNT, signal_id)
+        assert row is not None
+        assert await tx.signals.settle(row.id, SignalStatus.FAILED, NOW, error)
+
+
+def outcome_tasks() -> list[asyncio.Task[object]]:
+    return [task for task in asyncio.all_tasks() if task.get_name().startswith("websocket-outcome:")]
+
+
+@SQLITE_ONLY
+async def test_the_outcome_follows_its_answer_on_the_same_connection_and_later_signals_are_not_held_up(
+    open_inbox: Inbox, store: Store
+) -> None:
+    async with pushing(open_inbox, store, give_up_seconds=20) as server, connect(server.url) as ws:
+        assert (await ask(ws, signal_body("ws-out-1")))["status"] == "queued"
+        assert (await ask(ws, signal_body("ws-out-2")))["status"] == "queued"  # while 1 is waited for
+        await fail_signal(store, "ws-out-1", "no open position on SOL/USDT:USDT")
+        async with asyncio.timeout(5):
+            pushed = json.loads(await ws.recv())
+        assert pushed == {
+            "id": "ws-out-1",
+            "status": "failed",
+            "accepted": False,
+            "message": "no open position on SOL/USDT:USDT",
+        }
+        assert (await ask(ws, signal_body("ws-out-1")))["status"] == "duplicate"
+        async with asyncio.timeout(5):
+            assert json.loads(await ws.recv())["status"] == "failed"  # a resend's too
+
+
+@SQLITE_ONLY
+async def test_an_outcome_not_settled_within_the_give_up_time_is_sent_as_it_stands(
+    open_inbox: Inbox, store: Store
+) -> None:
+    async with pushing(open_inbox, store, give_up_seconds=0.3) as server, connect(server.url) as ws:
+        assert (await ask(ws, signal_body("ws-slow-1")))["status"] == "queued"
+        async with asyncio.timeout(5):
+            pushed = json.loads(await ws.recv())
+    assert (pushed["id"], pushed["status"]) == ("ws-slow-1", "queued")
+    assert "no outcome within 0.3 s; GET /signals/ws-slow-1" in pushed["message"]
+
+
+@SQLITE_ONLY
+async def test_a_client_that_disconnects_leaves_no_outcome_waiting_behind(
+    open_inbox: Inbox, store: Store
+) -> None:
+    async with pushing(open_inbox, store, give_up_seconds=60) as server:
+        async with connect(server.url) as ws:
+            for signal_id in ("gone-1", "gone-2", "gone-3"):
+                assert (await ask(ws, signal_body(signal_id)))["status"] == "queued"
+            waiting = outcome_tasks()
+            assert len(waiting) == 3
+        _, still_waiting = await asyncio.wait(waiting, timeout=5)
+        assert not still_waiting and all(task.cancelled() for task in waiting)
+
+
+async def test_a_cancelled_outcome_lookup_lets_its_read_hand_the_connection_back_cleanly(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sender's disconnect cancels its pushes; one cancelled while its read's session hands the
+    connection back interrupted the pool's rollback ('Exception during reset or similar', an error line
+    in the e2e duplicate test at load 10) and the connection was thrown away."""
+    lookup = asyncio.create_task(wait_for_outcome(store, ACCOUNT, "gone-1", 60))
+    resets: list[bool] = []
+
+    def cancel_the_push(*_: object) -> None:
+        if not resets:
+            lookup.cancel()
+        resets.append(True)
+
+    handed_back = asyncio.Event()
+    event.listen(store.engine.sync_engine.pool, "reset", cancel_the_push)
+    event.listen(store.engine.sync_engine.pool, "checkin", lambda *_: handed_back.set())
+    with caplog.at_level("ERROR", logger="sqlalchemy.pool"), pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(5):
+            await lookup
+    async with asyncio.timeout(5):
+        await handed_back.wait()
+    assert resets
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("sqlalchemy.pool")] == []

@@ -25,7 +25,7 @@ from executor.domain.enums import (
 )
 from executor.domain.order_state import OrderState, history_entry
 from executor.domain.orders import OrderSide, OrderType
-from executor.risk.reasons import ReasonCode
+from executor.domain.reasons import ReasonCode
 from executor.store.models import Base, OrderRow, PositionRow
 from executor.store.store import Store
 

@@ -1,17 +1,25 @@
 """The database probe: a SQLite file deleted or replaced under the daemon, a write lock held elsewhere,
-a full disk, and PostgreSQL answering or not."""
+a full disk, a file at its page limit, and PostgreSQL answering or not."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
-from executor.store.health import MIB, StoreHealth
+from executor.domain.enums import EventKind
+from executor.store.health import MIB, MIN_ROOM_PAGES, StoreHealth
 from executor.store.store import Store
+
+NOW = datetime(2026, 6, 2, 14, tzinfo=UTC)
 
 
 def sqlite_path(store: Store) -> Path:
@@ -38,6 +46,25 @@ async def test_a_deleted_file_is_reported_and_stays_reported_when_a_new_one_appe
     keep.rename(path)  # the operator puts a copy back: it is another file, the daemon must restart
     await health.probe()
     assert health.problem is not None and health.problem.startswith("deleted:")
+
+
+@pytest.mark.parametrize("migrated_database_url", ["sqlite"], indirect=True)
+async def test_a_connection_opened_after_the_file_was_deleted_fails_and_the_probe_says_deleted(
+    store: Store,
+) -> None:
+    health = StoreHealth(store, min_free_bytes=0, timeout=1)
+    path = sqlite_path(store)
+    async with store.read() as tx:  # the pool's first connection, opened before the deletion
+        await tx.signals.queued("main")
+    path.unlink()
+    async with store.read() as held:  # that connection goes on working on the deleted file
+        await held.signals.queued("main")
+        with pytest.raises(OperationalError, match="unable to open database file"):
+            async with store.read() as tx:  # the pool opens a new connection: it must not make a file
+                await tx.signals.queued("main")
+    assert not path.exists()
+    await health.probe()
+    assert health.problem is not None and health.problem.startswith(f"deleted: {path} is gone")
 
 
 @pytest.mark.parametrize("migrated_database_url", ["sqlite"], indirect=True)
@@ -103,3 +130,43 @@ async def test_a_directory_moved_away_counts_as_the_file_deleted(store: Store, t
     finally:
         os.replace(moved, tmp_path)
     assert health.problem is not None and health.problem.startswith("deleted:")
+
+
+def page_count(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        return int(connection.execute("PRAGMA page_count").fetchone()[0])
+
+
+async def write_until_refused(store: Store) -> str:
+    """Write rows until SQLite refuses one (each insert needs a new page or two at most); its error."""
+    for number in range(100_000):
+        try:
+            async with store.transaction() as tx:
+                data = {"n": number, "note": "x" * 500}
+                await tx.events.append(account="main", at=NOW, kind=EventKind.SIGNAL_FAILED, data=data)
+        except OperationalError as exc:
+            return str(exc)
+    raise AssertionError("100,000 rows were written under the page limit")
+
+
+@pytest.mark.parametrize("migrated_database_url", ["sqlite"], indirect=True)
+async def test_a_database_at_its_page_limit_is_full_while_the_disk_has_room(store: Store) -> None:
+    path = sqlite_path(store)
+    limit = page_count(path) + MIN_ROOM_PAGES + 40
+
+    def capped(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA max_page_count = {limit}")
+        cursor.close()
+
+    event.listen(store.engine.sync_engine, "connect", capped)
+    await store.engine.dispose()  # the daemon's connections open again, each with the page limit
+    health = StoreHealth(store, min_free_bytes=0, timeout=1)
+    await health.probe()
+    assert health.problem is None
+    assert "database or disk is full" in await write_until_refused(store)
+    await health.probe()
+    assert health.problem is not None and health.problem.startswith(f"full: {path} has "), health.problem
+    assert f"of max_page_count {limit} pages in use" in health.problem
+    usage = os.statvfs(path.parent)
+    assert usage.f_bavail * usage.f_frsize > 64 * MIB  # the disk itself is not what is full

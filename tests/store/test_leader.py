@@ -22,7 +22,8 @@ async def test_only_one_daemon_holds_an_account_and_the_standby_takes_over_on_re
         await asyncio.sleep(0.2)
         assert not standby.done()
         await first.release()
-        assert await asyncio.wait_for(standby, 5) is True
+        async with asyncio.timeout(5):
+            assert await standby is True
     finally:
         for lock in (first, second, other_account):
             await lock.release()
@@ -38,7 +39,8 @@ async def test_a_standby_told_to_stop_gives_up_waiting(sqlite_url: str) -> None:
         stop = asyncio.Event()
         waiting = asyncio.create_task(standby.acquire(stop, poll_seconds=0.05))
         stop.set()
-        assert await asyncio.wait_for(waiting, 5) is False
+        async with asyncio.timeout(5):
+            assert await waiting is False
     finally:
         await holder.release()
         await standby.release()

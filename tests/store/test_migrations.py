@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -12,10 +13,14 @@ from sqlalchemy import JSON, Boolean, Column, Date, Enum, Integer, String, inser
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from executor.domain.enums import PositionStatus, SignalStatus
 from executor.store import migrate
 from executor.store.engine import create_engine
 from executor.store.models import Base
+from executor.store.store import Store
 from executor.store.types import Money, UTCDateTime
+from tests.support.cli import NOW
+from tests.support.history import OPEN, accepted, add_signal, add_trade, payload
 
 TABLES = set(Base.metadata.tables)
 INTRODUCED = {"controls": "0004"}
@@ -197,5 +202,37 @@ async def test_a_sqlite_migration_that_would_break_a_reference_fails_and_rolls_b
 
         assert await migrate.current_revision(engine) == migrate.head_revision()
         assert await _rows(engine) == before  # no _alembic_tmp_ table, no column gone
+    finally:
+        await engine.dispose()
+
+
+async def test_revision_0006_fills_the_risk_at_entry_of_earlier_positions_from_their_decision(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    try:
+        await migrate.upgrade(engine)
+        store = Store(engine)
+        decision = accepted(OPEN)
+        # the decision sized with a 0.04 % taker fee (its `data` step says so); the fill was 60,010
+        steps = [
+            {"step": "data", "before": {}, "after": {"taker_fee": "0.0004"}, "binding": False, "note": ""}
+        ]
+        signal_pk = await add_signal(store, payload(OPEN), decision, NOW, SignalStatus.DECIDED)
+        async with store.transaction() as tx:
+            (await tx.decisions.for_signal(signal_pk)).steps = steps  # type: ignore[union-attr]
+        await add_trade(store, replace(OPEN, entry="60010"), signal_pk)
+        await add_trade(store, replace(OPEN, symbol="ETH/USDT:USDT"), None)  # no decision: stays unknown
+
+        await migrate.downgrade(engine, "0005")
+        await migrate.upgrade(engine)
+
+        async with store.transaction() as tx:
+            with_decision, without = await tx.positions.with_status("main", PositionStatus.OPEN)
+        expected = Decimal("0.010") * (
+            Decimal("60010") - Decimal("59000") + Decimal("0.0004") * Decimal("119010")
+        )
+        assert with_decision.risk_at_entry == expected
+        assert without.risk_at_entry is None
     finally:
         await engine.dispose()

@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -43,6 +44,15 @@ def cli_env(database_url: str, **extra: str) -> dict[str, str]:
         "EXECUTOR__INGRESS__WEBSOCKET": f"127.0.0.1:{free_port()}",
         **extra,
     }
+
+
+@contextlib.contextmanager
+def port_nothing_answers() -> Iterator[int]:
+    """A loopback port held bound but not listening: a connection to it is refused at once, and no other
+    process (a daemon or simulator of a test running beside) can listen on it until the block ends."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", free_port()))
+        yield held.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,8 @@ async def run_executor(*args: str, env: dict[str, str], stdin: bytes | None = No
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(stdin), 60)
+    async with asyncio.timeout(60):
+        out, err = await process.communicate(stdin)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 

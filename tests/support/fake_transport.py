@@ -83,6 +83,7 @@ def phemex_product(symbol: str, base: str, tick: str, step: str) -> dict[str, An
         "status": "Listed",
         "tickSize": tick,
         "qtyStepSize": step,
+        "minOrderValueRv": "1",  # as in ccxt's perpProductsV2 sample (phemex.py:1031)
         "maxLeverage": 100,
         "priceScale": 0,
         "ratioScale": 0,

@@ -17,11 +17,11 @@ from typing import Any
 
 import aiohttp
 
-from adapters.ccxt_base import CcxtAdapter
+from adapters.ccxt_base import AdapterSettings, CcxtAdapter
 from adapters.factory import build_adapter
 from adapters.ratelimit import GateRegistry
 from adapters.sim import SimServer, load_sim_config
-from adapters.sim.config import PricePathConfig, PricePathKind
+from adapters.sim.config import PricePathConfig, PricePathKind, SimConfig
 from executor.config.risk_profiles import load_profile
 from executor.config.settings import ExecutionSettings
 from executor.execution.alerts import Alerter
@@ -84,27 +84,39 @@ class Flow:
 
 @asynccontextmanager
 async def flow(
-    exchange: str, database_url: str, profile: str = "handbook", **overrides: Any
+    exchange: str,
+    database_url: str,
+    profile: str = "handbook",
+    sim_config: SimConfig | None = None,
+    adapter_settings: AdapterSettings = FAST,
+    execution: ExecutionSettings | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Flow]:
-    config = load_sim_config().with_overrides(price_path=PricePathConfig(kind=PricePathKind.STATIC))
+    """`overrides` change the risk profile; `sim_config` replaces the simulator's configured one;
+    `adapter_settings` the adapter's (market streams, for one); `execution` the daemon's intervals."""
+    config = (sim_config or load_sim_config()).with_overrides(
+        price_path=PricePathConfig(kind=PricePathKind.STATIC)
+    )
     sim = SimServer(config, exchange=exchange)  # type: ignore[arg-type]
     url = await sim.start("127.0.0.1", 0)
     http = aiohttp.ClientSession()
     metrics = Metrics()
     store = Store.open(database_url, on_order_moved=metrics.order_moved)
     await store.upgrade()
-    adapter = build_adapter(f"sim-{exchange}", "paper", sim_base_url=url, settings=FAST, gates=GateRegistry())
+    adapter = build_adapter(
+        f"sim-{exchange}", "paper", sim_base_url=url, settings=adapter_settings, gates=GateRegistry()
+    )
     alerter = Alerter(metrics, account=ACCOUNT)
     runtime = await build_runtime(
         account=ACCOUNT,
         store=store,
         exchange=adapter,
         profile=load_profile(profile, overrides),
-        settings=ExecutionSettings(),
+        settings=execution or ExecutionSettings(),
         metrics=metrics,
         alerter=alerter,
     )
-    inbox = Inbox(store, ACCOUNT, lambda: datetime.now(UTC))
+    inbox = Inbox(store, ACCOUNT, lambda: datetime.now(UTC), on_queued=runtime.trader.hand)
     try:
         yield Flow(
             exchange,

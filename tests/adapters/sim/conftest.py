@@ -9,11 +9,15 @@ import aiohttp
 import pytest
 
 from adapters.sim import SimServer
+from adapters.sim.config import PhemexEnvelope
 from tests.support.simkit import Control, binance_client, phemex_client, static_config
 
 
 async def _serve(exchange: str) -> AsyncIterator[tuple[SimServer, str]]:
-    server = SimServer(static_config(), exchange=exchange)  # type: ignore[arg-type]
+    # The unmodified ccxt client reads Phemex's by-order-id answer only in the list envelope (see
+    # docs/simulator.md); tests of the default rows envelope start their own server.
+    config = static_config().with_overrides(phemex_envelope=PhemexEnvelope.LIST)
+    server = SimServer(config, exchange=exchange)  # type: ignore[arg-type]
     url = await server.start()
     try:
         yield server, url

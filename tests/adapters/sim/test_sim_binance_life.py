@@ -177,9 +177,9 @@ async def test_isolated_liquidation_takes_the_margin_and_feeds_the_insurance_fun
 
 async def test_rejections_raise_the_classes_live_binance_produces(binance: Any, binance_sim: Any) -> None:
     await binance.create_order(BTC, "market", "buy", 0.01)
-    await binance.create_order(BTC, "limit", "buy", 0.01, 50000, {"clientOrderId": "dup-1"})
+    await binance.create_order(BTC, "limit", "buy", 0.01, 58000, {"clientOrderId": "dup-1"})
     with pytest.raises(ccxt.InvalidOrder, match="-4116"):  # a duplicate among open orders
-        await binance.create_order(BTC, "limit", "buy", 0.01, 50000, {"clientOrderId": "dup-1"})
+        await binance.create_order(BTC, "limit", "buy", 0.01, 58000, {"clientOrderId": "dup-1"})
     with pytest.raises(ccxt.OrderImmediatelyFillable):
         await binance.create_order(
             BTC, "market", "sell", 0.01, None, {"stopLossPrice": 61000, "reduceOnly": True}

@@ -46,7 +46,8 @@ async def test_binance_refuses_a_client_id_outside_its_pattern(binance: Any) -> 
 
 async def test_phemex_accepts_a_closed_orders_id_again(phemex_ex: Any, control_p: Control) -> None:
     await phemex_ex.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "pe-1"})
-    await phemex_ex.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "pe-1"})
+    # Another quantity: the same signed request within its second would be a replay (19999).
+    await phemex_ex.create_order(BTC, "market", "buy", 0.02, None, {"clientOrderId": "pe-1"})
     assert len(market_orders(await control_p.state(), "pe-1")) == 2
 
 
@@ -86,10 +87,11 @@ async def test_an_order_the_client_gave_up_on_executes_late_inside_its_recv_wind
 async def test_an_order_held_past_its_recv_window_is_refused_5028_and_never_executes(
     binance_sim: Any, control_b: Control
 ) -> None:
-    client = binance_client(binance_sim[1], options={"recvWindow": 300})
+    # A window of 1 s, held 2 s: wide enough that a loaded machine does not spend it before the gateway.
+    client = binance_client(binance_sim[1], options={"recvWindow": 1000})
     try:
         await control_b.fault(
-            action="execute_late", method="POST", path=ALGO, match={"clientAlgoId": "late-2"}, delay_ms=800
+            action="execute_late", method="POST", path=ALGO, match={"clientAlgoId": "late-2"}, delay_ms=2000
         )
         await client.create_order(BTC, "market", "buy", 0.01)
         with pytest.raises(ccxt.NetworkError):
@@ -99,7 +101,7 @@ async def test_an_order_held_past_its_recv_window_is_refused_5028_and_never_exec
         with pytest.raises(ccxt.OrderNotFound):
             await client.fetch_order(None, BTC, {"clientOrderId": "late-2", "trigger": True})
         # A held request that is answered (a slow `delay`) gets the matching engine's refusal itself.
-        await control_b.fault(action="delay", method="POST", path=ORDER, delay_ms=800)
+        await control_b.fault(action="delay", method="POST", path=ORDER, delay_ms=2000)
         with pytest.raises(ccxt.BadRequest, match="-5028"):
             await client.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "late-3"})
         assert market_orders(await control_b.state(), "late-3") == []

@@ -190,3 +190,32 @@ async def test_phemex_hide_order_misses_the_order_in_lookups_and_lists(
     await asyncio.sleep(0.7)
     [listed] = await phemex_ex.fetch_open_orders(BTC)
     assert listed["clientOrderId"] == "phid-1"
+
+
+async def test_fill_past_limit_fills_an_ioc_limit_past_its_own_price_once(
+    binance: Any, control_b: Control
+) -> None:
+    """Harsher than any exchange (docs/simulator.md): the taking fill lands slip_bps past the book, beyond
+    the limit; the next order fills normally."""
+    await control_b.mark(BTC, "60000")
+    await control_b.fault(
+        action="fill_past_limit", path=ORDER, match={"newClientOrderId": "slip-1"}, slip_bps=100
+    )
+    bound = {"clientOrderId": "slip-1", "timeInForce": "IOC"}
+    slipped = await binance.create_order(BTC, "limit", "buy", 0.01, 60060, bound)
+    assert (slipped["status"], slipped["average"]) == ("closed", 60600)
+    normal = await binance.create_order(BTC, "limit", "buy", 0.01, 60060, {"timeInForce": "IOC"})
+    assert normal["average"] == 60000
+
+
+async def test_phemex_fill_past_limit_fills_a_sell_below_its_limit(
+    phemex_ex: Any, control_p: Control
+) -> None:
+    await control_p.mark(BTC, "60000")
+    await control_p.fault(
+        action="fill_past_limit", path="/g-orders", match={"clOrdID": "pslip-1"}, slip_bps=50
+    )
+    bound = {"clientOrderId": "pslip-1", "timeInForce": "ImmediateOrCancel"}
+    placed = await phemex_ex.create_order(BTC, "limit", "sell", 0.01, 59940, bound)
+    slipped = await phemex_ex.fetch_order(placed["id"], BTC)  # Phemex answers the placement before the fill
+    assert (slipped["filled"], slipped["average"]) == (0.01, 59700)

@@ -142,10 +142,12 @@ async def test_isolated_liquidation_takes_the_margin(phemex_ex: Any, control_p: 
 
 
 async def test_rejections_raise_the_classes_live_phemex_produces(phemex_ex: Any, phemex_sim: Any) -> None:
+    with pytest.raises(ccxt.InvalidOrder, match="11048"):
+        await phemex_ex.create_order(BTC, "market", "buy", 0.01, None, {"stopLoss": {"triggerPrice": 61000}})
     await phemex_ex.create_order(BTC, "market", "buy", 0.01)
     await phemex_ex.create_order(BTC, "limit", "buy", 0.01, 50000, {"clientOrderId": "p-dup"})
-    with pytest.raises(ccxt.DuplicateOrderId):  # a duplicate among open orders
-        await phemex_ex.create_order(BTC, "limit", "buy", 0.01, 50000, {"clientOrderId": "p-dup"})
+    with pytest.raises(ccxt.DuplicateOrderId):  # a duplicate among open orders (another price: not a replay)
+        await phemex_ex.create_order(BTC, "limit", "buy", 0.01, 49000, {"clientOrderId": "p-dup"})
     with pytest.raises(ccxt.InvalidOrder, match="11044"):
         await phemex_ex.create_order(
             BTC,
@@ -155,8 +157,6 @@ async def test_rejections_raise_the_classes_live_phemex_produces(phemex_ex: Any,
             None,
             {"triggerPrice": 61000, "triggerDirection": "down", "reduceOnly": True},
         )
-    with pytest.raises(ccxt.InvalidOrder, match="11048"):
-        await phemex_ex.create_order(BTC, "market", "buy", 0.01, None, {"stopLoss": {"triggerPrice": 61000}})
     with pytest.raises(ccxt.InsufficientFunds):
         await phemex_ex.create_order(BTC, "market", "buy", 5)
     with pytest.raises(ccxt.OrderNotFound):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from pathlib import Path
 
 import aiohttp
 import pytest
 
 
 @pytest.mark.slow
-async def test_executor_sim_prints_its_url_serves_and_exits_cleanly_on_sigterm() -> None:
+async def test_executor_sim_prints_its_url_serves_and_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
@@ -23,14 +24,18 @@ async def test_executor_sim_prints_its_url_serves_and_exits_cleanly_on_sigterm()
         "0",
         "--seed",
         "5",
+        "--state",
+        str(tmp_path / "state.json"),
         stdout=asyncio.subprocess.PIPE,
     )
     try:
         assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), timeout=30)).decode().strip()
+        async with asyncio.timeout(30):
+            line = (await process.stdout.readline()).decode().strip()
         assert line.startswith("http://127.0.0.1:")
         async with aiohttp.ClientSession() as session, session.get(f"{line}/fapi/v1/time") as response:
             assert response.status == 200 and "serverTime" in await response.json()
     finally:
         process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+        async with asyncio.timeout(30):
+            assert await process.wait() == 0

@@ -30,3 +30,6 @@ class ReasonCode(StrEnum):
     BELOW_MIN_AMOUNT = "BELOW_MIN_AMOUNT"
     BELOW_MIN_NOTIONAL = "BELOW_MIN_NOTIONAL"
     DATA_MISSING = "DATA_MISSING"
+    INVALID_MESSAGE = "INVALID_MESSAGE"
+    """Not a valid signal (malformed, or breaking the signal schema): refused by the inbox before any decision
+    and kept, redacted, in `rejected_signals`; `executor signals` and the daily report name it so."""

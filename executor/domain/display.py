@@ -1,0 +1,65 @@
+"""Numbers as people read them, the one place every human output (CLI tables, console log lines,
+notifications) formats them: prices to the market's tick, quantities down to its step, money and
+percentages with 2 decimals, a loss with its minus sign (never a "negative loss"). JSON keeps the exact
+decimals and never comes through here.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Final
+
+from executor.domain.market import MarketFilters
+from executor.domain.money import ZERO, floor_to_step
+
+CENT: Final = Decimal("0.01")
+NONE: Final = "—"
+"""What a table shows where there is no number (no risk to measure R against, no loss for a ratio)."""
+
+
+def money(value: Decimal) -> str:
+    """`1,234.57`, `-12.34`: 2 decimals, half up, thousands separated; a loss keeps its minus."""
+    return f"{value.quantize(CENT, rounding=ROUND_HALF_UP):,.2f}"
+
+
+def pnl_words(value: Decimal) -> str:
+    """`profit 1.50` or `loss 1.50`: money that may be a loss, said in words (a loss is never negative)."""
+    return f"{'loss' if value < ZERO else 'profit'} {money(abs(value))}"
+
+
+def percent(value: Decimal) -> str:
+    """A percentage already ×100: `12.35%`."""
+    return f"{money(value)}%"
+
+
+def r_multiple(value: Decimal) -> str:
+    """`-1.02 R`, `2.10 R`."""
+    return f"{money(value)} R"
+
+
+def _decimals_of(step: Decimal) -> Decimal:
+    """The exponent to show a multiple of `step` with: 0.10 → 0.1, 0.001 → 0.001, 5 → 1."""
+    normal = step.normalize()
+    exponent = normal.as_tuple().exponent
+    return Decimal(1).scaleb(exponent if isinstance(exponent, int) and exponent < 0 else 0)
+
+
+def price(value: Decimal, filters: MarketFilters | None) -> str:
+    """To the market's tick (nearest, as an exchange shows it); unknown market: as given."""
+    return to_tick(value, filters.price_tick if filters is not None else None)
+
+
+def to_tick(value: Decimal, tick: Decimal | None) -> str:
+    """A price to `tick` (nearest); no tick known: as given."""
+    if tick is None or tick <= 0:
+        return f"{value.normalize():f}"
+    ticks = (value / tick).to_integral_value(rounding=ROUND_HALF_UP)
+    return f"{(ticks * tick).quantize(_decimals_of(tick)):f}"
+
+
+def quantity(value: Decimal, filters: MarketFilters | None) -> str:
+    """Down to the market's step, like every quantity the daemon sends; unknown market: as given."""
+    if filters is None or filters.amount_step <= 0:
+        return f"{value.normalize():f}"
+    step = filters.amount_step
+    return f"{floor_to_step(value, step).quantize(_decimals_of(step)):f}"
