@@ -208,35 +208,56 @@ async def test_a_position_closed_by_hand_on_the_exchange_is_booked_and_leaves_no
     assert (await daemon.status())["positions"] == []
 
 
+@pytest.mark.parametrize("policy", ["halt", "ignore"])
 async def test_a_position_enlarged_by_hand_is_never_left_partly_without_a_stop(
-    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str, policy: str
 ) -> None:
-    """5 SOL bought by hand on top of the daemon's: the stop must cover all of it, or trading halts."""
-    daemon = daemons(sqlite_url)
+    """5 SOL bought by hand on top of the daemon's: a stop for all of it goes out first; then, by
+    `on_foreign_position`, trading halts and flattens (the default) or the covered position is kept."""
+    daemon = daemons(sqlite_url, EXECUTOR__EXECUTION__ON_FOREIGN_POSITION=policy)
     await daemon.start()
     await daemon.ws_send([market_signal("manual-add-1")])
     await eventually(lambda: protected_view(sim), what="the position with its stop")
 
     bought = (await sim.view()).qty
+    first_stop = max(row["seq"] for row in await sim.requests())
     async with sim.ccxt() as exchange:
         await exchange.create_order(SYMBOL, "market", "buy", 5)
 
-    async def covered_or_halted() -> Any:
-        view = await sim.view()
-        stops = view.stops()
-        # a flat account with a stop still resting is a halt's flatten under way, not a covered position
-        if view.position is not None and len(stops) == 1 and money(stops[0]["amount"]) >= view.qty:
-            return "covered"
-        report = await daemon.status()
-        return "halted" if report["breaker"]["status"] == "tripped" else None
+    async def covering_stop() -> Any:
+        created = creating_requests(await sim.requests(since=str(first_stop)), sim.family)
+        return next(
+            (
+                request
+                for requests in created.values()
+                for request in requests
+                if request["path"] == "/fapi/v1/algoOrder"
+                and money(request["params"].get("quantity") or "0") == bought + 5
+            ),
+            None,
+        )
 
-    outcome = await eventually(covered_or_halted, within=12, what="the enlarged position covered or a halt")
-    view = await settled_view(sim)
-    if outcome == "covered":
+    await eventually(covering_stop, within=12, what="a stop for the whole enlarged position")
+    if policy == "halt":
+
+        async def halted_and_flat() -> Any:
+            report = await daemon.status()
+            return report if report["breaker"]["status"] == "tripped" and await flat_view(sim) else None
+
+        report = await eventually(halted_and_flat, within=12, what="the halt and its flatten")
+        assert "outside the daemon" in report["breaker"]["reason"], report["breaker"]
+    else:
+
+        async def covered() -> Any:
+            view = await sim.view()
+            stops = view.stops()
+            return view if len(stops) == 1 and money(stops[0]["amount"]) == bought + 5 else None
+
+        await eventually(covered, what="the enlarged position with only its covering stop")
+        view = await settled_view(sim)
         assert_exactly_one_stop(view)
         assert view.qty == bought + 5, view.summary()
-    else:  # halted: flattened, or still guarded by one stop while the operator is alerted
-        assert view.position is None or len(view.stops()) == 1, view.summary()
+        assert (await daemon.status())["breaker"]["status"] == "active"
 
 
 async def test_ready_stays_503_and_no_signal_is_taken_over_the_websocket_until_the_first_reconciliation(
