@@ -22,6 +22,7 @@ all requests to; so a few market samples per run, spaced so that no sample waits
 throttle. Each database gets a fresh simulator and daemon at the production intervals.
 
     python -m bench.latency_bench [--samples 12] [--market-samples 4] [--postgres-url URL] [--redis-url URL]
+        [--exchange binance|phemex] [--keep FOLDER]
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import os
 import random
 import tempfile
 import time
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -332,8 +333,10 @@ async def main_async(args: argparse.Namespace) -> None:
     wire = Table([*columns, "no entry", "calls before", "daemon's p99 ms", "goal"])
     naked = Table(["exchange", "database", "n", "p50 ms", "p99 ms", "max ms", "round trip ms", "goal"])
     runs = [*(Run("binance", name) for name in database_names(postgres_url)), Run("phemex", "sqlite")]
+    runs = [run for run in runs if args.exchange in ("", run.family)]
     print(machine(), flush=True)
-    with tempfile.TemporaryDirectory(prefix="executor-latency-") as folder:
+    with ExitStack() as stack:
+        folder = args.keep or stack.enter_context(tempfile.TemporaryDirectory(prefix="executor-latency-"))
         for run in runs:
             workdir = Path(folder) / f"{run.family}-{run.database}"
             workdir.mkdir()
@@ -366,6 +369,8 @@ def main() -> None:
     parser.add_argument("--market-spacing", type=float, default=1.5, help="seconds between market samples")
     parser.add_argument("--postgres-url", default="")
     parser.add_argument("--redis-url", default=os.environ.get("EXECUTOR_TEST_REDIS_URL", ""))
+    parser.add_argument("--exchange", choices=["", "binance", "phemex"], default="", help="one exchange only")
+    parser.add_argument("--keep", default="", help="a folder to keep the daemons' logs in")
     asyncio.run(main_async(parser.parse_args()))
 
 
