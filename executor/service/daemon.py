@@ -21,7 +21,7 @@ from executor import crashpoints
 from executor.config.settings import AlertTarget, Settings
 from executor.domain.market import Market
 from executor.execution.alerts import Alerter
-from executor.execution.clock import ExchangeClock
+from executor.execution.clock import ExchangeClock, sync_clock
 from executor.execution.context import AccountContext
 from executor.execution.notifier import Notifier, Target
 from executor.execution.reconcile import Reconciler
@@ -309,7 +309,7 @@ class Daemon:
             supervisor.every("entries", execution.poll_interval_seconds, keeper.sync_entries)
             supervisor.every("breaker", execution.breaker_interval_seconds, guard.tick)
             supervisor.every("reconcile", execution.reconcile_interval_seconds, reconciler.run)
-            supervisor.every("clock", execution.clock_sync_seconds, lambda: self._sync_clock(exchange, clock))
+            supervisor.every("clock", execution.clock_sync_seconds, lambda: sync_clock(exchange, clock))
             consumer = asyncio.create_task(self._consume(inbox, trader), name="consumer")
 
             self.state.mark_ready()
@@ -447,7 +447,7 @@ class Daemon:
     ) -> bool:
         """The exchange's clock is read, the position mode is one-way and the margin mode set ahead (False
         when told to stop)."""
-        if not await self._until_exchange_answers("clock", lambda: self._sync_clock(exchange, clock)):
+        if not await self._until_exchange_answers("clock", lambda: sync_clock(exchange, clock)):
             return False
         if not await self._until_one_way(exchange, allowed):
             return False
@@ -491,12 +491,6 @@ class Daemon:
 
     async def _exchange(self) -> ExchangePort:
         return await open_exchange(self.settings, self._closers)
-
-    @staticmethod
-    async def _sync_clock(exchange: ExchangePort, clock: ExchangeClock) -> None:
-        sent = datetime.now(UTC)
-        server = await exchange.server_time()
-        clock.sync(server, sent, datetime.now(UTC))
 
     async def _consume(self, inbox: Inbox, trader: Trader) -> None:
         """Decide stored signals in order; woken by the inbox, and every second for anything missed.
