@@ -35,6 +35,7 @@ from adapters.parsing import (
 from adapters.ratelimit import (
     READ_SHARE,
     ROLLING_WINDOW_MS,
+    URGENT_SHARE,
     BackoffGate,
     BackoffPolicy,
     retry_after,
@@ -268,15 +269,16 @@ class CcxtAdapter(ABC):
 
     @contextlib.asynccontextmanager
     async def _read_lane(self) -> AsyncIterator[None]:
-        """Reads wait while their share of the window is spent, unless they are urgent (a signal waits for
-        the execution lock their task holds, `URGENT_READS`); writes never wait here.
+        """Reads wait while their share of the window is spent; urgent ones (a signal waits for the execution
+        lock their task holds, `URGENT_READS`) only while the writes' last tenth is reached (`URGENT_SHARE`);
+        writes never wait here.
 
         ccxt records a request in its window only when its throttler task admits it, a suspension after this
         check, so a read admitted here counts as pending until it finishes: concurrent pollers cannot all
         pass on the same last slot."""
         urgent = URGENT_READS.get()
         waited = 0.0
-        while window_use(self._exchange, self._reads_in_flight) >= READ_SHARE and not urgent():
+        while window_use(self._exchange, self._reads_in_flight) >= (URGENT_SHARE if urgent() else READ_SHARE):
             await asyncio.sleep(0.25)
             waited += 0.25
             if waited in (1.0, 10.0, 60.0):

@@ -51,6 +51,12 @@ READ_SHARE = 0.75
 """Reads may fill this share of the rolling window; the rest is kept for orders, stops and cancels,
 so a protective stop never queues behind polling."""
 
+URGENT_SHARE = 0.9
+"""Urgent reads (a signal's, an expiring entry's) pass the reads' share but stop here: ccxt's throttle
+queues every request in one line once the window is full, so urgent reads that filled it held stops and
+cancels behind them for most of a minute (bench/latency_bench.py on Phemex, whose lookups by id weigh 5);
+the last tenth of the window is the writes' alone."""
+
 
 def window_use(exchange: Any, pending: int = 0) -> float:
     """How full ccxt's rolling window is, from 0 to 1 (0 before the first request), with `pending`

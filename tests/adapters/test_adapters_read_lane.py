@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from adapters.ratelimit import READ_SHARE, window_use
+from adapters.ratelimit import READ_SHARE, URGENT_SHARE, window_use
 from executor.domain.account import MarginMode
 from executor.domain.enums import Side
+from executor.ports.exchange import urgent_reads
 from tests.support.adapter_sim import BTC, running_sim
 
 
@@ -62,4 +63,31 @@ async def test_cancel_all_and_the_settings_writes_go_out_at_once_while_reads_wai
         adapter.exchange.throttler.timestamps = []
         async with asyncio.timeout(3):
             assert await read == []
+        await adapter.aclose()
+
+
+@pytest.mark.parametrize("exchange", ["binance", "phemex"])
+async def test_urgent_reads_pass_the_reads_share_but_leave_the_writes_the_last_tenth(exchange: str) -> None:
+    """ccxt's throttle queues every request in one line once the window is full: urgent reads stop short."""
+    async with running_sim(exchange) as sim:
+        adapter = sim.new_adapter()
+        await adapter.markets()
+        fill_window(adapter.exchange, (READ_SHARE + URGENT_SHARE) / 2)
+        with urgent_reads():
+            async with asyncio.timeout(2):
+                assert await adapter.open_orders(BTC) == []
+            fill_window(adapter.exchange, URGENT_SHARE + 0.01)
+            read = asyncio.create_task(adapter.open_orders(BTC))
+        await asyncio.sleep(0.6)
+        assert not read.done()
+
+        async with asyncio.timeout(2):
+            stop = await adapter.place_stop(
+                BTC, Side.LONG, Decimal("0.001"), Decimal("50000"), "px-lane-urgent-sl0"
+            )
+        assert stop.client_id == "px-lane-urgent-sl0"
+
+        adapter.exchange.throttler.timestamps = []
+        async with asyncio.timeout(3):
+            assert [order.client_id for order in await read] == ["px-lane-urgent-sl0"]
         await adapter.aclose()
