@@ -10,7 +10,6 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 from executor.config.settings import ForeignPolicy
 from executor.domain.account import AccountSnapshot, Position
@@ -47,6 +46,8 @@ class PositionKeeper:
         self._fill_checked: set[int] = set()
         self._ban_alerted: datetime | None = None
         self._tracked_at = float("-inf")
+        self._entries_looked: dict[str, float] = {}
+        """When each resting entry was last looked up (monotonic), for the entries loop's fallback cadence."""
         """When (monotonic) the tracker's latest pass completed."""
 
     async def clear_stale_legs(self, symbol: str, stale: Sequence[OrderRow] | None = None) -> list[str]:
@@ -141,13 +142,51 @@ class PositionKeeper:
     async def sync_entries(self) -> None:
         """Each symbol's resting limit entries in its section of the execution lock, judged by the time the
         section began (a wait for it may outlast an expiry). Their lookups and cancels never wait in the
-        throttle, so an expired entry is cancelled whatever the account's reads wait for."""
-        async with self.ctx.store.read() as tx:
-            resting = await tx.orders.in_states(self.ctx.account, [OrderState.OPEN])
-        for symbol in sorted({row.symbol for row in resting if row.kind is OrderKind.ENTRY}):
+        throttle, so an expired entry is cancelled whatever the account's reads wait for.
+
+        While the streams follow the account (`AccountCache.streamed_poll`) an entry's fill arrives as an
+        event, which looks at the entries at once, so this loop looks an entry up only when its expiry is
+        due, or as the fallback every `streamed_account_seconds`. A lookup by id weighs 5 of the ~500 units
+        a minute ccxt allows Phemex: looked up every second, one resting entry took 60 % of the window."""
+        now = self.ctx.now()
+        for symbol, entries in sorted(self._by_symbol(await self._resting_entries()).items()):
+            due = [(row, signal) for row, signal in entries if self._entry_due(row, signal, now)]
+            if not due:
+                continue
             with urgent_reads():  # waiting for the section, a cancel due now makes the holder's reads urgent
                 async with self.ctx.lock.symbol(symbol):
-                    await self.sync_resting_entries(self.ctx.now(), symbol)
+                    await self.sync_resting_entries(self.ctx.now(), symbol, polled=True)
+
+    def _entry_due(self, row: OrderRow, signal: Instruction, now: datetime) -> bool:
+        every = self.ctx.accounts.streamed_poll()
+        if every is None or _expired(signal, now):
+            return True
+        looked = self._entries_looked.get(row.client_order_id, float("-inf"))
+        return time.monotonic() - looked >= every
+
+    async def _resting_entries(self, symbol: str | None = None) -> list[tuple[OrderRow, Instruction]]:
+        """The open limit entries (on `symbol`, or all) with the signals they carry out."""
+        async with self.ctx.store.read() as tx:
+            entries = [
+                row
+                for row in await tx.orders.in_states(self.ctx.account, [OrderState.OPEN])
+                if row.kind is OrderKind.ENTRY and symbol in (None, row.symbol)
+            ]
+            resting = []
+            for row in entries:
+                stored = await tx.signals.by_pk(row.signal_pk) if row.signal_pk is not None else None
+                if stored is not None:
+                    resting.append((row, Instruction.from_payload(stored.payload)))
+        return resting
+
+    @staticmethod
+    def _by_symbol(
+        entries: list[tuple[OrderRow, Instruction]],
+    ) -> dict[str, list[tuple[OrderRow, Instruction]]]:
+        grouped: dict[str, list[tuple[OrderRow, Instruction]]] = {}
+        for row, signal in entries:
+            grouped.setdefault(row.symbol, []).append((row, signal))
+        return grouped
 
     async def sync_all(self) -> None:
         """Limit entries, then the account and every open position against the exchange."""
@@ -297,33 +336,29 @@ class PositionKeeper:
         async with self.ctx.store.transaction() as tx:
             await tx.positions.resize(position_pk, qty)
 
-    async def sync_resting_entries(self, now: datetime, symbol: str | None = None) -> None:
-        """Limit entries (on `symbol`, or all): the first fill opens the position; expiry cancels the rest."""
-        async with self.ctx.store.read() as tx:
-            entries = [
-                row
-                for row in await tx.orders.in_states(self.ctx.account, [OrderState.OPEN])
-                if row.kind is OrderKind.ENTRY and symbol in (None, row.symbol)
-            ]
-            payloads: dict[str, dict[str, Any] | None] = {}
-            for row in entries:
-                stored = await tx.signals.by_pk(row.signal_pk) if row.signal_pk is not None else None
-                payloads[row.client_order_id] = stored.payload if stored is not None else None
-        for row in entries:
-            payload = payloads[row.client_order_id]
-            if payload is None:
+    async def sync_resting_entries(
+        self, now: datetime, symbol: str | None = None, *, polled: bool = False
+    ) -> None:
+        """Limit entries (on `symbol`, or all): the first fill opens the position; expiry cancels the rest.
+        `polled` (the entries loop): only the entries due a look (`_entry_due`)."""
+        looked = set(self._entries_looked)
+        for row, signal in await self._resting_entries(symbol):
+            if polled and not self._entry_due(row, signal, now):
                 continue
-            signal = Instruction.from_payload(payload)
             order = await self.ctx.exchange.fetch_order(row.symbol, row.client_order_id)
+            self._entries_looked[row.client_order_id] = time.monotonic()
+            looked.discard(row.client_order_id)
             if order is None:
                 continue
-            expired = signal.expires_at is not None and now >= signal.expires_at
-            if order.is_open and expired:
+            if order.is_open and _expired(signal, now):
                 try:
                     order = await self.ctx.exchange.cancel_order(order)
                 except ExchangeError as exc:
                     log.warning("entry_expiry_cancel_failed", client_id=row.client_order_id, error=str(exc))
             await self._entry_progress(row, signal, order)
+        if symbol is None:  # every resting entry was seen: forget those no longer resting
+            for client_id in looked:
+                del self._entries_looked[client_id]
 
     async def _entry_progress(self, row: OrderRow, signal: Instruction, order: Order) -> None:
         now = self.ctx.now()
@@ -537,3 +572,7 @@ def entry_filled(position: PositionRow, decision: DecisionRow | None) -> Notice:
         figures=tuple(figures),
         severity=Severity.SUCCESS,
     )
+
+
+def _expired(signal: Instruction, now: datetime) -> bool:
+    return signal.expires_at is not None and now >= signal.expires_at

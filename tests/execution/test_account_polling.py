@@ -18,7 +18,9 @@ import pytest
 
 from adapters.streams import StreamSettings
 from executor.config.settings import ExecutionSettings
-from executor.domain.enums import BreakerStatus
+from executor.domain.client_ids import client_order_id
+from executor.domain.enums import BreakerStatus, OrderKind
+from executor.domain.order_state import OrderState
 from executor.domain.user_events import GapReason, StreamGap
 from executor.execution.user_stream import UserStreamApplier
 from tests.support.adapter_sim import FAST, eventually
@@ -174,3 +176,44 @@ async def test_a_booked_close_outdates_the_account_snapshot_and_the_next_open_on
         await f.mark("150")
         await f.submit(id="s2", **LONG_SOL)
         assert len(await f.resting_stops()) == 1
+
+
+ENTRY_LOOKUPS = {"/fapi/v1/order", "/api-data/g-futures/orders/by-order-id"}
+
+
+async def entry_lookups(f: Flow) -> int:
+    rows = (await f.control("GET", "requests"))["requests"]
+    return sum(1 for row in rows if row["method"] == "GET" and row["path"] in ENTRY_LOOKUPS)
+
+
+@pytest.mark.parametrize("exchange", ["binance", "phemex"])
+async def test_while_streamed_a_resting_entry_is_looked_up_every_streamed_seconds_and_cancelled_at_expiry(
+    exchange: str, sqlite_url: str
+) -> None:
+    """The entries loop ticks every second; a lookup by id each tick (5 of Phemex's ~500 units a minute)
+    filled ccxt's window in the latency bench. Its fills come as events while the streams follow the
+    account: the loop looks it up on the streamed cadence, and at its expiry at once to cancel it."""
+    async with followed(exchange, sqlite_url) as (f, _, _):
+        expires = f.ctx.now() + timedelta(seconds=EVERY + 2)
+        await f.submit(
+            id="l1",
+            symbol="SOLUSDT",
+            side="long",
+            entry={"type": "limit", "price": "145"},
+            stop="143",
+            conviction=8,
+            expires_at=expires.isoformat().replace("+00:00", "Z"),
+        )
+        await f.keeper.sync_entries()  # looked at once, then not again for EVERY seconds
+        before = await entry_lookups(f)
+        while f.ctx.now() < expires - timedelta(seconds=0.5):
+            await f.keeper.sync_entries()
+            await asyncio.sleep(INTERVALS.poll_interval_seconds)
+        assert await entry_lookups(f) - before <= 2  # each tick looked it up before: 8 or 9
+        await asyncio.sleep(max(0.0, (expires - f.ctx.now()).total_seconds()))
+        await f.keeper.sync_entries()
+        account = await f.sim_account()
+        assert not [o for o in account["open_orders"] if o.get("reduceOnly") in (False, None)], account
+        async with f.ctx.store.read() as tx:
+            entry = await tx.orders.by_client_id(f.ctx.account, client_order_id("l1", OrderKind.ENTRY))
+        assert entry is not None and entry.state is OrderState.CANCELED, entry
