@@ -315,6 +315,8 @@ async def measure(
                     wire_row(wire, run, ingress, entry, samples, bucket_percentile(before, after, 99))
                 market.naked_ms += samples.naked_ms
                 market.attached += samples.attached
+        if args.keep:  # the simulator's request log beside the daemon's, for a run that went wrong
+            (workdir / "requests.json").write_text(json.dumps(await sim.requests()))
     if run.family == "binance":
         p50, p99, top = stats_ms(market.naked_ms)
         ok = percentile(market.naked_ms, 99) <= NAKED_GOAL_MS
@@ -370,7 +372,7 @@ def main() -> None:
     parser.add_argument("--postgres-url", default="")
     parser.add_argument("--redis-url", default=os.environ.get("EXECUTOR_TEST_REDIS_URL", ""))
     parser.add_argument("--exchange", choices=["", "binance", "phemex"], default="", help="one exchange only")
-    parser.add_argument("--keep", default="", help="a folder to keep the daemons' logs in")
+    parser.add_argument("--keep", default="", help="a folder to keep the daemons' logs and the requests in")
     asyncio.run(main_async(parser.parse_args()))
 
 
