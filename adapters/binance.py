@@ -194,7 +194,7 @@ class BinanceUsdmAdapter(CcxtAdapter):
     async def fills_since(self, symbol: str, since: datetime) -> list[Fill]:
         """Every fill since `since`: `userTrades` answers at most 7 days and 1000 rows a request, so a
         position held for weeks is read window by window up to the exchange's clock, each page by page."""
-        until = await self.server_time()
+        until = (await self.server_time()).at
         fills: list[Fill] = []
         start = max(since, until - TRADES_KEPT)
         while start <= until:

@@ -76,6 +76,7 @@ from executor.ports.exchange import (
     URGENT_READS,
     EntryObserver,
     EntryStep,
+    ServerTime,
     StreamName,
     StreamStatus,
     UserEventSink,
@@ -624,13 +625,22 @@ class CcxtAdapter(ABC):
 
     # ------------------------------------------------------------------ leverage
 
-    async def server_time(self) -> datetime:
-        """The exchange's clock: trading days and signal expiry follow the venue, not the host."""
-        raw = await self._request(self._fetch_server_ms, write=False)
-        moment = from_ms(raw)
+    async def server_time(self) -> ServerTime:
+        """The exchange's clock: trading days and signal expiry follow the venue, not the host. The round
+        trip is timed inside the read lane, so a wait there does not move the clock (`ServerTime`)."""
+        trip = timedelta(0)
+
+        async def timed() -> Any:
+            nonlocal trip
+            sent = time.monotonic()
+            raw = await self._fetch_server_ms()
+            trip = timedelta(seconds=time.monotonic() - sent)
+            return raw
+
+        moment = from_ms(await self._request(timed, write=False))
         if moment is None:
             raise malformed("server time answer without a time")
-        return moment
+        return ServerTime(moment, trip)
 
     @abstractmethod
     async def _fetch_server_ms(self) -> Any: ...

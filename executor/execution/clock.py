@@ -9,15 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from executor.observability.logging import get_logger
-from executor.ports.exchange import ExchangePort
+from executor.ports.exchange import ExchangePort, ServerTime
 
 log = get_logger("executor.clock")
 
 MAX_ROUND_TRIP = timedelta(seconds=1)
 """A server-time answer is placed at the middle of its round trip, so the offset is wrong by up to half
-of it. A read that waited in a throttle (tens of seconds while the rate window is full) would move the
-daemon's clock ahead by half the wait and expire a signal valid for a second before it is decided; such
-a sample is discarded once an offset is known."""
+of it. A read that waited in ccxt's throttle (tens of seconds while the rate window is full) would move
+the daemon's clock ahead by half the wait and expire a signal valid for a second before it is decided;
+such a sample is discarded once an offset is known."""
 
 
 class ExchangeClock:
@@ -28,13 +28,12 @@ class ExchangeClock:
     def now(self) -> datetime:
         return datetime.now(UTC) + self._offset
 
-    def sync(self, server_time: datetime, sent_at: datetime, received_at: datetime) -> bool:
-        """Offset from one server-time answer, taking the middle of the round trip as its moment; False,
-        the offset kept, when the round trip was longer than `MAX_ROUND_TRIP` and an offset is known."""
-        round_trip = received_at - sent_at
-        if self._synced and round_trip > MAX_ROUND_TRIP:
+    def sync(self, reading: ServerTime, received_at: datetime) -> bool:
+        """Offset from one server-time reading taken at `received_at` (this host's clock); False, the
+        offset kept, when its round trip was longer than `MAX_ROUND_TRIP` and an offset is known."""
+        if self._synced and reading.round_trip > MAX_ROUND_TRIP:
             return False
-        self._offset = server_time - (sent_at + round_trip / 2)
+        self._offset = reading.at + reading.round_trip / 2 - received_at
         self._synced = True
         return True
 
@@ -44,14 +43,12 @@ class ExchangeClock:
 
 
 async def sync_clock(exchange: ExchangePort, clock: ExchangeClock) -> None:
-    """One server-time read, as any other poller's: one that waited in the throttle is discarded."""
-    sent = datetime.now(UTC)
-    server = await exchange.server_time()
-    received = datetime.now(UTC)
-    if not clock.sync(server, sent, received):
+    """One server-time read, as any other poller's (its wait in the read lane is not in its round trip)."""
+    reading = await exchange.server_time()
+    if not clock.sync(reading, datetime.now(UTC)):
         log.warning(
             "clock_sync_discarded",
-            round_trip_ms=round((received - sent).total_seconds() * 1000),
+            round_trip_ms=round(reading.round_trip.total_seconds() * 1000),
             offset_ms=round(clock.offset.total_seconds() * 1000),
             detail="the server-time answer came too late to place it; the last offset stays",
         )

@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -23,6 +23,16 @@ from executor.domain.key_setup import KeyPermissions, RateBudget, SymbolSetup
 from executor.domain.market import FundingInfo, Market, MarketSnapshot
 from executor.domain.orders import EntryRequest, Fill, FundingPayment, Order, ProtectedEntry
 from executor.domain.user_events import UserEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTime:
+    """The exchange's clock as it answered, and the request's round trip: from the request leaving the
+    daemon's read lane to its answer, so a wait behind polling is not in it; a wait in ccxt's own throttle,
+    once its window is full, is. The answer was written about the middle of the round trip."""
+
+    at: datetime
+    round_trip: timedelta
 
 
 def _never() -> bool:
@@ -122,8 +132,8 @@ class ExchangePort(Protocol):
         """While the exchange bans this IP/key: its expiry; entries must halt until then."""
         ...
 
-    async def server_time(self) -> datetime:
-        """The exchange's clock (trading days and expiries follow it)."""
+    async def server_time(self) -> ServerTime:
+        """The exchange's clock (trading days and expiries follow it), with the request's own round trip."""
         ...
 
     async def markets(self) -> Mapping[str, Market]:

@@ -264,15 +264,13 @@ async def run_checks(
 ) -> list[CheckResult]:
     results: list[CheckResult] = []
     family = target.exchange.family
-    sent = time.monotonic()
-    before = datetime.now(UTC)
     server = await _read(
         "reachability and clock", "check the network and the exchange's status", port.server_time
     )
     if isinstance(server, CheckResult):
         return [server]
-    round_trip = timedelta(seconds=time.monotonic() - sent)
-    results.append(judge_clock(server - (before + round_trip / 2), round_trip, target.request_window))
+    skew = server.at + server.round_trip / 2 - datetime.now(UTC)
+    results.append(judge_clock(skew, server.round_trip, target.request_window))
 
     permissions = await _read("key permissions", "check the key and secret", port.key_permissions)
     results += (

@@ -146,7 +146,7 @@ async def test_fills_and_funding_of_a_position_held_for_weeks_are_read_window_by
     sim: Sim, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(binance_adapter, "HISTORY_PAGE", 25)  # pages of 25 rows, so the paging is exercised
-    since = await sim.adapter.server_time()
+    since = (await sim.adapter.server_time()).at
     await sim.adapter.ensure_leverage(BTC, 5, MarginMode.ISOLATED)
     await sim.adapter.open_with_stop(entry_request("sig-weeks"))
     await sim.control("POST", "clock", {"advance_seconds": 23 * 86_400})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -90,4 +92,25 @@ async def test_urgent_reads_pass_the_reads_share_but_leave_the_writes_the_last_t
         adapter.exchange.throttler.timestamps = []
         async with asyncio.timeout(3):
             assert [order.client_id for order in await read] == ["px-lane-urgent-sl0"]
+        await adapter.aclose()
+
+
+@pytest.mark.parametrize("exchange", ["binance", "phemex"])
+async def test_a_server_time_read_held_in_the_lane_reports_only_its_own_round_trip(exchange: str) -> None:
+    """The clock places the server's time at the middle of the round trip: a wait behind polling in it
+    would set the daemon's clock ahead by half the wait."""
+    async with running_sim(exchange) as sim:
+        adapter = sim.new_adapter()
+        await adapter.markets()
+        fill_window(adapter.exchange, READ_SHARE + 0.1)
+        started = time.monotonic()
+        reading = asyncio.create_task(adapter.server_time())
+        await asyncio.sleep(0.6)
+        assert not reading.done()
+        adapter.exchange.throttler.timestamps = []
+        async with asyncio.timeout(3):
+            server = await reading
+        assert time.monotonic() - started >= 0.6
+        assert server.round_trip < timedelta(seconds=0.3)
+        assert abs(server.at + server.round_trip / 2 - datetime.now(UTC)) < timedelta(seconds=0.5)
         await adapter.aclose()
