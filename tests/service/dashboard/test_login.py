@@ -162,7 +162,9 @@ async def test_only_report_files_are_served_and_signing_in_never_leads_off_the_s
 async def test_after_five_wrong_secrets_in_a_minute_login_answers_429_with_retry_after_until_it_passes() -> (
     None
 ):
-    now = [datetime(2026, 11, 29, 12, 0, tzinfo=UTC)]
+    # The throttle's clock is stepped; the session it then issues is checked on the real clock, so the steps
+    # start from now (a fixed day made this test fail once that day's session lifetime had passed).
+    now = [datetime.now(UTC)]
     async for client in serve(SECRET, clock=lambda: now[0]):
         for _ in range(5):
             assert (await sign_in(client, "guess")).status_code == 401
