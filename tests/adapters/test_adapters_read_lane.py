@@ -110,7 +110,7 @@ async def test_a_server_time_read_held_in_the_lane_reports_only_its_own_round_tr
         adapter.exchange.throttler.timestamps = []
         async with asyncio.timeout(3):
             server = await reading
-        assert time.monotonic() - started >= 0.6
-        assert server.round_trip < timedelta(seconds=0.3)
-        assert abs(server.at + server.round_trip / 2 - datetime.now(UTC)) < timedelta(seconds=0.5)
+        elapsed = timedelta(seconds=time.monotonic() - started)
+        assert server.round_trip <= elapsed - timedelta(seconds=0.6)  # the 0.6 s in the lane is not in it
+        assert abs(server.at + server.round_trip / 2 - datetime.now(UTC)) < timedelta(seconds=1)
         await adapter.aclose()
