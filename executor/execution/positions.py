@@ -7,7 +7,7 @@ caller to hold the account's execution lock, so exchange writes for one account 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -337,13 +337,22 @@ class PositionKeeper:
             await tx.positions.resize(position_pk, qty)
 
     async def sync_resting_entries(
-        self, now: datetime, symbol: str | None = None, *, polled: bool = False
+        self,
+        now: datetime,
+        symbol: str | None = None,
+        *,
+        polled: bool = False,
+        named: Collection[str] | None = None,
     ) -> None:
         """Limit entries (on `symbol`, or all): the first fill opens the position; expiry cancels the rest.
-        `polled` (the entries loop): only the entries due a look (`_entry_due`)."""
+        `polled` (the entries loop): only the entries due a look (`_entry_due`). `named` (the user stream):
+        only the entries with these client ids, those its events report filled or ended; each lookup weighs
+        5 units of Phemex's window, so an event must not cost a lookup of every resting entry."""
         looked = set(self._entries_looked)
         for row, signal in await self._resting_entries(symbol):
-            if polled and not self._entry_due(row, signal, now):
+            if (polled and not self._entry_due(row, signal, now)) or (
+                named is not None and row.client_order_id not in named
+            ):
                 continue
             order = await self.ctx.exchange.fetch_order(row.symbol, row.client_order_id)
             self._entries_looked[row.client_order_id] = time.monotonic()
@@ -356,7 +365,7 @@ class PositionKeeper:
                 except ExchangeError as exc:
                     log.warning("entry_expiry_cancel_failed", client_id=row.client_order_id, error=str(exc))
             await self._entry_progress(row, signal, order)
-        if symbol is None:  # every resting entry was seen: forget those no longer resting
+        if symbol is None and named is None:  # every resting entry was seen: forget those no longer resting
             for client_id in looked:
                 del self._entries_looked[client_id]
 

@@ -143,54 +143,60 @@ class UserStreamApplier:
             return
 
     async def apply(self, events: Sequence[UserEvent]) -> None:
-        """Record the legs' states, then sync each position or resting entry the events concern, once.
+        """Each symbol's events in that symbol's section of the execution lock, in the order they came: a
+        signal on another symbol does not wait for them (only the breaker and reconciliation take the whole
+        account)."""
+        by_symbol: dict[str, list[UserEvent]] = {}
+        for event in events:
+            by_symbol.setdefault(_symbol_of(event), []).append(event)
+        for symbol, own in sorted(by_symbol.items()):
+            async with self.ctx.lock.symbol(symbol):
+                await self._apply(symbol, own)
+
+    async def _apply(self, symbol: str, events: Sequence[UserEvent]) -> None:
+        """Record the legs' states, then sync the position or resting entries the events concern, once.
 
         One read for the batch's rows, one write for the states that move forward: under load each
         transaction costs more than the decision on it."""
-        async with self.ctx.lock:
-            ids = {e.order.client_id for e in events if isinstance(e, OrderUpdate) and e.order.client_id}
-            ids |= {e.client_id for e in events if isinstance(e, TradeUpdate) and e.client_id}
-            unnamed = {
-                (e.order.symbol, e.order.exchange_id)
-                for e in events
-                if isinstance(e, OrderUpdate) and not e.order.client_id and e.order.exchange_id
+        ids = {e.order.client_id for e in events if isinstance(e, OrderUpdate) and e.order.client_id}
+        ids |= {e.client_id for e in events if isinstance(e, TradeUpdate) and e.client_id}
+        unnamed = {
+            (e.order.symbol, e.order.exchange_id)
+            for e in events
+            if isinstance(e, OrderUpdate) and not e.order.client_id and e.order.exchange_id
+        }
+        async with self.ctx.store.read() as tx:
+            positions = await tx.positions.with_status(self.ctx.account, PositionStatus.OPEN)
+            rows = {cid: row for cid in ids if (row := await tx.orders.by_client_id(self.ctx.account, cid))}
+            by_exchange_id = {
+                key: row for key in unnamed if (row := await tx.orders.by_exchange_id(self.ctx.account, *key))
             }
+        batch = _Batch(rows, {position.symbol: position for position in positions}, by_exchange_id)
+        for event in events:
+            if isinstance(event, OrderUpdate):
+                self._order(event, batch)
+            elif isinstance(event, TradeUpdate):
+                self._traded(event, batch)
+            elif isinstance(event, PositionUpdate):
+                self._position_reported(event)
+                position = batch.open_positions.get(event.symbol)
+                if position is not None and _differs(position, event):
+                    batch.positions.add(position.id)
+        await self._record(batch)
+        if batch.entries:
+            await self.keeper.sync_resting_entries(self.ctx.now(), symbol, named=batch.entries)
+        for position_pk in sorted(batch.positions | batch.unprotected):
+            await self._look_at(position_pk)
+        for position_pk in sorted(batch.unprotected):
             async with self.ctx.store.read() as tx:
-                positions = await tx.positions.with_status(self.ctx.account, PositionStatus.OPEN)
-                rows = {
-                    cid: row for cid in ids if (row := await tx.orders.by_client_id(self.ctx.account, cid))
-                }
-                by_exchange_id = {
-                    key: row
-                    for key in unnamed
-                    if (row := await tx.orders.by_exchange_id(self.ctx.account, *key))
-                }
-            batch = _Batch(rows, {position.symbol: position for position in positions}, by_exchange_id)
-            for event in events:
-                if isinstance(event, OrderUpdate):
-                    self._order(event, batch)
-                elif isinstance(event, TradeUpdate):
-                    self._traded(event, batch)
-                elif isinstance(event, PositionUpdate):
-                    self._position_reported(event)
-                    position = batch.open_positions.get(event.symbol)
-                    if position is not None and _differs(position, event):
-                        batch.positions.add(position.id)
-            await self._record(batch)
-            if batch.entries:
-                await self.keeper.sync_resting_entries(self.ctx.now())
-            for position_pk in sorted(batch.positions | batch.unprotected):
-                await self._look_at(position_pk)
-            for position_pk in sorted(batch.unprotected):
-                async with self.ctx.store.read() as tx:
-                    position = await tx.positions.get(position_pk)
-                if position is not None and position.status is PositionStatus.OPEN:
-                    await self.keeper.ensure_protected(position_pk)
+                position = await tx.positions.get(position_pk)
+            if position is not None and position.status is PositionStatus.OPEN:
+                await self.keeper.ensure_protected(position_pk)
 
     def _order(self, event: OrderUpdate, batch: _Batch) -> None:
-        """A resting entry's news sends the keeper to the resting entries (it adopts a fill and cancels the
-        legs of one that ended); a leg's report that moves its row forward is kept to be recorded, and a
-        final one has its position looked at.
+        """A resting entry reported filled or ended sends the keeper to that entry (it adopts a fill and
+        cancels the legs of one that ended; a report of it resting unfilled changes nothing); a leg's report
+        that moves its row forward is kept to be recorded, and a final one has its position looked at.
 
         An older report (out of order, or behind REST) or one already recorded leaves the row as it is, and
         so does the order a triggered stop placed (it carries the stop's client id, but it is not the
@@ -204,7 +210,8 @@ class UserStreamApplier:
         if row is None:
             return
         if row.kind is OrderKind.ENTRY:
-            batch.entries |= row.state is OrderState.OPEN
+            if row.state is OrderState.OPEN and (order.filled > 0 or order.status.is_final):
+                batch.entries.add(row.client_order_id)
             return
         if (row.kind in PROTECTIVE and not order.conditional) or row.exchange_order_id not in (
             None,
@@ -243,7 +250,7 @@ class UserStreamApplier:
                     log.warning("user_stream_report_not_recorded", client_id=client_id)
 
     def _traded(self, event: TradeUpdate, batch: _Batch) -> None:
-        """A trade of a resting entry sends the keeper to the resting entries; a closing trade (a leg's, or
+        """A trade of a resting entry sends the keeper to that entry; a closing trade (a leg's, or
         any on the closing side of an open position) to its position. Each trade id counts once.
 
         A trade under a conditional leg's client id but another order id is the order its trigger created
@@ -260,7 +267,8 @@ class UserStreamApplier:
         self._fills.setdefault(fill.symbol, deque(maxlen=FILLS_KEPT)).append(fill)
         row = batch.rows.get(event.client_id or "")
         if row is not None and row.kind is OrderKind.ENTRY:
-            batch.entries |= row.position_pk is None or row.state in LIVE_STATES
+            if row.position_pk is None or row.state in LIVE_STATES:
+                batch.entries.add(row.client_order_id)
             return
         if row is not None and row.conditional and fill.order_id not in (None, row.exchange_order_id):
             batch.executed.setdefault(row.client_order_id, fill.order_id)
@@ -334,12 +342,22 @@ class _Batch:
     states: dict[str, tuple[OrderState, Decimal]] = field(default_factory=dict)
     """Each row's state and filled quantity as the batch's reports have moved them so far."""
     reports: dict[str, OrderUpdate] = field(default_factory=dict)
-    entries: bool = False
+    entries: set[str] = field(default_factory=set)
+    """Resting entries (client ids) the batch reports filled or ended: only these are looked up."""
     positions: set[int] = field(default_factory=set)
     unprotected: set[int] = field(default_factory=set)
     """Positions whose stop (or take-profit) ended without executing."""
     executed: dict[str, str] = field(default_factory=dict)
     """Conditional legs' executed orders as their trades name them, by client id."""
+
+
+def _symbol_of(event: UserEvent) -> str:
+    if isinstance(event, OrderUpdate):
+        return event.order.symbol
+    if isinstance(event, TradeUpdate):
+        return event.fill.symbol
+    assert isinstance(event, PositionUpdate), event  # gaps never reach `apply`
+    return event.symbol
 
 
 def _differs(position: PositionRow, update: PositionUpdate) -> bool:

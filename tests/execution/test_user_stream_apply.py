@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from adapters.streams import StreamSettings
+from executor.domain.client_ids import client_order_id
 from executor.domain.enums import OrderKind, PositionStatus
 from executor.domain.order_state import OrderState
 from executor.domain.orders import OrderSide
@@ -200,3 +201,83 @@ async def test_the_fills_alone_prove_the_close_when_the_account_update_trails_th
         (closed,) = await positions(f, PositionStatus.CLOSED)
         assert closed.exit_price == 139
         assert len(await requests(f, "/fapi/v1/userTrades")) == trades_read
+
+
+def _entry_lookups(rows: list[dict[str, Any]]) -> list[str]:
+    return [
+        r["params"].get("origClientOrderId")
+        for r in rows
+        if r["method"] == "GET" and r["path"] == "/fapi/v1/order"
+    ]
+
+
+async def test_an_entrys_fill_looks_up_that_entry_alone_and_a_report_of_it_resting_none(
+    sqlite_url: str,
+) -> None:
+    """A lookup by id weighs 5 of Phemex's ~500 units a minute: each event about one resting entry looked up
+    every resting entry, and the latency bench's burst of limit entries filled the window. Only the entry an
+    event reports filled or ended is looked up; the report of an entry resting unfilled costs nothing."""
+    async with flow("binance", sqlite_url, adapter_settings=STREAMING) as f:
+        events = await following(f)
+        applier = UserStreamApplier(f.ctx, f.keeper, f.reconciler.run)
+        eth_mark = Decimal((await f.control("GET", "state"))["marks"]["ETHUSDT"])
+        eth_limit = (eth_mark * Decimal("0.97")).quantize(Decimal("0.01"))
+        await f.submit(
+            id="eth",
+            symbol="ETHUSDT",
+            side="long",
+            entry={"type": "limit", "price": str(eth_limit)},
+            stop=str((eth_limit * Decimal("0.99")).quantize(Decimal("0.01"))),
+            conviction=8,
+        )
+        sol = {"symbol": "SOLUSDT", "side": "long", "entry": {"type": "limit", "price": "145"}, "stop": "143"}
+        await f.submit(id="sol", conviction=8, **sol)
+        sol_entry = client_order_id("sol", OrderKind.ENTRY)
+        await eventually(lambda: _reported(events, sol_entry), 5)
+        start = len((await f.control("GET", "requests"))["requests"])
+        await applier.apply([e for e in events if not isinstance(e, StreamGap)])  # both reported resting
+        assert _entry_lookups((await f.control("GET", "requests"))["requests"][start:]) == []
+
+        placed = len(events)
+        await f.mark("144")
+        await eventually(lambda: any(isinstance(e, TradeUpdate) for e in events[placed:]), 5)
+        await applier.apply(events[placed:])
+        assert [p.symbol for p in await positions(f, PositionStatus.OPEN)] == [SOL]
+        assert _entry_lookups((await f.control("GET", "requests"))["requests"][start:]) == [sol_entry]
+
+
+def _reported(events: list[UserEvent], client_id: str) -> bool:
+    return any(isinstance(e, OrderUpdate) and e.order.client_id == client_id for e in events)
+
+
+async def test_events_are_applied_in_their_symbols_section_while_another_symbol_is_held(
+    sqlite_url: str,
+) -> None:
+    """A batch of events took the whole account's section, so a signal on another symbol waited for it. Only
+    the breaker's check after the booked close takes the whole account, once the other symbol is free."""
+    async with flow("binance", sqlite_url, adapter_settings=STREAMING) as f:
+        events = await following(f)
+        applier = UserStreamApplier(f.ctx, f.keeper, f.reconciler.run)
+        batch = await stop_out(f, events)
+        held, release = asyncio.Event(), asyncio.Event()
+
+        async def hold_eth() -> None:
+            async with f.ctx.lock.symbol("ETH/USDT:USDT"):
+                held.set()
+                await release.wait()
+
+        holder = asyncio.create_task(hold_eth())
+        await held.wait()
+        applying = asyncio.create_task(applier.apply(batch))
+        closed: list[PositionRow] = []
+
+        async def booked() -> bool:
+            closed[:] = await positions(f, PositionStatus.CLOSED)
+            return bool(closed)
+
+        await eventually(booked, 15)  # booked while ETH's section is held
+        assert [p.symbol for p in closed] == [SOL]
+        assert not applying.done()  # the breaker's check waits for the whole account
+        release.set()
+        await holder
+        await applying
