@@ -341,7 +341,7 @@ async def main_async(args: argparse.Namespace) -> None:
         folder = args.keep or stack.enter_context(tempfile.TemporaryDirectory(prefix="executor-latency-"))
         for run in runs:
             workdir = Path(folder) / f"{run.family}-{run.database}"
-            workdir.mkdir()
+            workdir.mkdir(parents=True)
             async with database(run.database, workdir, postgres_url) as url:
                 await measure(run, url, workdir, args, wire, naked)
     for run in runs:

@@ -24,6 +24,7 @@ from executor.execution.booking import Booking
 from executor.execution.context import AccountContext
 from executor.execution.fill_risk import assess, describe, slippage
 from executor.execution.legs import LIVE_STATES, PROTECTIVE, OrderLegs
+from executor.execution.orders import exchange_view
 from executor.execution.protection import Protection
 from executor.observability.logging import get_logger
 from executor.ports.errors import ExchangeError
@@ -354,20 +355,35 @@ class PositionKeeper:
                 named is not None and row.client_order_id not in named
             ):
                 continue
-            order = await self.ctx.exchange.fetch_order(row.symbol, row.client_order_id)
-            self._entries_looked[row.client_order_id] = time.monotonic()
             looked.discard(row.client_order_id)
-            if order is None:
-                continue
-            if order.is_open and _expired(signal, now):
-                try:
-                    order = await self.ctx.exchange.cancel_order(order)
-                except ExchangeError as exc:
-                    log.warning("entry_expiry_cancel_failed", client_id=row.client_order_id, error=str(exc))
-            await self._entry_progress(row, signal, order)
+            if _expired(signal, now) and row.exchange_order_id is not None:
+                order = await self._cancel_expired(exchange_view(row))
+            else:
+                order = await self.ctx.exchange.fetch_order(row.symbol, row.client_order_id)
+                if order is not None and order.is_open and _expired(signal, now):
+                    order = await self._cancel_expired(order)
+            self._entries_looked[row.client_order_id] = time.monotonic()
+            if order is not None:
+                await self._entry_progress(row, signal, order)
         if symbol is None and named is None:  # every resting entry was seen: forget those no longer resting
             for client_id in looked:
                 del self._entries_looked[client_id]
+
+    async def _cancel_expired(self, order: Order) -> Order | None:
+        """An expired entry cancelled, as the cancel's read-back reports it (filled meanwhile, or not);
+        with no lookup before it: the read-back says all a lookup would (5 units of Phemex's window
+        each). None when the cancel failed or the exchange does not know the order: looked at again on
+        the next pass, and reconciliation settles an order the exchange lost."""
+        try:
+            return await self.ctx.exchange.cancel_order(order)
+        except ExchangeError as exc:
+            log.warning("entry_expiry_cancel_failed", client_id=order.client_id, error=str(exc))
+            return None
+
+    def entry_placed(self, client_id: str) -> None:
+        """A resting entry's placement answer is a fresh look at it: the entries loop's fallback lookup
+        (`_entry_due`) counts from there rather than looking it up on its next tick."""
+        self._entries_looked[client_id] = time.monotonic()
 
     async def _entry_progress(self, row: OrderRow, signal: Instruction, order: Order) -> None:
         now = self.ctx.now()
