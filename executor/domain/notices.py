@@ -31,10 +31,12 @@ class AlertKind(StrEnum):
     CLOSE_DEFERRED = "close_deferred"
     STALE_LEG = "stale_leg"
     FILL_RISK_EXCEEDED = "fill_risk_exceeded"
+    STREAM_DOWN = "stream_down"
 
 
 class NoticeEvent(StrEnum):
-    """The events notified besides the alerts: the trades, the breaker's reset, the operator's actions."""
+    """The events notified besides the alerts: the trades, the breaker's reset, the operator's actions, a
+    stream back after its outage."""
 
     ENTRY_FILLED = "entry_filled"
     STOP_MOVED = "stop_moved"
@@ -47,6 +49,7 @@ class NoticeEvent(StrEnum):
     OPERATOR_UNPAUSE = "operator_unpause"
     OPERATOR_CLOSE = "operator_close"
     DAILY_SUMMARY = "daily_summary"
+    STREAM_RESTORED = "stream_restored"
 
 
 Event = NoticeEvent | AlertKind
@@ -69,6 +72,7 @@ GROUPS: Final[dict[str, frozenset[Event]]] = {
     "trades": TRADES,
     "operator": OPERATOR,
     "breaker": frozenset({AlertKind.BREAKER_TRIPPED, NoticeEvent.BREAKER_RESET}),
+    "streams": frozenset({AlertKind.STREAM_DOWN, NoticeEvent.STREAM_RESTORED}),
     "alerts": frozenset(AlertKind),
 }
 """Names a URL's `events` filter may use besides single events."""

@@ -25,6 +25,7 @@ from executor.execution.clock import ExchangeClock, sync_clock
 from executor.execution.context import AccountContext
 from executor.execution.notifier import Notifier, Target
 from executor.execution.reconcile import Reconciler
+from executor.execution.stream_watch import INTERVAL_SECONDS, StreamWatch
 from executor.execution.trader import MARGIN_MODE, Trader
 from executor.execution.user_stream import UserStreamApplier
 from executor.observability.logging import get_logger
@@ -310,6 +311,8 @@ class Daemon:
             supervisor.every("breaker", execution.breaker_interval_seconds, guard.tick)
             supervisor.every("reconcile", execution.reconcile_interval_seconds, reconciler.run)
             supervisor.every("clock", execution.clock_sync_seconds, lambda: sync_clock(exchange, clock))
+            streams = StreamWatch(exchange.stream_statuses, alerter, lambda: datetime.now(UTC))
+            supervisor.every("streams", INTERVAL_SECONDS, streams.tick)
             consumer = asyncio.create_task(self._consume(inbox, trader), name="consumer")
 
             self.state.mark_ready()

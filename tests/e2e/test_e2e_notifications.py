@@ -1,5 +1,6 @@
 """A daemon against the simulator notifies an entry, its stop moved and its close through Apprise's
-generic JSON scheme to a local receiver, each URL only the events its filter names."""
+generic JSON scheme to a local receiver, each URL only the events its filter names; a market stream down and
+back, once each."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from harness.e2e import (
     SYMBOL,
     AlertSink,
+    Daemon,
     DaemonFactory,
     Sim,
     error_lines,
@@ -26,6 +28,19 @@ def messages(sink: AlertSink, event: str) -> list[str]:
     return [
         str(body["message"]) for body in sink.answered if str(body["title"]).startswith(f"[main] {event}")
     ]
+
+
+MARK_STREAM = "solusdt@markPrice@1s"
+
+
+async def stream_in(daemon: Daemon, state: str) -> bool:
+    _, body = await daemon.get("/ready")
+    return bool(body.get("streams", {}).get("mark_price", {}).get("state") == state)
+
+
+async def reconnected(daemon: Daemon, times: int) -> bool:
+    _, body = await daemon.get("/ready")
+    return bool(body.get("streams", {}).get("mark_price", {}).get("reconnects", 0) >= times)
 
 
 async def test_an_entry_its_stop_moved_and_its_close_are_notified_with_readable_numbers(
@@ -157,3 +172,48 @@ async def test_an_operators_pause_unpause_and_close_are_notified_when_the_daemon
     assert "e2e: news at noon" in messages(operator, "operator_pause")[0]
     assert messages(operator, "operator_close")[0].startswith(f"closing {SYMBOL} at market")
     assert error_lines(daemon) == []
+
+
+async def test_a_stream_down_and_back_is_notified_once_each_however_often_it_reconnects_meanwhile(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    """The simulator stalls every connection of the mark price stream, reconnections included, until the
+    rule is deleted: the daemon sees the stream down and reconnecting for seconds, and says so twice."""
+    async with AlertSink() as streams, AlertSink() as trades:
+        urls = (
+            f'[{{url = "{streams.apprise_url}", events = ["streams"]}}, '
+            f'{{url = "{trades.apprise_url}", events = ["trades"]}}]'
+        )
+        daemon = daemons(
+            sqlite_url,
+            EXECUTOR__ALERTS__URLS=urls,
+            EXECUTOR__EXCHANGE__STREAM_STALL_MS="1000",
+            EXECUTOR__RISK__OVERRIDES__ALLOWED_SYMBOLS=f'["{SYMBOL}"]',  # followed from start-up
+        )
+        await daemon.start()
+        await eventually(lambda: stream_in(daemon, "live"), what="the mark price stream live")
+
+        await sim.fault(
+            action="ws_stall", method="WS", path="/market/*", match={"stream": MARK_STREAM}, count=None
+        )
+
+        async def down() -> list[str] | None:
+            return messages(streams, "stream_down") or None
+
+        await eventually(down, what="the stream_down notification")
+        await eventually(lambda: reconnected(daemon, 2), what="the stream reconnecting, stalled again")
+        await sim.clear_faults()
+
+        async def restored() -> list[str] | None:
+            return messages(streams, "stream_restored") or None
+
+        await eventually(restored, what="the stream_restored notification")
+        code, _ = await daemon.sigterm()
+
+    assert streams.titles() == ["[main] stream_down", "[main] stream_restored"]
+    shown = messages(streams, "stream_down")[0].splitlines()
+    assert {"stream: mark_price", "problem: no message for 1 s (stalled)"} <= set(shown), shown
+    assert messages(streams, "stream_restored")[0].startswith("stream mark_price is live again")
+    assert trades.received == []
+    assert [line["alert"] for line in daemon.logged("alert")] == ["stream_down"]
+    assert code == 0 and error_lines(daemon) == []
