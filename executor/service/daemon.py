@@ -39,7 +39,14 @@ from executor.service.connections import ConnectionLimits
 from executor.service.controls import controls_router
 from executor.service.dashboard.routes import LOGOUT_PATH, dashboard_router
 from executor.service.dashboard.session import Sessions
-from executor.service.dashboard.view import Dashboard, Health, StatusProvider, gather
+from executor.service.dashboard.view import (
+    Dashboard,
+    Health,
+    RequestsView,
+    StatusProvider,
+    gather,
+    stream_views,
+)
 from executor.service.exchange import open_exchange
 from executor.service.explanation import wait_for_outcome
 from executor.service.history import history_router, with_markets
@@ -345,7 +352,8 @@ class Daemon:
                         await close()
 
     def _dashboard(self, ctx: AccountContext, report: StatusProvider) -> Callable[[], Awaitable[Dashboard]]:
-        """The page's content on demand: the status report, health of the moment, the recent signals."""
+        """The page's content on demand: the status report, health of the moment (the streams as /ready
+        shows them, the exchange's request window and ban), the recent signals."""
         exchange, settings = ctx.exchange, self.settings.exchange
 
         def page() -> Awaitable[Dashboard]:
@@ -356,6 +364,8 @@ class Daemon:
                 exchange=f"{settings.name.value} ({settings.mode.value})",
                 account_age_seconds=ctx.accounts.age_seconds,
                 banned_until=exchange.banned_until,
+                requests=RequestsView.of(exchange.rate_budget()),
+                streams=stream_views(exchange.stream_statuses(), datetime.now(UTC)),
             )
             now = ctx.now()
             return gather(

@@ -1,8 +1,8 @@
 """The dashboard in a real headless Chromium (Debian's, through its chromedriver: nothing is downloaded)
 against a running daemon with a secret: the browser signs in, the page shows the open position with its
-stop, a rejected signal with its reason and a decision's step log, loads nothing from elsewhere and
-logs no console error; pausing from the page pauses the daemon after its confirmation (a cancelled one
-changes nothing), and the position's Close button closes it.
+stop, a rejected signal with its reason, a decision's step log and the exchange's streams in its health
+panel, loads nothing from elsewhere and logs no console error; pausing from the page pauses the daemon
+after its confirmation (a cancelled one changes nothing), and the position's Close button closes it.
 
 Without the browser the test is skipped, except under CI=true, where a missing browser is a failure
 (`make browser` installs it).
@@ -148,6 +148,8 @@ async def test_the_page_shows_the_position_with_its_stop_and_pauses_the_daemon_a
     signal = browser.find_element(By.CSS_SELECTOR, 'tr.signal[data-signal="dash-wide-1"]')
     assert rejected["reason"] in signal.text, signal.text
     assert browser.find_element(By.ID, "breaker-status").text == "active"
+    shown = {row.get_attribute("data-stream") for row in browser.find_elements(By.CSS_SELECTOR, "tr.stream")}
+    assert shown == {"mark_price", "book_ticker", "user_data"}, shown
     opened = browser.find_element(By.CSS_SELECTOR, 'tr.signal[data-signal="dash-open-1"]')
     opened.find_element(By.TAG_NAME, "summary").click()
     steps = opened.find_elements(By.CSS_SELECTOR, "table.steps tr")

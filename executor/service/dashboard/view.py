@@ -1,22 +1,26 @@
 """What the page shows, gathered from the reports that already exist: `GET /status` (breaker, day, equity,
 positions with their stops and the exchange's view of them, resting orders) and `explain` (each recent
-signal with its decision and step log). Numbers are turned into text here the way every human output
-shows them: prices to the market's tick, quantities to its step, money with 2 decimals, a loss as a loss.
+signal with its decision and step log); its health from the port as `/ready` reads it (each stream's
+state, the request window). Numbers are turned into text here the way every human output shows them:
+prices to the market's tick, quantities to its step, money with 2 decimals, a loss as a loss.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
+from executor.domain.display import percent
 from executor.domain.enums import PositionStatus
+from executor.domain.key_setup import RateBudget
 from executor.domain.market import Market, MarketFilters
 from executor.domain.notices import Figure, Unit, figure_text
 from executor.domain.performance import r_multiple
+from executor.ports.exchange import StreamState, StreamStatus
 from executor.reports.equity import Point, daily, day_start, intraday
 from executor.reports.trades import closed_trade
 from executor.risk import RiskProfile
@@ -34,6 +38,57 @@ MarketsProvider = Callable[[], Awaitable[Mapping[str, Market]]]
 
 
 @dataclass(frozen=True, slots=True)
+class StreamView:
+    """One exchange stream as /ready shows it."""
+
+    name: str
+    state: str
+    badge: str
+    """The state's colour: ok (live), bad (down), warn (connecting)."""
+    last_message: str
+    reconnects: int
+    problem: str | None
+
+
+BADGES: Final = {StreamState.LIVE: "ok", StreamState.DOWN: "bad", StreamState.CONNECTING: "warn"}
+
+
+def stream_views(statuses: Iterable[StreamStatus], now: datetime) -> list[StreamView]:
+    """Each stream the exchange adapter follows: its state, how long ago its last message came."""
+    views = []
+    for status in statuses:
+        age = status.age_seconds(now)
+        views.append(
+            StreamView(
+                name=status.name.value,
+                state=status.state.value,
+                badge=BADGES[status.state],
+                last_message="none yet" if age is None else f"{age:.1f} s ago",
+                reconnects=status.reconnects,
+                problem=status.problem,
+            )
+        )
+    return views
+
+
+@dataclass(frozen=True, slots=True)
+class RequestsView:
+    """The exchange client's request window: how full, and its budget against the venue's limit."""
+
+    window_used: str
+    budget: str
+    within_limit: bool
+
+    @classmethod
+    def of(cls, budget: RateBudget) -> RequestsView:
+        return cls(
+            window_used=percent(Decimal(str(budget.window_use * 100))),
+            budget=f"{budget.units_per_minute:,.0f} units a minute against {budget.exchange_limit}",
+            within_limit=budget.within_limit,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Health:
     """The daemon's readiness and the exchange's, as the page shows them."""
 
@@ -44,6 +99,9 @@ class Health:
     account_age_seconds: float | None
     """How old the newest account snapshot from the exchange is; None before the first one."""
     banned_until: datetime | None
+    requests: RequestsView | None = None
+    streams: list[StreamView] = field(default_factory=list)
+    """Empty when the adapter follows none (`exchange.streams = false`): REST only."""
 
 
 @dataclass(frozen=True, slots=True)
