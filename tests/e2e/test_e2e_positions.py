@@ -166,12 +166,17 @@ async def test_a_limit_entry_unfilled_at_expires_at_is_cancelled_with_its_stop(
     assert error_lines(daemon) == []
 
 
+CANCEL_PATHS = {"binance": ("/fapi/v1/algoOrder",), "phemex": ("/g-orders/cancel", "/g-orders/all")}
+
+
+@BOTH_DIALECTS
 async def test_legs_a_closed_position_left_resting_never_act_on_the_next_position(
     daemons: DaemonFactory, sim: Sim, sqlite_url: str
 ) -> None:
-    """Binance keeps GTC reduce-only stops and take-profits after their position is flat. When the close
-    could not cancel them, the next entry on the symbol waits until they are gone (refused while they
-    cannot be cancelled), so the old take-profit never cuts the new position."""
+    """Binance keeps GTC reduce-only stops and take-profits after their position is flat (Phemex too, in the
+    simulator's harsher reading). When the close could not cancel them, the next entry on the symbol waits
+    until they are gone (refused while they cannot be cancelled), so the old take-profit never cuts the new
+    position."""
     daemon = daemons(sqlite_url)
     await daemon.start()
     await daemon.ws_send([market_signal("stale-a", take_profit="159")])
@@ -181,7 +186,8 @@ async def test_legs_a_closed_position_left_resting_never_act_on_the_next_positio
         return view if view.position is not None and len(view.orders) == 2 else None
 
     await eventually(both_legs, what="position A with its stop and take-profit")
-    await sim.fault(action="error_5xx", method="DELETE", path="/fapi/v1/algoOrder", count=None)
+    for path in CANCEL_PATHS[sim.family]:
+        await sim.fault(action="error_5xx", method="DELETE", path=path, count=None)
     await daemon.ws_send([{"id": "stale-a-close", "action": "close", "symbol": SYMBOL}])
     await eventually(lambda: closed_db(daemon), what="position A closed and booked")
     view = await sim.view()
