@@ -46,6 +46,10 @@ _CLASS_OF_REASON: dict[ErrorReason, ErrorClass] = {
     ErrorReason.INSUFFICIENT_FUNDS: ErrorClass.FINAL,
     ErrorReason.WOULD_TRIGGER_IMMEDIATELY: ErrorClass.FINAL,
     ErrorReason.INVALID_ORDER: ErrorClass.FINAL,
+    # Not executed, and not resent by the adapter (an entry refused so is refused); a close refused so is
+    # retried by the position tracker while its stop rests (docs/daemon.md "Closing a position").
+    ErrorReason.PRICE_BAND: ErrorClass.FINAL,
+    ErrorReason.REDUCE_ONLY_CONFLICT: ErrorClass.FINAL,
     ErrorReason.INVALID_REQUEST: ErrorClass.FINAL,
     ErrorReason.BAD_SYMBOL: ErrorClass.FINAL,
     ErrorReason.AUTHENTICATION: ErrorClass.FINAL,
@@ -80,7 +84,8 @@ BINANCE_CODES: dict[int, ErrorReason] = {
     -4059: ErrorReason.NO_CHANGE,
     -4061: ErrorReason.INVALID_ORDER,  # position side does not match the account's mode (hedge mode)
     -4116: ErrorReason.DUPLICATE_CLIENT_ID,
-    -4118: ErrorReason.INVALID_ORDER,  # reduce-only check: open reduce-only orders already cover the position
+    -4118: ErrorReason.REDUCE_ONLY_CONFLICT,  # open reduce-only orders already cover the position
+    -4131: ErrorReason.PRICE_BAND,  # a market order's counterparty price outside PERCENT_PRICE
     -4164: ErrorReason.INVALID_ORDER,
     -5028: ErrorReason.CLOCK_SKEW,  # ME recvWindow: not executed; ccxt says BadRequest, the code says retry
 }

@@ -419,7 +419,10 @@ class PositionKeeper:
         return [row for row in rows if row.kind in PROTECTIVE and row.state in LIVE_STATES]
 
     async def ensure_protected(self, position_pk: int) -> None:
-        """Exactly one resting stop, or the position is closed at market with an alert (RISK_SPEC §0)."""
+        """Exactly one resting stop, or the position is closed at market with an alert (RISK_SPEC §0).
+
+        The close is recorded as requested before it is sent: one the exchange refuses (Binance -4131, its
+        price band; -4118) is sent again on every tracker pass until the position is flat."""
         if await self.protection.ensure(position_pk):
             return
         async with self.ctx.store.read() as tx:
@@ -428,6 +431,8 @@ class PositionKeeper:
         self.alerter.raise_alert(
             AlertKind.STOP_NOT_PLACED, "position without a stop; closing it", symbol=symbol
         )
+        if position is not None and not position.close_requested:
+            await self.request_close(position_pk, "stop could not be placed")
         await self.close_at_market(position_pk, "stop could not be placed")
 
     async def adopt_filled_entry(self, entry: OrderRow, signal: Instruction, order: Order) -> int | None:

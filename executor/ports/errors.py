@@ -19,7 +19,8 @@ class ErrorClass(StrEnum):
     AMBIGUOUS = "ambiguous"
     """A write may or may not have executed: look it up by client id before resending."""
     FINAL = "final"
-    """Retrying cannot help."""
+    """Refused, not executed: sending the same request again at once cannot help. Some refusals pass later
+    (a price band that follows the mark, a reduce-only conflict that clears); the caller owns that retry."""
 
 
 class ErrorReason(StrEnum):
@@ -37,6 +38,12 @@ class ErrorReason(StrEnum):
     INSUFFICIENT_FUNDS = "insufficient_funds"
     WOULD_TRIGGER_IMMEDIATELY = "would_trigger_immediately"
     INVALID_ORDER = "invalid_order"
+    PRICE_BAND = "price_band"
+    """A market order whose counterparty price lies outside the price band around the mark (Binance -4131):
+    it may pass once the book or the mark moves."""
+    REDUCE_ONLY_CONFLICT = "reduce_only_conflict"
+    """A reduce-only order beyond what the open reduce-only orders leave of the position (Binance -4118): it
+    may pass once those orders are gone."""
     INVALID_REQUEST = "invalid_request"
     BAD_SYMBOL = "bad_symbol"
     AUTHENTICATION = "authentication"

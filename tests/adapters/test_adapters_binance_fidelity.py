@@ -14,8 +14,9 @@ from executor.domain.account import MarginMode
 from executor.domain.client_ids import client_order_id
 from executor.domain.enums import OrderKind, Side
 from executor.domain.orders import OrderStatus
-from executor.ports.errors import AmbiguousWriteError
+from executor.ports.errors import AmbiguousWriteError, ErrorClass, ErrorReason, OrderRejectedError
 from tests.support.adapter_sim import BTC, ETH, Sim, entry_request, running_sim
+from tests.support.simkit import binance_client
 
 D = Decimal
 
@@ -94,6 +95,39 @@ async def test_an_entry_hidden_past_the_grace_is_not_resent_when_the_symbol_has_
 async def test_the_price_band_is_read_from_the_percent_price_filter(sim: Sim) -> None:
     filters = (await sim.adapter.markets())[BTC].filters
     assert (filters.price_band_down, filters.price_band_up) == (D("0.95"), D("1.05"))
+
+
+async def test_market_orders_refused_4131_by_the_band_or_4118_by_reduce_only_orders_are_not_sent_again(
+    sim: Sim,
+) -> None:
+    """-4131 and -4118 are not executed (no ambiguity) and pass only once the book or the resting orders
+    change, so the adapter neither looks them up nor sends them again: their own reasons, FINAL, one request
+    each (ccxt raises OperationRejected for both; docs/exchange-facts.md §6)."""
+    await sim.adapter.ensure_leverage(BTC, 5, MarginMode.ISOLATED)
+    await sim.adapter.open_with_stop(entry_request("sig-band"))
+    by_hand = binance_client(sim.url)
+    try:
+        await by_hand.create_order(
+            BTC, "limit", "sell", 0.01, 61000, {"reduceOnly": True, "timeInForce": "GTC"}
+        )
+    finally:
+        await by_hand.close()
+    with pytest.raises(OrderRejectedError) as conflict:
+        await sim.adapter.close_position(BTC, Side.LONG, D("0.010"), "sig-band-x1")
+    sim.server.engine.config = sim.server.engine.config.with_overrides(slippage_bps=600)  # past the ±5 % band
+    with pytest.raises(OrderRejectedError) as band:
+        await sim.adapter.open_with_stop(entry_request("sig-band-2"))
+
+    assert (conflict.value.reason, conflict.value.classification.exchange_code) == (
+        ErrorReason.REDUCE_ONLY_CONFLICT,
+        -4118,
+    )
+    assert (band.value.reason, band.value.classification.exchange_code) == (ErrorReason.PRICE_BAND, -4131)
+    assert conflict.value.error_class is band.value.error_class is ErrorClass.FINAL
+    refused = [r["params"]["newClientOrderId"] for r in await sim.requests("POST", sim.order_path)][-2:]
+    assert refused == ["sig-band-x1", client_order_id("sig-band-2", OrderKind.ENTRY)]
+    assert [r["status"] for r in await sim.requests("POST", sim.order_path)][-2:] == [400, 400]
+    assert not await sim.requests("GET", sim.order_path)  # not looked up: nothing to resolve
 
 
 async def test_an_entry_answered_without_its_fill_is_read_back_and_its_stop_covers_the_fill(sim: Sim) -> None:
