@@ -142,19 +142,7 @@ class Reconciler:
         strangers = {live.symbol for live in account.positions if live.qty > 0 and live.symbol not in ours}
         if not strangers:
             return
-        since = self.ctx.now() - LATE_FILL_LOOKBACK
-        async with self.ctx.store.read() as tx:
-            settled = [
-                row
-                for row in await tx.orders.in_states(
-                    self.ctx.account, [OrderState.NOT_SENT, OrderState.CANCELED]
-                )
-                if row.kind is OrderKind.ENTRY
-                and row.symbol in strangers
-                and row.position_pk is None
-                and row.filled_qty == 0
-                and row.updated_at >= since
-            ]
+        settled = await self._settled_entries(strangers, self.ctx.now() - LATE_FILL_LOOKBACK)
         for row in sorted(settled, key=lambda r: r.updated_at, reverse=True):
             found = await self.ctx.exchange.fetch_order(row.symbol, row.client_order_id)
             if found is None or found.filled == 0:
@@ -175,6 +163,21 @@ class Reconciler:
                 )
             log.warning("late_fill_adopted", client_id=row.client_order_id, settled=row.state.value)
             await self._adopt_entry(row)
+
+    async def _settled_entries(self, symbols: set[str], since: datetime) -> list[OrderRow]:
+        """Entries on `symbols` settled `not_sent`/`canceled` unfilled since `since`: one may have filled."""
+        async with self.ctx.store.read() as tx:
+            return [
+                row
+                for row in await tx.orders.in_states(
+                    self.ctx.account, [OrderState.NOT_SENT, OrderState.CANCELED]
+                )
+                if row.kind is OrderKind.ENTRY
+                and row.symbol in symbols
+                and row.position_pk is None
+                and row.filled_qty == 0
+                and row.updated_at >= since
+            ]
 
     async def _adopt_unbooked_entries(self) -> None:
         """Filled entries whose position row was not written before a crash."""
@@ -223,11 +226,20 @@ class Reconciler:
             report.protected += 1
 
     async def _foreign_positions(self, report: ReconcileReport) -> None:
+        """A position the daemon did not open is unexplained (halt, by default); not yet, though, on a symbol
+        whose entry was settled `not_sent`/`canceled` less than `not_found_grace_seconds` ago: that settling
+        rested on a miss, and one miss is no proof (the exchange may still show the entry filled; a later run
+        adopts it, or halts once the grace is over)."""
         account = self.ctx.accounts.latest
         assert account is not None
         ours = {position.symbol for position in await self.keeper.open_positions()}
+        strangers = {live.symbol for live in account.positions if live.qty > 0 and live.symbol not in ours}
+        grace = timedelta(seconds=self.ctx.settings.not_found_grace_seconds)
+        recent = {row.symbol for row in await self._settled_entries(strangers, self.ctx.now() - grace)}
         for live in account.positions:
-            if live.qty > 0 and live.symbol not in ours:
+            if live.qty > 0 and live.symbol in recent:
+                log.warning("foreign_position_unconfirmed", symbol=live.symbol, grace_s=grace.total_seconds())
+            elif live.qty > 0 and live.symbol not in ours:
                 message = f"position {live.side.value} {live.qty} {live.symbol} was not opened by this daemon"
                 self.alerter.raise_alert(AlertKind.FOREIGN_POSITION, message)
                 if self.ctx.settings.on_foreign_position is ForeignPolicy.HALT:

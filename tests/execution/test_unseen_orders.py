@@ -7,12 +7,16 @@ import asyncio
 import json
 
 from executor.domain.client_ids import client_order_id
-from executor.domain.enums import EventKind, OrderKind, PositionStatus
+from executor.domain.enums import BreakerStatus, EventKind, OrderKind, PositionStatus
 from executor.domain.order_state import OrderState
 from tests.support.flow import SOL, Flow, dec, flow
 
 LONG_SOL = {"symbol": "SOLUSDT", "side": "long", "entry": {"type": "market"}, "stop": "140", "conviction": 8}
 HIDDEN_S = 6
+
+
+def _halted(f: Flow) -> bool:
+    return f.ctx.book.state.breaker is BreakerStatus.TRIPPED
 
 
 async def _rows(f: Flow) -> dict[str, OrderState]:
@@ -59,3 +63,55 @@ async def test_an_entry_filled_unseen_then_settled_not_sent_is_adopted_with_its_
         account = await f.sim_account()
         assert len([o for o in account["orders"] if o["client_id"] == cid]) == 1
         assert [dec(p["qty"]) for p in account["positions"]] == [position.qty]
+
+
+async def test_a_resting_entry_settled_canceled_on_a_miss_that_filled_is_adopted_and_protected(
+    sqlite_url: str,
+) -> None:
+    """The breaker's halt cancels a resting entry the exchange hides (-2011): the row is settled canceled and
+    its stop cancelled with it, yet the entry rests and fills. Once the exchange shows the fill the
+    reconciler takes it as the truth: an audited transition, the position booked and protected, no
+    foreign-position halt (not while the fill is still hidden either: one miss is no proof)."""
+    async with flow("binance", sqlite_url) as f:
+        cid = client_order_id("c1", OrderKind.ENTRY)
+        await f.control(
+            "POST",
+            "faults",
+            {
+                "action": "hide_order",
+                "path": "/fapi/v1/order",
+                "match": {"newClientOrderId": cid},
+                "delay_ms": 60_000,
+            },
+        )
+        await f.submit(
+            id="c1", symbol="SOLUSDT", side="long", entry={"type": "limit", "price": "149"}, stop="140"
+        )
+        async with f.store.transaction() as tx:
+            entry = await tx.orders.by_client_id("main", cid)
+        assert entry is not None and entry.state is OrderState.OPEN
+        async with f.ctx.lock:
+            await f.keeper.cancel_entry(entry)  # as the breaker's halt does: -2011, the order is hidden
+        assert (await _rows(f)) == {"entry": OrderState.CANCELED, "stop": OrderState.CANCELED}
+        await f.mark("148.90")  # the hidden entry still rests, and fills
+        miss = await f.reconciler.run()  # a position not ours yet: one miss is no proof, no halt
+        assert miss.unexplained == [] and not _halted(f)
+        await f.control("POST", "clock", {"advance_seconds": 61})  # the exchange shows it again
+
+        report = await f.reconciler.run()
+
+        assert report.unexplained == []
+        async with f.store.transaction() as tx:
+            [position] = await tx.positions.with_status("main", PositionStatus.OPEN)
+            adopted = await tx.orders.by_client_id("main", cid)
+            events = await tx.events.recent("main")
+        assert position.stop_price == dec("140") and position.entry_price == dec("149")
+        assert adopted is not None and adopted.state is OrderState.FILLED
+        assert "after it was settled canceled" in json.dumps(adopted.state_history)
+        assert [e.data for e in events if e.kind is EventKind.ORDER_LATE_FILL] == [
+            {"client_id": cid, "symbol": SOL, "settled": "canceled", "filled": str(position.qty)}
+        ]
+        assert not _halted(f)
+        [stop] = await f.resting_stops()
+        assert dec(stop["trigger_price"]) == dec("140") and dec(stop["qty"]) == position.qty
+        assert [dec(p["qty"]) for p in (await f.sim_account())["positions"]] == [position.qty]
