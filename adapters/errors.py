@@ -47,7 +47,7 @@ _CLASS_OF_REASON: dict[ErrorReason, ErrorClass] = {
     ErrorReason.WOULD_TRIGGER_IMMEDIATELY: ErrorClass.FINAL,
     ErrorReason.INVALID_ORDER: ErrorClass.FINAL,
     # Not executed, and not resent by the adapter (an entry refused so is refused); a close refused so is
-    # retried by the position tracker while its stop rests (docs/daemon.md "Closing a position").
+    # retried by the position tracker while its stop rests (docs/daemon.md "A signal's life").
     ErrorReason.PRICE_BAND: ErrorClass.FINAL,
     ErrorReason.REDUCE_ONLY_CONFLICT: ErrorClass.FINAL,
     ErrorReason.INVALID_REQUEST: ErrorClass.FINAL,
