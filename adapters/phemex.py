@@ -160,7 +160,9 @@ class PhemexAdapter(CcxtAdapter):
                 return ProtectedEntry(
                     entry, None, f"entry {entry.status.value} without a fill; no stop needed"
                 )
-            return ProtectedEntry(entry, None, "entry resting; its attached stop arms when it fills")
+            return ProtectedEntry(
+                entry, None, "entry resting; its attached stop arms when it fills", stop_attached=True
+            )
         stop = await self._find_attached_stop(request, entry)
         if stop is None:
             return ProtectedEntry(entry, None, "attached stop not found on the exchange after the fill")

@@ -147,6 +147,9 @@ class ProtectedEntry:
     entry: Order
     stop: Order | None
     stop_error: str | None
+    stop_attached: bool = False
+    """The stop rides on a resting entry (Phemex's attached stop-loss): no order of its own was sent under
+    the stop's client id, so an entry that ends unfilled leaves nothing there to look up or cancel."""
 
     @property
     def protected(self) -> bool:

@@ -48,6 +48,8 @@ class PositionKeeper:
         self._ban_alerted: datetime | None = None
         self._tracked_at = float("-inf")
         self._entries_looked: dict[str, float] = {}
+        self._attached_stops: dict[str, str] = {}
+        """The client id of the stop riding on each resting entry, by the entry's (`entry_placed`)."""
         """When each resting entry was last looked up (monotonic), for the entries loop's fallback cadence."""
         """When (monotonic) the tracker's latest pass completed."""
 
@@ -380,24 +382,35 @@ class PositionKeeper:
             log.warning("entry_expiry_cancel_failed", client_id=order.client_id, error=str(exc))
             return None
 
-    def entry_placed(self, client_id: str) -> None:
+    def entry_placed(self, client_id: str, attached_stop: str | None = None) -> None:
         """A resting entry's placement answer is a fresh look at it: the entries loop's fallback lookup
-        (`_entry_due`) counts from there rather than looking it up on its next tick."""
+        (`_entry_due`) counts from there rather than looking it up on its next tick. `attached_stop`: the
+        client id of a stop that rides on the entry, sent under no id of its own (kept in memory: after a
+        restart such a row is looked up, as any other)."""
         self._entries_looked[client_id] = time.monotonic()
+        if attached_stop is not None:
+            self._attached_stops[client_id] = attached_stop
 
     async def _entry_progress(self, row: OrderRow, signal: Instruction, order: Order) -> None:
         now = self.ctx.now()
         async with self.ctx.store.transaction() as tx:
             entry = await tx.orders.record(self.ctx.account, row.client_order_id, order, now)
         if order.filled > 0:
+            self._attached_stops.pop(row.client_order_id, None)  # armed now: a stop of the position
             await self.adopt_filled_entry(entry, signal, order)
         elif order.status.is_final:
+            attached = self._attached_stops.pop(row.client_order_id, None)
             for sibling in await self._live_siblings(entry):
-                await self.legs.cancel(sibling)
+                if sibling.client_order_id == attached and sibling.exchange_order_id is None:
+                    note = "attached to an entry that ended unfilled"
+                    await self.legs.record(sibling.client_order_id, None, OrderState.NOT_SENT, note)
+                else:
+                    await self.legs.cancel(sibling)
 
     async def cancel_entry(self, row: OrderRow) -> None:
         """Cancel a resting entry; what it filled meanwhile becomes a protected position, or else its
         stop and take-profit go with it."""
+        self._attached_stops.pop(row.client_order_id, None)
         await self.legs.cancel(row)
         async with self.ctx.store.read() as tx:
             cancelled = await tx.orders.by_client_id(self.ctx.account, row.client_order_id)

@@ -509,7 +509,7 @@ class Trader:
         crash_point(CrashPoint.ENTRY_STORED)
         if entry.filled == 0:
             if entry.is_open:
-                self.keeper.entry_placed(entry_row.client_order_id)
+                self.keeper.entry_placed(entry_row.client_order_id, stop_id if result.stop_attached else None)
             return
         if stop is None:
             self.alerter.raise_alert(AlertKind.STOP_NOT_PLACED, "stop not confirmed", error=result.stop_error)
