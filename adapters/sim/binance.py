@@ -20,7 +20,6 @@ from adapters.sim.model import (
     EngineReject,
     Fill,
     IncomeType,
-    MarginMode,
     Order,
     OrderRequest,
     OrderSide,
@@ -32,6 +31,7 @@ from adapters.sim.model import (
     fmt,
 )
 from adapters.sim.wire import ApiError, WireRequest, flag, wire_of
+from executor.domain.account import MarginMode
 from executor.domain.money import NotANumber, to_decimal, to_int
 
 NAME = "binance"

@@ -22,7 +22,6 @@ from adapters.sim.model import (
     FundingEvent,
     Income,
     IncomeType,
-    MarginMode,
     Order,
     OrderRequest,
     OrderSide,
@@ -34,6 +33,7 @@ from adapters.sim.model import (
     TriggerSource,
     q8,
 )
+from executor.domain.account import MarginMode
 
 DEFAULT_LEVERAGE = 20
 BPS = Decimal("0.0001")

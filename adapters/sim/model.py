@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
+from executor.domain.account import MarginMode
+
 USDT_PLACES = Decimal("0.00000001")
 
 
@@ -90,11 +92,6 @@ class OrderStatus(StrEnum):
     def is_closed(self) -> bool:
         """Done: neither open nor TRIGGERING (which no longer rests, yet is still going to execute)."""
         return not self.is_open and self is not OrderStatus.TRIGGERING
-
-
-class MarginMode(StrEnum):
-    ISOLATED = "isolated"
-    CROSS = "cross"
 
 
 class IncomeType(StrEnum):

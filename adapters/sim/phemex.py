@@ -20,7 +20,6 @@ from adapters.sim.model import (
     EngineReject,
     Fill,
     IncomeType,
-    MarginMode,
     Order,
     OrderRequest,
     OrderSide,
@@ -33,6 +32,7 @@ from adapters.sim.model import (
 )
 from adapters.sim.phemex_limits import PhemexLimits
 from adapters.sim.wire import ApiError, WireRequest, flag, wire_of
+from executor.domain.account import MarginMode
 from executor.domain.money import NotANumber, to_decimal, to_int
 
 NAME = "phemex"

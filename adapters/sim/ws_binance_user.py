@@ -31,6 +31,7 @@ from adapters.sim.engine import LIQUIDATION_CLIENT_PREFIX, Engine
 from adapters.sim.faults import USER_STREAM_FAULTS, FaultAction, FaultBook, send_event, send_late
 from adapters.sim.model import Account, Fill, IncomeType, Order, OrderStatus, fmt
 from adapters.sim.wire import ApiError, WireRequest
+from executor.domain.money import ZERO
 
 LISTEN_KEY_PATH = "/fapi/v1/listenKey"
 LISTEN_KEY_VALIDITY_MS = 60 * 60 * 1000
@@ -40,7 +41,6 @@ KEY_ALPHABET = string.ascii_letters + string.digits
 KEY_LENGTH = 64
 EXPIRY_CHECK_SECONDS = 0.5
 SETTLE = "USDT"
-ZERO = Decimal(0)
 
 _ALGO_STATUS = {
     OrderStatus.UNTRIGGERED: "NEW",

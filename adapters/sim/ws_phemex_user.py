@@ -23,12 +23,12 @@ from typing import Any
 from adapters.sim.engine import Engine
 from adapters.sim.model import Account, Fill, Order, OrderSide, OrderType, fmt
 from adapters.sim.phemex import _TIF_NAMES, PhemexDialect, phemex_id
+from executor.domain.money import ZERO
 
 AUTH_MAX_AHEAD_SECONDS = 120
 """ph-docs "API User Authentication": "Maximum expiry is request time plus 2 minutes"."""
 NO_EXEC_ID = "00000000-0000-0000-0000-000000000000"
 """The `execID` of an order event that is no trade (ph-docs AOP sample)."""
-ZERO = Decimal(0)
 
 Outbox = Callable[[dict[str, Any]], None]
 
