@@ -38,6 +38,39 @@ async def test_binance_refuses_an_open_orders_id_and_accepts_it_again_once_that_
     assert looked_up["id"] == again["id"]  # a reused id answers with its most recent order
 
 
+async def test_binance_accepts_a_closed_algo_orders_client_algo_id_again(
+    binance: Any, control_b: Control
+) -> None:
+    await binance.create_order(BTC, "market", "buy", 0.03)
+    cancelled = await binance.create_order(
+        BTC, "market", "sell", 0.01, None, {**STOP, "clientOrderId": "sl-c"}
+    )
+    await binance.cancel_order(cancelled["id"], BTC, {"trigger": True})
+    again = await binance.create_order(BTC, "market", "sell", 0.01, None, {**STOP, "clientOrderId": "sl-c"})
+    assert again["id"] != cancelled["id"] and again["status"] == "open"
+    fired = await binance.create_order(
+        BTC,
+        "market",
+        "sell",
+        0.01,
+        None,
+        {"stopLossPrice": 59500, "reduceOnly": True, "clientOrderId": "sl-f"},
+    )
+    await control_b.mark("BTCUSDT", "59400")  # FINISHED: it fired and its order filled
+    assert (await binance.fetch_order(fired["id"], BTC, {"trigger": True}))["status"] == "closed"
+    reused = await binance.create_order(
+        BTC,
+        "market",
+        "sell",
+        0.01,
+        None,
+        {"stopLossPrice": 59000, "reduceOnly": True, "clientOrderId": "sl-f"},
+    )
+    assert reused["id"] != fired["id"] and reused["status"] == "open"
+    algo = [o for o in (await control_b.state())["accounts"]["sim-key"]["open_orders"] if o["trigger_price"]]
+    assert sorted(o["client_id"] for o in algo) == ["sl-c", "sl-f"]
+
+
 async def test_binance_refuses_a_client_id_outside_its_pattern(binance: Any) -> None:
     for bad in ("x" * 37, "has space", "ünicode"):
         with pytest.raises(ccxt.BadRequest, match="-4015"):
