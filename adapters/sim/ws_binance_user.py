@@ -41,6 +41,8 @@ KEY_ALPHABET = string.ascii_letters + string.digits
 KEY_LENGTH = 64
 EXPIRY_CHECK_SECONDS = 0.5
 SETTLE = "USDT"
+REJECT_REASON = "Reduce Only reject"
+"""The algo event's `rm` for a stop the matching engine refused (ccxt pro/binance.py:4455)."""
 
 _ALGO_STATUS = {
     OrderStatus.UNTRIGGERED: "NEW",
@@ -260,6 +262,8 @@ class BinanceUserStreams:
                 first.append(self._algo_update(order, "TRIGGERED", now))
             placed = first if status in ("NEW", "TRIGGERING", "TRIGGERED") else last
             placed.append(self._algo_update(order, status, now))
+            if status == "REJECTED":
+                last.append(self._trigger_reject(order, now))
             seen.orders[order.order_id] = (status, order.filled_qty, order.cum_quote)
 
     def _trades(self, seen: _Published, now: int, first: list[dict[str, Any]]) -> bool:
@@ -402,9 +406,17 @@ class BinanceUserStreams:
             "R": order.reduce_only,
             "tt": order.triggered_ms or 0,
             "gtd": 0,
-            "rm": "Reduce Only reject" if status == "REJECTED" else "",
+            "rm": REJECT_REASON if status == "REJECTED" else "",
         }
         return {"e": "ALGO_UPDATE", "T": now, "E": now, "o": body}
+
+    @staticmethod
+    def _trigger_reject(order: Order, now: int) -> dict[str, Any]:
+        """Event: Conditional_Order_Trigger_Reject ("when a triggered TP/SL order got rejected"):
+        `{"e","E","T","or":{"s","i","r"}}`. `i` is the order the trigger placed (the doc says orderId, not
+        algoId; which one is unverified), `r` the algo event's `rm`."""
+        body = {"s": order.symbol, "i": order.child_id or order.order_id, "r": REJECT_REASON}
+        return {"e": "CONDITIONAL_ORDER_TRIGGER_REJECT", "E": now, "T": now, "or": body}
 
     def _account_update(
         self, reason: str, change: Decimal, symbols: list[str], account: Account, now: int

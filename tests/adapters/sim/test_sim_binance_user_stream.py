@@ -179,6 +179,34 @@ async def test_a_triggered_stop_sends_its_algo_states_then_the_executed_orders_t
     assert account["a"]["P"][0]["pa"] == "0"
 
 
+async def test_a_stop_refused_after_its_trigger_sends_rejected_and_the_trigger_reject_event(
+    raw: RawStream, binance: Any, control_b: Control
+) -> None:
+    await binance.create_order(SYMBOL, "market", "buy", 0.01, None, {"newClientOrderId": "e-2"})
+    await raw.until("ACCOUNT_UPDATE")
+    await control_b.fault(
+        action="reject_after_trigger", method="POST", path="/fapi/v1/algoOrder", match={"clientAlgoId": "s-2"}
+    )
+    await binance.create_order(
+        SYMBOL,
+        "market",
+        "sell",
+        0.01,
+        None,
+        {"stopLossPrice": 59000, "reduceOnly": True, "clientOrderId": "s-2"},
+    )
+    await raw.until("NEW")
+    await control_b.mark("BTCUSDT", "58900")
+    events = await raw.until("CONDITIONAL_ORDER_TRIGGER_REJECT")
+    rejected = [e for e in events if e["e"] == "ALGO_UPDATE" and e["o"]["X"] == "REJECTED"]
+    assert len(rejected) == 1 and rejected[0]["o"]["rm"] == "Reduce Only reject"
+    reject = events[-1]
+    child = rejected[0]["o"]["ai"] or None
+    assert reject["or"]["s"] == "BTCUSDT" and reject["or"]["r"] == "Reduce Only reject"
+    expired = [e for e in events if e["e"] == "ORDER_TRADE_UPDATE" and e["o"]["c"] == "s-2"]
+    assert reject["or"]["i"] == expired[0]["o"]["i"] and child is None  # the order it placed, never filled
+
+
 async def test_a_cancelled_order_and_a_funding_payment_are_streamed(
     raw: RawStream, binance: Any, control_b: Control, binance_sim: tuple[SimServer, str]
 ) -> None:
