@@ -50,7 +50,13 @@ PERCENT_PRICE_UP = Decimal("1.0500")
 """The PERCENT_PRICE filter every symbol publishes and the simulator enforces (narrower than the 0.85–1.15 of
 Binance's documented example: the harsher reading)."""
 MATCHING_ENGINE_PATHS = frozenset(
-    {"/fapi/v1/order", ALGO_ORDER_PATH, "/fapi/v1/allOpenOrders", "/fapi/v1/algoOpenOrders"}
+    {
+        "/fapi/v1/order",
+        "/fapi/v1/batchOrders",
+        ALGO_ORDER_PATH,
+        "/fapi/v1/allOpenOrders",
+        "/fapi/v1/algoOpenOrders",
+    }
 )
 
 _REJECT_CODES: dict[Reject, int] = {
@@ -78,6 +84,13 @@ _REJECT_CODES: dict[Reject, int] = {
     Reject.STOP_LOSS_WRONG_SIDE: -1102,
     Reject.TAKE_PROFIT_WRONG_SIDE: -1102,
     Reject.STOP_REJECTED: -4045,
+    Reject.AMEND_NOT_LIMIT: -1116,
+    Reject.AMEND_UNCHANGED: -5027,
+    Reject.AMEND_LIMIT: -5026,
+    Reject.MARGIN_NO_POSITION: -4054,
+    Reject.MARGIN_AMOUNT_INVALID: -4055,
+    Reject.MARGIN_ADD_INSUFFICIENT: -4050,
+    Reject.MARGIN_REDUCE_INSUFFICIENT: -4051,
 }
 
 _ALGO_STATUS: dict[OrderStatus, str] = {
@@ -782,15 +795,21 @@ class BinanceDialect:
         )
 
     def create_order(self, wire: WireRequest, account: Account) -> Any:
-        request = self._order_request(wire.params, account, algo=False)
+        return self.new_order(wire.params, account)
+
+    def new_order(self, params: dict[str, Any], account: Account) -> dict[str, Any]:
+        """New Order, alone or as a leg of Place Multiple Orders."""
+        request = self._order_request(params, account, algo=False)
         self._within_percent_price(request)
         self._reduce_only_room(request, account)
         order = self.engine.place(account, request)
-        if str(wire.params.get("newOrderRespType", "ACK")).upper() != "RESULT":
+        if str(params.get("newOrderRespType", "ACK")).upper() != "RESULT":
             return self.ack_json(order)
         return self.order_json(order)
 
-    def _reduce_only_room(self, request: OrderRequest, account: Account) -> None:
+    def _reduce_only_room(
+        self, request: OrderRequest, account: Account, *, excluding: int | None = None
+    ) -> None:
         """Open reduce-only orders count against the position: a reduce-only order that, with the resting
         reduce-only LIMIT orders on its side, exceeds the position is -4118 "ReduceOnly Order Failed. Please
         check your existing position and open orders." (xLydianSoftware/Qubx#386, live; ccxt
@@ -805,7 +824,7 @@ class BinanceDialect:
             (
                 order.remaining
                 for order in self.engine.open_orders(account, symbol, conditional=False)
-                if order.reduce_only and order.side is request.side
+                if order.reduce_only and order.side is request.side and order.order_id != excluding
             ),
             Decimal(0),
         )

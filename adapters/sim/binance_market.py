@@ -1,9 +1,9 @@
 """Binance USDⓈ-M market data and account settings that ccxt-based bots read (issue #10 item 13).
 
-Candles, the order book, 24-hour tickers, public trades, open interest, trading fees, the account
-configuration and the Multi-Assets mode, in the shapes ccxt 4.5.90 parses (docs/simulator.md, "What
-ccxt-based bots call", cites each). Everything comes from the engine's state and the candle book; nothing
-here changes the engine.
+Candles (last, mark, index, premium index), the order book and its RPI form, 24-hour tickers, public and old
+trades, open interest, trading fees, the account configuration, the Multi-Assets mode and the system status,
+in the shapes ccxt 4.5.90 parses (docs/simulator.md, "What ccxt-based bots call", cites each). Everything
+comes from the engine's state and the candle book; nothing here changes the engine.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.sim.binance import BinanceDialect, _int, error
+from adapters.sim.binance import API_KEY_HEADER, BinanceDialect, Handler, _int, error
 from adapters.sim.book import book_sides
 from adapters.sim.candles import MINUTE_MS, Bar, CandleBook, public_tape, taker_bought
 from adapters.sim.config import Instrument, SimConfig
@@ -43,6 +43,11 @@ WEEK_OFFSET_MS = 4 * DAY_MS  # weekly candles open on Monday 00:00 UTC; 1970-01-
 OPEN_INTEREST_PERIODS = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")
 OPEN_INTEREST_KEPT_MS = 30 * DAY_MS
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+RPI_DEPTH_LIMITS = (1000,)
+"""RPI Order Book (`/fapi/v1/rpiDepth`): limit 1000 only."""
+HISTORICAL_TRADES_DEFAULT = 100
+HISTORICAL_TRADES_MAX = 500
+"""Old Trades Lookup (`/fapi/v1/historicalTrades`): `limit` default 100, at most 500."""
 KLINE_LIMIT_MAX = 1500
 TRADES_LIMIT_MAX = 1000
 AGG_TRADES_SPAN_MS = 3_600_000
@@ -72,7 +77,10 @@ class BinanceMarket:
             ("/fapi/v1/klines", lambda wire: self.klines(wire, mark=False)),
             ("/fapi/v1/markPriceKlines", lambda wire: self.klines(wire, mark=True)),
             ("/fapi/v1/indexPriceKlines", lambda wire: self.klines(wire, mark=True, by_pair=True)),
-            ("/fapi/v1/depth", self.depth),
+            ("/fapi/v1/premiumIndexKlines", self.premium_index_klines),
+            ("/fapi/v1/depth", lambda wire: self.depth(wire, legal=DEPTH_LIMITS, default=500)),
+            ("/fapi/v1/rpiDepth", lambda wire: self.depth(wire, legal=RPI_DEPTH_LIMITS, default=1000)),
+            ("/sapi/v1/system/status", lambda wire: {"status": 0, "msg": "normal"}),
             ("/fapi/v1/ticker/24hr", self.ticker_24hr),
             ("/fapi/v2/ticker/price", self.dialect.ticker_price),
             ("/fapi/v1/trades", self.trades),
@@ -88,6 +96,7 @@ class BinanceMarket:
         ]
         for path, public_fn in public:
             app.router.add_route("GET", path, self.dialect._public(public_fn))
+        app.router.add_route("GET", "/fapi/v1/historicalTrades", self._keyed(self.historical_trades))
         for method, path, private_fn in private:
             app.router.add_route(method, path, self.dialect._private(private_fn))
 
@@ -150,13 +159,23 @@ class BinanceMarket:
 
     # ----------------------------------------------------------------- book and tickers
 
-    def depth(self, wire: WireRequest) -> Any:
-        """The ladder of adapters/sim/book.py; `limit` one of Binance's legal values."""
+    def premium_index_klines(self, wire: WireRequest) -> Any:
+        """Premium index candles: the mark candles' times with every price "0". The simulator's index is the
+        mark and its book straddles the mark (bid below, ask above), so the premium index (impact prices
+        against the index) is zero throughout."""
+        rows = self.klines(wire, mark=True)
+        return [[row[0], "0", "0", "0", "0", "0", row[6], "0", row[8], "0", "0", "0"] for row in rows]
+
+    def depth(self, wire: WireRequest, *, legal: tuple[int, ...], default: int) -> Any:
+        """The ladder of adapters/sim/book.py; `limit` one of Binance's legal values. The RPI book is the
+        same ladder: the simulator has no RPI orders."""
         inst = self._instrument(wire.params)
-        limit = _int(wire.params, "limit") or 500
-        if limit not in DEPTH_LIMITS:
-            legal = ", ".join(str(n) for n in DEPTH_LIMITS)
-            raise error(-1100, f"Illegal characters found in parameter 'limit'; legal range is '{legal}'.")
+        limit = _int(wire.params, "limit") or default
+        if limit not in legal:
+            legal_text = ", ".join(str(n) for n in legal)
+            raise error(
+                -1100, f"Illegal characters found in parameter 'limit'; legal range is '{legal_text}'."
+            )
         now = self.engine.clock.now_ms()
         return {"lastUpdateId": now, "E": now, "T": now, **book_sides(self.engine, self.config, inst, limit)}
 
@@ -196,17 +215,41 @@ class BinanceMarket:
     def trades(self, wire: WireRequest) -> Any:
         inst = self._instrument(wire.params)
         limit = _limit(wire.params, default=500, most=TRADES_LIMIT_MAX)
-        return [
-            {
-                "id": f.trade_id,
-                "price": fmt(f.price),
-                "qty": fmt(f.qty),
-                "quoteQty": fmt(f.quote_qty),
-                "time": f.time_ms,
-                "isBuyerMaker": not taker_bought(f),
-            }
-            for f in public_tape(self.engine, inst.symbol)[-limit:]
-        ]
+        return [self._trade_row(f) for f in public_tape(self.engine, inst.symbol)[-limit:]]
+
+    def _keyed(self, fn: Callable[[WireRequest], Any]) -> Handler:
+        """A MARKET_DATA route: the API key header must name a key (-2014 / -2015), no signature."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            api_key = request.headers.get(API_KEY_HEADER)
+            if not api_key:
+                return error(-2014, "API-key format invalid.", status=401).response()
+            if api_key not in self.dialect.secrets:
+                return error(-2015, "Invalid API-key, IP, or permissions for action.", status=401).response()
+            return await self.dialect._public(fn)(request)
+
+        return handle
+
+    def historical_trades(self, wire: WireRequest) -> Any:
+        """Old Trades Lookup: the public tape from `fromId` (else the most recent), `limit` default 100, at
+        most 500; the rows of `/fapi/v1/trades`."""
+        inst = self._instrument(wire.params)
+        limit = _limit(wire.params, default=HISTORICAL_TRADES_DEFAULT, most=HISTORICAL_TRADES_MAX)
+        from_id = _int(wire.params, "fromId")
+        tape = public_tape(self.engine, inst.symbol)
+        chosen = [f for f in tape if f.trade_id >= from_id][:limit] if from_id is not None else tape[-limit:]
+        return [self._trade_row(f) for f in chosen]
+
+    @staticmethod
+    def _trade_row(fill: Fill) -> dict[str, Any]:
+        return {
+            "id": fill.trade_id,
+            "price": fmt(fill.price),
+            "qty": fmt(fill.qty),
+            "quoteQty": fmt(fill.quote_qty),
+            "time": fill.time_ms,
+            "isBuyerMaker": not taker_bought(fill),
+        }
 
     def agg_trades(self, wire: WireRequest) -> Any:
         """Each fill is its own aggregate; `startTime`..`endTime` spans less than an hour (-1127)."""

@@ -22,6 +22,7 @@ from adapters.sim.model import (
     FundingEvent,
     Income,
     IncomeType,
+    MarginChange,
     Order,
     OrderRequest,
     OrderSide,
@@ -41,6 +42,8 @@ LIQUIDATION_CLIENT_PREFIX = "autoclose-"
 DAY_MS = 86_400_000
 UNFILLED_RETENTION_MS = 3 * DAY_MS
 RETENTION_MS = 90 * DAY_MS
+MAX_AMENDMENTS = 10_000
+"""Binance Modify Order: "Each order can be modified up to 10000 times" (-5026 after that)."""
 """Binance Query Order / Query Algo Order (and allOrders / allAlgoOrders): "These orders will not be found:
 order status is CANCELED or EXPIRED AND order has NO filled trade AND created time + 3 days < current time;
 order create time + 90 days < current time" (docs/exchange-facts.md §4)."""
@@ -500,6 +503,90 @@ class Engine:
         order.status = OrderStatus.CANCELED
         order.updated_ms = self.clock.now_ms()
         return order
+
+    def amend(self, account: Account, order: Order, qty: Decimal, price: Decimal) -> Order:
+        """Modify Order: a resting LIMIT order gets a new quantity and price and keeps its ids.
+
+        Binance Modify Order (USDⓈ-M): a new quantity or price that fails a filter is refused and the order
+        stays; a partially filled order whose new quantity is at most its filled quantity, and a GTX order
+        the new price would execute, are cancelled; otherwise the order is re-queued, and a price that
+        crosses the book executes as a taker now. Every placement rule applies to the new values
+        (reduce-only, notional, position limit, margin), with the order's own reservation released.
+        """
+        if order.type is not OrderType.LIMIT:
+            raise EngineReject(Reject.AMEND_NOT_LIMIT, "Only LIMIT orders can be modified.")
+        if not order.status.is_open:
+            raise EngineReject(Reject.ORDER_NOT_FOUND, "Order does not exist.")
+        if qty == order.qty and price == order.price:
+            raise EngineReject(Reject.AMEND_UNCHANGED, "No need to modify the order.")
+        if order.amendments >= MAX_AMENDMENTS:
+            raise EngineReject(Reject.AMEND_LIMIT, "Exceed maximum modify order limit.")
+        inst = self.instruments[order.symbol]
+        self._validate_qty(inst, qty)
+        _check_tick(inst, price)
+        now = self.clock.now_ms()
+        taker = self._taker_price(inst, order.side)
+        crosses = price >= taker if order.side is OrderSide.BUY else price <= taker
+        if qty <= order.filled_qty or (crosses and order.time_in_force is TimeInForce.GTX):
+            order.status = OrderStatus.CANCELED
+            order.updated_ms = now
+            return order
+        status = order.status
+        order.status = OrderStatus.CANCELED  # its id and reservation do not count against itself
+        try:
+            self._validate(account, inst, self._amended_request(order, qty, price))
+        finally:
+            order.status = status
+        order.qty, order.price = qty, price
+        order.amendments += 1
+        order.updated_ms = now
+        if crosses:
+            fill_price = min(taker, price) if order.side is OrderSide.BUY else max(taker, price)
+            self._fill(
+                account, order, order.remaining, self._slipped(inst, order.side, fill_price), maker=False
+            )
+        return order
+
+    @staticmethod
+    def _amended_request(order: Order, qty: Decimal, price: Decimal) -> OrderRequest:
+        return OrderRequest(
+            symbol=order.symbol,
+            side=order.side,
+            type=order.type,
+            qty=qty,
+            client_id=order.client_id,
+            price=price,
+            time_in_force=order.time_in_force,
+            reduce_only=order.reduce_only,
+        )
+
+    def adjust_margin(self, account: Account, symbol: str, amount: Decimal, *, add: bool) -> MarginChange:
+        """Move margin into or out of an isolated position, which moves its liquidation price.
+
+        Binance Modify Isolated Position Margin: only for an isolated position that exists (-4054
+        "Cannot add position margin: position is 0."), a positive amount (-4055); an addition comes out of
+        the available balance (-4050), a reduction may leave no less than the position's initial margin at
+        the mark, unrealized losses counted and profits not (-4051; how much Binance lets go is not
+        documented: the harsher reading).
+        """
+        inst = self.instrument(symbol)
+        pos = account.position(inst.symbol)
+        if amount <= 0:
+            raise EngineReject(Reject.MARGIN_AMOUNT_INVALID, "Amount must be positive.")
+        if not pos.qty:
+            raise EngineReject(Reject.MARGIN_NO_POSITION, "Cannot add position margin: position is 0.")
+        if add:
+            if amount > self.available_balance(account):
+                raise EngineReject(Reject.MARGIN_ADD_INSUFFICIENT, "Cross balance insufficient.")
+            pos.margin += amount
+        else:
+            view = self.position_view(account, inst.symbol)
+            if pos.margin - amount + min(view.unrealized, Decimal(0)) < view.initial_margin:
+                raise EngineReject(Reject.MARGIN_REDUCE_INSUFFICIENT, "Isolated balance insufficient.")
+            pos.margin -= amount
+        change = MarginChange(inst.symbol, amount, add, self.clock.now_ms())
+        account.margin_changes.append(change)
+        return change
 
     def _placed_as(self, client_id: str) -> Iterator[Order]:
         for account in self.accounts.values():

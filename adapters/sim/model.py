@@ -128,6 +128,13 @@ class Reject(StrEnum):
     STOP_LOSS_WRONG_SIDE = "stop_loss_wrong_side"
     TAKE_PROFIT_WRONG_SIDE = "take_profit_wrong_side"
     STOP_REJECTED = "stop_rejected"
+    AMEND_NOT_LIMIT = "amend_not_limit"
+    AMEND_UNCHANGED = "amend_unchanged"
+    AMEND_LIMIT = "amend_limit"
+    MARGIN_NO_POSITION = "margin_no_position"
+    MARGIN_AMOUNT_INVALID = "margin_amount_invalid"
+    MARGIN_ADD_INSUFFICIENT = "margin_add_insufficient"
+    MARGIN_REDUCE_INSUFFICIENT = "margin_reduce_insufficient"
 
 
 class EngineReject(Exception):
@@ -194,6 +201,7 @@ class Order:
         False  # a `reject_after_trigger` fault: the matching engine refuses it on trigger
     )
     trigger_delay_ms: int = 0  # a `trigger_delay` fault: TRIGGERING this long before it executes
+    amendments: int = 0  # Modify Order: how often its price and quantity were changed
 
     def hidden(self, now_ms: int) -> bool:
         return now_ms < self.hidden_until_ms
@@ -266,6 +274,16 @@ class Income:
 
 
 @dataclass(frozen=True)
+class MarginChange:
+    """Margin moved by hand into (`added`) or out of an isolated position (Binance `positionMargin`)."""
+
+    symbol: str
+    amount: Decimal
+    added: bool
+    time_ms: int
+
+
+@dataclass(frozen=True)
 class FundingEvent:
     symbol: str
     time_ms: int
@@ -283,6 +301,7 @@ class Account:
     orders: dict[int, Order] = field(default_factory=dict)
     fills: list[Fill] = field(default_factory=list)
     income: list[Income] = field(default_factory=list)
+    margin_changes: list[MarginChange] = field(default_factory=list)
     hedged: set[str] = field(default_factory=set)
     """Symbols in hedged position mode (Phemex: per symbol, `switch-pos-mode-sync`); the rest are one-way."""
     dual_side: bool = False  # Binance hedge mode (`dualSidePosition`); the engine trades one-way only

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from adapters.sim import binance, phemex, ws_binance, ws_binance_user, ws_phemex, ws_phemex_user
 from adapters.sim.binance_market import BinanceMarket
+from adapters.sim.binance_trading import BinanceTrading
 from adapters.sim.candles import CandleBook
 from adapters.sim.clock import SimClock
 from adapters.sim.config import SimConfig
@@ -118,6 +119,7 @@ class SimServer:
             self.user_streams.add_routes(app)  # before the market streams: /ws/<listen key> is matched first
             ws_binance.BinanceMarketStreams(self.engine, self.faults).add_routes(app)
             BinanceMarket(self.dialect, self.candles, self.config).add_routes(app)
+            BinanceTrading(self.dialect).add_routes(app)
         elif isinstance(self.dialect, phemex.PhemexDialect):
             market = PhemexMarket(self.dialect, self.candles)
             market.add_routes(app)
