@@ -31,6 +31,7 @@ from adapters.sim.model import (
     fmt,
 )
 from adapters.sim.phemex_limits import PhemexLimits
+from adapters.sim.phemex_positions import closed_position_row, closed_terms
 from adapters.sim.wire import ApiError, WireRequest, flag, wire_of
 from executor.domain.account import MarginMode
 from executor.domain.money import NotANumber, to_decimal, to_int
@@ -237,6 +238,7 @@ class PhemexDialect:
             ("GET", "/exchange/order/v2/tradingList", self.trading_list),
             ("GET", "/api-data/g-futures/trades", self.trades),
             ("GET", "/api-data/g-futures/funding-fees", self.funding_fees),
+            ("GET", "/api-data/g-futures/closedPosition", self.closed_positions),
         ]
         for method, path, public_fn in public:
             app.router.add_route(method, path, self._public(public_fn))
@@ -849,6 +851,30 @@ class PhemexDialect:
         ]
         fills.sort(key=lambda f: f.trade_id, reverse=True)
         rows = [self.trade_history_json(account, f) for f in fills[offset : offset + limit]]
+        if self.config.phemex_envelope is PhemexEnvelope.LIST:
+            return self._ok(rows)
+        return {"code": 0, "msg": "OK", "data": {"rows": rows}}
+
+    def closed_positions(self, wire: WireRequest, account: Account) -> Any:
+        """`GET /api-data/g-futures/closedPosition?symbol=&currency=&offset=&limit=` (ph-docs "Query Closed
+        Positions"; ccxt `fetch_position_history`, `phemex.py:3801`): one row per position term with something
+        closed (`phemex_positions.py`), newest first; `limit` default 20, at most 200; neither symbol nor
+        currency: 30000. Envelope as by-order-id (`phemex_envelope`; ccxt's sample is the list)."""
+        params = wire.params
+        if params.get("symbol"):
+            symbols = [self._instrument(params).symbol]
+        elif params.get("currency"):
+            symbols = list(self.engine.instruments)
+        else:
+            raise error(30000, "Please double check input arguments")
+        limit = min(_int(params, "limit") or 20, TRADES_MAX_LIMIT)
+        offset = _int(params, "offset") or 0
+        terms = [t for symbol in symbols for t in closed_terms(account, symbol)]
+        terms.sort(key=lambda t: t.updated_ms, reverse=True)
+        rows = [
+            closed_position_row(t, self.engine.leverage_of(account, t.symbol))
+            for t in terms[offset : offset + limit]
+        ]
         if self.config.phemex_envelope is PhemexEnvelope.LIST:
             return self._ok(rows)
         return {"code": 0, "msg": "OK", "data": {"rows": rows}}

@@ -3,6 +3,7 @@ simulator does not serve answers a bare 404 and is recorded (issue #10, item 13)
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -52,3 +53,26 @@ async def test_a_route_the_simulator_does_not_serve_is_a_bare_404_and_is_recorde
         assert "code" not in await response.text()
     [entry] = [r for r in await control_p.requests() if r["path"] == "/g-positions/assign"]
     assert entry["status"] == 404
+
+
+async def test_fetch_position_history_lists_each_closed_position_term(
+    phemex_ex: Any, control_p: Control
+) -> None:
+    assert await phemex_ex.fetch_position_history(BTC) == []
+    await phemex_ex.create_order(BTC, "market", "buy", 0.02)
+    await control_p.mark("BTCUSDT", "61000")
+    await phemex_ex.create_order(BTC, "market", "sell", 0.02)
+    await phemex_ex.create_order(BTC, "market", "buy", 0.01)
+    await control_p.mark("BTCUSDT", "60000")
+    await phemex_ex.create_order(BTC, "market", "sell", 0.03)  # closes the long and opens a short
+    history = await phemex_ex.fetch_position_history(BTC)
+    # newest first; the short the last sell opened has closed nothing yet
+    assert [(p["side"], p["contracts"], p["entryPrice"], p["exitPrice"]) for p in history] == [
+        ("long", 0.01, 61000, 60000),
+        ("long", 0.02, 60000, 61000),
+    ]
+    fills = (await control_p.state())["accounts"]["sim-key"]["fills"]
+    fees = sum(Decimal(f["fee"]) for f in fills[:2])
+    first = history[1]
+    assert Decimal(str(first["realizedPnl"])) == Decimal(20) - fees
+    assert first["timestamp"] == fills[0]["time_ms"] and first["info"]["finished"] == "1"
