@@ -37,6 +37,26 @@ async def test_edit_order_amends_a_resting_limit_and_keeps_its_ids(
         await phemex_ex.edit_order(placed["id"], BTC, "limit", "buy", 0.03, 58500)
 
 
+async def test_edit_order_by_client_id_alone_is_refused_and_clordid_renames(phemex_ex: Any) -> None:
+    """ph-docs: `orderID` is required and `clOrdID` is the order's new client id; ccxt sends `clOrdID` in
+    place of `orderID` when given a client id."""
+    placed = await phemex_ex.create_order(BTC, "limit", "buy", 0.01, 59000, {"clientOrderId": "pe-old"})
+    with pytest.raises(ccxt.BadRequest, match="30000"):
+        await phemex_ex.edit_order(
+            placed["id"], BTC, "limit", "buy", 0.01, 58000, {"clientOrderId": "pe-old"}
+        )
+    renamed = await phemex_ex.privatePutGOrdersReplace(
+        {
+            "symbol": "BTCUSDT",
+            "orderID": placed["id"],
+            "priceRp": "58000",
+            "clOrdID": "pe-new",
+            "posSide": "Merged",
+        }
+    )
+    assert renamed["data"]["clOrdID"] == "pe-new" and renamed["data"]["orderID"] == placed["id"]
+
+
 async def test_edit_order_across_the_book_fills_at_the_book(phemex_ex: Any, control_p: Control) -> None:
     placed = await phemex_ex.create_order(BTC, "limit", "buy", 0.01, 59000)
     await phemex_ex.edit_order(placed["id"], BTC, "limit", "buy", 0.01, 60500)
