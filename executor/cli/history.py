@@ -305,7 +305,7 @@ PNL_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("fees", "fees", lambda v: money(Decimal(v))),
     ("funding", "funding", lambda v: money(Decimal(v))),
     ("avg win", "average_win", lambda v: money(Decimal(v))),
-    ("avg loss", "average_loss", lambda v: money(Decimal(v))),
+    ("avg loss", "average_loss", lambda v: money(-Decimal(v))),  # the mean of losses: its size
     ("PF", "profit_factor", lambda v: money(Decimal(v))),
     ("avg R", "average_r", lambda v: money(Decimal(v))),
     ("expectancy", "expectancy", lambda v: money(Decimal(v))),

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from executor.cli.common import config_option, configure_cli_logging, settings_or_exit
-from executor.domain.display import money, price, quantity
+from executor.domain.display import money, pnl_words, price, quantity
 from executor.domain.market import MarketFilters, grid_filters
 
 DAEMON_TIMEOUT_SECONDS = 2.0
@@ -202,11 +202,17 @@ def _day_line(day: dict[str, Any]) -> str:
     if day.get("start_of_day_equity") is None:
         return f"{head} · nothing booked yet (the daemon opens the day's ledger) · limit {limit}"
     return (
-        f"{head} · loss {_amount(day.get('loss'))} of limit {limit} ({day.get('loss_basis')} basis)"
+        f"{head} · {_day_result(day.get('loss'))} against a loss limit of {limit}"
+        f" ({day.get('loss_basis')} basis)"
         f" · realized {_amount(day.get('realized_pnl'))}, fees {_amount(day.get('fees'))},"
         f" funding {_amount(day.get('funding'))}"
         f" · start-of-day equity {_amount(day.get('start_of_day_equity'))}"
     )
+
+
+def _day_result(loss: str | None) -> str:
+    """The day's loss (positive: lost) in words: `loss 125.00`, or `profit 3.46` on a day that gained."""
+    return "loss ?" if loss is None else pnl_words(-Decimal(loss))
 
 
 def _configured_limit(day: dict[str, Any]) -> str:

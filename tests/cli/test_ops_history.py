@@ -132,7 +132,7 @@ def test_with_the_daemons_markets_prices_show_on_the_tick_and_quantities_on_the_
     assert still_open[5:] == ["10", "3x", "150.02", "145.00", "51.68", "—"]
 
 
-async def test_pnl_prints_the_total_and_one_row_per_strategy_and_json_keeps_exact_decimals(
+async def test_pnl_prints_the_total_and_one_row_per_strategy_an_average_loss_as_its_size_json_exact(
     database: str,
 ) -> None:
     ran = await cli("pnl", "--by", "strategy", database=database)
@@ -145,9 +145,12 @@ async def test_pnl_prints_the_total_and_one_row_per_strategy_and_json_keeps_exac
     breakout, meanrev, total = (line.split() for line in lines[2:5])
     assert breakout[:4] == ["breakout", "2", "100.00%", "65.47"]
     assert meanrev[:4] == ["meanrev", "1", "0.00%", "-32.18"] and meanrev[6] == "—"  # no win to average
-    assert total[:4] == ["total", "3", "66.67%", "33.29"] and total[-1] == "32.18"
+    # the average loss is the size of a loss under a column named as one, never a negative loss
+    assert meanrev[7] == "32.18" and breakout[7] == "—"
+    assert total[:4] == ["total", "3", "66.67%", "33.29"] and total[7] == "32.18" and total[-1] == "32.18"
 
     ran = await cli("pnl", "--daily", "--json", database=database)
     report = json.loads(ran.stdout)
     assert D(report["total"]["pnl"]) == sum((t.pnl for t in TRADES), D(0))
+    assert D(report["total"]["average_loss"]) == TRADES[1].pnl < 0  # JSON: the exact, signed PnL
     assert [row["period"] for row in report["rows"]] == ["2026-06-01", "2026-06-02"]

@@ -185,7 +185,7 @@ async def test_status_reads_the_database_when_no_daemon_answers(
     assert code == 3, err  # the report is printed; the code tells a script no daemon answered
     assert "daemon     NOT RUNNING: no answer at http://127.0.0.1:" in out
     assert "breaker    TRIPPED since" in out and "daily loss 310 (equity) reached the limit 300" in out
-    assert "loss 125.00 of limit 300.00 (realized basis)" in out
+    assert "loss 125.00 against a loss limit of 300.00 (realized basis)" in out
     assert "realized -120.50, fees 4.25, funding -0.25 · start-of-day equity 10,000.00" in out
     assert "equity     unknown" in out
     assert "SOL/USDT:USDT long 14 @ 150.02 · 5x · stop 145.00 (order open)" in out
@@ -228,7 +228,8 @@ async def test_status_asks_the_running_daemon_first(store: Store, migrated_datab
     }
     assert report["equity"] == "9690" and report["day"]["loss"] == "310"
     assert human[0] == 0 and f"daemon     running at {server.url}/status" in human[1]
-    assert "equity     9,690.00" in human[1] and "loss 310.00 of limit 300.00 (equity basis)" in human[1]
+    assert "equity     9,690.00" in human[1]
+    assert "loss 310.00 against a loss limit of 300.00 (equity basis)" in human[1]
 
 
 @SQLITE_ONLY
@@ -273,7 +274,7 @@ async def test_status_sends_the_configured_secret_to_a_daemon_that_requires_it(
     assert daemon["source"] == "database" and "HTTP 401: set EXECUTOR__INGRESS__SECRET" in daemon["note"]
 
 
-def test_with_the_daemons_markets_status_shows_prices_to_the_tick_quantities_to_the_step_money_to_cents() -> (
+def test_status_shows_prices_to_the_tick_quantities_to_the_step_money_to_cents_and_a_gain_as_a_profit() -> (
     None
 ):
     from executor.cli.status import render
@@ -315,7 +316,9 @@ def test_with_the_daemons_markets_status_shows_prices_to_the_tick_quantities_to_
         "markets": {"SOL/USDT:USDT": {"price_tick": "0.010", "amount_step": "1"}},
     }
     out = "\n".join(render(report))
-    assert "loss -3.46 of limit 300.00" in out and "equity     10,003.46" in out
+    # the day's loss is -3.456: a gain, said as a profit, never as a negative loss
+    assert "profit 3.46 against a loss limit of 300.00" in out and "loss -" not in out
+    assert "equity     10,003.46" in out
     assert "#1 SOL/USDT:USDT long 14 @ 149.98 · 5x · stop 145.00 (order open)" in out
     assert "mark 150.00, unrealized -0.26" in out  # half up, a loss with its minus
     assert "stop_market sell 14 trigger 145.00 · open" in out
