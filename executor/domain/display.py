@@ -59,7 +59,11 @@ def to_tick(value: Decimal, tick: Decimal | None) -> str:
 
 def quantity(value: Decimal, filters: MarketFilters | None) -> str:
     """Down to the market's step, like every quantity the daemon sends; unknown market: as given."""
-    if filters is None or filters.amount_step <= 0:
+    return to_step(value, filters.amount_step if filters is not None else None)
+
+
+def to_step(value: Decimal, step: Decimal | None) -> str:
+    """A quantity down to `step`; no step known: as given."""
+    if step is None or step <= 0:
         return f"{value.normalize():f}"
-    step = filters.amount_step
     return f"{floor_to_step(value, step).quantize(_decimals_of(step)):f}"

@@ -31,6 +31,7 @@ from executor.execution.operator import OPERATOR_SOURCE, current_pause
 from executor.execution.orders import intent
 from executor.execution.positions import PositionKeeper
 from executor.execution.snapshots import risk_account, risk_market, risk_signal
+from executor.observability.console import market_grid
 from executor.observability.logging import get_logger
 from executor.ports.errors import AmbiguousWriteError, ExchangeError
 from executor.ports.exchange import ORDER_DEPARTURES, urgent_reads
@@ -279,6 +280,7 @@ class Trader:
         if equity is not None:
             ctx.book.announce(ended, equity)
         ctx.metrics.decisions.labels(reason=decision.reason.value if decision.reason else "accepted").inc()
+        filters = None if isinstance(gathered, Decision) else gathered[0].filters
         log.info(
             "decision",
             accepted=decision.accepted,
@@ -286,13 +288,12 @@ class Trader:
             message=decision.message,
             qty=str(decision.qty) if decision.qty is not None else None,
             leverage=decision.leverage,
+            **market_grid(filters),
         )
         if decision.accepted:
             crash_point(CrashPoint.DECISION_STORED)
-            assert symbol is not None and signal.side is not None and not isinstance(gathered, Decision)
-            filters = gathered[0].filters
-            tick = filters.price_tick if filters else None
-            await self._send(row, signal, symbol, decision, orders, stale, tick)
+            assert symbol is not None and signal.side is not None
+            await self._send(row, signal, symbol, decision, orders, stale, filters)
 
     async def _exchange_inputs(
         self, signal: Instruction, symbol: str | None
@@ -416,7 +417,7 @@ class Trader:
         decision: Decision,
         orders: list[OrderRow],
         stale: list[OrderRow],
-        price_tick: Decimal | None,
+        filters: exchange_market.MarketFilters | None,
     ) -> None:
         """`stale`: legs of closed positions on the symbol, read with the decision, cancelled first."""
         ctx = self.ctx
@@ -462,7 +463,7 @@ class Trader:
             ORDER_DEPARTURES.reset(token)
             if departures:  # observed once the entry has gone: to its departure, throttle waits included
                 ctx.metrics.signal_to_wire.observe(max(0.0, departures[0] - row.received_at.timestamp()))
-        await self._record_entry(signal, decision, orders, result, price_tick)
+        await self._record_entry(signal, decision, orders, result, filters)
 
     async def _mark(self, rows: list[OrderRow], state: OrderState, note: str) -> None:
         now = self.ctx.now()
@@ -479,7 +480,7 @@ class Trader:
         decision: Decision,
         orders: list[OrderRow],
         result: ProtectedEntry,
-        price_tick: Decimal | None,
+        filters: exchange_market.MarketFilters | None,
     ) -> None:
         ctx = self.ctx
         now = ctx.now()
@@ -502,7 +503,7 @@ class Trader:
             fill_price=str(entry.average_price) if entry.average_price is not None else None,
             slippage=_slippage(signal, decision, entry.average_price),
             stop_price=str(decision.stop),
-            price_tick=str(price_tick) if price_tick is not None else None,
+            **market_grid(filters),
             stop=stop.exchange_id if stop else None,
             stop_error=result.stop_error,
         )

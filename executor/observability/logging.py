@@ -2,7 +2,8 @@
 
 Redaction runs on the final rendered line, after exceptions and tracebacks have been formatted, so a
 secret that reached an exception message is caught too. Standard-library loggers (uvicorn, alembic,
-ccxt, asyncio) are routed through the same pipeline. On the console, money fields read with 2 decimals.
+ccxt, asyncio) are routed through the same pipeline. On the console, numbers read as people read them
+(executor/observability/console.py); JSON lines keep the exact values.
 """
 
 from __future__ import annotations
@@ -11,22 +12,15 @@ import json
 import logging
 import sys
 from collections.abc import Iterable, MutableMapping
-from decimal import Decimal, InvalidOperation
 from typing import Any, TextIO
 
 import structlog
 
-from executor.domain.display import money, to_tick
 from executor.domain.redaction import redact_urls
+from executor.observability.console import readable_numbers
 from executor.observability.repeats import RepeatLimiter
 
 REDACTED = "[REDACTED]"
-MONEY_FIELDS = frozenset(
-    {"pnl", "fees", "funding", "realized_pnl", "unrealized_pnl", "equity", "loss", "limit", "risk", "amount"}
-)
-"""Log fields holding money: the console shows them with 2 decimals (JSON lines keep the exact value)."""
-PRICE_FIELDS = frozenset({"reference_price", "order_price", "fill_price", "stop_price", "exit_price"})
-"""Log fields holding a price: the console shows them to the line's `price_tick` when it carries one."""
 
 
 class SecretRedactor:
@@ -60,33 +54,6 @@ def _redacting(renderer: Any) -> Any:
     return render
 
 
-def _readable_money(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Console only: money fields as people read them (executor/domain/display.py), a loss with its minus."""
-    for key in MONEY_FIELDS & event.keys():
-        value = event[key]
-        if isinstance(value, str | Decimal):
-            try:
-                event[key] = money(Decimal(value))
-            except (InvalidOperation, ValueError):
-                continue
-    return event
-
-
-def _readable_prices(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Console only: prices to the market's tick when the line names it (an average fill is not on it)."""
-    tick = event.pop("price_tick", None)
-    if tick is None:
-        return event
-    for key in PRICE_FIELDS & event.keys():
-        value = event[key]
-        if isinstance(value, str | Decimal):
-            try:
-                event[key] = to_tick(Decimal(value), Decimal(tick))
-            except (InvalidOperation, ValueError):
-                continue
-    return event
-
-
 def configure_logging(
     *,
     level: str = "info",
@@ -117,7 +84,7 @@ def configure_logging(
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            *([] if as_json else [_readable_money, _readable_prices]),
+            *([] if as_json else [readable_numbers]),
             _redacting(renderer),
         ],
     )

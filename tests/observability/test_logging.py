@@ -117,16 +117,47 @@ def test_the_console_shows_money_with_2_decimals_and_json_lines_keep_the_exact_v
     assert json.loads(out.getvalue())["pnl"] == "-44.0795"
 
 
-def test_the_console_shows_prices_to_the_tick_the_line_names_and_json_lines_keep_the_exact_value() -> None:
-    fields = {"fill_price": "150.1234567", "stop_price": "147.0", "price_tick": "0.01", "filled": "0.123"}
+def test_the_console_shows_prices_to_the_tick_and_quantities_to_the_step_the_line_names() -> None:
+    fields = {
+        "fill_price": "150.1234567",
+        "stop_price": "147.0",
+        "slippage": "0.0216667",
+        "filled": "14.9",
+        "price_tick": "0.010",
+        "amount_step": "1",
+    }
     out = io.StringIO()
     configure_logging(fmt="console", stream=out)
     get_logger("test").info("entry_placed", **fields)
     line = out.getvalue()
-    assert "fill_price=150.12" in line and "stop_price=147.00" in line and "filled=0.123" in line, line
-    assert "price_tick" not in line
+    assert "fill_price=150.12" in line and "stop_price=147.00" in line and "slippage=0.02" in line, line
+    assert "filled=14 " in line  # down to the step, as every quantity sent is
+    assert "price_tick" not in line and "amount_step" not in line
 
     out = io.StringIO()
     configure_logging(fmt="json", stream=out)
     get_logger("test").info("entry_placed", **fields)
-    assert json.loads(out.getvalue())["fill_price"] == "150.1234567"
+    assert json.loads(out.getvalue()) | fields == json.loads(out.getvalue())  # exact, with the grid
+
+
+def test_without_the_market_the_console_shows_prices_and_quantities_as_given() -> None:
+    out = io.StringIO()
+    configure_logging(fmt="console", stream=out)
+    get_logger("test").info("alert", liquidation_price="136.2244", qty="0.123")
+    assert "liquidation_price=136.2244" in out.getvalue() and "qty=0.123" in out.getvalue()
+
+
+def test_the_console_says_a_negative_loss_as_a_profit_and_json_keeps_the_signed_value() -> None:
+    out = io.StringIO()
+    configure_logging(fmt="console", stream=out)
+    log = get_logger("test")
+    log.warning("breaker_resumed", loss_at_resume="-3.456")
+    log.warning("daily_loss_breach_pending_confirmation", loss="310.004", limit="300")
+    resumed, breach = out.getvalue().splitlines()
+    assert "loss_at_resume='profit 3.46'" in resumed and "-3.4" not in resumed
+    assert "loss=310.00" in breach and "limit=300.00" in breach
+
+    out = io.StringIO()
+    configure_logging(fmt="json", stream=out)
+    get_logger("test").warning("breaker_resumed", loss_at_resume="-3.456")
+    assert json.loads(out.getvalue())["loss_at_resume"] == "-3.456"
