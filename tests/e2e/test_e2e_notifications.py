@@ -1,9 +1,11 @@
-"""A daemon against the simulator notifies an entry, its stop moved and its close through Apprise's
-generic JSON scheme to a local receiver, each URL only the events its filter names; a market stream down and
-back, once each."""
+"""A daemon against the simulator notifies through Apprise's generic JSON scheme to a local receiver, each
+URL only the events its filter names: an entry, its stop moved, its close and a take profit; the breaker's
+trip and the next day's reset; a position it did not open and the reconciliation's halt over it; the
+operator's halt, resume, pause, unpause and close; a market stream down and back, once each."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -19,6 +21,7 @@ from harness.e2e import (
     flat_view,
     market_signal,
     protected_view,
+    seconds_past_next_utc_midnight,
 )
 
 pytestmark = pytest.mark.slow
@@ -41,6 +44,20 @@ async def stream_in(daemon: Daemon, state: str) -> bool:
 async def reconnected(daemon: Daemon, times: int) -> bool:
     _, body = await daemon.get("/ready")
     return bool(body.get("streams", {}).get("mark_price", {}).get("reconnects", 0) >= times)
+
+
+def events(sink: AlertSink) -> list[str]:
+    """The event of each notification the receiver took, in order (titles read `[main] EVENT [SYMBOL]`)."""
+    return [str(body["title"]).split()[1] for body in sink.answered]
+
+
+async def notified(sink: AlertSink, event: str) -> str:
+    """The first notification of `event` the receiver takes."""
+
+    async def found() -> list[str] | None:
+        return messages(sink, event) or None
+
+    return (await eventually(found, what=f"the {event} notification"))[0]
 
 
 async def test_an_entry_its_stop_moved_and_its_close_are_notified_with_readable_numbers(
@@ -217,3 +234,84 @@ async def test_a_stream_down_and_back_is_notified_once_each_however_often_it_rec
     assert trades.received == []
     assert [line["alert"] for line in daemon.logged("alert")] == ["stream_down"]
     assert code == 0 and error_lines(daemon) == []
+
+
+async def test_a_take_profit_filled_on_the_exchange_is_notified_as_a_take_profit_with_its_profit(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    async with AlertSink() as trades:
+        daemon = daemons(
+            sqlite_url, EXECUTOR__ALERTS__URLS=f'[{{url = "{trades.apprise_url}", events = ["trades"]}}]'
+        )
+        await daemon.start()
+        await daemon.ws_send([market_signal("notify-tp-1", take_profit="160")])
+        await eventually(lambda: protected_view(sim), what="the position with its stop and take profit")
+        await sim.mark("160")  # the take-profit order triggers on the simulator and fills
+        await eventually(lambda: flat_view(sim), what="flat after the take profit")
+        body = await notified(trades, "take_profit")
+        await daemon.sigterm()
+
+    db = await daemon.db()
+    [position] = db.closed_positions()
+    pnl = position.realized_pnl - position.fees + position.funding
+    assert pnl > 0
+    assert events(trades) == ["entry_filled", "take_profit"]  # not also as a plain position_closed
+    assert trades.answered[-1]["title"] == f"[main] take_profit {SYMBOL}"
+    lines = body.splitlines()
+    assert lines[0] == f"take profit filled: long {SYMBOL}"
+    assert {"exit: 160.00", f"PnL: profit {pnl:,.2f} USDT"} <= set(lines), lines
+    assert error_lines(daemon) == []
+
+
+BREAKER_LIMIT = {
+    "EXECUTOR__RISK__OVERRIDES__DAILY_LOSS__LIMIT_AMOUNT": "30",
+    "EXECUTOR__RISK__OVERRIDES__DAILY_LOSS__LIMIT_PCT": "false",
+}
+
+
+async def test_the_breakers_trip_and_its_reset_at_the_next_trading_day_are_notified(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    async with AlertSink() as breaker:
+        urls = f'[{{url = "{breaker.apprise_url}", events = ["breaker"]}}]'
+        daemon = daemons(sqlite_url, **BREAKER_LIMIT, EXECUTOR__ALERTS__URLS=urls)
+        await daemon.start()
+        await daemon.ws_send([market_signal("notify-breaker-1")])
+        await eventually(lambda: protected_view(sim), what="the position with its stop")
+        # 15 SOL long from 150: at 147.90 the open loss passes the limit of 30 before the stop at 147
+        await sim.mark("147.90")
+        tripped = await notified(breaker, "breaker_tripped")
+        await eventually(lambda: flat_view(sim), what="the breaker's flatten")
+
+        clock = await sim.advance(0)
+        await sim.advance(seconds_past_next_utc_midnight(clock["now_ms"]))
+        reset = await notified(breaker, "breaker_reset")
+        await daemon.sigterm()
+
+    assert events(breaker) == ["breaker_tripped", "breaker_reset"]
+    assert [body["type"] for body in breaker.answered] == ["failure", "success"]
+    assert "reached the limit 30" in tripped and "action: halt" in tripped.splitlines(), tripped
+    assert reset == "breaker reset: a new trading day"
+    assert error_lines(daemon) == []
+
+
+async def test_a_position_the_daemon_did_not_open_and_the_reconciliation_halt_over_it_are_notified(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    async with sim.ccxt() as exchange:
+        await exchange.create_order(SYMBOL, "market", "buy", 5)
+    async with AlertSink() as alerts:
+        daemon = daemons(
+            sqlite_url, EXECUTOR__ALERTS__URLS=f'[{{url = "{alerts.apprise_url}", events = ["alerts"]}}]'
+        )
+        await daemon.start()
+        foreign = await notified(alerts, "foreign_position")
+        unexplained = await notified(alerts, "unexplained_state")
+        await daemon.sigterm()
+
+    # the quantity as the exchange reports it (5.00), not on the step: the alert's text is made where it is
+    # raised, without the market's filters
+    assert re.fullmatch(rf"position long 5(\.0*)? {re.escape(SYMBOL)} was not opened by this daemon", foreign)
+    assert unexplained.startswith("reconciliation: ") and "was not opened by this daemon" in unexplained
+    assert {body["type"] for body in alerts.answered} == {"failure"}
+    assert set(events(alerts)) == {"foreign_position", "unexplained_state"}
