@@ -176,3 +176,31 @@ async def test_pause_over_http_survives_a_restart_and_close_over_http_and_close_
 async def flat_view_of(sim: Sim, symbol: str) -> Any:
     view = await sim.view(symbol)
     return view if view.position is None and view.orders == [] else None
+
+
+async def test_post_positions_close_closes_every_open_position_and_then_has_nothing_to_close(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url, EXECUTOR__INGRESS__SECRET=SECRET)
+    await daemon.start()
+    await daemon.post_signed(market_signal("all-sol-1"), SECRET)
+    await daemon.post_signed(eth_signal("all-eth-1"), SECRET)
+    await eventually(lambda: protected_view(sim), what="the SOL position")
+    await eventually(lambda: protected_view(sim, ETH), what="the ETH position")
+
+    assert (await http_post(daemon, "/positions/close"))[0] == 401
+    code, body = await http_post(daemon, "/positions/close?by=ops-bot", secret=SECRET)
+
+    assert code == 202, body
+    assert sorted(item["symbol"] for item in body["queued"]) == sorted([SYMBOL, ETH]), body
+    await eventually(lambda: flat_view(sim), what="the SOL position closed")
+    await eventually(lambda: flat_view_of(sim, ETH), what="the ETH position closed")
+    db = await eventually(lambda: closed_db(daemon, 2), what="both trades booked")
+    assert unsettled_orders(db) == []
+    for item in body["queued"]:
+        explained = await daemon.explain(item["signal_id"])
+        kinds = {event["kind"]: event["data"] for event in explained["events"]}
+        assert kinds["operator.close"]["by"] == "http:ops-bot", kinds
+    code, body = await http_post(daemon, "/positions/close", secret=SECRET)
+    assert (code, body["queued"]) == (200, []), body
+    assert error_lines(daemon) == []

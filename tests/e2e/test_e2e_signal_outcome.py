@@ -13,7 +13,16 @@ import aiohttp
 import pytest
 import websockets
 
-from harness.e2e import SYMBOL, Daemon, DaemonFactory, Sim, eventually, market_signal, protected_view
+from harness.e2e import (
+    SYMBOL,
+    Daemon,
+    DaemonFactory,
+    Sim,
+    eventually,
+    flat_view,
+    market_signal,
+    protected_view,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -124,3 +133,46 @@ async def test_a_websocket_sender_gets_each_outcome_on_its_connection_an_open_ac
         "stop",
     }
     await eventually(lambda: protected_view(sim), what="the position with its stop")
+
+
+async def acknowledged_then_settled(
+    ws: websockets.ClientConnection, payload: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Send `payload` and read the connection until its acknowledgement and then its outcome arrived."""
+    await ws.send(json.dumps(payload))
+    acknowledgement: dict[str, Any] | None = None
+    while True:
+        async with asyncio.timeout(30):
+            message = json.loads(await ws.recv())
+        if message.get("signal_id") == payload["id"]:
+            acknowledgement = message
+        elif message.get("id") == payload["id"]:
+            assert acknowledgement is not None, f"the outcome came before the acknowledgement: {message}"
+            return acknowledgement, message
+
+
+async def test_a_websocket_sender_gets_the_result_of_a_move_stop_and_a_close_on_its_connection(
+    daemons: DaemonFactory, sim: Sim, sqlite_url: str
+) -> None:
+    daemon = daemons(sqlite_url)
+    await daemon.start()
+    async with websockets.connect(daemon.ws_url, open_timeout=5) as ws:
+        await acknowledged_then_settled(ws, market_signal("ws-life-open-1"))
+        await eventually(lambda: protected_view(sim), what="the position with its stop")
+        move = {"id": "ws-life-move-1", "action": "move_stop", "symbol": SYMBOL, "stop": "148"}
+        acknowledgement, moved = await acknowledged_then_settled(ws, move)
+        back = {"id": "ws-life-back-1", "action": "move_stop", "symbol": SYMBOL, "stop": "146"}
+        _, refused = await acknowledged_then_settled(ws, back)
+        close = {"id": "ws-life-close-1", "action": "close", "symbol": SYMBOL}
+        _, closed = await acknowledged_then_settled(ws, close)
+
+    assert acknowledgement["status"] == "queued", acknowledgement
+    assert (moved["status"], moved["accepted"]) == ("done", True), moved
+    assert moved["message"].startswith("stop moved from 147") and moved["message"].endswith(" to 148"), moved
+    assert set(moved) == {"id", "status", "accepted", "message"}  # not sized: no qty, leverage, entry, stop
+    # away from profit: refused, and said so on the sender's connection
+    assert (refused["status"], refused["accepted"]) == ("failed", False), refused
+    assert "is not toward profit" in refused["message"], refused
+    assert (closed["status"], closed["accepted"]) == ("done", True), closed
+    assert closed["message"] == f"closing {SYMBOL} at market", closed
+    await eventually(lambda: flat_view(sim), what="flat after the close")
