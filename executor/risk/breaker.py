@@ -80,6 +80,13 @@ def evaluate_daily_loss(
         return verdict(
             True, loss, limit, ("{} {} ({}) reached the limit {}", (what, measured, config.basis, limit))
         )
+    if measured < 0:  # a gain: said as one, never as a negative loss
+        return verdict(
+            False,
+            loss,
+            limit,
+            ("{} none: a gain of {} ({}), under the limit {}", (what, -measured, config.basis, limit)),
+        )
     return verdict(
         False, loss, limit, ("{} {} ({}) under the limit {}", (what, measured, config.basis, limit))
     )

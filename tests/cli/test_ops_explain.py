@@ -92,6 +92,23 @@ async def test_an_accepted_decision_is_told_step_by_step_with_its_orders(
     assert orders[3] == "position #1 open · SOL/USDT:USDT long 333 @ 150.02 · stop 149.90"
 
 
+async def test_on_a_day_that_gained_the_daily_loss_step_says_a_gain_never_a_negative_loss(
+    store: Store, migrated_database_url: str
+) -> None:
+    gained = {**SOL_LONG, "id": "sol-gained-1"}
+    decision = decide_scenario(scenario(gained, NOW, equity="10003.456"))
+    assert decision.accepted, decision.message
+    await store_decided_signal(store, gained, decision, NOW)
+
+    result = await invoke(["explain", "sol-gained-1"], cli_env(migrated_database_url))
+
+    assert result.exit_code == 0, result.output
+    [daily_loss] = [line for line in result.stdout.splitlines() if " daily_loss " in line]
+    assert daily_loss.endswith("· daily loss none: a gain of 3.456 (equity), under the limit 300.00"), (
+        daily_loss
+    )
+
+
 async def test_a_rejected_decision_gives_its_reason_message_and_the_steps_taken(
     store: Store, migrated_database_url: str
 ) -> None:
