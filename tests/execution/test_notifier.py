@@ -1,5 +1,6 @@
 """Notifications through Apprise's generic JSON scheme to a real local receiver: filters, retries, a receiver
-that never answers, and the shutdown drain."""
+that never answers, the shutdown drain, and alerts raised where the daemon raises them (in-process against
+the simulator, tests/support/flow.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ import asyncio
 import time
 from decimal import Decimal
 
+import pytest
 from structlog.testing import capture_logs
 
+from executor.domain.client_ids import client_order_id
+from executor.domain.enums import OrderKind
 from executor.domain.notices import GROUPS, AlertKind, Figure, Notice, NoticeEvent, Unit
 from executor.execution.alerts import Alerter
 from executor.execution.notifier import Notifier, Target
 from executor.observability.metrics import Metrics
+from executor.ports.errors import ExchangeError
 from harness.e2e import AlertSink, eventually
-from tests.support.flow import ACCOUNT
+from tests.support.flow import ACCOUNT, SOL, flow
 
 FILLED = Notice(
     NoticeEvent.ENTRY_FILLED,
@@ -168,3 +173,69 @@ async def test_the_alerter_drain_covers_the_notifier_and_the_legacy_webhook_toge
 
     assert webhook.kinds() == ["exchange_banned"]
     assert chat.titles() == [f"[{ACCOUNT}] exchange_banned"]
+
+
+# ------------------------------------------------------------------ alerts where the daemon raises them
+
+
+LONG_SOL = {"symbol": "SOLUSDT", "side": "long", "entry": {"type": "market"}, "stop": "140", "conviction": 8}
+
+
+async def test_an_exchange_ban_the_tracker_meets_reaches_the_receiver_as_exchange_banned(
+    sqlite_url: str,
+) -> None:
+    async with AlertSink() as sink:
+        notifier = quick(Target(sink.apprise_url, GROUPS["alerts"]))
+        notifier.start()
+        async with flow("binance", sqlite_url, notifier=notifier) as f:
+            await f.control("POST", "faults", {"action": "ban", "method": "GET", "path": "*", "count": 1})
+            with pytest.raises(ExchangeError):
+                await f.keeper.track()
+            banned = f.adapter.banned_until
+            await notifier.drain(5)
+
+    assert banned is not None
+    assert sink.titles() == [f"[{ACCOUNT}] exchange_banned"]
+    [body] = sink.answered
+    assert body["type"] == "failure" and f"banned_until: {banned.isoformat()}" in str(body["message"])
+
+
+async def test_a_close_the_exchange_does_not_carry_out_reaches_the_receiver_as_close_deferred(
+    sqlite_url: str,
+) -> None:
+    async with AlertSink() as sink:
+        notifier = quick(Target(sink.apprise_url, GROUPS["alerts"]))
+        notifier.start()
+        async with flow("binance", sqlite_url, notifier=notifier) as f:
+            await f.submit(id="deferred-open-1", **LONG_SOL)
+            await f.control(
+                "POST",
+                "faults",
+                {"action": "error_5xx", "method": "POST", "path": "/fapi/v1/order", "count": None},
+            )
+            await f.submit(id="deferred-close-1", action="close", symbol="SOLUSDT")
+            await notifier.drain(5)
+
+    # the close order's outcome stays unknown through the adapter's retries: the position is closed later
+    assert sink.titles() == [f"[{ACCOUNT}] close_deferred {SOL}"]
+    assert sink.answered[0]["message"] == "the close was not carried out yet; it is retried"
+
+
+async def test_an_entry_filled_past_what_r_carries_reaches_the_receiver_as_fill_risk_exceeded(
+    sqlite_url: str,
+) -> None:
+    async with AlertSink() as sink:
+        notifier = quick(Target(sink.apprise_url, GROUPS["alerts"]))
+        notifier.start()
+        async with flow("binance", sqlite_url, notifier=notifier) as f:
+            # the entry's IOC fills 1 % past the book (docs/simulator.md: no exchange does; the only way in)
+            match = {"newClientOrderId": client_order_id("fill-risk-1", OrderKind.ENTRY)}
+            fault = {"action": "fill_past_limit", "method": "*", "path": "/fapi/v1/order", "match": match}
+            await f.control("POST", "faults", fault | {"slip_bps": 100})
+            await f.submit(id="fill-risk-1", **LONG_SOL)
+            await notifier.drain(5)
+
+    assert sink.titles() == [f"[{ACCOUNT}] fill_risk_exceeded {SOL}"]
+    lines = str(sink.answered[0]["message"]).splitlines()
+    assert lines[0].startswith("the fill at "), lines
+    assert {line.split(":")[0] for line in lines[1:]} == {"risk", "limit", "excess_qty"}, lines

@@ -27,6 +27,7 @@ from executor.config.settings import ExecutionSettings
 from executor.execution.alerts import Alerter
 from executor.execution.breaker_guard import BreakerGuard
 from executor.execution.context import AccountContext
+from executor.execution.notifier import Notifier
 from executor.execution.positions import PositionKeeper
 from executor.execution.reconcile import Reconciler
 from executor.execution.trader import Trader
@@ -90,10 +91,12 @@ async def flow(
     sim_config: SimConfig | None = None,
     adapter_settings: AdapterSettings = FAST,
     execution: ExecutionSettings | None = None,
+    notifier: Notifier | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Flow]:
     """`overrides` change the risk profile; `sim_config` replaces the simulator's configured one;
-    `adapter_settings` the adapter's (market streams, for one); `execution` the daemon's intervals."""
+    `adapter_settings` the adapter's (market streams, for one); `execution` the daemon's intervals;
+    `notifier` (started by the caller) receives what the alerter notifies."""
     config = (sim_config or load_sim_config()).with_overrides(
         price_path=PricePathConfig(kind=PricePathKind.STATIC)
     )
@@ -106,7 +109,7 @@ async def flow(
     adapter = build_adapter(
         f"sim-{exchange}", "paper", sim_base_url=url, settings=adapter_settings, gates=GateRegistry()
     )
-    alerter = Alerter(metrics, account=ACCOUNT)
+    alerter = Alerter(metrics, account=ACCOUNT, notifier=notifier)
     runtime = await build_runtime(
         account=ACCOUNT,
         store=store,
