@@ -239,3 +239,21 @@ async def test_an_entry_filled_past_what_r_carries_reaches_the_receiver_as_fill_
     lines = str(sink.answered[0]["message"]).splitlines()
     assert lines[0].startswith("the fill at "), lines
     assert {line.split(":")[0] for line in lines[1:]} == {"risk", "limit", "excess_qty"}, lines
+
+
+async def test_an_entry_whose_outcome_stays_unknown_reaches_the_receiver_as_order_unresolved(
+    sqlite_url: str,
+) -> None:
+    async with AlertSink() as sink:
+        notifier = quick(Target(sink.apprise_url, GROUPS["alerts"]))
+        notifier.start()
+        async with flow("binance", sqlite_url, notifier=notifier) as f:
+            fault = {"action": "error_5xx", "method": "POST", "path": "/fapi/v1/order", "count": None}
+            await f.control("POST", "faults", fault)
+            await f.submit(id="unresolved-1", **LONG_SOL)
+            await notifier.drain(5)
+
+    assert sink.titles() == [f"[{ACCOUNT}] order_unresolved"]
+    lines = str(sink.answered[0]["message"]).splitlines()
+    assert lines[0] == "entry outcome unknown" and lines[1].startswith("error: "), lines
+    assert "unresolved after 3 attempts" in lines[1], lines
