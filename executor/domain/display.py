@@ -1,7 +1,8 @@
 """Numbers as people read them, the one place every human output (CLI tables, console log lines,
 notifications) formats them: prices to the market's tick, quantities down to its step, money and
-percentages with 2 decimals, a loss with its minus sign (never a "negative loss"). JSON keeps the exact
-decimals and never comes through here.
+percentages with 2 decimals; a PnL that is a loss keeps its minus sign, and money that may be a loss is
+said in words (`pnl_words`), so nothing reads as a "negative loss". JSON keeps the exact decimals and
+never comes through here.
 """
 
 from __future__ import annotations
