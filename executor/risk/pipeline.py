@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
+from executor.domain.display import to_step
 from executor.domain.enums import Side
 from executor.domain.money import ZERO
 from executor.domain.signal import Signal
@@ -95,7 +96,8 @@ def _accepted(p: Proposal) -> Decision:
     price = f"{p.entry} ({p.reference_source}, {p.price_age_ms} ms old"
     price += f"; IOC limit {p.order_price})" if p.taking else ")"
     message = (
-        f"{'Long' if p.sign > 0 else 'Short'} {p.qty} {base} at {price} with stop {p.stop}, {p.leverage}x: "
+        f"{'Long' if p.sign > 0 else 'Short'} {to_step(p.qty, p.amount_step)} {base} at {price} with stop"
+        f" {p.stop}, {p.leverage}x: "
         f"risking {risk.quantize(CENTS)} {quote} ({risk_pct.quantize(CENTS)}% of equity) on "
         f"{notional.quantize(CENTS)} notional"
         + (f", size bound by {p.binding}." if p.binding else ", size set by the risk budget.")

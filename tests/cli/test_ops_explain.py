@@ -109,6 +109,23 @@ async def test_on_a_day_that_gained_the_daily_loss_step_says_a_gain_never_a_nega
     )
 
 
+async def test_the_decisions_message_shows_the_quantity_on_the_step_as_ccxt_gives_it(
+    store: Store, migrated_database_url: str
+) -> None:
+    stepped = {**SOL_LONG, "id": "sol-stepped-1"}
+    data = scenario(stepped, NOW)
+    data["market"]["amount_step"] = "1.0"  # Binance's SOL step as ccxt reports it (a float: 1.0)
+    decision = decide_scenario(data)
+    assert decision.accepted and decision.qty is not None, decision.message
+    await store_decided_signal(store, stepped, decision, NOW)
+
+    result = await invoke(["explain", "sol-stepped-1"], cli_env(migrated_database_url))
+
+    assert result.exit_code == 0, result.output
+    whole = f"{decision.qty:.0f}"
+    assert f"ACCEPTED 2026-06-02 14:00:00 UTC: Long {whole} SOL at " in result.stdout, result.stdout
+
+
 async def test_a_rejected_decision_gives_its_reason_message_and_the_steps_taken(
     store: Store, migrated_database_url: str
 ) -> None:
