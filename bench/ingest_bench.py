@@ -23,9 +23,10 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from executor.domain.enums import SignalSource
 from executor.observability.logging import configure_logging
 from executor.signals.inbox import Inbox
-from executor.signals.result import IngressStatus, Source
+from executor.signals.result import IngressStatus
 from executor.store.store import Store
 from harness.stress import Table, percentile, postgres_database, signal_json
 
@@ -84,7 +85,7 @@ async def run(url: str, signals: int, concurrency: int, prefix: str) -> tuple[fl
         while not queue.empty():
             body = queue.get_nowait()
             started = time.perf_counter()
-            result = await inbox.submit(body, Source.WEBSOCKET)
+            result = await inbox.submit(body, SignalSource.WEBSOCKET)
             latencies.append((time.perf_counter() - started) * 1000)
             queued += result.status is IngressStatus.QUEUED
 

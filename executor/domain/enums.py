@@ -32,6 +32,15 @@ class EntryType(StrEnum):
     LIMIT = "limit"
 
 
+class SignalSource(StrEnum):
+    """Where a stored signal came from: an ingress transport, or the operator's `executor close`."""
+
+    WEBSOCKET = "websocket"
+    WEBHOOK = "webhook"
+    REDIS = "redis"
+    OPERATOR = "operator"
+
+
 class Setup(StrEnum):
     PRIMARY = "primary"
     SECONDARY = "secondary"

@@ -14,14 +14,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from executor.domain.enums import Action, EventKind, PositionStatus
+from executor.domain.enums import Action, EventKind, PositionStatus, SignalSource
 from executor.domain.signal import Instruction, perpetual_symbol
 from executor.store.models import ControlRow
 from executor.store.repositories import Repositories
 from executor.store.store import Store
-
-OPERATOR_SOURCE = "operator"
-"""The inbox source of the close signals the operator's commands queue."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +114,7 @@ async def queue_closes(
             await tx.signals.store(
                 account=account,
                 signal_id=signal.id,
-                source=OPERATOR_SOURCE,
+                source=SignalSource.OPERATOR,
                 payload=signal.payload(),
                 received_at=now,
             )

@@ -19,7 +19,16 @@ from executor.domain import account as exchange_account
 from executor.domain import market as exchange_market
 from executor.domain.account import MarginMode
 from executor.domain.client_ids import client_order_id
-from executor.domain.enums import Action, EntryType, EventKind, OrderKind, PositionStatus, Side, SignalStatus
+from executor.domain.enums import (
+    Action,
+    EntryType,
+    EventKind,
+    OrderKind,
+    PositionStatus,
+    Side,
+    SignalSource,
+    SignalStatus,
+)
 from executor.domain.notices import AlertKind, NoticeEvent, operator_action
 from executor.domain.order_state import OrderState
 from executor.domain.orders import EntryRequest, OrderSide, OrderType, ProtectedEntry
@@ -27,7 +36,7 @@ from executor.domain.reasons import ReasonCode
 from executor.domain.signal import Instruction, InvalidInstruction
 from executor.execution.alerts import Alerter
 from executor.execution.context import AccountContext
-from executor.execution.operator import OPERATOR_SOURCE, current_pause
+from executor.execution.operator import current_pause
 from executor.execution.orders import intent
 from executor.execution.positions import PositionKeeper
 from executor.execution.snapshots import risk_account, risk_market, risk_signal
@@ -567,7 +576,7 @@ class Trader:
         if position is None:
             return
         reason = f"close signal {signal.id}"
-        if row.source == OPERATOR_SOURCE:
+        if row.source is SignalSource.OPERATOR:
             headline = f"closing {position.symbol} at market, as the operator asked"
             self.alerter.notify(operator_action(NoticeEvent.OPERATOR_CLOSE, headline, symbol=position.symbol))
         await self.keeper.request_close(position.id, reason)

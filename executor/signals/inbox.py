@@ -23,6 +23,7 @@ import structlog
 
 from executor.config.settings import IngressSettings
 from executor.crashpoints import CrashPoint, crash_point
+from executor.domain.enums import SignalSource
 from executor.observability.logging import get_logger
 from executor.signals.auth import Authenticator, Credentials, Unauthorized
 from executor.signals.redaction import replace_secrets, strip_credentials
@@ -108,14 +109,18 @@ class Inbox:
         authenticator = Authenticator(settings.secret, settings.replay_window_seconds)
         return cls(store, account, clock, authenticator, on_result, store_problem, on_queued)
 
-    async def submit(self, raw: bytes | str, source: str, auth: Credentials | None = None) -> IngressResult:
+    async def submit(
+        self, raw: bytes | str, source: SignalSource, auth: Credentials | None = None
+    ) -> IngressResult:
         """Authenticate, validate and store one message; raises InboxUnavailable if it cannot be stored."""
         result = await self._submit(raw, source, auth)
         if self.on_result is not None:
             self.on_result(result)
         return result
 
-    async def _submit(self, raw: bytes | str, source: str, auth: Credentials | None) -> IngressResult:
+    async def _submit(
+        self, raw: bytes | str, source: SignalSource, auth: Credentials | None
+    ) -> IngressResult:
         received_at = self.clock()
         credentials = auth if auth is not None else Credentials()
         try:
@@ -128,7 +133,7 @@ class Inbox:
             return self._unavailable(source) or await self._reject(raw, source, invalid, received_at)
         return self._unavailable(source) or await self._store(signal, source, received_at)
 
-    def _unavailable(self, source: str) -> IngressResult | None:
+    def _unavailable(self, source: SignalSource) -> IngressResult | None:
         """The refusal to give while the store cannot take writes: acknowledge nothing it cannot keep."""
         problem = None if self.store_problem is None else self.store_problem()
         if problem is None:
@@ -138,7 +143,7 @@ class Inbox:
         return IngressResult(None, IngressStatus.UNAVAILABLE, (FieldError(BODY, message),))
 
     @staticmethod
-    def _validate(raw: bytes | str, data: dict[str, Any] | None, source: str) -> SignalMessage:
+    def _validate(raw: bytes | str, data: dict[str, Any] | None, source: SignalSource) -> SignalMessage:
         """The schema; should it ever fail in an unforeseen way, that is one more invalid message."""
         try:
             return SignalMessage.parse(raw) if data is None else SignalMessage.from_object(data)
@@ -171,7 +176,7 @@ class Inbox:
         return strip_credentials(text, self.authenticator.secrets)
 
     async def _reject(
-        self, raw: bytes | str, source: str, invalid: InvalidSignal, received_at: datetime
+        self, raw: bytes | str, source: SignalSource, invalid: InvalidSignal, received_at: datetime
     ) -> IngressResult:
         secrets = self.authenticator.secrets
         reported = tuple(
@@ -196,7 +201,9 @@ class Inbox:
             log.info("signal invalid", source=source, errors=errors)
         return IngressResult(invalid.signal_id, IngressStatus.INVALID, reported)
 
-    async def _store(self, signal: SignalMessage, source: str, received_at: datetime) -> IngressResult:
+    async def _store(
+        self, signal: SignalMessage, source: SignalSource, received_at: datetime
+    ) -> IngressResult:
         payload = signal.payload()
         with structlog.contextvars.bound_contextvars(signal_id=signal.id):
             try:

@@ -28,11 +28,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from executor.config.settings import IngressSettings
+from executor.domain.enums import SignalSource
 from executor.domain.redaction import redact_url, redact_urls
 from executor.observability.logging import get_logger
 from executor.signals.auth import Credentials
 from executor.signals.inbox import Inbox, InboxUnavailable
-from executor.signals.result import IngressResult, IngressStatus, Source
+from executor.signals.result import IngressResult, IngressStatus
 from executor.signals.schema import FieldError
 
 log = get_logger("executor.signals.redis")
@@ -233,7 +234,7 @@ class RedisStreamIngress:
             result = IngressResult(None, IngressStatus.INVALID, (missing,))
             raw = b""
         else:
-            result = await self._inbox.submit(raw, Source.REDIS, _TRUSTED)
+            result = await self._inbox.submit(raw, SignalSource.REDIS, _TRUSTED)
         if result.status is IngressStatus.UNAVAILABLE:
             raise InboxUnavailable(result.errors[0].message)  # left pending, read again after the pause
         if result.status in (IngressStatus.QUEUED, IngressStatus.DUPLICATE):

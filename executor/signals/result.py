@@ -10,12 +10,6 @@ from typing import Any
 from executor.signals.schema import FieldError
 
 
-class Source(StrEnum):
-    WEBSOCKET = "websocket"
-    WEBHOOK = "webhook"
-    REDIS = "redis"
-
-
 class IngressStatus(StrEnum):
     QUEUED = "queued"
     """Stored in the inbox before this answer was given; it will be decided."""

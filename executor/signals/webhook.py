@@ -16,10 +16,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from executor.domain.enums import SignalSource
 from executor.observability.logging import get_logger
 from executor.signals.auth import Credentials
 from executor.signals.inbox import Inbox, InboxUnavailable
-from executor.signals.result import IngressResult, IngressStatus, OutcomeWaiter, Source
+from executor.signals.result import IngressResult, IngressStatus, OutcomeWaiter
 from executor.signals.schema import BODY, MAX_BODY_BYTES, SignalMessage
 
 log = get_logger("executor.signals.webhook")
@@ -122,7 +123,7 @@ def signals_router(
             return JSONResponse(refusal, status_code=400)
         body = await _read_capped(request, MAX_BODY_BYTES)
         credentials = Credentials.from_headers(request.headers)
-        task = asyncio.create_task(inbox.submit(body, Source.WEBHOOK, credentials))
+        task = asyncio.create_task(inbox.submit(body, SignalSource.WEBHOOK, credentials))
         pending.add(task)
         task.add_done_callback(_finished(pending))
         try:

@@ -30,10 +30,11 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from executor.domain.enums import SignalSource
 from executor.observability.logging import get_logger
 from executor.signals.auth import Credentials, Unauthorized, ensure_safe_bind
 from executor.signals.inbox import Inbox, InboxUnavailable
-from executor.signals.result import IngressResult, IngressStatus, OutcomeWaiter, Source
+from executor.signals.result import IngressResult, IngressStatus, OutcomeWaiter
 from executor.signals.schema import MAX_BODY_BYTES
 
 log = get_logger("executor.signals.websocket")
@@ -206,7 +207,7 @@ class WebSocketIngress:
         try:
             async for message in connection:
                 try:
-                    result = await self._inbox.submit(message, Source.WEBSOCKET, credentials)
+                    result = await self._inbox.submit(message, SignalSource.WEBSOCKET, credentials)
                 except InboxUnavailable:
                     await connection.close(INTERNAL_ERROR, "the inbox cannot store signals; resend later")
                     return

@@ -31,6 +31,7 @@ from executor.domain.enums import (
     PositionStatus,
     Setup,
     Side,
+    SignalSource,
     SignalStatus,
 )
 from executor.domain.order_state import OrderState
@@ -72,7 +73,7 @@ class SignalRow(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     account: Mapped[str] = mapped_column(String(32))
     signal_id: Mapped[str] = mapped_column(String(64))
-    source: Mapped[str] = mapped_column(String(16))
+    source: Mapped[SignalSource] = mapped_column(text_enum(SignalSource, 16))
     payload: Mapped[dict[str, Any]]
     status: Mapped[SignalStatus] = mapped_column(text_enum(SignalStatus, 16), default=SignalStatus.QUEUED)
     error: Mapped[str | None] = mapped_column(Text)
@@ -87,7 +88,7 @@ class RejectedSignalRow(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     account: Mapped[str] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(String(16))
+    source: Mapped[SignalSource] = mapped_column(text_enum(SignalSource, 16))
     signal_id: Mapped[str | None] = mapped_column(String(64))
     raw: Mapped[str] = mapped_column(Text)
     errors: Mapped[list[Any]]

@@ -11,7 +11,14 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from executor.domain.enums import BreakerStatus, EventKind, OrderKind, PositionStatus, SignalStatus
+from executor.domain.enums import (
+    BreakerStatus,
+    EventKind,
+    OrderKind,
+    PositionStatus,
+    SignalSource,
+    SignalStatus,
+)
 from executor.domain.order_state import FAILURE_STATES, OrderState, advance, reported_state
 from executor.domain.orders import Order
 from executor.domain.reasons import ReasonCode
@@ -50,7 +57,13 @@ class _Repository:
 
 class SignalRepository(_Repository):
     async def store(
-        self, *, account: str, signal_id: str, source: str, payload: dict[str, Any], received_at: datetime
+        self,
+        *,
+        account: str,
+        signal_id: str,
+        source: SignalSource,
+        payload: dict[str, Any],
+        received_at: datetime,
     ) -> tuple[SignalRow, bool]:
         """Store a signal once; a second arrival of the same id returns the first row and True."""
         row = SignalRow(
@@ -134,7 +147,7 @@ class RejectedSignalRepository(_Repository):
         self,
         *,
         account: str,
-        source: str,
+        source: SignalSource,
         raw: str,
         errors: list[Any],
         received_at: datetime,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from executor.config.risk_profiles import load_profile
-from executor.domain.enums import SignalStatus
+from executor.domain.enums import SignalSource, SignalStatus
 from executor.risk import Decision
 from executor.store.store import Store
 from tests.support.cli import (
@@ -163,7 +163,11 @@ async def test_a_signal_still_in_the_inbox_is_reported_undecided(
 ) -> None:
     async with store.transaction() as tx:
         await tx.signals.store(
-            account=ACCOUNT, signal_id="late-1", source="webhook", payload=SOL_LONG, received_at=NOW
+            account=ACCOUNT,
+            signal_id="late-1",
+            source=SignalSource.WEBHOOK,
+            payload=SOL_LONG,
+            received_at=NOW,
         )
 
     result = await invoke(["explain", "late-1"], cli_env(migrated_database_url))
@@ -196,13 +200,17 @@ async def test_a_close_signal_is_reported_done_or_failed_with_the_daemons_error(
     close = {"id": "close-1", "action": "close", "symbol": "SOL/USDT:USDT"}
     async with store.transaction() as tx:
         done, _ = await tx.signals.store(
-            account=ACCOUNT, signal_id="close-1", source="websocket", payload=close, received_at=NOW
+            account=ACCOUNT,
+            signal_id="close-1",
+            source=SignalSource.WEBSOCKET,
+            payload=close,
+            received_at=NOW,
         )
         await tx.signals.settle(done.id, SignalStatus.DECIDED, NOW)
         failed, _ = await tx.signals.store(
             account=ACCOUNT,
             signal_id="close-2",
-            source="websocket",
+            source=SignalSource.WEBSOCKET,
             payload=close | {"id": "close-2"},
             received_at=NOW,
         )

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from executor.domain.enums import SignalSource
 from harness.e2e import (
     Daemon,
     DaemonFactory,
@@ -78,7 +79,7 @@ async def test_a_redis_signal_becomes_an_entry_and_one_resting_stop_and_an_inval
         await assert_entry_with_stop(daemon, sim, "redis-open-1")
         db = await daemon.db("redis-open-1", "redis-bad-1")
         row = db.signal("redis-open-1")
-        assert row is not None and row.source == "redis"
+        assert row is not None and row.source is SignalSource.REDIS
         assert db.signal("redis-bad-1") is None and db.rejected_signals == 1
         letters: Any = await client.xrange(f"{stream}:dead")
         [(_, dead)] = letters

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from executor.domain.enums import BreakerStatus, PositionStatus, SignalStatus
+from executor.domain.enums import BreakerStatus, PositionStatus, SignalSource, SignalStatus
 from executor.domain.order_state import OrderState
 from executor.execution.trader import Trader
 from executor.store.models import PositionRow
@@ -96,7 +96,7 @@ async def test_reconcile_settles_an_unsent_order_row_as_not_sent_and_never_sends
     async with flow(exchange, sqlite_url) as f:
         await f.inbox.submit(
             '{"id": "s1", "symbol": "SOLUSDT", "side": "long", "entry": {"type": "market"}, "stop": "140"}',
-            "websocket",
+            SignalSource.WEBSOCKET,
         )
         # Write the decision and its order rows, then stop before anything is sent (a crash there).
         trader = f.trader
@@ -154,7 +154,7 @@ async def test_an_entry_whose_answer_was_not_stored_holds_its_symbol_and_a_close
             raise ConnectionError("database unavailable while storing the entry's answer")
 
         f.trader._record_entry = outage  # type: ignore[method-assign,assignment]
-        await f.inbox.submit(json.dumps({"id": "s1", **LONG_SOL}), "websocket")
+        await f.inbox.submit(json.dumps({"id": "s1", **LONG_SOL}), SignalSource.WEBSOCKET)
         with pytest.raises(ConnectionError):
             await f.trader.process_queued()
         assert await positions(f, PositionStatus.OPEN) == []
@@ -163,7 +163,7 @@ async def test_an_entry_whose_answer_was_not_stored_holds_its_symbol_and_a_close
         # A consumer that has not seen the failure (as after a restart before reconciliation).
         fresh = Trader(f.ctx, f.keeper, f.trader.alerter, settle=f.reconciler.run)
         for signal in ({"id": "s2", **LONG_SOL}, {"id": "c1", "action": "close", "symbol": "SOLUSDT"}):
-            await f.inbox.submit(json.dumps(signal), "websocket")
+            await f.inbox.submit(json.dumps(signal), SignalSource.WEBSOCKET)
         assert await fresh.process_queued() == 1  # s2 decided; c1 deferred, not failed
         async with f.store.transaction() as tx:
             s2 = await tx.signals.get("main", "s2")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from executor.domain.enums import PositionStatus
+from executor.domain.enums import PositionStatus, SignalSource
 from tests.support.flow import dec, flow
 
 LONG_SOL = {"symbol": "SOLUSDT", "side": "long", "entry": {"type": "market"}, "stop": "140", "conviction": 8}
@@ -16,7 +16,9 @@ async def test_a_position_held_three_weeks_books_every_fill_and_funding_payment(
     async with flow("binance", sqlite_url) as f:
         await f.submit(id="s1", **LONG_SOL)
         await f.control("POST", "clock", {"advance_seconds": 3 * 7 * 86_400 + 3600})
-        await f.inbox.submit(json.dumps({"id": "c1", "action": "close", "symbol": "SOLUSDT"}), "websocket")
+        await f.inbox.submit(
+            json.dumps({"id": "c1", "action": "close", "symbol": "SOLUSDT"}), SignalSource.WEBSOCKET
+        )
         assert await f.trader.process_queued() == 1
         await f.tick()
 

@@ -8,10 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from executor.domain.enums import Action, EventKind, PositionStatus, Setup, Side, SignalStatus
+from executor.domain.enums import Action, EventKind, PositionStatus, Setup, Side, SignalSource, SignalStatus
 from executor.domain.signal import Instruction, InvalidSymbol
 from executor.execution.operator import (
-    OPERATOR_SOURCE,
     NothingToClose,
     current_pause,
     queue_closes,
@@ -57,7 +56,11 @@ async def test_a_close_is_a_queued_close_signal_from_the_operator_with_an_event_
     async with store.transaction() as tx:
         [row] = await tx.signals.queued(ACCOUNT)
         found = await tx.events.for_signal(ACCOUNT, queued.signal_id)
-    assert (row.signal_id, row.source, row.status) == (queued.signal_id, OPERATOR_SOURCE, SignalStatus.QUEUED)
+    assert (row.signal_id, row.source, row.status) == (
+        queued.signal_id,
+        SignalSource.OPERATOR,
+        SignalStatus.QUEUED,
+    )
     signal = Instruction.from_payload(row.payload)
     assert (signal.action, signal.symbol) == (Action.CLOSE, "SOLUSDT")
     assert [(e.kind, e.data) for e in found] == [

@@ -23,7 +23,7 @@ import pytest
 from adapters.ratelimit import READ_SHARE, window_use
 from adapters.streams import StreamSettings
 from executor.domain.client_ids import client_order_id
-from executor.domain.enums import OrderKind
+from executor.domain.enums import OrderKind, SignalSource
 from executor.execution.trader import MARGIN_MODE
 from executor.ports.exchange import StreamState
 from tests.support.adapter_sim import FAST, eventually
@@ -85,7 +85,9 @@ async def open_signal(f: Flow, signal_id: str, entry: dict[str, Any]) -> Transac
     f.adapter.exchange.create_order = counted
     try:
         with transactions(f.store) as seen:
-            result = await f.inbox.submit(json.dumps({"id": signal_id, "entry": entry, **LONG}), "websocket")
+            result = await f.inbox.submit(
+                json.dumps({"id": signal_id, "entry": entry, **LONG}), SignalSource.WEBSOCKET
+            )
             assert result.status.value == "queued", result
             assert await f.trader.process_queued(poll=False) == 1
     finally:
@@ -142,7 +144,7 @@ async def test_a_handed_over_signal_reaches_the_wire_with_one_transaction_after_
 async def test_a_signal_handed_over_and_also_read_from_the_queue_is_decided_once(sqlite_url: str) -> None:
     async with warm("binance", sqlite_url) as f:
         body = {"id": "s1", "entry": {"type": "market"}, **LONG}
-        assert (await f.inbox.submit(json.dumps(body), "websocket")).status.value == "queued"
+        assert (await f.inbox.submit(json.dumps(body), SignalSource.WEBSOCKET)).status.value == "queued"
         assert await f.trader.process_queued(poll=True) == 1  # the poll read it
         assert await f.trader.process_queued(poll=False) == 0  # the handed-over copy is not decided again
         log = await requests(f)
@@ -155,7 +157,7 @@ async def test_a_signal_queued_without_a_handoff_is_found_by_the_next_pass(sqlit
     async with warm("binance", sqlite_url) as f:
         f.inbox.on_queued = None
         body = {"id": "s1", "entry": {"type": "market"}, **LONG}
-        assert (await f.inbox.submit(json.dumps(body), "websocket")).status.value == "queued"
+        assert (await f.inbox.submit(json.dumps(body), SignalSource.WEBSOCKET)).status.value == "queued"
         f.trader.queued_elsewhere()
         assert await f.trader.process_queued(poll=False) == 1
 

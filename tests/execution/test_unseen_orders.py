@@ -7,7 +7,7 @@ import asyncio
 import json
 
 from executor.domain.client_ids import client_order_id
-from executor.domain.enums import BreakerStatus, EventKind, OrderKind, PositionStatus
+from executor.domain.enums import BreakerStatus, EventKind, OrderKind, PositionStatus, SignalSource
 from executor.domain.order_state import OrderState
 from tests.support.flow import SOL, Flow, dec, flow
 
@@ -41,7 +41,7 @@ async def test_an_entry_filled_unseen_then_settled_not_sent_is_adopted_with_its_
                 "hide_ms": HIDDEN_S * 1000,
             },
         )
-        await f.inbox.submit(json.dumps({"id": "s1", **LONG_SOL}), "websocket")
+        await f.inbox.submit(json.dumps({"id": "s1", **LONG_SOL}), SignalSource.WEBSOCKET)
         assert await f.trader.process_queued() == 1
         assert (await _rows(f))["entry"] is OrderState.UNKNOWN  # filled, but not found: never resent
         await asyncio.sleep(1.1)

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from executor.domain.enums import SignalStatus
+from executor.domain.enums import SignalSource, SignalStatus
 from executor.observability.logging import configure_logging
 from executor.signals.auth import Credentials, sign
 from executor.signals.inbox import Inbox, InboxUnavailable
-from executor.signals.result import IngressStatus, Source
+from executor.signals.result import IngressStatus
 from executor.signals.schema import InvalidSignal, SignalMessage
 from executor.store.store import Store
 from tests.support.signals import ACCOUNT, NOW, SECRET, SQLITE_ONLY, counts, signal_body
@@ -35,13 +35,13 @@ async def test_valid_signal_is_committed_before_queued_is_returned_and_the_consu
 
     task = asyncio.create_task(consumer())
     await asyncio.sleep(0)
-    result = await open_inbox.submit(signal_body("sol-1", take_profit=80.25), Source.WEBSOCKET)
+    result = await open_inbox.submit(signal_body("sol-1", take_profit=80.25), SignalSource.WEBSOCKET)
     assert result.as_dict() == {"signal_id": "sol-1", "status": "queued", "errors": []}
     async with asyncio.timeout(5):
         await task
     assert [row.signal_id for row in seen] == ["sol-1"]
     row = seen[0]
-    assert (row.source, row.status, row.received_at) == ("websocket", SignalStatus.QUEUED.value, NOW)
+    assert (row.source, row.status, row.received_at) == (SignalSource.WEBSOCKET, SignalStatus.QUEUED, NOW)
     assert row.payload["stop"] == "74.10" and row.payload["take_profit"] == "80.25"
     assert SignalMessage.from_object(row.payload).take_profit == Decimal("80.25")
 
@@ -49,19 +49,21 @@ async def test_valid_signal_is_committed_before_queued_is_returned_and_the_consu
 async def test_duplicate_id_is_acknowledged_and_stored_once_across_sources(
     open_inbox: Inbox, store: Store
 ) -> None:
-    assert (await open_inbox.submit(signal_body("dup-1"), Source.WEBSOCKET)).status is IngressStatus.QUEUED
+    assert (
+        await open_inbox.submit(signal_body("dup-1"), SignalSource.WEBSOCKET)
+    ).status is IngressStatus.QUEUED
     open_inbox.wakeup.clear()
-    again = await open_inbox.submit(signal_body("dup-1", stop="70"), Source.WEBHOOK)
+    again = await open_inbox.submit(signal_body("dup-1", stop="70"), SignalSource.WEBHOOK)
     assert again.as_dict() == {"signal_id": "dup-1", "status": "duplicate", "errors": []}
     assert not open_inbox.wakeup.is_set()
     assert await counts(store) == (1, 0)
     async with store.transaction() as tx:
         row = await tx.signals.get(ACCOUNT, "dup-1")
-    assert row is not None and (row.source, row.payload["stop"]) == ("websocket", "74.10")
+    assert row is not None and (row.source, row.payload["stop"]) == (SignalSource.WEBSOCKET, "74.10")
 
 
 async def test_the_token_is_never_stored(secured_inbox: Inbox, store: Store) -> None:
-    result = await secured_inbox.submit(signal_body("tv-1", token=SECRET), Source.WEBHOOK)
+    result = await secured_inbox.submit(signal_body("tv-1", token=SECRET), SignalSource.WEBHOOK)
     assert result.status is IngressStatus.QUEUED
     async with store.transaction() as tx:
         row = await tx.signals.get(ACCOUNT, "tv-1")
@@ -84,7 +86,7 @@ async def test_the_token_is_never_stored(secured_inbox: Inbox, store: Store) -> 
 async def test_invalid_signal_gets_its_errors_and_only_a_rejected_row(
     open_inbox: Inbox, store: Store, raw: bytes, field: str, fragment: str
 ) -> None:
-    result = await open_inbox.submit(raw, Source.WEBHOOK)
+    result = await open_inbox.submit(raw, SignalSource.WEBHOOK)
     assert result.status is IngressStatus.INVALID
     assert [e.field for e in result.errors] == [field] and fragment in result.errors[0].message
     assert await counts(store) == (0, 1)
@@ -95,9 +97,9 @@ async def test_the_rejected_row_keeps_the_raw_text_the_errors_and_a_valid_id(
     open_inbox: Inbox, store: Store
 ) -> None:
     raw = signal_body("bad-1", side="up").replace(b"}", b', "note": "a\\u0000b"}', 1)
-    result = await open_inbox.submit(raw + b"\xff", Source.WEBHOOK)
+    result = await open_inbox.submit(raw + b"\xff", SignalSource.WEBHOOK)
     assert result.signal_id is None and result.errors[0].message.startswith("the message is not valid UTF-8")
-    result = await open_inbox.submit(raw, Source.WEBHOOK)
+    result = await open_inbox.submit(raw, SignalSource.WEBHOOK)
     assert result.signal_id == "bad-1" and {e.field for e in result.errors} == {"side", "entry.note"}
     assert await counts(store) == (0, 2)
 
@@ -105,9 +107,9 @@ async def test_the_rejected_row_keeps_the_raw_text_the_errors_and_a_valid_id(
 async def test_invalid_messages_with_nul_and_broken_utf8_are_recorded_on_every_database(
     open_inbox: Inbox, store: Store
 ) -> None:
-    result = await open_inbox.submit(b'{"id": "a\x00b"\xc3\x28}', Source.WEBSOCKET)
+    result = await open_inbox.submit(b'{"id": "a\x00b"\xc3\x28}', SignalSource.WEBSOCKET)
     assert result.status is IngressStatus.INVALID
-    result = await open_inbox.submit('{"id": "\ud800"}', Source.WEBSOCKET)
+    result = await open_inbox.submit('{"id": "\ud800"}', SignalSource.WEBSOCKET)
     assert result.status is IngressStatus.INVALID
     assert await counts(store) == (0, 2)
 
@@ -137,7 +139,7 @@ async def test_invalid_messages_with_nul_and_broken_utf8_are_recorded_on_every_d
 async def test_unauthorized_writes_nothing_and_reveals_no_validation(
     secured_inbox: Inbox, store: Store, credentials: Credentials, raw: bytes, fragment: str
 ) -> None:
-    result = await secured_inbox.submit(raw, Source.WEBHOOK, credentials)
+    result = await secured_inbox.submit(raw, SignalSource.WEBHOOK, credentials)
     assert (result.signal_id, result.status) == (None, IngressStatus.UNAUTHORIZED)
     assert [e.field for e in result.errors] == ["auth"] and fragment in result.errors[0].message
     assert await counts(store) == (0, 0)
@@ -146,16 +148,16 @@ async def test_unauthorized_writes_nothing_and_reveals_no_validation(
 async def test_each_authentication_method_lets_a_signal_in(secured_inbox: Inbox, store: Store) -> None:
     body = signal_body("a-1")
     signed = Credentials(signature=sign(SECRET, body, TS), timestamp=str(TS))
-    assert (await secured_inbox.submit(body, Source.WEBHOOK, signed)).status is IngressStatus.QUEUED
+    assert (await secured_inbox.submit(body, SignalSource.WEBHOOK, signed)).status is IngressStatus.QUEUED
     bearer = Credentials(bearer=SECRET)
     assert (
-        await secured_inbox.submit(signal_body("a-2"), Source.WEBSOCKET, bearer)
+        await secured_inbox.submit(signal_body("a-2"), SignalSource.WEBSOCKET, bearer)
     ).status is IngressStatus.QUEUED
     token = signal_body("a-3", token=SECRET)
-    assert (await secured_inbox.submit(token, Source.WEBHOOK)).status is IngressStatus.QUEUED
+    assert (await secured_inbox.submit(token, SignalSource.WEBHOOK)).status is IngressStatus.QUEUED
     trusted = Credentials(trusted=True)
     assert (
-        await secured_inbox.submit(signal_body("a-4"), Source.REDIS, trusted)
+        await secured_inbox.submit(signal_body("a-4"), SignalSource.REDIS, trusted)
     ).status is IngressStatus.QUEUED
     assert await counts(store) == (4, 0)
 
@@ -163,7 +165,7 @@ async def test_each_authentication_method_lets_a_signal_in(secured_inbox: Inbox,
 async def test_authorized_but_invalid_is_invalid_with_a_rejected_row(
     secured_inbox: Inbox, store: Store
 ) -> None:
-    result = await secured_inbox.submit(signal_body("x", token=SECRET, side="bad"), Source.WEBHOOK)
+    result = await secured_inbox.submit(signal_body("x", token=SECRET, side="bad"), SignalSource.WEBHOOK)
     assert result.status is IngressStatus.INVALID and result.signal_id == "x"
     assert await counts(store) == (0, 1)
 
@@ -175,9 +177,9 @@ async def test_a_store_that_cannot_write_raises_inbox_unavailable_and_never_says
     try:
         inbox = Inbox(store, ACCOUNT, lambda: NOW)
         with pytest.raises(InboxUnavailable):
-            await inbox.submit(signal_body(), Source.WEBSOCKET)
+            await inbox.submit(signal_body(), SignalSource.WEBSOCKET)
         with pytest.raises(InboxUnavailable):
-            await inbox.submit(b"[]", Source.WEBSOCKET)
+            await inbox.submit(b"[]", SignalSource.WEBSOCKET)
         assert not inbox.wakeup.is_set()
     finally:
         await store.close()
@@ -186,9 +188,9 @@ async def test_a_store_that_cannot_write_raises_inbox_unavailable_and_never_says
 async def test_every_log_line_about_a_signal_carries_its_id(open_inbox: Inbox) -> None:
     out = io.StringIO()
     configure_logging(fmt="json", stream=out)
-    await open_inbox.submit(signal_body("log-1"), Source.WEBSOCKET)
-    await open_inbox.submit(signal_body("log-1"), Source.WEBHOOK)
-    await open_inbox.submit(signal_body("log-2", side="up"), Source.WEBHOOK)
+    await open_inbox.submit(signal_body("log-1"), SignalSource.WEBSOCKET)
+    await open_inbox.submit(signal_body("log-1"), SignalSource.WEBHOOK)
+    await open_inbox.submit(signal_body("log-2", side="up"), SignalSource.WEBHOOK)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     events = [(line["event"], line.get("signal_id")) for line in lines if line["event"].startswith("signal")]
     assert events == [
@@ -242,7 +244,7 @@ async def test_arbitrary_messages_never_raise_and_only_valid_signals_are_queued(
 ) -> None:
     inbox = secured_inbox if with_secret else open_inbox
     before = await counts(store)
-    result = await inbox.submit(raw, Source.WEBSOCKET)
+    result = await inbox.submit(raw, SignalSource.WEBSOCKET)
     after = await counts(store)
     try:
         signal: SignalMessage | None = SignalMessage.parse(raw)
@@ -268,7 +270,7 @@ async def test_an_unforeseen_validator_failure_is_one_more_invalid_message(
         raise OverflowError("a bug in a validator")
 
     monkeypatch.setattr(SignalMessage, "from_object", broken)
-    result = await open_inbox.submit(signal_body("boom"), Source.WEBSOCKET)
+    result = await open_inbox.submit(signal_body("boom"), SignalSource.WEBSOCKET)
     assert (result.status, [e.field for e in result.errors]) == (IngressStatus.INVALID, ["body"])
     assert await counts(store) == (0, 1)
 
@@ -281,14 +283,14 @@ def _signed(body: bytes) -> Credentials:
 @pytest.mark.parametrize(
     ("credentials", "source"),
     [
-        (lambda body: Credentials(bearer=SECRET), Source.WEBHOOK),
-        (_signed, Source.WEBHOOK),
-        (lambda body: Credentials(token=SECRET), Source.WEBHOOK),
-        (lambda body: Credentials(trusted=True), Source.REDIS),
+        (lambda body: Credentials(bearer=SECRET), SignalSource.WEBHOOK),
+        (_signed, SignalSource.WEBHOOK),
+        (lambda body: Credentials(token=SECRET), SignalSource.WEBHOOK),
+        (lambda body: Credentials(trusted=True), SignalSource.REDIS),
     ],
 )
 async def test_a_wrong_body_token_is_refused_even_beside_a_right_credential(
-    secured_inbox: Inbox, store: Store, credentials: Callable[[bytes], Credentials], source: Source
+    secured_inbox: Inbox, store: Store, credentials: Callable[[bytes], Credentials], source: SignalSource
 ) -> None:
     wrong = signal_body("w-1", token="wrong")
     result = await secured_inbox.submit(wrong, source, credentials(wrong))
@@ -316,14 +318,14 @@ async def test_a_rejected_body_is_stored_and_logged_without_any_credential(
     configure_logging(fmt="json", stream=out)
     nested = {"type": "market", "api_key": "other-system-key"}
     body = signal_body("leak-1", token=SECRET, side="up", password="hunter22", entry=nested)
-    result = await secured_inbox.submit(body, Source.WEBHOOK)
+    result = await secured_inbox.submit(body, SignalSource.WEBHOOK)
     assert result.status is IngressStatus.INVALID
     truncated = (
         b'{"id": "leak-2", "token": "' + SECRET.encode() + b'", "Api-Secret": "s3cr3t-other", "side": '
     )
-    assert (await secured_inbox.submit(truncated, Source.WEBSOCKET, Credentials(bearer=SECRET))).status is (
-        IngressStatus.INVALID
-    )
+    assert (
+        await secured_inbox.submit(truncated, SignalSource.WEBSOCKET, Credentials(bearer=SECRET))
+    ).status is (IngressStatus.INVALID)
     (first, _), (second, _) = await rejected_rows(store)
     for raw in (first, second):
         for secret in (SECRET, "other-system-key", "hunter22", "s3cr3t-other"):
@@ -344,7 +346,7 @@ async def test_a_rejected_body_is_stored_and_logged_without_any_credential(
 @SQLITE_ONLY
 async def test_a_body_without_credentials_is_stored_byte_for_byte(open_inbox: Inbox, store: Store) -> None:
     raw = b'{"id": "keep-1",  "stop": 74.100, "side": "up", "note": "\\u00e9"}'
-    await open_inbox.submit(raw, Source.WEBHOOK)
+    await open_inbox.submit(raw, SignalSource.WEBHOOK)
     [(stored, _)] = await rejected_rows(store)
     assert stored == raw.decode()
 
@@ -359,7 +361,7 @@ async def test_thousands_of_problems_are_answered_logged_and_stored_capped_with_
     data |= {f"k{index:04d}": 1 for index in range(5000)}
     raw = json.dumps(data).encode()
     assert 45_000 < len(raw) < 64 * 1024
-    result = await open_inbox.submit(raw, Source.WEBHOOK)
+    result = await open_inbox.submit(raw, SignalSource.WEBHOOK)
     assert len(result.errors) == 21
     assert result.errors[0].field == "k0000"
     assert result.errors[-1].as_dict() == {
@@ -378,7 +380,7 @@ async def test_while_the_store_cannot_take_writes_nothing_is_accepted_or_written
     problem: list[str] = ["locked: no write lock on executor.db within 2 s"]
     inbox = Inbox(store, ACCOUNT, lambda: NOW, store_problem=lambda: problem[0] if problem else None)
     for raw in (signal_body("down-1"), signal_body("down-2", side="up"), b"not json"):
-        result = await inbox.submit(raw, Source.WEBHOOK)
+        result = await inbox.submit(raw, SignalSource.WEBHOOK)
         assert (result.signal_id, result.status) == (None, IngressStatus.UNAVAILABLE)
         assert result.errors[0].message == (
             "not stored: the database cannot take writes now (locked: no write lock on executor.db within "
@@ -386,11 +388,11 @@ async def test_while_the_store_cannot_take_writes_nothing_is_accepted_or_written
         )
     assert await counts(store) == (0, 0) and not inbox.wakeup.is_set()
     problem.clear()
-    assert (await inbox.submit(signal_body("down-1"), Source.WEBHOOK)).status is IngressStatus.QUEUED
+    assert (await inbox.submit(signal_body("down-1"), SignalSource.WEBHOOK)).status is IngressStatus.QUEUED
 
 
 @SQLITE_ONLY
 async def test_a_stranger_is_told_unauthorized_not_how_the_database_is(secured_inbox: Inbox) -> None:
     secured_inbox.store_problem = lambda: "full: 3 MiB free"
-    result = await secured_inbox.submit(signal_body("x"), Source.WEBHOOK)
+    result = await secured_inbox.submit(signal_body("x"), SignalSource.WEBHOOK)
     assert result.status is IngressStatus.UNAUTHORIZED and "full" not in result.errors[0].message

@@ -13,6 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from executor.config.settings import IngressSettings
+from executor.domain.enums import SignalSource
 from executor.observability.logging import configure_logging
 from executor.service.state import ServiceState
 from executor.signals.inbox import Inbox
@@ -94,7 +95,7 @@ async def test_an_entry_is_stored_then_acknowledged(
         await ingress.stop()
     async with store.transaction() as tx:
         row = await tx.signals.get(ACCOUNT, "r-1")
-    assert row is not None and row.source == "redis" and row.payload["stop"] == "74.10"
+    assert row is not None and row.source is SignalSource.REDIS and row.payload["stop"] == "74.10"
 
 
 @SQLITE_ONLY

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from executor.domain.enums import SignalSource
 from executor.service.http import HttpServer, build_app
 from executor.service.state import ServiceState
 from executor.signals.auth import sign
@@ -57,7 +58,7 @@ async def test_queued_is_202_and_the_row_is_stored_when_the_answer_arrives(
     assert response.json() == {"signal_id": "wh-1", "status": "queued", "errors": []}
     async with store.transaction() as tx:
         row = await tx.signals.get(ACCOUNT, "wh-1")
-    assert row is not None and row.source == "webhook"
+    assert row is not None and row.source is SignalSource.WEBHOOK
 
 
 async def test_a_duplicate_is_200_and_stored_once_even_when_first_sent_over_the_websocket(
@@ -77,7 +78,7 @@ async def test_a_duplicate_is_200_and_stored_once_even_when_first_sent_over_the_
     assert await counts(store) == (1, 0)
     async with store.transaction() as tx:
         row = await tx.signals.get(ACCOUNT, "both-1")
-    assert row is not None and row.source == "websocket"
+    assert row is not None and row.source is SignalSource.WEBSOCKET
 
 
 async def test_invalid_is_400_with_the_errors_and_a_rejected_row(

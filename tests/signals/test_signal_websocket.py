@@ -12,7 +12,7 @@ from sqlalchemy import event
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, InvalidHandshake, InvalidStatus
 
-from executor.domain.enums import SignalStatus
+from executor.domain.enums import SignalSource, SignalStatus
 from executor.service.explanation import wait_for_outcome
 from executor.signals.auth import InsecureBind
 from executor.signals.inbox import Inbox
@@ -58,7 +58,7 @@ async def test_a_signal_is_stored_when_its_queued_answer_arrives(
         assert answer == {"signal_id": "ws-1", "status": "queued", "errors": []}
         async with store.transaction() as tx:
             row = await tx.signals.get(ACCOUNT, "ws-1")
-        assert row is not None and row.source == "websocket" and row.received_at == NOW
+        assert row is not None and row.source is SignalSource.WEBSOCKET and row.received_at == NOW
 
 
 async def test_one_answer_per_message_in_order_on_one_connection(

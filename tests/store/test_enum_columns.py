@@ -21,12 +21,13 @@ from executor.domain.enums import (
     PositionStatus,
     Setup,
     Side,
+    SignalSource,
     SignalStatus,
 )
 from executor.domain.order_state import OrderState, history_entry
 from executor.domain.orders import OrderSide, OrderType
 from executor.domain.reasons import ReasonCode
-from executor.store.models import Base, OrderRow, PositionRow
+from executor.store.models import Base, OrderRow, PositionRow, RejectedSignalRow
 from executor.store.store import Store
 
 NOW = datetime(2026, 6, 2, 14, 0, tzinfo=UTC)
@@ -55,7 +56,9 @@ def legacy(name: str) -> Table:
 def test_every_enum_column_is_mapped_and_every_member_fits_its_width() -> None:
     mapped = {(table, column) for table, column, _ in ENUM_COLUMNS}
     assert mapped == {
+        ("signals", "source"),
         ("signals", "status"),
+        ("rejected_signals", "source"),
         ("decisions", "side"),
         ("decisions", "reason"),
         ("orders", "kind"),
@@ -84,7 +87,7 @@ async def _legacy_rows(store: Store, **overrides: Any) -> None:
                 "id": 1,
                 "account": ACCOUNT,
                 "signal_id": "s1",
-                "source": "http",
+                "source": "webhook",
                 "payload": {},
                 "status": "failed",
                 "received_at": NOW,
@@ -175,6 +178,10 @@ async def _legacy_rows(store: Store, **overrides: Any) -> None:
             },
         ),
         ("events", {"account": ACCOUNT, "at": NOW, "kind": "operator.resume", "data": {}}),
+        (
+            "rejected_signals",
+            {"account": ACCOUNT, "source": "redis", "raw": "{", "errors": [], "received_at": NOW},
+        ),
     ]
     async with store.engine.begin() as connection:
         for table, values in rows:
@@ -193,7 +200,11 @@ async def test_rows_written_as_plain_text_by_the_previous_version_load_as_domain
         fill = await tx.fills.by_trade_id(ACCOUNT, "t1")
         day = await tx.daily_loss.latest(ACCOUNT)
         events = await tx.events.recent(ACCOUNT)
-    assert signal is not None and signal.status is SignalStatus.FAILED
+        rejected = await tx.session.scalar(select(RejectedSignalRow))
+    assert (
+        signal is not None and signal.status is SignalStatus.FAILED and signal.source is SignalSource.WEBHOOK
+    )
+    assert rejected is not None and rejected.source is SignalSource.REDIS
     assert decision is not None and decision.side is Side.SHORT and decision.reason is ReasonCode.HEAT_CAP
     assert position is not None
     assert position.side is Side.SHORT

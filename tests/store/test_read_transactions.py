@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from executor.domain.enums import EventKind
+from executor.domain.enums import EventKind, SignalSource
 from executor.store.health import StoreHealth
 from executor.store.store import Store
 
@@ -20,7 +20,11 @@ ACCOUNT = "main"
 async def store_signal(store: Store, signal_id: str) -> None:
     async with store.transaction() as tx:
         await tx.signals.store(
-            account=ACCOUNT, signal_id=signal_id, source="ws", payload={"id": signal_id}, received_at=NOW
+            account=ACCOUNT,
+            signal_id=signal_id,
+            source=SignalSource.WEBSOCKET,
+            payload={"id": signal_id},
+            received_at=NOW,
         )
 
 
@@ -51,7 +55,11 @@ async def test_a_write_inside_a_read_transaction_is_refused_and_writes_go_on_aft
     with pytest.raises(DBAPIError, match=r"read-?only"):
         async with store.read() as tx:
             await tx.signals.store(
-                account=ACCOUNT, signal_id="in-read", source="ws", payload={}, received_at=NOW
+                account=ACCOUNT,
+                signal_id="in-read",
+                source=SignalSource.WEBSOCKET,
+                payload={},
+                received_at=NOW,
             )
     await store_signal(store, "after")  # the pooled connection takes writes again
     async with store.read() as tx:

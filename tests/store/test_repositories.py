@@ -14,6 +14,7 @@ from executor.domain.enums import (
     PositionStatus,
     Setup,
     Side,
+    SignalSource,
     SignalStatus,
 )
 from executor.domain.order_state import OrderState, history_entry
@@ -44,7 +45,11 @@ def assert_exact(read: Decimal | None, written: Decimal) -> None:
 async def _signal(store: Store, signal_id: str = "s1") -> int:
     async with store.transaction() as tx:
         row, duplicate = await tx.signals.store(
-            account=ACCOUNT, signal_id=signal_id, source="ws", payload={"id": signal_id}, received_at=NOW
+            account=ACCOUNT,
+            signal_id=signal_id,
+            source=SignalSource.WEBSOCKET,
+            payload={"id": signal_id},
+            received_at=NOW,
         )
     assert not duplicate
     return row.id
@@ -54,9 +59,13 @@ async def test_signal_is_stored_once_and_a_second_arrival_is_a_duplicate(store: 
     first = await _signal(store)
     async with store.transaction() as tx:
         row, duplicate = await tx.signals.store(
-            account=ACCOUNT, signal_id="s1", source="http", payload={"other": True}, received_at=NOW
+            account=ACCOUNT,
+            signal_id="s1",
+            source=SignalSource.WEBHOOK,
+            payload={"other": True},
+            received_at=NOW,
         )
-    assert (row.id, duplicate, row.source, row.payload) == (first, True, "ws", {"id": "s1"})
+    assert (row.id, duplicate, row.source, row.payload) == (first, True, SignalSource.WEBSOCKET, {"id": "s1"})
     async with store.transaction() as tx:
         queued = await tx.signals.queued(ACCOUNT)
         assert [r.signal_id for r in queued] == ["s1"]
@@ -71,7 +80,11 @@ async def test_signal_is_stored_once_and_a_second_arrival_is_a_duplicate(store: 
 async def test_rejected_signal_round_trips_and_is_truncated(store: Store) -> None:
     async with store.transaction() as tx:
         await tx.rejected.add(
-            account=ACCOUNT, source="http", raw="x" * 100_000, errors=[{"field": "stop"}], received_at=NOW
+            account=ACCOUNT,
+            source=SignalSource.WEBHOOK,
+            raw="x" * 100_000,
+            errors=[{"field": "stop"}],
+            received_at=NOW,
         )
     async with store.transaction() as tx:
         assert await tx.rejected.count(ACCOUNT) == 1

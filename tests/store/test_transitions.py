@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from executor.domain.enums import OrderKind, PositionStatus, Setup, Side, SignalStatus
+from executor.domain.enums import OrderKind, PositionStatus, Setup, Side, SignalSource, SignalStatus
 from executor.domain.order_state import IllegalTransition, OrderState, history_entry
 from executor.domain.orders import Order, OrderSide, OrderStatus, OrderType
 from executor.store.models import OrderRow, PositionRow
@@ -23,7 +23,7 @@ ACCOUNT = "main"
 async def _signal(store: Store, signal_id: str = "s1") -> int:
     async with store.transaction() as tx:
         row, _ = await tx.signals.store(
-            account=ACCOUNT, signal_id=signal_id, source="http", payload={}, received_at=NOW
+            account=ACCOUNT, signal_id=signal_id, source=SignalSource.WEBHOOK, payload={}, received_at=NOW
         )
     return row.id
 

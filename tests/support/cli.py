@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 from executor.cli import main
 from executor.config.risk_profiles import load_profile
 from executor.domain.client_ids import client_order_id
-from executor.domain.enums import OrderKind, Side, SignalStatus
+from executor.domain.enums import OrderKind, Side, SignalSource, SignalStatus
 from executor.domain.order_state import OrderState, history_entry
 from executor.execution.trader import decision_row
 from executor.risk import Decision, RiskProfile, decide
@@ -173,7 +173,11 @@ async def store_decided_signal(
     """The inbox row and the decision row as the daemon's consumer leaves them; returns the signal pk."""
     async with store.transaction() as tx:
         row, _ = await tx.signals.store(
-            account=ACCOUNT, signal_id=payload["id"], source="websocket", payload=payload, received_at=at
+            account=ACCOUNT,
+            signal_id=payload["id"],
+            source=SignalSource.WEBSOCKET,
+            payload=payload,
+            received_at=at,
         )
         side = Side(payload["side"]) if payload.get("side") else None
         await tx.decisions.add(decision_row(row, ACCOUNT, payload["symbol"], side, decision, at))

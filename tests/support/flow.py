@@ -24,6 +24,7 @@ from adapters.sim import SimServer, load_sim_config
 from adapters.sim.config import PricePathConfig, PricePathKind, SimConfig
 from executor.config.risk_profiles import load_profile
 from executor.config.settings import ExecutionSettings
+from executor.domain.enums import SignalSource
 from executor.execution.alerts import Alerter
 from executor.execution.breaker_guard import BreakerGuard
 from executor.execution.context import AccountContext
@@ -73,7 +74,7 @@ class Flow:
         return [o for o in account["open_orders"] if "STOP" in str(o.get("type", "")).upper()]
 
     async def submit(self, **signal: Any) -> None:
-        result = await self.inbox.submit(json.dumps(signal), "websocket")
+        result = await self.inbox.submit(json.dumps(signal), SignalSource.WEBSOCKET)
         assert result.status.value == "queued", result
         assert await self.trader.process_queued() == 1
 

@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from executor.domain.enums import PositionStatus, Setup, Side, SignalStatus
+from executor.domain.enums import PositionStatus, Setup, Side, SignalSource, SignalStatus
 from executor.domain.reasons import ReasonCode
 from executor.execution.trader import decision_row
 from executor.risk import Decision
 from executor.risk.fill import risk_at_stop
 from executor.signals.auth import Authenticator
 from executor.signals.inbox import Inbox
-from executor.signals.result import IngressStatus, Source
+from executor.signals.result import IngressStatus
 from executor.store.models import PositionRow
 from executor.store.store import Store
 from tests.support.cli import ACCOUNT, NOW
@@ -113,7 +113,7 @@ async def add_signal(
 ) -> int:
     async with store.transaction() as tx:
         row, _ = await tx.signals.store(
-            account=ACCOUNT, signal_id=body["id"], source="http", payload=body, received_at=at
+            account=ACCOUNT, signal_id=body["id"], source=SignalSource.WEBHOOK, payload=body, received_at=at
         )
         if decision is not None:
             side = Side(body["side"]) if body.get("side") else None
@@ -180,5 +180,5 @@ async def send_invalid(store: Store, at: datetime, signal_id: str = "h-bad-side"
         "entry": {"type": "market"},
         "stop": "74.10",
     }
-    result = await inbox.submit(json.dumps(body), Source.WEBHOOK)
+    result = await inbox.submit(json.dumps(body), SignalSource.WEBHOOK)
     assert result.status is IngressStatus.INVALID, result

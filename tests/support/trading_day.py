@@ -11,7 +11,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from executor.domain.enums import BreakerStatus, EventKind, PositionStatus, Setup, Side, SignalStatus
+from executor.domain.enums import (
+    BreakerStatus,
+    EventKind,
+    PositionStatus,
+    Setup,
+    Side,
+    SignalSource,
+    SignalStatus,
+)
 from executor.domain.reasons import ReasonCode
 from executor.store.models import DailyLossRow, DecisionRow, PositionRow
 from executor.store.store import Store
@@ -32,7 +40,7 @@ async def _decided(
         row, _ = await tx.signals.store(
             account=ACCOUNT,
             signal_id=signal_id,
-            source="websocket",
+            source=SignalSource.WEBSOCKET,
             payload={"id": signal_id},
             received_at=when,
         )
@@ -89,7 +97,11 @@ async def store_trading_day(store: Store) -> None:
             account=ACCOUNT, at=at(20), kind=EventKind.OPERATOR_HALT, data={"by": "cli:ops"}
         )
         await tx.rejected.add(
-            account=ACCOUNT, source="http", raw="{", errors=[{"field": "body"}], received_at=at(3)
+            account=ACCOUNT,
+            source=SignalSource.WEBHOOK,
+            raw="{",
+            errors=[{"field": "body"}],
+            received_at=at(3),
         )
     winner = await _decided(store, "day-win", Side.LONG, Decimal(95), at(1))
     await _closed(store, winner, Side.LONG, ("2", "100", "110", "10"), ("20", "1", "-0.5"), (1, 5))
