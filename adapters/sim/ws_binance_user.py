@@ -217,6 +217,11 @@ class BinanceUserStreams:
     def _connections_of(self, api_key: str) -> list[_Connection]:
         return [c for k in self._keys.values() if k.api_key == api_key for c in k.connections]
 
+    def open_connections(self, api_key: str) -> int:
+        """How many user-stream connections the account has open: an event is sent only on those open
+        when it happens, so a test waits on this before acting."""
+        return len(self._connections_of(api_key))
+
     # ----------------------------------------------------------------- events
 
     def poke(self) -> None:

@@ -15,6 +15,8 @@ import pytest
 
 from adapters.ccxt_target import target_simulator
 from adapters.sim import SimServer
+from adapters.sim.ws_binance_user import BinanceUserStreams
+from tests.support.adapter_sim import eventually
 from tests.support.simkit import Control
 
 SYMBOL = "BTC/USDT:USDT"
@@ -115,12 +117,19 @@ async def test_a_listen_key_is_kept_per_account_extended_and_closed(http: aiohtt
     assert await listen_key(http) != first
 
 
+async def connected(sim: SimServer) -> None:
+    """Until the account's user stream is open on the simulator: an event before that is never sent."""
+    streams = sim.user_streams
+    assert isinstance(streams, BinanceUserStreams)
+    await eventually(lambda: streams.open_connections("sim-key") > 0)
+
+
 async def test_ccxt_pro_sees_a_market_order_and_its_trade_with_the_rest_trade_id(
-    pro: Any, binance: Any, control_b: Control
+    pro: Any, binance: Any, control_b: Control, binance_sim: tuple[SimServer, str]
 ) -> None:
     orders = asyncio.ensure_future(pro.watch_orders())
     trades = asyncio.ensure_future(pro.watch_my_trades())
-    await asyncio.sleep(0.3)  # the listen key made and the connection open before the order
+    await connected(binance_sim[0])
     order = await binance.create_order(SYMBOL, "market", "buy", 0.01, None, {"newClientOrderId": "e2e-1"})
     (seen,) = (await within(orders, 5))[-1:]
     assert (seen["id"], seen["clientOrderId"]) == (order["id"], "e2e-1")
@@ -132,9 +141,11 @@ async def test_ccxt_pro_sees_a_market_order_and_its_trade_with_the_rest_trade_id
     assert any("/private/ws?listenKey=" in url for url in pro.clients)
 
 
-async def test_ccxt_pro_sees_the_position_from_account_update(pro: Any, binance: Any) -> None:
+async def test_ccxt_pro_sees_the_position_from_account_update(
+    pro: Any, binance: Any, binance_sim: tuple[SimServer, str]
+) -> None:
     positions = asyncio.ensure_future(pro.watch_positions())
-    await asyncio.sleep(0.3)
+    await connected(binance_sim[0])
     await binance.create_order(SYMBOL, "market", "sell", 0.02, None, {"newClientOrderId": "e2e-2"})
     (position,) = await within(positions, 5)
     assert position["symbol"] == SYMBOL
@@ -243,6 +254,12 @@ async def test_the_duplicate_reorder_and_delay_faults(
     assert late["o"]["X"] == "CANCELED"
 
 
+async def stall_began(control: Control) -> bool:
+    """The one-shot stall rule is spent: an event met it, and the connection went silent then."""
+    rules = (await control.call("GET", "faults"))["rules"]
+    return not any(rule["action"] == "ws_stall" for rule in rules)
+
+
 async def test_the_disconnect_fault_closes_and_the_stall_fault_answers_no_pings(
     binance_sim: tuple[SimServer, str], http: aiohttp.ClientSession, binance: Any, control_b: Control
 ) -> None:
@@ -257,7 +274,7 @@ async def test_the_disconnect_fault_closes_and_the_stall_fault_answers_no_pings(
         assert (await within(ws.receive(), 3)).type is aiohttp.WSMsgType.PONG
         await control_b.fault(action="ws_stall", delay_ms=800, match={"stream": "user"})
         await binance.cancel_order(None, SYMBOL, {"origClientOrderId": "x-1"})
-        await asyncio.sleep(0.2)
+        await eventually(lambda: stall_began(control_b))
         await ws.ping(b"2")
         with pytest.raises(TimeoutError):
             await within(ws.receive(), 0.4)  # stalled: no pong, no event
