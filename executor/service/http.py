@@ -144,6 +144,11 @@ class HttpServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def open_connections(self) -> int:
+        """Connections the server holds now (a refused one is gone once aborted): what tests wait on."""
+        return len(self._server.server_state.connections)
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]), name="http")
         while not self._server.started:

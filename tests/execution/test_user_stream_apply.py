@@ -43,18 +43,35 @@ async def following(f: Flow) -> list[UserEvent]:
 
 
 async def stop_out(f: Flow, events: list[UserEvent]) -> list[UserEvent]:
-    """Open a protected long, take the stop out; the events from the open on, once the stop's fill is in."""
+    """Open a protected long, take the stop out; the events from the open on, once the stop's fill and the
+    flat position after it are in."""
     start = len(events)
     await f.submit(id="s1", **LONG_SOL)
     await f.mark("139")
-    await eventually(lambda: _stop_finished(events[start:]), 5)
-    await asyncio.sleep(0.2)  # the account update after it
+    await eventually(lambda: _flat_after_the_stop(events[start:]), 5)
     return events[start:]
 
 
+def _stop_filled_at(events: list[UserEvent]) -> int | None:
+    """Where the stop's first fill is reported, if it is."""
+    return next(
+        (
+            i
+            for i, e in enumerate(events)
+            if isinstance(e, OrderUpdate) and e.order.kind is OrderKind.STOP and e.order.filled > 0
+        ),
+        None,
+    )
+
+
 def _stop_finished(events: list[UserEvent]) -> bool:
-    return any(
-        isinstance(e, OrderUpdate) and e.order.kind is OrderKind.STOP and e.order.filled > 0 for e in events
+    return _stop_filled_at(events) is not None
+
+
+def _flat_after_the_stop(events: list[UserEvent]) -> bool:
+    filled = _stop_filled_at(events)
+    return filled is not None and any(
+        isinstance(e, PositionUpdate) and e.symbol == SOL and e.qty == 0 for e in events[filled:]
     )
 
 
@@ -132,8 +149,7 @@ async def test_a_gap_holds_the_events_behind_it_until_the_resync_has_run(sqlite_
             applier.sink(StreamGap(GapReason.DISCONNECTED, "test", f.ctx.now()))
             for event in batch:
                 applier.sink(event)
-            await eventually(lambda: order == ["resync"], 3)
-            await asyncio.sleep(0.3)
+            await eventually(lambda: order == ["resync"], 3)  # the runner holds the batch until it returns
             assert await positions(f, PositionStatus.CLOSED) == []  # nothing applied while untrusted
             assert not applier.trusted
             resynced.set()
