@@ -52,15 +52,22 @@ def consumer(inbox: Inbox, redis_url: str, stream: str, name: str, **options: An
 
 class WatchedStore(Store):
     """The project's store, with an event set once a transaction is asked for: the ingress is inside the
-    store (then blocked on the SQLite lock the test holds), which a test waits for instead of sleeping."""
+    store (then blocked on the SQLite lock the test holds), which a test waits for instead of sleeping.
+    `writer` is the task that asked, so a test can wait until that task's cancellation is requested."""
 
     entered: asyncio.Event
+    writer: asyncio.Task[Any] | None = None
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Repositories]:
+        self.writer = asyncio.current_task()
         self.entered.set()
         async with super().transaction() as tx:
             yield tx
+
+    def cancel_requested(self) -> bool:
+        """The blocked write's task is being cancelled: the cancellation lands once its statement returns."""
+        return self.writer is not None and self.writer.cancelling() > 0
 
 
 def watched(url: str) -> WatchedStore:
@@ -253,7 +260,7 @@ async def test_a_consumer_killed_between_read_and_store_leaves_the_entry_pending
         async with asyncio.timeout(8):
             await doomed_store.entered.wait()  # inside the store, waiting for the lock
         crash = asyncio.create_task(doomed.stop())  # drain_seconds=0: cancelled mid-write, as by a crash
-        await asyncio.sleep(0.1)
+        await eventually(lambda: _true(doomed_store.cancel_requested()))
         blocker.execute("COMMIT")  # lets the cancelled write's rollback finish
         await crash
         assert await pending(redis, stream) == {"doomed": 1}
@@ -289,7 +296,7 @@ async def test_a_restarted_consumer_of_the_same_name_reads_its_own_pending_entri
         async with asyncio.timeout(8):
             await first_store.entered.wait()  # inside the store, waiting for the lock
         crash = asyncio.create_task(first.stop())
-        await asyncio.sleep(0.1)
+        await eventually(lambda: _true(first_store.cancel_requested()))
         blocker.execute("COMMIT")
         await crash
         assert await counts(store) == (0, 0)
