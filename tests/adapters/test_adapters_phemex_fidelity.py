@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import structlog
 
 from adapters import phemex
 from adapters.factory import build_adapter
@@ -19,7 +20,7 @@ from executor.domain.account import MarginMode
 from executor.domain.enums import Side
 from executor.domain.orders import OrderSide, OrderStatus, OrderType
 from executor.ports.exchange import EntryStep
-from tests.support.adapter_sim import BTC, ETH, FAST, Sim, entry_request, running_sim
+from tests.support.adapter_sim import BTC, ETH, FAST, Sim, entry_request, eventually, running_sim
 
 D = Decimal
 TESTNET = Venue.TESTNET
@@ -190,9 +191,15 @@ async def test_concurrent_reads_at_the_edge_of_their_share_do_not_overshoot_it()
             await adapter.markets()
             while window_use(adapter.exchange) < READ_SHARE - 0.01:  # five slots left
                 await adapter.open_orders(BTC)
-            readers = [asyncio.create_task(adapter.open_orders(BTC)) for _ in range(20)]
-            await asyncio.sleep(1.5)
-            assert sum(r.done() for r in readers) == 5
+            with structlog.testing.capture_logs() as logs:
+                readers = [asyncio.create_task(adapter.open_orders(BTC)) for _ in range(20)]
+
+                def held() -> bool:
+                    """Five answered, and each of the fifteen others has waited a second in the read lane."""
+                    waiting = [line for line in logs if line["event"] == "exchange_reads_throttled"]
+                    return sum(r.done() for r in readers) == 5 and len(waiting) == 15
+
+                await eventually(held)
             assert len(await sim.requests()) == 375
             for reader in readers:
                 reader.cancel()
