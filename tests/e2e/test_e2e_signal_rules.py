@@ -121,7 +121,7 @@ async def test_invalid_and_unauthorized_signals_get_their_errors_and_change_noth
     code, out, err = await daemon.cli("status", "--json")
     assert code == 0 and json.loads(out)["daemon"]["source"] == "daemon", (out, err)
 
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # the assertion: a second on, nothing refused was stored or traded after all
     db = await daemon.db("auth-1", "invalid-1", "invalid-2")
     assert db.signals == [] and db.positions == [] and db.orders == []
     assert db.rejected_signals == 3

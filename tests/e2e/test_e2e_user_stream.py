@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from executor.domain.client_ids import client_order_id
 from executor.domain.enums import OrderKind
@@ -253,13 +254,31 @@ async def test_an_executed_algo_stop_is_not_cancelled_when_its_algo_update_comes
     await sim.mark("146")  # through the stop at 147
     await eventually(lambda: closed_in_db(daemon), within=10, what="booked closed")
     await eventually(lambda: stop_state(daemon, "user-executed-1"), within=5, what="the stop row final")
-    await asyncio.sleep(2)  # the algo update (1.5 s late) has arrived: it changes nothing, and sends nothing
+    booked_on = await order_updates(daemon)
+
+    async def late_update_in() -> bool:
+        return await order_updates(daemon) > booked_on
+
+    await eventually(late_update_in, within=5, what="the algo update (1.5 s late) received")
+    await asyncio.sleep(0.5)  # the assertion: in the half second after it, it changes nothing, sends nothing
     requests = await sim.requests(since=str(since))
     assert [r["path"] for r in requests if r["method"] == "DELETE"] == []
     lookups = [r["path"] for r in requests if r["method"] == "GET" and "order" in r["path"].lower()]
     assert lookups == [], lookups
     assert await stop_state(daemon, "user-executed-1") == "filled"
     await assert_booked_under(daemon, sim, "user-executed-1", OrderKind.STOP)
+
+
+async def order_updates(daemon: Daemon) -> float:
+    """How many order events the daemon took from its user stream (`executor_user_events_total`)."""
+    code, text = await daemon.get("/metrics")
+    assert code == 200, text
+    samples = (s for family in text_string_to_metric_families(text) for s in family.samples)
+    return sum(
+        s.value
+        for s in samples
+        if s.name == "executor_user_events_total" and s.labels.get("kind") == "OrderUpdate"
+    )
 
 
 async def stop_state(daemon: Daemon, signal_id: str) -> str | None:

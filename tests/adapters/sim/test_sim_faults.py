@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -176,7 +175,7 @@ async def test_hide_order_executes_but_the_order_is_not_found_for_a_while(
         await binance.cancel_order(placed["id"], BTC, {"trigger": True})
     [resting] = [o for o in (await control_b.state())["accounts"]["sim-key"]["open_orders"]]
     assert resting["client_id"] == "hid-1"
-    await asyncio.sleep(0.7)
+    await control_b.call("POST", "clock", {"advance_seconds": 0.7})  # past the hide, on the simulator's clock
     found = await binance.fetch_order(None, BTC, {"clientOrderId": "hid-1", "trigger": True})
     assert found["id"] == placed["id"] and found["status"] == "open"
 
@@ -187,7 +186,7 @@ async def test_phemex_hide_order_misses_the_order_in_lookups_and_lists(
     await control_p.fault(action="hide_order", path="/g-orders", match={"clOrdID": "phid-1"}, delay_ms=600)
     await phemex_ex.create_order(BTC, "limit", "buy", 0.01, 50000, {"clientOrderId": "phid-1"})
     assert await phemex_ex.fetch_open_orders(BTC) == []
-    await asyncio.sleep(0.7)
+    await control_p.call("POST", "clock", {"advance_seconds": 0.7})  # past the hide, on the simulator's clock
     [listed] = await phemex_ex.fetch_open_orders(BTC)
     assert listed["clientOrderId"] == "phid-1"
 
