@@ -137,6 +137,11 @@ class WebSocketIngress:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"ws://{host}:{self.port}{PATH}"
 
+    @property
+    def open_connections(self) -> int:
+        """Connections open now, a refused one until it is gone: what tests wait on."""
+        return self._open
+
     async def start(self) -> None:
         """Refuses (InsecureBind) to listen beyond loopback without a secret."""
         secured = self._inbox.authenticator.required

@@ -18,6 +18,7 @@ from executor.signals.auth import InsecureBind
 from executor.signals.inbox import Inbox
 from executor.signals.websocket import OutcomePush, WebSocketIngress
 from executor.store.store import Store
+from tests.support.adapter_sim import eventually
 from tests.support.signals import ACCOUNT, NOW, SECRET, SQLITE_ONLY, counts, signal_body
 
 
@@ -171,7 +172,7 @@ async def test_connections_beyond_the_cap_are_closed_at_once_and_a_slow_handshak
             await connect(server.url, open_timeout=3)
         assert asyncio.get_running_loop().time() - started < 1.0
         await held[0].close()
-        await asyncio.sleep(0.05)
+        await eventually(lambda: server.open_connections < 3)
         async with connect(server.url) as again:
             assert (await ask(again, signal_body("capped-1")))["status"] == "queued"
         for connection in held[1:]:

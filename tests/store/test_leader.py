@@ -4,6 +4,7 @@ import asyncio
 
 from executor.store.engine import create_engine
 from executor.store.leader import AccountLock
+from tests.support.adapter_sim import eventually
 
 
 async def test_only_one_daemon_holds_an_account_and_the_standby_takes_over_on_release(
@@ -17,9 +18,18 @@ async def test_only_one_daemon_holds_an_account_and_the_standby_takes_over_on_re
         assert await second.try_acquire() is False
         assert await other_account.try_acquire() is True
 
+        refused: list[bool] = []
+        try_acquire = second.try_acquire
+
+        async def counted() -> bool:
+            held = await try_acquire()
+            refused.append(not held)
+            return held
+
+        second.try_acquire = counted  # type: ignore[method-assign]
         stop = asyncio.Event()
         standby = asyncio.create_task(second.acquire(stop, poll_seconds=0.05))
-        await asyncio.sleep(0.2)
+        await eventually(lambda: refused.count(True) >= 3)  # asked three times while the account was held
         assert not standby.done()
         await first.release()
         async with asyncio.timeout(5):
