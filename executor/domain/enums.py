@@ -41,6 +41,33 @@ class SignalSource(StrEnum):
     OPERATOR = "operator"
 
 
+class RiskStep(StrEnum):
+    """A step of the risk pipeline, by the name `executor explain` prints; the one that bound the size
+    is stored with the decision (`decisions.binding`)."""
+
+    ACCOUNT_LEVERAGE = "account_leverage"
+    CONVICTION = "conviction"
+    CORRELATION_GROUP = "correlation_group"
+    DAILY_LOSS = "daily_loss"
+    DATA = "data"
+    DRAWDOWN = "drawdown"
+    EXCHANGE_FILTERS = "exchange_filters"
+    FUNDING = "funding"
+    GATES = "gates"
+    GEOMETRY = "geometry"
+    HIGH_LEVERAGE_COUNT = "high_leverage_count"
+    LEVERAGE = "leverage"
+    LIQUIDATION = "liquidation"
+    MARGIN = "margin"
+    PORTFOLIO_HEAT = "portfolio_heat"
+    POSITION_HEAT = "position_heat"
+    QUANTITY = "quantity"
+    REFERENCE_PRICE = "reference_price"
+    RISK_BUDGET = "risk_budget"
+    SIZER = "sizer"
+    TRADE_NOTIONAL = "trade_notional"
+
+
 class Setup(StrEnum):
     PRIMARY = "primary"
     SECONDARY = "secondary"

@@ -9,6 +9,7 @@ from enum import Enum, StrEnum
 from string import Formatter
 from typing import Any, NamedTuple
 
+from executor.domain.enums import RiskStep
 from executor.domain.reasons import ReasonCode
 
 MONEY_PLACES = Decimal("0.00000001")
@@ -52,7 +53,7 @@ def words(text: Text) -> str:
 class Step(NamedTuple):
     """Immutable like every value here; a tuple because twenty are built per decision."""
 
-    step: str
+    step: RiskStep
     before: Mapping[str, Value]
     after: Mapping[str, Value]
     binding: bool = False
@@ -90,7 +91,7 @@ class Decision:
     risk: Decimal | None = None
     risk_pct: Decimal | None = None
     liquidation_price: Decimal | None = None
-    binding: str | None = None
+    binding: RiskStep | None = None
     price_source: PriceSource | None = None
     price_age_ms: int | None = None
     order_price: Decimal | None = None

@@ -3,6 +3,7 @@ minimums, with a last check that rounding kept the liquidation requirements."""
 
 from __future__ import annotations
 
+from executor.domain.enums import RiskStep
 from executor.domain.money import floor_to_step
 from executor.domain.reasons import ReasonCode
 from executor.risk.decision import Value
@@ -17,12 +18,16 @@ def exchange_filters(p: Proposal) -> None:
     cause = f" (bound by {p.binding})" if p.binding else ""
     if qty <= 0 or qty < p.min_amount:
         message = f"Quantity {qty} is under the exchange minimum amount {p.min_amount}{cause}."
-        p.record("exchange_filters", before, {"rejected": ReasonCode.BELOW_MIN_AMOUNT.value}, note=message)
+        p.record(
+            RiskStep.EXCHANGE_FILTERS, before, {"rejected": ReasonCode.BELOW_MIN_AMOUNT.value}, note=message
+        )
         raise Reject(ReasonCode.BELOW_MIN_AMOUNT, message)
     notional = qty * p.entry
     if notional < p.min_notional:
         message = f"Notional {notional} is under the exchange minimum notional {p.min_notional}{cause}."
-        p.record("exchange_filters", before, {"rejected": ReasonCode.BELOW_MIN_NOTIONAL.value}, note=message)
+        p.record(
+            RiskStep.EXCHANGE_FILTERS, before, {"rejected": ReasonCode.BELOW_MIN_NOTIONAL.value}, note=message
+        )
         raise Reject(ReasonCode.BELOW_MIN_NOTIONAL, message)
     same = p.liquidation is not None and p.liquidation_key == (qty, p.leverage)
     liq = p.liquidation if same else liquidation_at(p, qty, p.leverage)
@@ -30,12 +35,15 @@ def exchange_filters(p: Proposal) -> None:
     if problem is not None:
         message = f"After rounding, the liquidation is too close: {problem}."
         p.record(
-            "exchange_filters", before, {"rejected": ReasonCode.LIQUIDATION_TOO_CLOSE.value}, note=message
+            RiskStep.EXCHANGE_FILTERS,
+            before,
+            {"rejected": ReasonCode.LIQUIDATION_TOO_CLOSE.value},
+            note=message,
         )
         raise Reject(ReasonCode.LIQUIDATION_TOO_CLOSE, message)
     p.qty, p.liquidation = qty, liq
     p.record(
-        "exchange_filters",
+        RiskStep.EXCHANGE_FILTERS,
         before,
         {"qty": qty, "notional": notional},
         note=("quantity rounded down to the step {}", (p.amount_step,)),

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import NoReturn
 
-from executor.domain.enums import BreakerStatus, EntryType, Setup, Side
+from executor.domain.enums import BreakerStatus, EntryType, RiskStep, Setup, Side
 from executor.domain.money import ZERO
 from executor.domain.reasons import ReasonCode
 from executor.risk.breaker import evaluate_daily_loss, realized_today
@@ -63,7 +63,7 @@ def gates(p: Proposal) -> None:
                 f"{entries} entries in the last {profile.throttle.window_seconds} s reach the limit of "
                 f"{profile.throttle.max_entries}.",
             )
-    p.record("gates", before, {"passed": True})
+    p.record(RiskStep.GATES, before, {"passed": True})
 
 
 def _why(p: Proposal) -> str:
@@ -71,7 +71,7 @@ def _why(p: Proposal) -> str:
 
 
 def _refuse(p: Proposal, before: dict[str, Value], reason: ReasonCode, message: str) -> NoReturn:
-    p.record("gates", dict(before), {"rejected": reason.value}, note=message)
+    p.record(RiskStep.GATES, dict(before), {"rejected": reason.value}, note=message)
     raise Reject(reason, message)
 
 
@@ -92,12 +92,12 @@ def data(p: Proposal) -> None:
     account, market, profile = p.account, p.market, p.profile
     if not _complete(p) and (missing := _missing(p)):
         message = "Required data is missing or stale: " + "; ".join(missing) + "."
-        p.record("data", {}, {"rejected": ReasonCode.DATA_MISSING}, note=message)
+        p.record(RiskStep.DATA, {}, {"rejected": ReasonCode.DATA_MISSING}, note=message)
         raise Reject(ReasonCode.DATA_MISSING, message)
     assert account.equity is not None and account.free_margin is not None
     if account.equity <= 0:
         message = f"Equity is {account.equity}: nothing to put at risk."
-        p.record("data", {"equity": account.equity}, {"rejected": "INSUFFICIENT_MARGIN"}, note=message)
+        p.record(RiskStep.DATA, {"equity": account.equity}, {"rejected": "INSUFFICIENT_MARGIN"}, note=message)
         raise Reject(ReasonCode.INSUFFICIENT_MARGIN, message)
     p.equity, p.free_margin = account.equity, account.free_margin
     assert market.amount_step is not None and market.price_tick is not None
@@ -106,7 +106,7 @@ def data(p: Proposal) -> None:
     p.min_amount, p.min_notional = market.min_amount, market.min_notional
     p.taker_fee = profile.taker_fee if market.taker_fee is None else market.taker_fee
     p.record(
-        "data",
+        RiskStep.DATA,
         {},
         {"equity": p.equity, "free_margin": p.free_margin, "taker_fee": p.taker_fee},
         note="all required inputs present and fresh"
@@ -207,7 +207,7 @@ def daily_loss(p: Proposal) -> None:
     """The breaker evaluated on this very snapshot, so a trip the daemon has not yet booked still counts."""
     config = p.profile.daily_loss
     if not config.enabled:
-        p.record("daily_loss", {}, {"enabled": False}, note="daily loss breaker off in this profile")
+        p.record(RiskStep.DAILY_LOSS, {}, {"enabled": False}, note="daily loss breaker off in this profile")
         return
     verdict = evaluate_daily_loss(
         config,
@@ -219,13 +219,13 @@ def daily_loss(p: Proposal) -> None:
     before = {"loss": verdict.loss, "limit": verdict.limit, "basis": config.basis}
     if verdict.trips and config.action is BreakerAction.HALT:
         message = f"The daily-loss breaker trips: {verdict.reason}; no new risk today."
-        p.record("daily_loss", before, {"rejected": ReasonCode.HALTED.value}, note=message)
+        p.record(RiskStep.DAILY_LOSS, before, {"rejected": ReasonCode.HALTED.value}, note=message)
         raise Reject(ReasonCode.HALTED, message)
     p.breaker_tripped = p.breaker_tripped or verdict.trips
     note = verdict.text
     if p.breaker_tripped:
         note = verdict.reason + "; action reduce: leverage capped at 1x until the reset"
-    p.record("daily_loss", before, {"tripped": p.breaker_tripped}, note=note)
+    p.record(RiskStep.DAILY_LOSS, before, {"tripped": p.breaker_tripped}, note=note)
 
 
 def drawdown(p: Proposal) -> None:
@@ -235,15 +235,17 @@ def drawdown(p: Proposal) -> None:
     if peak is not None and peak > 0:
         p.drawdown = max(ZERO, (peak - p.equity) / peak)
     if not config.enabled:
-        p.record("drawdown", {"drawdown": p.drawdown}, {"scale": ONE}, note="drawdown scaling off")
+        p.record(RiskStep.DRAWDOWN, {"drawdown": p.drawdown}, {"scale": ONE}, note="drawdown scaling off")
         return
     if p.drawdown >= config.max_drawdown:
         message = f"Drawdown {_pct(p.drawdown)} from peak reaches the maximum {_pct(config.max_drawdown)}."
-        p.record("drawdown", {"drawdown": p.drawdown}, {"rejected": ReasonCode.DRAWDOWN.value}, note=message)
+        p.record(
+            RiskStep.DRAWDOWN, {"drawdown": p.drawdown}, {"rejected": ReasonCode.DRAWDOWN.value}, note=message
+        )
         raise Reject(ReasonCode.DRAWDOWN, message)
     p.drawdown_scale = max(config.floor, max(ZERO, ONE - p.drawdown / config.max_drawdown))
     p.record(
-        "drawdown",
+        RiskStep.DRAWDOWN,
         {"drawdown": p.drawdown},
         {"scale": p.drawdown_scale},
         note=("R × {} (floor {})", (p.drawdown_scale, config.floor)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from executor.domain.enums import RiskStep
 from executor.domain.money import ZERO
 from executor.domain.reasons import ReasonCode
 from executor.risk.decision import Value
@@ -61,7 +62,7 @@ def leverage(p: Proposal) -> None:
     if bound:
         note += f"; notional capped at the last bracket {bracket.max_notional}"
     before: dict[str, Value] = {**components}
-    p.record("leverage", before, {"leverage": p.leverage, "qty": p.qty}, bound, note)
+    p.record(RiskStep.LEVERAGE, before, {"leverage": p.leverage, "qty": p.qty}, bound, note)
 
 
 def _sizer_inputs(p: Proposal) -> SizerInputs:
@@ -80,7 +81,7 @@ def sizer(p: Proposal) -> None:
     kind = profile.sizer
     before: dict[str, Value] = {"sizer": kind, "qty": p.qty}
     if kind is SizerKind.FIXED_RISK:
-        p.record("sizer", before, {"qty": p.qty}, note="fixed_risk: the stop-based quantity")
+        p.record(RiskStep.SIZER, before, {"qty": p.qty}, note="fixed_risk: the stop-based quantity")
         return
     if kind in (SizerKind.DYNAMIC, SizerKind.CONSERVATIVE):
         inputs = _sizer_inputs(p)
@@ -92,22 +93,24 @@ def sizer(p: Proposal) -> None:
         bound = p.cap("sizer", p.sizer_ceiling(fraction.value))
         after: dict[str, Value] = {"fraction": fraction.value, "qty": p.qty}
         factors = (_fraction_note(tuple(fraction.factors)), (fraction.value, *fraction.factors.values()))
-        p.record("sizer", before, after, bound, factors)
+        p.record(RiskStep.SIZER, before, after, bound, factors)
         return
     if kind is SizerKind.KELLY:
         cap = kelly_risk_cap(p.state, profile.kelly)
         if cap is None:
             note = f"kelly: fewer than {profile.kelly.min_trades} closed trades, no cap yet"
-            p.record("sizer", before, {"qty": p.qty}, note=note)
+            p.record(RiskStep.SIZER, before, {"qty": p.qty}, note=note)
             return
         bound = p.cap("sizer", p.equity * cap / p.cost_per_unit)
-        p.record("sizer", before, {"risk_fraction_cap": cap, "qty": p.qty}, bound, "fractional Kelly caps R")
+        p.record(
+            RiskStep.SIZER, before, {"risk_fraction_cap": cap, "qty": p.qty}, bound, "fractional Kelly caps R"
+        )
         return
     assert p.signal.volatility is not None
     exposure = vol_target_exposure(p.signal.volatility, profile.vol_target)
     bound = p.cap("sizer", p.equity * exposure / p.entry)
     p.record(
-        "sizer",
+        RiskStep.SIZER,
         before,
         {"exposure_cap": exposure, "qty": p.qty},
         bound,
@@ -123,16 +126,18 @@ def high_leverage_count(p: Proposal) -> None:
     if count >= config.max_high_leverage_positions and p.leverage >= config.high_leverage_threshold:
         bound = p.set_leverage(max(1, config.high_leverage_threshold - 1))
         note = f"{count} positions already at ≥ {config.high_leverage_threshold}x: leverage lowered"
-        p.record("high_leverage_count", before, {"leverage": p.leverage}, bound, note)
+        p.record(RiskStep.HIGH_LEVERAGE_COUNT, before, {"leverage": p.leverage}, bound, note)
         return
-    p.record("high_leverage_count", before, {"leverage": p.leverage})
+    p.record(RiskStep.HIGH_LEVERAGE_COUNT, before, {"leverage": p.leverage})
 
 
 def trade_notional(p: Proposal) -> None:
     ceiling = p.trade_notional_ceiling()
     before: dict[str, Value] = {"qty": p.qty, "notional_cap": p.equity * p.leverage}
     bound = p.cap("trade_notional", ceiling)
-    p.record("trade_notional", before, {"qty": p.qty}, bound, ("notional ≤ equity × {}x", (p.leverage,)))
+    p.record(
+        RiskStep.TRADE_NOTIONAL, before, {"qty": p.qty}, bound, ("notional ≤ equity × {}x", (p.leverage,))
+    )
 
 
 def margin(p: Proposal) -> None:
@@ -144,10 +149,10 @@ def margin(p: Proposal) -> None:
             f"Free margin {p.free_margin} × {use} at {p.leverage}x cannot carry even the minimum order "
             f"({p.min_amount} / {p.min_notional} notional)."
         )
-        p.record("margin", before, {"rejected": ReasonCode.INSUFFICIENT_MARGIN.value}, note=message)
+        p.record(RiskStep.MARGIN, before, {"rejected": ReasonCode.INSUFFICIENT_MARGIN.value}, note=message)
         raise Reject(ReasonCode.INSUFFICIENT_MARGIN, message)
     bound = p.cap("margin", ceiling)
-    p.record("margin", before, {"qty": p.qty}, bound, ("margin ≤ free margin × {}", (use,)))
+    p.record(RiskStep.MARGIN, before, {"qty": p.qty}, bound, ("margin ≤ free margin × {}", (use,)))
 
 
 def account_leverage(p: Proposal) -> None:
@@ -159,4 +164,4 @@ def account_leverage(p: Proposal) -> None:
     before: dict[str, Value] = {"qty": p.qty, "open_notional": open_notional, "account_cap": limit}
     bound = p.cap("account_leverage", room / p.entry)
     note = ("all open notional plus this one ≤ equity × {}", (p.profile.leverage.max_account,))
-    p.record("account_leverage", before, {"qty": p.qty}, bound, note)
+    p.record(RiskStep.ACCOUNT_LEVERAGE, before, {"qty": p.qty}, bound, note)

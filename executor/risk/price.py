@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from executor.domain.enums import EntryType, Side
+from executor.domain.enums import EntryType, RiskStep, Side
 from executor.domain.money import ceil_to_step, floor_to_step
 from executor.domain.reasons import ReasonCode
 from executor.risk.decision import PriceSource, Text, Value
@@ -99,7 +99,7 @@ def reference_price(p: Proposal) -> None:
         "takes_liquidity": p.taking,
     }
     _band(p, before, after)
-    p.record("reference_price", before, after, note=note)
+    p.record(RiskStep.REFERENCE_PRICE, before, after, note=note)
 
 
 def _band(p: Proposal, before: dict[str, Value], after: dict[str, Value]) -> None:
@@ -116,6 +116,9 @@ def _band(p: Proposal, before: dict[str, Value], after: dict[str, Value]) -> Non
         f"(×{market.price_band_down}..×{market.price_band_up}); the exchange would refuse it."
     )
     p.record(
-        "reference_price", before, after | {"rejected": ReasonCode.PRICE_OUT_OF_BAND.value}, note=message
+        RiskStep.REFERENCE_PRICE,
+        before,
+        after | {"rejected": ReasonCode.PRICE_OUT_OF_BAND.value},
+        note=message,
     )
     raise Reject(ReasonCode.PRICE_OUT_OF_BAND, message)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from executor.domain.enums import RiskStep
 from executor.domain.money import ZERO, floor_to_step
 from executor.domain.reasons import ReasonCode
 from executor.domain.signal import Signal
@@ -69,13 +70,13 @@ class Proposal:
     sizer_fraction: Decimal | None = None
     liquidation: Decimal | None = None
     liquidation_key: tuple[Decimal, int] | None = None
-    binding: str | None = None
+    binding: RiskStep | None = None
     qty: Decimal = ZERO
     ceilings: dict[str, Decimal] = field(default_factory=dict)
 
     def record(
         self,
-        step: str,
+        step: RiskStep,
         before: Mapping[str, Value],
         after: Mapping[str, Value],
         binding: bool = False,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 
-from executor.domain.enums import Side
+from executor.domain.enums import RiskStep, Side
 from executor.domain.money import ZERO, ceil_to_step, floor_to_step
 from executor.domain.reasons import ReasonCode
 from executor.risk.decision import Value
@@ -53,7 +53,7 @@ def liquidation(p: Proposal) -> None:
             shrank = p.set_leverage(candidate) if candidate != start else False
             p.liquidation = None
             after: dict[str, Value] = {"leverage": p.leverage, "qty": p.qty}
-            p.record("liquidation", before, after, shrank, note="no quantity left")
+            p.record(RiskStep.LIQUIDATION, before, after, shrank, note="no quantity left")
             return
         liq = liquidation_at(p, qty, candidate)
         if liq is not None and (to_liq := (p.entry - liq) * sign) >= need and to_liq > to_stop:
@@ -66,12 +66,12 @@ def liquidation(p: Proposal) -> None:
                 else ("liquidation {} at {}x (lowered from {}x)", (liq, candidate, start))
             )
             after = {"leverage": p.leverage, "qty": p.qty, "liquidation": liq}
-            p.record("liquidation", before, after, shrank, note)
+            p.record(RiskStep.LIQUIDATION, before, after, shrank, note)
             return
     p.set_leverage(1)
     _margin_still_orderable(p)
     message = f"Even at 1x the liquidation is too close: {liquidation_problem(p, liq)}."
-    p.record("liquidation", before, {"rejected": ReasonCode.LIQUIDATION_TOO_CLOSE.value}, note=message)
+    p.record(RiskStep.LIQUIDATION, before, {"rejected": ReasonCode.LIQUIDATION_TOO_CLOSE.value}, note=message)
     raise Reject(ReasonCode.LIQUIDATION_TOO_CLOSE, message)
 
 
@@ -105,7 +105,7 @@ def _leverage_bound(p: Proposal, need: Decimal) -> int:
 def _margin_still_orderable(p: Proposal) -> None:
     if "margin" in p.ceilings and not p.orderable(p.ceilings["margin"]):
         message = f"At {p.leverage}x the free margin cannot carry the minimum order."
-        p.record("liquidation", {}, {"rejected": ReasonCode.INSUFFICIENT_MARGIN.value}, note=message)
+        p.record(RiskStep.LIQUIDATION, {}, {"rejected": ReasonCode.INSUFFICIENT_MARGIN.value}, note=message)
         raise Reject(ReasonCode.INSUFFICIENT_MARGIN, message)
 
 
@@ -147,7 +147,7 @@ def portfolio_heat(p: Proposal) -> None:
     """Seed 003: open risk plus this trade's ≤ the heat cap; shrink to fit or reject by policy."""
     config = p.profile.portfolio
     if config.heat_cap is None:
-        p.record("portfolio_heat", {}, {"cap": None}, note="portfolio heat cap off in this profile")
+        p.record(RiskStep.PORTFOLIO_HEAT, {}, {"cap": None}, note="portfolio heat cap off in this profile")
         return
     open_risk = ZERO
     for pos in p.account.positions:  # OpenPosition.open_risk, inlined: ten positions on every decision
@@ -158,7 +158,12 @@ def portfolio_heat(p: Proposal) -> None:
     this_risk = p.qty * p.cost_per_unit
     before: dict[str, Value] = {"open_risk": open_risk, "trade_risk": this_risk, "cap": limit}
     if open_risk + this_risk <= limit:
-        p.record("portfolio_heat", before, {"qty": p.qty}, note=("heat within {}%", (config.heat_cap * 100,)))
+        p.record(
+            RiskStep.PORTFOLIO_HEAT,
+            before,
+            {"qty": p.qty},
+            note=("heat within {}%", (config.heat_cap * 100,)),
+        )
         return
     room = limit - open_risk
     ceiling = room / p.cost_per_unit if room > 0 else ZERO
@@ -172,10 +177,10 @@ def portfolio_heat(p: Proposal) -> None:
                 else "; the rest is under the minimum."
             )
         )
-        p.record("portfolio_heat", before, {"rejected": ReasonCode.HEAT_CAP.value}, note=message)
+        p.record(RiskStep.PORTFOLIO_HEAT, before, {"rejected": ReasonCode.HEAT_CAP.value}, note=message)
         raise Reject(ReasonCode.HEAT_CAP, message)
     bound = p.cap("portfolio_heat", ceiling)
-    p.record("portfolio_heat", before, {"qty": p.qty}, bound, "shrunk to fit the portfolio heat cap")
+    p.record(RiskStep.PORTFOLIO_HEAT, before, {"qty": p.qty}, bound, "shrunk to fit the portfolio heat cap")
 
 
 def correlation_group(p: Proposal) -> None:
@@ -189,21 +194,26 @@ def correlation_group(p: Proposal) -> None:
         "leverage": p.leverage,
     }
     if not members:
-        p.record("correlation_group", before, {"leverage": p.leverage}, note="no correlated open position")
+        p.record(
+            RiskStep.CORRELATION_GROUP, before, {"leverage": p.leverage}, note="no correlated open position"
+        )
         return
     room = cap - used
     if room < 1:
         message = f"Correlated positions already use {used}x of the {cap}x group leverage."
-        p.record("correlation_group", before, {"rejected": ReasonCode.HEAT_CAP.value}, note=message)
+        p.record(RiskStep.CORRELATION_GROUP, before, {"rejected": ReasonCode.HEAT_CAP.value}, note=message)
         raise Reject(ReasonCode.HEAT_CAP, message)
     if p.leverage > room:
         bound = p.set_leverage(room)
         _margin_still_orderable(p)
         note = f"group leverage {used}x + this ≤ {cap}x: leverage lowered to {room}x"
-        p.record("correlation_group", before, {"leverage": p.leverage, "qty": p.qty}, bound, note)
+        p.record(RiskStep.CORRELATION_GROUP, before, {"leverage": p.leverage, "qty": p.qty}, bound, note)
         return
     p.record(
-        "correlation_group", before, {"leverage": p.leverage}, note=("group leverage within {}x", (cap,))
+        RiskStep.CORRELATION_GROUP,
+        before,
+        {"leverage": p.leverage},
+        note=("group leverage within {}x", (cap,)),
     )
 
 
@@ -215,7 +225,7 @@ def funding(p: Proposal) -> None:
     before: dict[str, Value] = {"funding_rate": p.market.funding_rate, "paid_per_8h": per_8h}
     if per_8h > limit:
         message = f"This {p.signal.side.value} would pay funding {per_8h} per 8 h, above the maximum {limit}."
-        p.record("funding", before, {"rejected": ReasonCode.FUNDING_ADVERSE.value}, note=message)
+        p.record(RiskStep.FUNDING, before, {"rejected": ReasonCode.FUNDING_ADVERSE.value}, note=message)
         raise Reject(ReasonCode.FUNDING_ADVERSE, message)
     note = "pays funding" if paid > 0 else "receives or pays no funding"
-    p.record("funding", before, {"allowed": True}, note=note)
+    p.record(RiskStep.FUNDING, before, {"allowed": True}, note=note)

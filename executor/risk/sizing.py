@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from executor.domain.enums import Side
+from executor.domain.enums import RiskStep, Side
 from executor.domain.money import ZERO, ceil_to_step, floor_to_step
 from executor.domain.reasons import ReasonCode
 from executor.risk.conviction import choose_tier
@@ -45,7 +45,7 @@ def reward_risk(side: Side, entry: Decimal, stop: Decimal, target: Decimal, take
 
 
 def _bad(p: Proposal, before: dict[str, Value], message: str, reason: ReasonCode) -> Reject:
-    p.record("geometry", before, {"rejected": reason.value}, note=message)
+    p.record(RiskStep.GEOMETRY, before, {"rejected": reason.value}, note=message)
     return Reject(reason, message)
 
 
@@ -108,25 +108,25 @@ def geometry(p: Proposal) -> None:
             (ratio, nearest),
         )
     p.entry, p.stop, p.take_profits = entry, stop, targets
-    p.record("geometry", before, after, note=note)
+    p.record(RiskStep.GEOMETRY, before, after, note=note)
 
 
 def conviction(p: Proposal) -> None:
     config = p.profile.conviction
     if not config.enabled:
-        p.record("conviction", {}, {"tier": None}, note="conviction tiers off in this profile")
+        p.record(RiskStep.CONVICTION, {}, {"tier": None}, note="conviction tiers off in this profile")
         return
     choice = choose_tier(p.signal.conviction, config.default_score, config.tiers)
     before: dict[str, Value] = {"conviction": p.signal.conviction, "default": config.default_score}
     if choice is None:
         score = config.default_score if p.signal.conviction is None else p.signal.conviction
         message = f"Conviction {score} is below every tier (lowest {config.tiers[-1].min_score}): skip."
-        p.record("conviction", before, {"rejected": ReasonCode.LOW_CONVICTION.value}, note=message)
+        p.record(RiskStep.CONVICTION, before, {"rejected": ReasonCode.LOW_CONVICTION.value}, note=message)
         raise Reject(ReasonCode.LOW_CONVICTION, message)
     p.tier = choice
     tier = choice.tier
     p.record(
-        "conviction",
+        RiskStep.CONVICTION,
         before,
         {"tier": tier.name, "max_leverage": tier.max_leverage, "risk": tier.risk},
         note=("score {}" + (" (default)" if choice.defaulted else "") + " → {}", (choice.score, tier.name)),
@@ -151,20 +151,20 @@ def risk_budget(p: Proposal) -> None:
         budget *= p.drawdown_scale
         template, args = template + "; drawdown × {}", (*args, p.drawdown_scale)
     p.risk_budget = budget
-    p.record("risk_budget", {"base": base}, {"risk_budget": budget}, note=(template, args))
+    p.record(RiskStep.RISK_BUDGET, {"base": base}, {"risk_budget": budget}, note=(template, args))
 
 
 def position_heat(p: Proposal) -> None:
     cap = p.profile.risk.position_heat_cap
     if cap is None:
-        p.record("position_heat", {}, {"cap": None}, note="position heat cap off in this profile")
+        p.record(RiskStep.POSITION_HEAT, {}, {"cap": None}, note="position heat cap off in this profile")
         return
     limit = p.equity * cap
     before: dict[str, Value] = {"risk_budget": p.risk_budget, "cap": limit}
     bound = limit < p.risk_budget
     p.risk_budget = min(p.risk_budget, limit)
     p.record(
-        "position_heat",
+        RiskStep.POSITION_HEAT,
         before,
         {"risk_budget": p.risk_budget},
         bound,
@@ -192,7 +192,7 @@ def quantity(p: Proposal) -> None:
     p.cost_per_unit = distance + slippage + fees + funding
     p.cap("quantity", p.risk_budget / p.cost_per_unit)
     p.record(
-        "quantity",
+        RiskStep.QUANTITY,
         {
             "risk_budget": p.risk_budget,
             "distance": distance,

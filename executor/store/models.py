@@ -29,6 +29,7 @@ from executor.domain.enums import (
     EventKind,
     OrderKind,
     PositionStatus,
+    RiskStep,
     Setup,
     Side,
     SignalSource,
@@ -118,7 +119,7 @@ class DecisionRow(Base):
     risk: Mapped[Decimal | None]
     risk_pct: Mapped[Decimal | None]
     liquidation_price: Mapped[Decimal | None]
-    binding: Mapped[str | None] = mapped_column(String(40))
+    binding: Mapped[RiskStep | None] = mapped_column(text_enum(RiskStep, 40))
     risk_budget: Mapped[Decimal | None]
     """R: the most the trade may lose at its stop, fees included; the fill is checked against it."""
     order_price: Mapped[Decimal | None]

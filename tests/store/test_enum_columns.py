@@ -19,6 +19,7 @@ from executor.domain.enums import (
     EventKind,
     OrderKind,
     PositionStatus,
+    RiskStep,
     Setup,
     Side,
     SignalSource,
@@ -61,6 +62,7 @@ def test_every_enum_column_is_mapped_and_every_member_fits_its_width() -> None:
         ("rejected_signals", "source"),
         ("decisions", "side"),
         ("decisions", "reason"),
+        ("decisions", "binding"),
         ("orders", "kind"),
         ("orders", "side"),
         ("orders", "order_type"),
@@ -103,6 +105,7 @@ async def _legacy_rows(store: Store, **overrides: Any) -> None:
                 "symbol": "SOL/USDT:USDT",
                 "side": "short",
                 "reason": "HEAT_CAP",
+                "binding": "position_heat",
                 "steps": [],
                 "decided_at": NOW,
             },
@@ -206,6 +209,7 @@ async def test_rows_written_as_plain_text_by_the_previous_version_load_as_domain
     )
     assert rejected is not None and rejected.source is SignalSource.REDIS
     assert decision is not None and decision.side is Side.SHORT and decision.reason is ReasonCode.HEAT_CAP
+    assert decision.binding is RiskStep.POSITION_HEAT
     assert position is not None
     assert position.side is Side.SHORT
     assert position.status is PositionStatus.CLOSED
