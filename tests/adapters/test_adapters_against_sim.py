@@ -376,7 +376,7 @@ async def test_background_refresh_keeps_data_fresh_off_the_critical_path(sim: Si
     finally:
         await adapter.aclose()
     stopped = len(await sim.requests())
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.1)  # the assertion: nothing goes out once the adapter is closed
     assert len(await sim.requests()) == stopped
 
 

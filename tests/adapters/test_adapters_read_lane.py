@@ -31,7 +31,7 @@ async def test_a_stop_goes_out_at_once_while_reads_wait_for_the_window_to_drain(
         assert window_use(adapter.exchange) > READ_SHARE
 
         read = asyncio.create_task(adapter.account_snapshot())
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(0.6)  # the assertion: still held after two of the lane's 0.25 s checks
         assert not read.done()
 
         async with asyncio.timeout(2):
@@ -53,7 +53,7 @@ async def test_cancel_all_and_the_settings_writes_go_out_at_once_while_reads_wai
         await adapter.markets()
         fill_window(adapter.exchange, READ_SHARE + 0.1)
         read = asyncio.create_task(adapter.open_orders(BTC))
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(0.6)  # the assertion: still held after two of the lane's 0.25 s checks
         assert not read.done()
 
         async with asyncio.timeout(2):
@@ -80,7 +80,7 @@ async def test_urgent_reads_pass_the_reads_share_but_leave_the_writes_the_last_t
                 assert await adapter.open_orders(BTC) == []
             fill_window(adapter.exchange, URGENT_SHARE + 0.01)
             read = asyncio.create_task(adapter.open_orders(BTC))
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(0.6)  # the assertion: still held after two of the lane's 0.25 s checks
         assert not read.done()
 
         async with asyncio.timeout(2):
@@ -105,7 +105,7 @@ async def test_a_server_time_read_held_in_the_lane_reports_only_its_own_round_tr
         fill_window(adapter.exchange, READ_SHARE + 0.1)
         started = time.monotonic()
         reading = asyncio.create_task(adapter.server_time())
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(0.6)  # the assertion: still held after two of the lane's 0.25 s checks
         assert not reading.done()
         adapter.exchange.throttler.timestamps = []
         async with asyncio.timeout(3):
