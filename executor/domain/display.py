@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
 from executor.domain.market import MarketFilters
-from executor.domain.money import ZERO, floor_to_step
+from executor.domain.money import ZERO, floor_to_step, grid_places
 
 CENT: Final = Decimal("0.01")
 NONE: Final = "—"
@@ -38,13 +38,6 @@ def r_multiple(value: Decimal) -> str:
     return f"{money(value)} R"
 
 
-def _decimals_of(step: Decimal) -> Decimal:
-    """The exponent to show a multiple of `step` with: 0.10 → 0.1, 0.001 → 0.001, 5 → 1."""
-    normal = step.normalize()
-    exponent = normal.as_tuple().exponent
-    return Decimal(1).scaleb(exponent if isinstance(exponent, int) and exponent < 0 else 0)
-
-
 def price(value: Decimal, filters: MarketFilters | None) -> str:
     """To the market's tick (nearest, as an exchange shows it); unknown market: as given."""
     return to_tick(value, filters.price_tick if filters is not None else None)
@@ -55,7 +48,7 @@ def to_tick(value: Decimal, tick: Decimal | None) -> str:
     if tick is None or tick <= 0:
         return f"{value.normalize():f}"
     ticks = (value / tick).to_integral_value(rounding=ROUND_HALF_UP)
-    return f"{(ticks * tick).quantize(_decimals_of(tick)):f}"
+    return f"{(ticks * tick).quantize(grid_places(tick)):f}"
 
 
 def quantity(value: Decimal, filters: MarketFilters | None) -> str:
@@ -67,4 +60,4 @@ def to_step(value: Decimal, step: Decimal | None) -> str:
     """A quantity down to `step`; no step known: as given."""
     if step is None or step <= 0:
         return f"{value.normalize():f}"
-    return f"{floor_to_step(value, step).quantize(_decimals_of(step)):f}"
+    return f"{floor_to_step(value, step).quantize(grid_places(step)):f}"

@@ -61,6 +61,13 @@ def floor_to_step(value: Decimal, step: Decimal) -> Decimal:
     return (value / step).to_integral_value(rounding=ROUND_DOWN) * step
 
 
+def grid_places(step: Decimal) -> Decimal:
+    """The exponent a multiple of `step` is shown with, trailing zeros of the step dropped: 0.10 → 0.1,
+    0.001 → 0.001, 1.0 (ccxt's float step) → 1, 5 → 1."""
+    exponent = step.normalize().as_tuple().exponent
+    return Decimal(1).scaleb(exponent if isinstance(exponent, int) and exponent < 0 else 0)
+
+
 def ceil_to_step(value: Decimal, step: Decimal) -> Decimal:
     if step <= 0:
         raise ValueError("step must be positive")

@@ -46,5 +46,5 @@ def exchange_filters(p: Proposal) -> None:
         RiskStep.EXCHANGE_FILTERS,
         before,
         {"qty": qty, "notional": notional},
-        note=("quantity rounded down to the step {}", (p.amount_step,)),
+        note=("quantity rounded down to the step {!n:f}", (p.amount_step,)),
     )

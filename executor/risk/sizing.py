@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from executor.domain.enums import RiskStep, Side
-from executor.domain.money import ZERO, ceil_to_step, floor_to_step
+from executor.domain.money import ZERO, ceil_to_step, floor_to_step, grid_places
 from executor.domain.reasons import ReasonCode
 from executor.risk.conviction import choose_tier
 from executor.risk.decision import PriceSource, Text, Value
@@ -14,8 +14,9 @@ from executor.risk.proposal import Proposal, Reject
 
 
 def on_grid(value: Decimal, step: Decimal) -> Decimal:
-    """Show a value already on the grid with the grid's decimals (50 on a 0.01 step prints 50.00)."""
-    return value.quantize(step)
+    """Show a value already on the grid with the grid's decimals (50 on a 0.01 step prints 50.00; 14 on
+    ccxt's step 1.0 prints 14, not 14.0)."""
+    return value.quantize(grid_places(step))
 
 
 def nearest_tick(value: Decimal, tick: Decimal) -> Decimal:

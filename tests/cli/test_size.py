@@ -129,6 +129,14 @@ def test_numbers_given_as_json_numbers_are_read_exactly() -> None:
     assert (out["entry"], out["stop"], out["qty"]) == ("74.20", "74.10", "67.38")
 
 
+def test_on_a_step_ccxt_reports_as_1_0_the_quantity_and_its_step_log_show_whole_units() -> None:
+    data = scenario(market__amount_step=1.0, market__min_amount=1.0)  # Binance's SOL step as ccxt gives it
+    out = json.loads(size("--input", "-", stdin=json.dumps(data)).stdout)
+    [filters] = [step for step in out["steps"] if step["step"] == "exchange_filters"]
+    assert out["qty"] == filters["after"]["qty"] == "67"
+    assert filters["note"] == "quantity rounded down to the step 1"
+
+
 def test_missing_account_numbers_are_a_data_missing_rejection_not_an_error() -> None:
     data = scenario(account__equity=None)
     result = size("--input", "-", stdin=json.dumps(data))
