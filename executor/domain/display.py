@@ -14,6 +14,8 @@ from executor.domain.market import MarketFilters
 from executor.domain.money import ZERO, floor_to_step, grid_places
 
 CENT: Final = Decimal("0.01")
+LOSS_FIELDS: Final = frozenset({"loss", "loss_at_resume"})
+"""Money named as a loss (positive: lost), as the breaker's step log and log lines name it."""
 NONE: Final = "—"
 """What a table shows where there is no number (no risk to measure R against, no loss for a ratio)."""
 
@@ -26,6 +28,11 @@ def money(value: Decimal) -> str:
 def pnl_words(value: Decimal) -> str:
     """`profit 1.50` or `loss 1.50`: money that may be a loss, said in words (a loss is never negative)."""
     return f"{'loss' if value < ZERO else 'profit'} {money(abs(value))}"
+
+
+def loss_pair(key: str, value: Decimal) -> str:
+    """`loss=3.46`, or `gain=3.46` where the loss is negative: a day that gained, said as the gain it is."""
+    return f"gain={money(-value)}" if value < ZERO else f"{key}={money(value)}"
 
 
 def percent(value: Decimal) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable, MutableMapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from executor.domain.display import money, pnl_words, to_step, to_tick
+from executor.domain.display import LOSS_FIELDS, money, pnl_words, to_step, to_tick
 from executor.domain.market import MarketFilters, grid
 from executor.domain.money import ZERO
 
@@ -20,8 +20,6 @@ MONEY_FIELDS: Final = frozenset(
     {"pnl", "fees", "funding", "realized_pnl", "unrealized_pnl", "equity", "limit", "risk", "amount"}
 )
 """Money, signed where it may be a loss (`pnl=-44.08`)."""
-LOSS_FIELDS: Final = frozenset({"loss", "loss_at_resume"})
-"""Money named as a loss (positive: lost): a negative one is a gain, shown as `profit 3.46`."""
 PRICE_FIELDS: Final = frozenset(
     {
         "reference_price",
@@ -48,7 +46,7 @@ def readable_numbers(logger: Any, method: str, event: MutableMapping[str, Any]) 
     """Console only (a structlog processor): every number field of the line as people read it."""
     tick, step = _grid(event.pop("price_tick", None)), _grid(event.pop("amount_step", None))
     _apply(event, MONEY_FIELDS, money)
-    _apply(event, LOSS_FIELDS, _loss)
+    _apply(event, LOSS_FIELDS, _loss)  # a negative loss is a gain: shown as `profit 3.46`
     if tick is not None:
         _apply(event, PRICE_FIELDS, lambda value: to_tick(value, tick))
     if step is not None:

@@ -78,17 +78,17 @@ def evaluate_daily_loss(
     )
     if limit is not None and measured >= limit:
         return verdict(
-            True, loss, limit, ("{} {} ({}) reached the limit {}", (what, measured, config.basis, limit))
+            True, loss, limit, ("{} {!m} ({}) reached the limit {!m}", (what, measured, config.basis, limit))
         )
     if measured < 0:  # a gain: said as one, never as a negative loss
         return verdict(
             False,
             loss,
             limit,
-            ("{} none: a gain of {} ({}), under the limit {}", (what, -measured, config.basis, limit)),
+            ("{} none: a gain of {!m} ({}), under the limit {!m}", (what, -measured, config.basis, limit)),
         )
     return verdict(
-        False, loss, limit, ("{} {} ({}) under the limit {}", (what, measured, config.basis, limit))
+        False, loss, limit, ("{} {!m} ({}) under the limit {!m}", (what, measured, config.basis, limit))
     )
 
 

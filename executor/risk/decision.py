@@ -9,6 +9,7 @@ from enum import Enum, StrEnum
 from string import Formatter
 from typing import Any, NamedTuple
 
+from executor.domain.display import money
 from executor.domain.enums import RiskStep
 from executor.domain.reasons import ReasonCode
 
@@ -32,7 +33,8 @@ Text = str | tuple[str, tuple[object, ...]]
 
 A decision is made far more often than its log is read (the daemon stores it, `executor size` and
 `explain` print it), so deciding builds no text, only a tuple; its values are bound when the step is
-recorded. In a template `{!n}` shows a Decimal normalized (`0.0010` as `0.001`).
+recorded. In a template `{!n}` shows a Decimal normalized (`0.0010` as `0.001`), `{!m}` as money with 2
+decimals (`310.00`).
 """
 
 
@@ -40,6 +42,8 @@ class _NoteFormatter(Formatter):
     def convert_field(self, value: Any, conversion: str | None) -> Any:
         if conversion == "n":
             return value.normalize()
+        if conversion == "m":
+            return "none" if value is None else money(value)
         return super().convert_field(value, conversion)
 
 

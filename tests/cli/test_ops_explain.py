@@ -84,7 +84,7 @@ async def test_an_accepted_decision_is_told_step_by_step_with_its_orders(
         assert line.endswith(f"  · {step.note}") if step.note else "  · " not in line
         assert ("[binding]" in line) is step.binding
     [daily_loss] = [line for line in step_lines if " daily_loss " in line]
-    assert "loss=0, limit=300.00, basis=equity → tripped=false" in daily_loss
+    assert "loss=0.00, limit=300.00, basis=equity → tripped=false" in daily_loss
     orders = lines[5 + len(decision.steps) :]
     assert orders[0] == "orders"
     assert " · entry · SOL/USDT:USDT market buy 333 · filled (filled 333 @ 150.02)" in orders[1]
@@ -104,7 +104,8 @@ async def test_on_a_day_that_gained_the_daily_loss_step_says_a_gain_never_a_nega
 
     assert result.exit_code == 0, result.output
     [daily_loss] = [line for line in result.stdout.splitlines() if " daily_loss " in line]
-    assert daily_loss.endswith("· daily loss none: a gain of 3.456 (equity), under the limit 300.00"), (
+    assert " gain=3.46, limit=300.00, basis=equity → tripped=false  · " in daily_loss, daily_loss
+    assert daily_loss.endswith("· daily loss none: a gain of 3.46 (equity), under the limit 300.00"), (
         daily_loss
     )
 
@@ -124,6 +125,10 @@ async def test_the_decisions_message_shows_the_quantity_on_the_step_as_ccxt_give
     assert result.exit_code == 0, result.output
     whole = f"{decision.qty:.0f}"
     assert f"ACCEPTED 2026-06-02 14:00:00 UTC: Long {whole} SOL at " in result.stdout, result.stdout
+    [filters] = [line for line in result.stdout.splitlines() if " exchange_filters " in line]
+    assert f"→ qty={whole}, notional=" in filters and filters.endswith(
+        "· quantity rounded down to the step 1"
+    )
 
 
 async def test_a_rejected_decision_gives_its_reason_message_and_the_steps_taken(

@@ -44,6 +44,19 @@ def test_realized_basis_ignores_unrealized_losses() -> None:
     ).trips
 
 
+def test_the_verdicts_reason_shows_money_with_2_decimals_and_a_gain_as_a_gain() -> None:
+    config = DailyLoss(limit_amount=D(300), limit_pct=None, basis=LossBasis.REALIZED)
+
+    def reason(realized: str) -> str:
+        return evaluate_daily_loss(
+            config, start_of_day_equity=D(10_000), equity=None, realized_today=D(realized)
+        ).reason
+
+    assert reason("-310.0") == "daily loss 310.00 (realized) reached the limit 300.00"
+    assert reason("-12.345") == "daily loss 12.35 (realized) under the limit 300.00"
+    assert reason("3.456") == "daily loss none: a gain of 3.46 (realized), under the limit 300.00"
+
+
 def test_unknown_numbers_trip_the_breaker_rather_than_pass() -> None:
     assert evaluate_daily_loss(DailyLoss(), start_of_day_equity=None, equity=D(1), realized_today=None).trips
     assert evaluate_daily_loss(DailyLoss(), start_of_day_equity=D(1), equity=None, realized_today=None).trips
