@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
+from executor.domain.display import percent, to_tick
 from executor.domain.enums import Side
 from executor.risk.inputs import LeverageBracket
 from executor.risk.profile import Liquidation
@@ -53,20 +54,29 @@ def liquidation_violation(
     liquidation: Decimal | None,
     config: Liquidation,
     volatility: Decimal | None = None,
+    tick: Decimal | None = None,
 ) -> str | None:
     """Which distance requirement of RISK_SPEC 2.8 a liquidation price breaks, or None. The pipeline
-    uses it before the order; the daemon applies it to the exchange's own price after the fill."""
+    uses it before the order; the daemon applies it to the exchange's own price after the fill. Prices
+    and distances read to the market's `tick` where the caller knows it."""
     if liquidation is None or (liquidation <= 0 and side is Side.SHORT):
         return "the liquidation price is unknown"
     to_liq = (entry - liquidation) * side.sign
     to_stop = (entry - stop) * side.sign
     stop_to_liq = (stop - liquidation) * side.sign
     if stop_to_liq <= 0:
-        return f"liquidation {liquidation} is not beyond the stop {stop}"
+        return f"liquidation {to_tick(liquidation, tick)} is not beyond the stop {to_tick(stop, tick)}"
     if to_liq < config.safety_multiple * to_stop:
-        return f"liquidation distance {to_liq} < {config.safety_multiple} × stop distance {to_stop}"
+        return (
+            f"liquidation distance {to_tick(to_liq, tick)} < {config.safety_multiple} × stop distance"
+            f" {to_tick(to_stop, tick)}"
+        )
     if stop_to_liq < config.stop_buffer * entry:
-        return f"stop-to-liquidation {stop_to_liq} < {config.stop_buffer * 100}% of the entry"
+        buffer = percent(config.stop_buffer * 100)
+        return f"stop-to-liquidation {to_tick(stop_to_liq, tick)} < {buffer} of the entry"
     if volatility is not None and to_liq < config.vol_multiple * volatility * entry:
-        return f"liquidation distance {to_liq} < {config.vol_multiple} × daily volatility {volatility}"
+        return (
+            f"liquidation distance {to_tick(to_liq, tick)} < {config.vol_multiple} × daily volatility"
+            f" {percent(volatility * 100)}"
+        )
     return None

@@ -35,7 +35,7 @@ def liquidation_problem(p: Proposal, liq: Decimal | None) -> str | None:
     if liq is None:
         return "the notional is beyond the exchange's last leverage bracket"
     return liquidation_violation(
-        p.signal.side, p.entry, p.stop, liq, p.profile.liquidation, p.signal.volatility
+        p.signal.side, p.entry, p.stop, liq, p.profile.liquidation, p.signal.volatility, p.price_tick
     )
 
 

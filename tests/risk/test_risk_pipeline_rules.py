@@ -310,6 +310,13 @@ def test_liquidation_too_close_even_at_1x_is_refused() -> None:
     assert run(signal(volatility=D("0.5"))).reason is ReasonCode.LIQUIDATION_TOO_CLOSE
 
 
+def test_the_liquidation_refusal_reads_distances_to_the_tick_and_the_volatility_as_a_percentage() -> None:
+    decision = run(signal(volatility=D("0.5")))
+    assert decision.message == (
+        "Even at 1x the liquidation is too close: liquidation distance 74.20 < 3 × daily volatility 50.00%."
+    )
+
+
 def test_short_liquidation_lies_above_the_stop_by_the_configured_margins() -> None:
     decision = run(signal(stop="74.30", side=Side.SHORT), prof=profile("fixed-risk"))
     assert decision.accepted and decision.liquidation_price is not None
