@@ -14,7 +14,9 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from executor.domain.market import MarketFilters
 from executor.domain.notices import AlertKind, Figure, Notice, Severity
+from executor.observability.console import market_grid
 from executor.observability.logging import get_logger
 from executor.observability.metrics import Metrics
 
@@ -38,27 +40,34 @@ class Alerter:
         self._account = account
         self._posts: dict[asyncio.Task[None], dict[str, Any]] = {}
 
-    def raise_alert(self, kind: AlertKind, message: str, **details: Any) -> None:
-        """Never blocks the caller: the webhook post runs on its own and its failure is only logged."""
+    def raise_alert(
+        self,
+        kind: AlertKind,
+        message: str,
+        *figures: Figure,
+        symbol: str | None = None,
+        filters: MarketFilters | None = None,
+    ) -> None:
+        """Never blocks the caller: the webhook post runs on its own and its failure is only logged.
+
+        `figures` carry their unit, so the notification shows them as people read them (on the grid of
+        `symbol`'s market); the log line and the webhook keep the exact values, and `filters`, the market's
+        grid where the caller knows it, lets the console show the line's prices and quantities on it.
+        """
         self._metrics.alerts.labels(kind=kind.value).inc()
-        log.error("alert", alert=kind.value, message=message, **details)
-        symbol = details.get("symbol")
-        figures = tuple(
-            Figure(name, value if isinstance(value, Decimal | int) else str(value))
-            for name, value in details.items()
-            if name != "symbol"
+        details = {figure.label: _exact(figure.value) for figure in figures}
+        log.error(
+            "alert", alert=kind.value, message=message, symbol=symbol, **details, **market_grid(filters)
         )
-        self.notify(
-            Notice(
-                kind,
-                message,
-                symbol=symbol if isinstance(symbol, str) else None,
-                figures=figures,
-                severity=Severity.FAILURE,
-            )
-        )
+        self.notify(Notice(kind, message, symbol=symbol, figures=figures, severity=Severity.FAILURE))
         if self._url:
-            body = {"account": self._account, "alert": kind.value, "message": message, "details": details}
+            where: dict[str, str | int] = {"symbol": symbol} if symbol else {}
+            body = {
+                "account": self._account,
+                "alert": kind.value,
+                "message": message,
+                "details": where | details,
+            }
             task = asyncio.create_task(self._post(body))
             self._posts[task] = body
             task.add_done_callback(self._posts.pop)
@@ -107,3 +116,9 @@ class Alerter:
                     message=body["message"],
                     detail="the webhook had not answered when the daemon stopped",
                 )
+
+
+def _exact(value: Decimal | str | int) -> str | int:
+    """A figure as the log line and the webhook keep it: a Decimal as its exact text (a JSON line would
+    otherwise carry its repr)."""
+    return format(value, "f") if isinstance(value, Decimal) else value

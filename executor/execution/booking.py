@@ -116,9 +116,9 @@ class Booking:
                 self.alerter.raise_alert(
                     AlertKind.UNEXPLAINED_STATE,
                     "position gone from the exchange without fills for all of it (liquidation or manual)",
+                    Figure("qty", closed.qty, Unit.QTY),
+                    Figure("exit_qty", exit_qty, Unit.QTY),
                     symbol=closed.symbol,
-                    qty=str(closed.qty),
-                    exit_qty=str(exit_qty),
                 )
             await ctx.book.record_close(tx, closed, now)
             await tx.events.append(

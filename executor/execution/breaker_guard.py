@@ -13,8 +13,9 @@ from decimal import Decimal
 
 from executor.crashpoints import CrashPoint, crash_point
 from executor.domain.account import AccountSnapshot
+from executor.domain.display import money
 from executor.domain.enums import BreakerStatus, EventKind, OrderKind
-from executor.domain.notices import AlertKind, Notice, NoticeEvent, Severity, operator_action
+from executor.domain.notices import AlertKind, Figure, Notice, NoticeEvent, Severity, Unit, operator_action
 from executor.domain.order_state import OrderState
 from executor.execution.alerts import Alerter
 from executor.execution.context import AccountContext
@@ -105,7 +106,8 @@ class BreakerGuard:
                 "daily_loss_breach_pending_confirmation", loss=str(verdict.loss), limit=str(verdict.limit)
             )
             return
-        reason = f"{verdict.reason} (loss {verdict.loss} ≥ limit {verdict.limit}, {config.basis.value} basis)"
+        limit = "none" if verdict.limit is None else money(verdict.limit)
+        reason = f"{verdict.reason} (loss {money(verdict.loss)} ≥ limit {limit}, {config.basis.value} basis)"
         async with ctx.store.transaction() as tx:
             await ctx.book.set_breaker(
                 tx, lambda state: trip(state, now, reason), now, tripped_at=now, trip_reason=reason
@@ -117,7 +119,13 @@ class BreakerGuard:
                 data={"reason": reason, "loss": str(verdict.loss), "limit": str(verdict.limit)},
             )
         crash_point(CrashPoint.BREAKER_TRIPPED)
-        self.alerter.raise_alert(AlertKind.BREAKER_TRIPPED, reason, action=config.action.value)
+        self.alerter.raise_alert(
+            AlertKind.BREAKER_TRIPPED,
+            reason,
+            Figure("loss", verdict.loss, Unit.MONEY),
+            *([] if verdict.limit is None else [Figure("limit", verdict.limit, Unit.MONEY)]),
+            Figure("action", config.action.value),
+        )
         await self._enforce(newly=True)
 
     async def _notice_pause(self) -> None:

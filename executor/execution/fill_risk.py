@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from executor.domain.display import money, price, quantity
 from executor.domain.enums import Side
-from executor.domain.market import Market
+from executor.domain.market import Market, MarketFilters
 from executor.risk import RiskProfile
 from executor.risk.fill import FillCheck, check_fill
 from executor.store.models import DecisionRow, PositionRow
@@ -61,12 +62,20 @@ def assess(
     )
 
 
-def describe(position: PositionRow, decision: DecisionRow, check: FillCheck) -> str:
-    """One sentence for the alert and the audit log."""
-    keep = position.qty - check.excess_qty
+def describe(
+    position: PositionRow, decision: DecisionRow, check: FillCheck, filters: MarketFilters | None
+) -> str:
+    """One sentence for the alert and the close's reason: prices to the tick, quantities to the step."""
+
+    def at(value: Decimal | None) -> str:
+        return "unknown" if value is None else price(value, filters)
+
+    def of(value: Decimal) -> str:
+        return quantity(value, filters)
+
+    budget = "unknown" if decision.risk_budget is None else money(decision.risk_budget)
     return (
-        f"the fill at {position.entry_price} (reference {decision.entry}) risks "
-        f"{check.risk.normalize():f} at the stop {decision.stop}, over R {decision.risk_budget} with the "
-        f"tolerance, {check.limit.normalize():f}: "
-        f"closing {check.excess_qty} of {position.qty}, keeping {keep}"
+        f"the fill at {at(position.entry_price)} (reference {at(decision.entry)}) risks {money(check.risk)}"
+        f" at the stop {at(decision.stop)}, over R {budget} with the tolerance, {money(check.limit)}: "
+        f"closing {of(check.excess_qty)} of {of(position.qty)}, keeping {of(position.qty - check.excess_qty)}"
     )

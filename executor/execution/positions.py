@@ -13,7 +13,9 @@ from decimal import Decimal
 
 from executor.config.settings import ForeignPolicy
 from executor.domain.account import AccountSnapshot, Position
+from executor.domain.display import price, quantity
 from executor.domain.enums import EventKind, OrderKind, PositionStatus, Setup
+from executor.domain.market import MarketFilters
 from executor.domain.money import ZERO, floor_to_step
 from executor.domain.notices import AlertKind, Figure, Notice, NoticeEvent, Severity, Unit
 from executor.domain.order_state import OrderState
@@ -53,9 +55,9 @@ class PositionKeeper:
         """When each resting entry was last looked up (monotonic), for the entries loop's fallback cadence."""
         """When (monotonic) the tracker's latest pass completed."""
 
-    async def clear_stale_legs(self, symbol: str, stale: Sequence[OrderRow] | None = None) -> list[str]:
+    async def clear_stale_legs(self, symbol: str, stale: Sequence[OrderRow] | None = None) -> list[OrderRow]:
         """Cancel the legs closed positions left on `symbol` (`stale`, when the caller read them already);
-        the client ids still resting after it.
+        the legs still resting after it.
 
         A stale stop or take-profit of an earlier position must never act on a later one, so an entry
         waits for this to come back empty (and the tracker's reconciliation clears symbols in use).
@@ -64,7 +66,7 @@ class PositionKeeper:
         for row in await self.legs.stale_on(symbol) if stale is None else stale:
             log.warning("stale_leg_cancel", symbol=symbol, client_id=row.client_order_id, kind=row.kind)
             if not await self.legs.cancel(row):
-                stuck.append(row.client_order_id)
+                stuck.append(row)
         return stuck
 
     async def open_positions(self) -> Sequence[PositionRow]:
@@ -139,7 +141,7 @@ class PositionKeeper:
         self.alerter.raise_alert(
             AlertKind.EXCHANGE_BANNED,
             "the exchange bans our requests: signals are rejected and orders cannot change until it ends",
-            banned_until=banned.isoformat(),
+            Figure("banned_until", banned.isoformat()),
         )
 
     async def sync_entries(self) -> None:
@@ -231,7 +233,7 @@ class PositionKeeper:
                 await self._grown(position, live.qty)
             elif live.qty < position.qty:
                 await self._resize(position_pk, live.qty)
-            self._check_liquidation(position, live)
+            await self._check_liquidation(position, live)
             if _past_stop(position, live):
                 # Still open beyond its stop: the stop did not act (Binance can reject a stop after it
                 # triggers, e.g. a margin check, docs/exchange-facts.md §4). Protection re-places it,
@@ -263,25 +265,42 @@ class PositionKeeper:
         if not await self.legs.live(position.id, (OrderKind.CLOSE,)):
             await self.close_at_market(position.id, position.close_requested or "close requested")
 
-    def _check_liquidation(self, position: PositionRow, live: Position) -> None:
+    async def _check_liquidation(self, position: PositionRow, live: Position) -> None:
         """Once per position and run: the exchange's own liquidation price against the same rules."""
         if position.id in self._liquidation_checked or position.stop_price is None:
             return
         self._liquidation_checked.add(position.id)
+        filters = await self.filters(position.symbol)
         problem = liquidation_violation(
             position.side,
             position.entry_price,
             position.stop_price,
             live.liquidation_price,
             self.ctx.profile.liquidation,
+            tick=filters.price_tick if filters is not None else None,
         )
         if problem is not None:
+            figures = [Figure("entry_price", position.entry_price, Unit.PRICE)]
+            figures.append(Figure("stop_price", position.stop_price, Unit.PRICE))
+            if live.liquidation_price is not None:
+                figures.append(Figure("liquidation_price", live.liquidation_price, Unit.PRICE))
             self.alerter.raise_alert(
                 AlertKind.LIQUIDATION_TOO_CLOSE,
                 f"exchange liquidation price breaks the safety rules: {problem}",
+                *figures,
                 symbol=position.symbol,
-                liquidation_price=str(live.liquidation_price),
+                filters=filters,
             )
+
+    async def filters(self, symbol: str) -> MarketFilters | None:
+        """The market's grid for an alert's numbers, from the adapter's cached markets; unreadable, the
+        numbers show as given and the alert still goes out."""
+        try:
+            market = (await self.ctx.exchange.markets()).get(symbol)
+        except ExchangeError as exc:
+            log.warning("alert_market_unknown", symbol=symbol, error=str(exc))
+            return None
+        return market.filters if market is not None else None
 
     async def _position_drawdown(self, position: PositionRow, live: Position) -> None:
         """The 20/50 rule (off by default): halve at 20 % of margin lost, close at 50 %."""
@@ -323,10 +342,18 @@ class PositionKeeper:
 
     async def _grown(self, position: PositionRow, qty: Decimal) -> None:
         """More on the exchange than the daemon bought: protect all of it, then report (and halt)."""
-        message = f"{position.symbol} grew from {position.qty} to {qty} outside the daemon"
+        filters = await self.filters(position.symbol)
+        grown = f"{quantity(position.qty, filters)} to {quantity(qty, filters)}"
+        message = f"{position.symbol} grew from {grown} outside the daemon"
         await self._resize(position.id, qty)
         await self.ensure_protected(position.id)
-        self.alerter.raise_alert(AlertKind.FOREIGN_POSITION, message, symbol=position.symbol)
+        self.alerter.raise_alert(
+            AlertKind.FOREIGN_POSITION,
+            message,
+            Figure("qty", qty, Unit.QTY),
+            symbol=position.symbol,
+            filters=filters,
+        )
         if self.ctx.settings.on_foreign_position is ForeignPolicy.HALT:
             now = self.ctx.now()
             reason = f"unexplained position: {message}"
@@ -540,7 +567,8 @@ class PositionKeeper:
         if check is None or check.excess_qty == 0:
             self._fill_checked.add(position_pk)
             return
-        message = describe(position, decision, check)
+        filters = market.filters if market is not None else None
+        message = describe(position, decision, check, filters)
         if not closes:  # the first attempt: said once, however often it is retried
             async with self.ctx.store.transaction() as tx:
                 signal = await tx.signals.by_pk(signal_pk) if signal_pk is not None else None
@@ -564,10 +592,11 @@ class PositionKeeper:
             self.alerter.raise_alert(
                 AlertKind.FILL_RISK_EXCEEDED,
                 message,
+                Figure("risk", check.risk, Unit.MONEY),
+                Figure("limit", check.limit, Unit.MONEY),
+                Figure("excess_qty", check.excess_qty, Unit.QTY),
                 symbol=position.symbol,
-                risk=check.risk,
-                limit=check.limit,
-                excess_qty=check.excess_qty,
+                filters=filters,
             )
         order = await self.close_at_market(position_pk, f"fill risk over R: {message}", qty=check.excess_qty)
         if order is not None and order.filled > 0:
@@ -619,3 +648,16 @@ def entry_filled(position: PositionRow, decision: DecisionRow | None) -> Notice:
 
 def _expired(signal: Instruction, now: datetime) -> bool:
     return signal.expires_at is not None and now >= signal.expires_at
+
+
+def describe_legs(rows: Sequence[OrderRow], filters: MarketFilters | None) -> str:
+    """`stop sell 14 trigger 145.00 (client id)`, one per leg: what still rests, on the market's grid."""
+    described = []
+    for row in rows:
+        words = f"{row.kind.value} {row.side.value} {quantity(row.qty, filters)}"
+        if row.trigger_price is not None:
+            words += f" trigger {price(row.trigger_price, filters)}"
+        if row.price is not None:
+            words += f" at {price(row.price, filters)}"
+        described.append(f"{words} ({row.client_order_id})")
+    return "; ".join(described)

@@ -12,14 +12,15 @@ from datetime import UTC, datetime, timedelta
 
 from executor.config.settings import ForeignPolicy
 from executor.domain.client_ids import parse_client_order_id
+from executor.domain.display import quantity
 from executor.domain.enums import EventKind, OrderKind, PositionStatus
-from executor.domain.notices import AlertKind
+from executor.domain.notices import AlertKind, Figure, Unit
 from executor.domain.order_state import OrderState
 from executor.domain.orders import Order
 from executor.domain.signal import Instruction
 from executor.execution.alerts import Alerter
 from executor.execution.context import AccountContext
-from executor.execution.positions import PositionKeeper
+from executor.execution.positions import PositionKeeper, describe_legs
 from executor.observability.logging import get_logger
 from executor.ports.errors import ExchangeError
 from executor.risk import trip
@@ -240,8 +241,16 @@ class Reconciler:
             if live.qty > 0 and live.symbol in recent:
                 log.warning("foreign_position_unconfirmed", symbol=live.symbol, grace_s=grace.total_seconds())
             elif live.qty > 0 and live.symbol not in ours:
-                message = f"position {live.side.value} {live.qty} {live.symbol} was not opened by this daemon"
-                self.alerter.raise_alert(AlertKind.FOREIGN_POSITION, message)
+                filters = await self.keeper.filters(live.symbol)
+                held = f"{live.side.value} {quantity(live.qty, filters)} {live.symbol}"
+                message = f"position {held} was not opened by this daemon"
+                self.alerter.raise_alert(
+                    AlertKind.FOREIGN_POSITION,
+                    message,
+                    Figure("qty", live.qty, Unit.QTY),
+                    symbol=live.symbol,
+                    filters=filters,
+                )
                 if self.ctx.settings.on_foreign_position is ForeignPolicy.HALT:
                     report.unexplained.append(message)
 
@@ -261,8 +270,12 @@ class Reconciler:
             stuck = await self.keeper.clear_stale_legs(symbol)
             report.orphans_cancelled += stale - len(stuck)
             if stuck:
+                filters = await self.keeper.filters(symbol)
                 self.alerter.raise_alert(
-                    AlertKind.STALE_LEG, f"legs of a closed position still rest: {stuck}", symbol=symbol
+                    AlertKind.STALE_LEG,
+                    f"legs of a closed position still rest: {describe_legs(stuck, filters)}",
+                    symbol=symbol,
+                    filters=filters,
                 )
         for symbol in sorted(known):
             try:

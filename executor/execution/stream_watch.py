@@ -85,9 +85,9 @@ class StreamWatch:
         self._alerter.raise_alert(
             AlertKind.STREAM_DOWN,
             f"stream {status.name.value} is down: {STANDS_IN[status.name]}",
-            stream=status.name.value,
-            problem=status.problem or "unknown",
-            down_since=outage.since.isoformat(timespec="seconds"),
+            Figure("stream", status.name.value),
+            Figure("problem", status.problem or "unknown"),
+            Figure("down_since", outage.since.isoformat(timespec="seconds")),
         )
 
     def _restored(self, status: StreamStatus, outage: _Outage, now: datetime) -> None:

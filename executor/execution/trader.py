@@ -29,7 +29,7 @@ from executor.domain.enums import (
     SignalSource,
     SignalStatus,
 )
-from executor.domain.notices import AlertKind, NoticeEvent, operator_action
+from executor.domain.notices import AlertKind, Figure, NoticeEvent, Unit, operator_action
 from executor.domain.order_state import OrderState
 from executor.domain.orders import EntryRequest, OrderSide, OrderType, ProtectedEntry
 from executor.domain.reasons import ReasonCode
@@ -38,7 +38,7 @@ from executor.execution.alerts import Alerter
 from executor.execution.context import AccountContext
 from executor.execution.operator import current_pause
 from executor.execution.orders import intent
-from executor.execution.positions import PositionKeeper
+from executor.execution.positions import PositionKeeper, describe_legs
 from executor.execution.snapshots import risk_account, risk_market, risk_signal
 from executor.observability.console import market_grid
 from executor.observability.logging import get_logger
@@ -435,9 +435,10 @@ class Trader:
         entry_row, stop_row = orders[0], orders[1]
         stuck = await self.keeper.clear_stale_legs(symbol, stale)
         if stuck:
-            note = f"legs of an earlier position on {symbol} still rest and could not be cancelled: {stuck}"
+            legs = describe_legs(stuck, filters)
+            note = f"legs of an earlier position on {symbol} still rest and could not be cancelled: {legs}"
             await self._not_sent(orders, note)
-            self.alerter.raise_alert(AlertKind.STALE_LEG, note, symbol=symbol)
+            self.alerter.raise_alert(AlertKind.STALE_LEG, note, symbol=symbol, filters=filters)
             return
         try:
             await ctx.exchange.ensure_leverage(symbol, decision.leverage, MARGIN_MODE)
@@ -461,7 +462,14 @@ class Trader:
             result = await ctx.exchange.open_with_stop(request)
         except AmbiguousWriteError as exc:
             await self._mark(orders[:1], OrderState.UNKNOWN, str(exc))
-            self.alerter.raise_alert(AlertKind.ORDER_UNRESOLVED, "entry outcome unknown", error=str(exc))
+            self.alerter.raise_alert(
+                AlertKind.ORDER_UNRESOLVED,
+                "entry outcome unknown",
+                Figure("qty", decision.qty, Unit.QTY),
+                Figure("error", str(exc)),
+                symbol=symbol,
+                filters=filters,
+            )
             return
         except ExchangeError as exc:
             await self._mark(orders[:1], OrderState.REJECTED, str(exc))
@@ -522,7 +530,14 @@ class Trader:
                 self.keeper.entry_placed(entry_row.client_order_id, stop_id if result.stop_attached else None)
             return
         if stop is None:
-            self.alerter.raise_alert(AlertKind.STOP_NOT_PLACED, "stop not confirmed", error=result.stop_error)
+            self.alerter.raise_alert(
+                AlertKind.STOP_NOT_PLACED,
+                "stop not confirmed",
+                Figure("filled", entry.filled, Unit.QTY),
+                Figure("error", result.stop_error or "unknown"),
+                symbol=entry_row.symbol,
+                filters=filters,
+            )
         # Creates the position and confirms exactly one stop rests (placing it again, or closing, if not).
         position_pk = await self.keeper.adopt_filled_entry(entry_row, signal, entry)
         if position_pk is not None and len(orders) > 2:

@@ -290,7 +290,18 @@ async def test_the_breakers_trip_and_its_reset_at_the_next_trading_day_are_notif
 
     assert events(breaker) == ["breaker_tripped", "breaker_reset"]
     assert [body["type"] for body in breaker.answered] == ["failure", "success"]
-    assert "reached the limit 30" in tripped and "action: halt" in tripped.splitlines(), tripped
+    # money with 2 decimals: the trip reason, and the loss and the limit as figures (the account's, no
+    # market's currency to name)
+    money = r"\d+\.\d\d"
+    headline, *figures = tripped.splitlines()
+    assert re.fullmatch(
+        rf"daily loss ({money}) \(equity\) reached the limit 30\.00 \(loss \1 ≥ limit 30\.00, equity basis\)",
+        headline,
+    ), tripped
+    assert re.fullmatch(rf"loss: {money}", figures[0]) and figures[1:] == [
+        "limit: 30.00",
+        "action: halt",
+    ]
     assert reset == "breaker reset: a new trading day"
     assert error_lines(daemon) == []
 
@@ -309,9 +320,9 @@ async def test_a_position_the_daemon_did_not_open_and_the_reconciliation_halt_ov
         unexplained = await notified(alerts, "unexplained_state")
         await daemon.sigterm()
 
-    # the quantity as the exchange reports it (5.00), not on the step: the alert's text is made where it is
-    # raised, without the market's filters
-    assert re.fullmatch(rf"position long 5(\.0*)? {re.escape(SYMBOL)} was not opened by this daemon", foreign)
+    # the quantity on SOL's step (1), not as the exchange reports it (5.00)
+    assert foreign.splitlines() == [f"position long 5 {SYMBOL} was not opened by this daemon", "qty: 5"]
+    assert f"[main] foreign_position {SYMBOL}" in [body["title"] for body in alerts.answered]
     assert unexplained.startswith("reconciliation: ") and "was not opened by this daemon" in unexplained
     assert {body["type"] for body in alerts.answered} == {"failure"}
     assert set(events(alerts)) == {"foreign_position", "unexplained_state"}

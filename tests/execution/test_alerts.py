@@ -1,19 +1,39 @@
-"""Alerts raised just before a shutdown reach the webhook, or the log says they did not."""
+"""Alerts raised just before a shutdown reach the webhook, or the log says they did not; an alert's
+figures read on the market's grid on the console and stay exact in JSON lines and the webhook."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import json
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 from structlog.testing import capture_logs
 
-from executor.domain.notices import AlertKind
+from executor.domain.market import MarketFilters
+from executor.domain.notices import AlertKind, Figure, Unit
 from executor.execution.alerts import Alerter
+from executor.observability.logging import configure_logging
 from executor.observability.metrics import Metrics
+
+SOL = "SOL/USDT:USDT"
+SOL_GRID = MarketFilters(
+    amount_step=Decimal("1"),
+    price_tick=Decimal("0.010"),
+    min_amount=Decimal("1"),
+    min_notional=Decimal("5"),
+    max_leverage=None,
+)
+FIGURES = (
+    Figure("risk", Decimal("81.52025"), Unit.MONEY),
+    Figure("liquidation_price", Decimal("120.60301508"), Unit.PRICE),
+    Figure("excess_qty", Decimal("1.0"), Unit.QTY),
+)
 
 
 class Webhook:
@@ -63,7 +83,9 @@ async def test_an_alert_raised_just_before_shutdown_reaches_a_slow_webhook() -> 
     async with webhook(delay=0.5) as hook:
         alerter = Alerter(Metrics(), hook.url, "main")
         with capture_logs() as logs:
-            alerter.raise_alert(AlertKind.BREAKER_TRIPPED, "daily loss past the limit", action="halt")
+            alerter.raise_alert(
+                AlertKind.BREAKER_TRIPPED, "daily loss past the limit", Figure("action", "halt")
+            )
             await alerter.drain(seconds=5)
         assert [(body["alert"], body["account"]) for body in hook.answered] == [("breaker_tripped", "main")]
     assert undelivered(logs) == []
@@ -101,3 +123,42 @@ async def test_drain_returns_at_once_when_no_webhook_is_configured() -> None:
         async with asyncio.timeout(1):
             await alerter.drain(seconds=30)
     assert [line["event"] for line in logs] == ["alert"]
+
+
+def test_an_alerts_console_line_shows_its_figures_on_the_grid_and_its_json_line_keeps_them_exact() -> None:
+    console = io.StringIO()
+    configure_logging(fmt="console", stream=console)
+    Alerter(Metrics()).raise_alert(
+        AlertKind.FILL_RISK_EXCEEDED, "over R", *FIGURES, symbol=SOL, filters=SOL_GRID
+    )
+    line = console.getvalue()
+    assert "risk=81.52" in line and "liquidation_price=120.60" in line and "excess_qty=1 " in line, line
+    assert "price_tick" not in line and "amount_step" not in line
+
+    lines = io.StringIO()
+    configure_logging(fmt="json", stream=lines)
+    Alerter(Metrics()).raise_alert(
+        AlertKind.FILL_RISK_EXCEEDED, "over R", *FIGURES, symbol=SOL, filters=SOL_GRID
+    )
+    exact = json.loads(lines.getvalue())
+    assert {key: exact[key] for key in ("risk", "liquidation_price", "excess_qty", "symbol")} == {
+        "risk": "81.52025",
+        "liquidation_price": "120.60301508",
+        "excess_qty": "1.0",
+        "symbol": SOL,
+    }
+    assert (exact["price_tick"], exact["amount_step"]) == ("0.010", "1")
+
+
+async def test_the_webhook_body_keeps_an_alerts_figures_exact_with_its_symbol() -> None:
+    async with webhook(delay=0) as hook:
+        alerter = Alerter(Metrics(), hook.url, "main")
+        alerter.raise_alert(AlertKind.FILL_RISK_EXCEEDED, "over R", *FIGURES, symbol=SOL, filters=SOL_GRID)
+        await alerter.drain(seconds=5)
+    [body] = hook.answered
+    assert body["details"] == {
+        "symbol": SOL,
+        "risk": "81.52025",
+        "liquidation_price": "120.60301508",
+        "excess_qty": "1.0",
+    }

@@ -5,14 +5,18 @@ the simulator, tests/support/flow.py)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from decimal import Decimal
 
 import pytest
 from structlog.testing import capture_logs
 
+from adapters.ccxt_base import CcxtAdapter
+from executor.config.risk_profiles import load_profile
 from executor.domain.client_ids import client_order_id
 from executor.domain.enums import OrderKind
+from executor.domain.market import Market
 from executor.domain.notices import GROUPS, AlertKind, Figure, Notice, NoticeEvent, Unit
 from executor.execution.alerts import Alerter
 from executor.execution.notifier import Notifier, Target
@@ -225,9 +229,9 @@ async def test_an_entry_filled_past_what_r_carries_reaches_the_receiver_as_fill_
     sqlite_url: str,
 ) -> None:
     async with AlertSink() as sink:
-        notifier = quick(Target(sink.apprise_url, GROUPS["alerts"]))
-        notifier.start()
+        notifier, adapters = on_the_grid(sink)
         async with flow("binance", sqlite_url, notifier=notifier) as f:
+            adapters.append(f.adapter)
             # the entry's IOC fills 1 % past the book (docs/simulator.md: no exchange does; the only way in)
             match = {"newClientOrderId": client_order_id("fill-risk-1", OrderKind.ENTRY)}
             fault = {"action": "fill_past_limit", "method": "*", "path": "/fapi/v1/order", "match": match}
@@ -239,6 +243,15 @@ async def test_an_entry_filled_past_what_r_carries_reaches_the_receiver_as_fill_
     lines = str(sink.answered[0]["message"]).splitlines()
     assert lines[0].startswith("the fill at "), lines
     assert {line.split(":")[0] for line in lines[1:]} == {"risk", "limit", "excess_qty"}, lines
+    # money with 2 decimals, prices to SOL's tick (0.010), quantities on its step (1)
+    money, qty = r"\d+\.\d\d", r"\d+"
+    assert re.fullmatch(
+        rf"the fill at 151\.50 \(reference 150\.00\) risks {money} at the stop 140\.00, over R {money} with "
+        rf"the tolerance, {money}: closing {qty} of {qty}, keeping {qty}",
+        lines[0],
+    ), lines
+    assert re.fullmatch(rf"risk: {money} USDT", lines[1]) and re.fullmatch(rf"limit: {money} USDT", lines[2])
+    assert re.fullmatch(rf"excess_qty: {qty}", lines[3]), lines
 
 
 async def test_an_entry_whose_outcome_stays_unknown_reaches_the_receiver_as_order_unresolved(
@@ -253,7 +266,78 @@ async def test_an_entry_whose_outcome_stays_unknown_reaches_the_receiver_as_orde
             await f.submit(id="unresolved-1", **LONG_SOL)
             await notifier.drain(5)
 
-    assert sink.titles() == [f"[{ACCOUNT}] order_unresolved"]
+    assert sink.titles() == [f"[{ACCOUNT}] order_unresolved {SOL}"]
     lines = str(sink.answered[0]["message"]).splitlines()
-    assert lines[0] == "entry outcome unknown" and lines[1].startswith("error: "), lines
-    assert "unresolved after 3 attempts" in lines[1], lines
+    assert lines[0] == "entry outcome unknown" and re.fullmatch(r"qty: \d+", lines[1]), lines
+    assert lines[2].startswith("error: ") and "unresolved after 3 attempts" in lines[2], lines
+
+
+def on_the_grid(sink: AlertSink) -> tuple[Notifier, list[CcxtAdapter]]:
+    """A notifier that reads the markets (tick, step) from the flow's adapter, as the daemon's does
+    (`build_notifier`); the flow's adapter goes into the list once it exists."""
+    adapters: list[CcxtAdapter] = []
+
+    async def market(symbol: str) -> Market | None:
+        return (await adapters[0].markets()).get(symbol)
+
+    notifier = Notifier(
+        [Target(sink.apprise_url, GROUPS["alerts"])], market, backoff_seconds=0.05, timeout_seconds=2.0
+    )
+    notifier.start()
+    return notifier, adapters
+
+
+async def test_legs_a_closed_position_left_resting_reach_the_receiver_as_stale_leg_on_the_markets_grid(
+    sqlite_url: str,
+) -> None:
+    """The close cannot cancel position A's stop and take-profit (Binance keeps them after the position is
+    flat); the next entry on the symbol is refused and the operator is told which legs rest: quantities on
+    SOL's step (1), prices on its tick (0.010)."""
+    async with AlertSink() as sink:
+        notifier, adapters = on_the_grid(sink)
+        async with flow("binance", sqlite_url, notifier=notifier) as f:
+            adapters.append(f.adapter)
+            await f.submit(id="stale-a", **LONG_SOL, take_profit="175")
+            fault = {"action": "error_5xx", "method": "DELETE", "path": "/fapi/v1/algoOrder", "count": None}
+            await f.control("POST", "faults", fault)
+            await f.submit(id="stale-a-close", action="close", symbol="SOLUSDT")
+            await f.tick()  # books the close; its stop and take-profit still rest
+            await f.submit(id="stale-b", **LONG_SOL)
+            await notifier.drain(5)
+
+    assert sink.titles() == [f"[{ACCOUNT}] stale_leg {SOL}"]
+    message = str(sink.answered[0]["message"])
+    stop, target = (client_order_id("stale-a", kind) for kind in (OrderKind.STOP, OrderKind.TAKE_PROFIT))
+    assert re.fullmatch(
+        rf"legs of an earlier position on {re.escape(SOL)} still rest and could not be cancelled: "
+        rf"stop sell (\d+) trigger 140\.00 \({stop}\); take_profit sell \1 trigger 175\.00 \({target}\)",
+        message,
+    ), message
+
+
+async def test_an_exchange_liquidation_price_too_close_reaches_the_receiver_as_liquidation_too_close(
+    sqlite_url: str,
+) -> None:
+    """The tracker holds the exchange's own liquidation price to the profile's rules once per position and
+    run; a daemon restarted with a stricter profile (here: swapped in before the tracker's first look)
+    finds the open position's liquidation too close. Its prices and distances read to SOL's tick."""
+    async with AlertSink() as sink:
+        notifier, adapters = on_the_grid(sink)
+        async with flow("binance", sqlite_url, notifier=notifier) as f:
+            adapters.append(f.adapter)
+            await f.submit(id="liq-close-1", **LONG_SOL)
+            f.ctx.profile = load_profile("handbook", {"liquidation": {"safety_multiple": "4"}})
+            await f.tick()
+            live = (await f.adapter.account_snapshot()).position(SOL)
+            await notifier.drain(5)
+
+    assert live is not None and live.liquidation_price is not None
+    liquidation = live.liquidation_price.quantize(Decimal("0.01"))
+    assert sink.titles() == [f"[{ACCOUNT}] liquidation_too_close {SOL}"]
+    assert str(sink.answered[0]["message"]).splitlines() == [
+        "exchange liquidation price breaks the safety rules: liquidation distance "
+        f"{Decimal('150.00') - liquidation} < 4 × stop distance 10.00",
+        "entry_price: 150.00",
+        "stop_price: 140.00",
+        f"liquidation_price: {liquidation}",
+    ]
