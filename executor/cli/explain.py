@@ -14,7 +14,7 @@ import click
 from executor.cli.access import fail, with_store
 from executor.cli.common import EXIT_BAD_INPUT, config_option, settings_or_exit
 from executor.cli.status import order_line, when
-from executor.domain.display import LOSS_FIELDS, loss_pair, money, percent
+from executor.domain.display import money, percent, step_pairs
 from executor.domain.enums import PositionStatus
 from executor.service.explanation import explanation
 
@@ -72,7 +72,7 @@ def render(found: Mapping[str, Any]) -> list[str]:
     lines += [f"  {order_line(order)}" for order in orders]
     lines += [f"position {_position_line(position)}" for position in found["positions"]]
     lines += [
-        f"event {when(event['at'])} {event['kind']}: {_pairs(event['data'])}" for event in found["events"]
+        f"event {when(event['at'])} {event['kind']}: {step_pairs(event['data'])}" for event in found["events"]
     ]
     return lines
 
@@ -137,32 +137,11 @@ def _readable(key: str, value: Any) -> str:
     return str(value)
 
 
-def _pairs(values: Any) -> str:
-    if not isinstance(values, Mapping) or not values:
-        return "—"
-    return ", ".join(_pair(key, value) for key, value in values.items())
-
-
-def _pair(key: str, value: Any) -> str:
-    """A loss as money, a negative one as the gain it is, as the step's note says it (the JSON keeps
-    the signed loss)."""
-    if key in LOSS_FIELDS and isinstance(value, str):
-        return loss_pair(key, Decimal(value))
-    return f"{key}={_value(value)}"
-
-
-def _value(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def step_line(number: int, step: Mapping[str, Any]) -> str:
     """`  3. daily_loss  loss=0.00, limit=300.00 → tripped=false  [binding]  · note` on one line."""
     line = (
-        f"{number:>3}. {step.get('step', '?'):<20} {_pairs(step.get('before'))} → {_pairs(step.get('after'))}"
+        f"{number:>3}. {step.get('step', '?'):<20} "
+        f"{step_pairs(step.get('before'))} → {step_pairs(step.get('after'))}"
     )
     if step.get("binding"):
         line += "  [binding]"

@@ -7,6 +7,7 @@ never comes through here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
@@ -33,6 +34,24 @@ def pnl_words(value: Decimal) -> str:
 def loss_pair(key: str, value: Decimal) -> str:
     """`loss=3.46`, or `gain=3.46` where the loss is negative: a day that gained, said as the gain it is."""
     return f"gain={money(-value)}" if value < ZERO else f"{key}={money(value)}"
+
+
+def step_pairs(values: object) -> str:
+    """A step log's (or an event's) values as `key=value, …` for people: a loss as money, a negative loss
+    as the gain it is (the JSON keeps the signed loss); `—` when there are none."""
+    if not isinstance(values, Mapping) or not values:
+        return NONE
+    return ", ".join(_pair(str(key), value) for key, value in values.items())
+
+
+def _pair(key: str, value: object) -> str:
+    if key in LOSS_FIELDS and isinstance(value, str):
+        return loss_pair(key, Decimal(value))
+    if value is None:
+        return f"{key}=null"
+    if isinstance(value, bool):
+        return f"{key}={'true' if value else 'false'}"
+    return f"{key}={value}"
 
 
 def percent(value: Decimal) -> str:

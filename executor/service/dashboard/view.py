@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
-from executor.domain.display import percent
+from executor.domain.display import percent, step_pairs
 from executor.domain.enums import PositionStatus
 from executor.domain.key_setup import RateBudget
 from executor.domain.market import Market, MarketFilters
@@ -277,12 +277,6 @@ def _order(row: Mapping[str, Any], numbers: _Numbers) -> OrderView:
     )
 
 
-def _pairs(values: Any) -> str:
-    if not isinstance(values, Mapping) or not values:
-        return "—"
-    return ", ".join(f"{key}={value}" for key, value in values.items())
-
-
 def _signal(found: dict[str, Any]) -> SignalView:
     signal, decision = found["signal"], found["decision"]
     answer = outcome(found)
@@ -301,8 +295,8 @@ def _signal(found: dict[str, Any]) -> SignalView:
             StepView(
                 number=number,
                 step=str(step.get("step", "?")),
-                before=_pairs(step.get("before")),
-                after=_pairs(step.get("after")),
+                before=step_pairs(step.get("before")),
+                after=step_pairs(step.get("after")),
                 binding=bool(step.get("binding")),
                 note=str(step.get("note") or ""),
             )
