@@ -11,15 +11,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from executor.config.settings import ForeignPolicy
-from executor.domain.client_ids import parse_client_order_id
+from executor.domain.account import Position
+from executor.domain.client_ids import client_order_id, parse_client_order_id
 from executor.domain.display import quantity
 from executor.domain.enums import EventKind, OrderKind, PositionStatus
 from executor.domain.notices import AlertKind, Figure, Unit
 from executor.domain.order_state import OrderState
-from executor.domain.orders import Order
+from executor.domain.orders import Order, OrderSide, OrderType
 from executor.domain.signal import Instruction
 from executor.execution.alerts import Alerter
 from executor.execution.context import AccountContext
+from executor.execution.legs import LIVE_STATES
+from executor.execution.orders import intent
 from executor.execution.positions import PositionKeeper, describe_legs
 from executor.observability.logging import get_logger
 from executor.ports.errors import ExchangeError
@@ -40,6 +43,9 @@ class ReconcileReport:
     protected: int = 0
     orphans_cancelled: int = 0
     unexplained: list[str] = field(default_factory=list)
+    guarded: set[str] = field(default_factory=set)
+    """Symbols whose position is most likely a hidden fill of ours, guarded by a stop the orphan sweep
+    must leave alone (`_guard_unconfirmed`)."""
 
 
 class Reconciler:
@@ -236,10 +242,18 @@ class Reconciler:
         ours = {position.symbol for position in await self.keeper.open_positions()}
         strangers = {live.symbol for live in account.positions if live.qty > 0 and live.symbol not in ours}
         grace = timedelta(seconds=self.ctx.settings.not_found_grace_seconds)
-        recent = {row.symbol for row in await self._settled_entries(strangers, self.ctx.now() - grace)}
+        recent = {
+            row.symbol: row
+            for row in sorted(
+                await self._settled_entries(strangers, self.ctx.now() - grace), key=lambda r: r.updated_at
+            )
+        }
         for live in account.positions:
-            if live.qty > 0 and live.symbol in recent:
+            entry = recent.get(live.symbol)
+            if live.qty > 0 and entry is not None and _may_be_the_fill_of(entry, live):
                 log.warning("foreign_position_unconfirmed", symbol=live.symbol, grace_s=grace.total_seconds())
+                await self._guard_unconfirmed(live, entry)
+                report.guarded.add(live.symbol)
             elif live.qty > 0 and live.symbol not in ours:
                 filters = await self.keeper.filters(live.symbol)
                 held = f"{live.side.value} {quantity(live.qty, filters)} {live.symbol}"
@@ -253,6 +267,50 @@ class Reconciler:
                 )
                 if self.ctx.settings.on_foreign_position is ForeignPolicy.HALT:
                     report.unexplained.append(message)
+
+    async def _guard_unconfirmed(self, live: Position, entry: OrderRow) -> None:
+        """A stop for a position that is most likely `entry`'s fill, still hidden: it waits for the exchange
+        to show the fill (then it is adopted) or for the grace to end (then it is foreign), and meanwhile it
+        must not be without a stop (RISK_SPEC §0). The stop goes at the entry's planned trigger, written
+        ahead under the entry's signal like any leg, so the adoption finds and keeps it; a closed or
+        flattened position leaves it to the orphan sweep."""
+        if entry.signal_pk is None:
+            return
+        async with self.ctx.store.read() as tx:
+            legs = [leg for leg in await tx.orders.for_signal(entry.signal_pk) if leg.kind is OrderKind.STOP]
+            signal = await tx.signals.by_pk(entry.signal_pk)
+        planned = next((leg.trigger_price for leg in legs if leg.trigger_price is not None), None)
+        if signal is None or planned is None or any(leg.state in LIVE_STATES for leg in legs):
+            return  # nothing planned to guard it with, or a guard of an earlier run is on its way
+        closing = OrderSide.closing(live.side)
+        if any(
+            order.conditional and order.type is OrderType.STOP_MARKET and order.side is closing
+            for order in await self.ctx.exchange.open_orders(live.symbol)
+        ):
+            return
+        taken = {leg.client_order_id for leg in legs}
+        client_id = next(
+            candidate
+            for sequence in range(1, 1000)
+            if (candidate := client_order_id(signal.signal_id, OrderKind.STOP, sequence)) not in taken
+        )
+        row = intent(
+            account=self.ctx.account,
+            client_id=client_id,
+            kind=OrderKind.STOP,
+            symbol=live.symbol,
+            side=closing,
+            order_type=OrderType.STOP_MARKET,
+            qty=live.qty,
+            trigger_price=planned,
+            signal_pk=entry.signal_pk,
+            now=self.ctx.now(),
+        )
+        async with self.ctx.store.transaction() as tx:
+            await tx.orders.add(row)
+        await self.keeper.legs.send(
+            row, lambda: self.ctx.exchange.place_stop(live.symbol, live.side, live.qty, planned, client_id)
+        )
 
     async def _orphans(self, report: ReconcileReport) -> None:
         """Our protective orders resting for positions that are closed: cancel them.
@@ -285,7 +343,7 @@ class Reconciler:
                 continue
             for order in orders:
                 parts = parse_client_order_id(order.client_id)
-                if parts is None or parts.kind is OrderKind.ENTRY or symbol in open_symbols:
+                if parts is None or parts.kind is OrderKind.ENTRY or symbol in open_symbols | report.guarded:
                     continue
                 async with self.ctx.store.read() as tx:
                     row = await tx.orders.by_client_id(self.ctx.account, order.client_id or "")
@@ -307,3 +365,8 @@ class Reconciler:
                 account=self.ctx.account, at=now, kind=EventKind.RECONCILE_HALTED, data={"reasons": reasons}
             )
         self.alerter.raise_alert(AlertKind.UNEXPLAINED_STATE, reason)
+
+
+def _may_be_the_fill_of(entry: OrderRow, live: Position) -> bool:
+    """The exchange's position could be what `entry` filled: its side, and no more than its quantity."""
+    return entry.side is OrderSide.opening(live.side) and live.qty <= entry.qty

@@ -71,7 +71,8 @@ async def test_a_resting_entry_settled_canceled_on_a_miss_that_filled_is_adopted
     """The breaker's halt cancels a resting entry the exchange hides (-2011): the row is settled canceled and
     its stop cancelled with it, yet the entry rests and fills. Once the exchange shows the fill the
     reconciler takes it as the truth: an audited transition, the position booked and protected, no
-    foreign-position halt (not while the fill is still hidden either: one miss is no proof)."""
+    foreign-position halt (not while the fill is still hidden either: one miss is no proof, and the position
+    is guarded by a stop at the entry's planned trigger meanwhile, the one the adoption keeps)."""
     async with flow("binance", sqlite_url) as f:
         cid = client_order_id("c1", OrderKind.ENTRY)
         await f.control(
@@ -96,6 +97,11 @@ async def test_a_resting_entry_settled_canceled_on_a_miss_that_filled_is_adopted
         await f.mark("148.90")  # the hidden entry still rests, and fills
         miss = await f.reconciler.run()  # a position not ours yet: one miss is no proof, no halt
         assert miss.unexplained == [] and not _halted(f)
+        live = [dec(p["qty"]) for p in (await f.sim_account())["positions"]]
+        [guard] = await f.resting_stops()  # and not without a stop while it waits: at the planned trigger
+        assert dec(guard["trigger_price"]) == dec("140") and [dec(guard["qty"])] == live
+        await f.reconciler.run()  # a second look places no second stop
+        assert len(await f.resting_stops()) == 1
         await f.control("POST", "clock", {"advance_seconds": 61})  # the exchange shows it again
 
         report = await f.reconciler.run()
