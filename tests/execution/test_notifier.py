@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 
 import pytest
@@ -23,7 +25,7 @@ from executor.execution.notifier import Notifier, Target
 from executor.observability.metrics import Metrics
 from executor.ports.errors import ExchangeError
 from harness.e2e import AlertSink, eventually
-from tests.support.flow import ACCOUNT, SOL, flow
+from tests.support.flow import ACCOUNT, SOL, Flow, flow
 
 FILLED = Notice(
     NoticeEvent.ENTRY_FILLED,
@@ -182,21 +184,37 @@ async def test_the_alerter_drain_covers_the_notifier_and_the_legacy_webhook_toge
 # ------------------------------------------------------------------ alerts where the daemon raises them
 
 
+@asynccontextmanager
+async def alerted(sqlite_url: str, *, grid: bool = False) -> AsyncIterator[tuple[Flow, AlertSink]]:
+    """A flow whose alerts go through Apprise to a local receiver, drained before the flow closes. `grid`:
+    the notifier reads the markets (tick, step) from the flow's adapter, as the daemon's does
+    (`build_notifier`)."""
+    adapters: list[CcxtAdapter] = []
+
+    async def market(symbol: str) -> Market | None:
+        return (await adapters[0].markets()).get(symbol)
+
+    async with AlertSink() as sink:
+        target = Target(sink.apprise_url, GROUPS["alerts"])
+        notifier = Notifier([target], market if grid else None, backoff_seconds=0.05, timeout_seconds=2.0)
+        notifier.start()
+        async with flow("binance", sqlite_url, notifier=notifier) as f:
+            adapters.append(f.adapter)
+            yield f, sink
+            await notifier.drain(5)
+
+
 LONG_SOL = {"symbol": "SOLUSDT", "side": "long", "entry": {"type": "market"}, "stop": "140", "conviction": 8}
 
 
 async def test_an_exchange_ban_the_tracker_meets_reaches_the_receiver_as_exchange_banned(
     sqlite_url: str,
 ) -> None:
-    async with AlertSink() as sink:
-        notifier = quick(Target(sink.apprise_url, GROUPS["alerts"]))
-        notifier.start()
-        async with flow("binance", sqlite_url, notifier=notifier) as f:
-            await f.control("POST", "faults", {"action": "ban", "method": "GET", "path": "*", "count": 1})
-            with pytest.raises(ExchangeError):
-                await f.keeper.track()
-            banned = f.adapter.banned_until
-            await notifier.drain(5)
+    async with alerted(sqlite_url) as (f, sink):
+        await f.control("POST", "faults", {"action": "ban", "method": "GET", "path": "*", "count": 1})
+        with pytest.raises(ExchangeError):
+            await f.keeper.track()
+        banned = f.adapter.banned_until
 
     assert banned is not None
     assert sink.titles() == [f"[{ACCOUNT}] exchange_banned"]
@@ -207,18 +225,14 @@ async def test_an_exchange_ban_the_tracker_meets_reaches_the_receiver_as_exchang
 async def test_a_close_the_exchange_does_not_carry_out_reaches_the_receiver_as_close_deferred(
     sqlite_url: str,
 ) -> None:
-    async with AlertSink() as sink:
-        notifier = quick(Target(sink.apprise_url, GROUPS["alerts"]))
-        notifier.start()
-        async with flow("binance", sqlite_url, notifier=notifier) as f:
-            await f.submit(id="deferred-open-1", **LONG_SOL)
-            await f.control(
-                "POST",
-                "faults",
-                {"action": "error_5xx", "method": "POST", "path": "/fapi/v1/order", "count": None},
-            )
-            await f.submit(id="deferred-close-1", action="close", symbol="SOLUSDT")
-            await notifier.drain(5)
+    async with alerted(sqlite_url) as (f, sink):
+        await f.submit(id="deferred-open-1", **LONG_SOL)
+        await f.control(
+            "POST",
+            "faults",
+            {"action": "error_5xx", "method": "POST", "path": "/fapi/v1/order", "count": None},
+        )
+        await f.submit(id="deferred-close-1", action="close", symbol="SOLUSDT")
 
     # the close order's outcome stays unknown through the adapter's retries: the position is closed later
     assert sink.titles() == [f"[{ACCOUNT}] close_deferred {SOL}"]
@@ -228,16 +242,12 @@ async def test_a_close_the_exchange_does_not_carry_out_reaches_the_receiver_as_c
 async def test_an_entry_filled_past_what_r_carries_reaches_the_receiver_as_fill_risk_exceeded(
     sqlite_url: str,
 ) -> None:
-    async with AlertSink() as sink:
-        notifier, adapters = on_the_grid(sink)
-        async with flow("binance", sqlite_url, notifier=notifier) as f:
-            adapters.append(f.adapter)
-            # the entry's IOC fills 1 % past the book (docs/simulator.md: no exchange does; the only way in)
-            match = {"newClientOrderId": client_order_id("fill-risk-1", OrderKind.ENTRY)}
-            fault = {"action": "fill_past_limit", "method": "*", "path": "/fapi/v1/order", "match": match}
-            await f.control("POST", "faults", fault | {"slip_bps": 100})
-            await f.submit(id="fill-risk-1", **LONG_SOL)
-            await notifier.drain(5)
+    async with alerted(sqlite_url, grid=True) as (f, sink):
+        # the entry's IOC fills 1 % past the book (docs/simulator.md: no exchange does; the only way in)
+        match = {"newClientOrderId": client_order_id("fill-risk-1", OrderKind.ENTRY)}
+        fault = {"action": "fill_past_limit", "method": "*", "path": "/fapi/v1/order", "match": match}
+        await f.control("POST", "faults", fault | {"slip_bps": 100})
+        await f.submit(id="fill-risk-1", **LONG_SOL)
 
     assert sink.titles() == [f"[{ACCOUNT}] fill_risk_exceeded {SOL}"]
     lines = str(sink.answered[0]["message"]).splitlines()
@@ -257,34 +267,15 @@ async def test_an_entry_filled_past_what_r_carries_reaches_the_receiver_as_fill_
 async def test_an_entry_whose_outcome_stays_unknown_reaches_the_receiver_as_order_unresolved(
     sqlite_url: str,
 ) -> None:
-    async with AlertSink() as sink:
-        notifier = quick(Target(sink.apprise_url, GROUPS["alerts"]))
-        notifier.start()
-        async with flow("binance", sqlite_url, notifier=notifier) as f:
-            fault = {"action": "error_5xx", "method": "POST", "path": "/fapi/v1/order", "count": None}
-            await f.control("POST", "faults", fault)
-            await f.submit(id="unresolved-1", **LONG_SOL)
-            await notifier.drain(5)
+    async with alerted(sqlite_url) as (f, sink):
+        fault = {"action": "error_5xx", "method": "POST", "path": "/fapi/v1/order", "count": None}
+        await f.control("POST", "faults", fault)
+        await f.submit(id="unresolved-1", **LONG_SOL)
 
     assert sink.titles() == [f"[{ACCOUNT}] order_unresolved {SOL}"]
     lines = str(sink.answered[0]["message"]).splitlines()
     assert lines[0] == "entry outcome unknown" and re.fullmatch(r"qty: \d+", lines[1]), lines
     assert lines[2].startswith("error: ") and "unresolved after 3 attempts" in lines[2], lines
-
-
-def on_the_grid(sink: AlertSink) -> tuple[Notifier, list[CcxtAdapter]]:
-    """A notifier that reads the markets (tick, step) from the flow's adapter, as the daemon's does
-    (`build_notifier`); the flow's adapter goes into the list once it exists."""
-    adapters: list[CcxtAdapter] = []
-
-    async def market(symbol: str) -> Market | None:
-        return (await adapters[0].markets()).get(symbol)
-
-    notifier = Notifier(
-        [Target(sink.apprise_url, GROUPS["alerts"])], market, backoff_seconds=0.05, timeout_seconds=2.0
-    )
-    notifier.start()
-    return notifier, adapters
 
 
 async def test_legs_a_closed_position_left_resting_reach_the_receiver_as_stale_leg_on_the_markets_grid(
@@ -293,17 +284,13 @@ async def test_legs_a_closed_position_left_resting_reach_the_receiver_as_stale_l
     """The close cannot cancel position A's stop and take-profit (Binance keeps them after the position is
     flat); the next entry on the symbol is refused and the operator is told which legs rest: quantities on
     SOL's step (1), prices on its tick (0.010)."""
-    async with AlertSink() as sink:
-        notifier, adapters = on_the_grid(sink)
-        async with flow("binance", sqlite_url, notifier=notifier) as f:
-            adapters.append(f.adapter)
-            await f.submit(id="stale-a", **LONG_SOL, take_profit="175")
-            fault = {"action": "error_5xx", "method": "DELETE", "path": "/fapi/v1/algoOrder", "count": None}
-            await f.control("POST", "faults", fault)
-            await f.submit(id="stale-a-close", action="close", symbol="SOLUSDT")
-            await f.tick()  # books the close; its stop and take-profit still rest
-            await f.submit(id="stale-b", **LONG_SOL)
-            await notifier.drain(5)
+    async with alerted(sqlite_url, grid=True) as (f, sink):
+        await f.submit(id="stale-a", **LONG_SOL, take_profit="175")
+        fault = {"action": "error_5xx", "method": "DELETE", "path": "/fapi/v1/algoOrder", "count": None}
+        await f.control("POST", "faults", fault)
+        await f.submit(id="stale-a-close", action="close", symbol="SOLUSDT")
+        await f.tick()  # books the close; its stop and take-profit still rest
+        await f.submit(id="stale-b", **LONG_SOL)
 
     assert sink.titles() == [f"[{ACCOUNT}] stale_leg {SOL}"]
     message = str(sink.answered[0]["message"])
@@ -321,15 +308,11 @@ async def test_an_exchange_liquidation_price_too_close_reaches_the_receiver_as_l
     """The tracker holds the exchange's own liquidation price to the profile's rules once per position and
     run; a daemon restarted with a stricter profile (here: swapped in before the tracker's first look)
     finds the open position's liquidation too close. Its prices and distances read to SOL's tick."""
-    async with AlertSink() as sink:
-        notifier, adapters = on_the_grid(sink)
-        async with flow("binance", sqlite_url, notifier=notifier) as f:
-            adapters.append(f.adapter)
-            await f.submit(id="liq-close-1", **LONG_SOL)
-            f.ctx.profile = load_profile("handbook", {"liquidation": {"safety_multiple": "4"}})
-            await f.tick()
-            live = (await f.adapter.account_snapshot()).position(SOL)
-            await notifier.drain(5)
+    async with alerted(sqlite_url, grid=True) as (f, sink):
+        await f.submit(id="liq-close-1", **LONG_SOL)
+        f.ctx.profile = load_profile("handbook", {"liquidation": {"safety_multiple": "4"}})
+        await f.tick()
+        live = (await f.adapter.account_snapshot()).position(SOL)
 
     assert live is not None and live.liquidation_price is not None
     liquidation = live.liquidation_price.quantize(Decimal("0.01"))
