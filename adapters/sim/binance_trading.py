@@ -18,7 +18,7 @@ from adapters.sim.binance import (
     error,
     reject_error,
 )
-from adapters.sim.model import Account, EngineReject, OrderRequest, fmt
+from adapters.sim.model import Account, EngineReject, fmt
 from adapters.sim.wire import ApiError, WireRequest
 
 BATCH_PATH = "/fapi/v1/batchOrders"
@@ -83,16 +83,7 @@ class BinanceTrading:
         price = _decimal(params, "price", required=True)
         assert qty is not None and price is not None
         if order.status.is_open:
-            request = OrderRequest(
-                symbol=order.symbol,
-                side=order.side,
-                type=order.type,
-                qty=qty,
-                client_id=order.client_id,
-                price=price,
-                time_in_force=order.time_in_force,
-                reduce_only=order.reduce_only,
-            )
+            request = self.engine.amended_request(order, qty, price)
             dialect._within_percent_price(request)
             dialect._reduce_only_room(request, account, excluding=order.order_id)
         return dialect.order_json(self.engine.amend(account, order, qty, price))

@@ -534,7 +534,7 @@ class Engine:
         status = order.status
         order.status = OrderStatus.CANCELED  # its id and reservation do not count against itself
         try:
-            self._validate(account, inst, self._amended_request(order, qty, price))
+            self._validate(account, inst, self.amended_request(order, qty, price))
         finally:
             order.status = status
         order.qty, order.price = qty, price
@@ -548,7 +548,8 @@ class Engine:
         return order
 
     @staticmethod
-    def _amended_request(order: Order, qty: Decimal, price: Decimal) -> OrderRequest:
+    def amended_request(order: Order, qty: Decimal, price: Decimal) -> OrderRequest:
+        """The order as its amendment would place it anew: what every placement rule is checked against."""
         return OrderRequest(
             symbol=order.symbol,
             side=order.side,
