@@ -45,9 +45,11 @@ class FreshnessCache(Generic[K, V]):
         entry = self._entries.get(key)
         return entry.value if entry is not None else None
 
-    def is_fresh(self, key: K) -> bool:
+    def is_fresh(self, key: K, within: timedelta | None = None) -> bool:
+        """Fetched no longer than ``max_age`` ago, or ``within`` for a use that needs it younger."""
         entry = self._entries.get(key)
-        return entry is not None and self._clock() - entry.fetched_at <= self.max_age
+        limit = self.max_age if within is None else min(within, self.max_age)
+        return entry is not None and self._clock() - entry.fetched_at <= limit
 
     def needs_refresh(self, key: K, fraction: float = 0.5) -> bool:
         """Refresh ahead of expiry, so a background task keeps the value fresh."""

@@ -83,6 +83,9 @@ from executor.ports.exchange import (
 )
 
 T = TypeVar("T")
+MARK_MAX_AGE = timedelta(seconds=5)
+"""How old a mark may be beside a known book top: the polling interval of the REST-only daemon before the
+streams (issue #11), and five of Binance's `markPrice@1s` pushes."""
 WALL_CLOCK_SLACK = timedelta(seconds=2)
 """Host and exchange clocks differ a little: fills are read from this much before a request left."""
 log = structlog.get_logger(__name__)
@@ -113,7 +116,12 @@ class AdapterSettings:
     market_max_age: timedelta = timedelta(hours=1)
     tiers_max_age: timedelta = timedelta(hours=1)
     funding_max_age: timedelta = timedelta(minutes=5)
-    mark_max_age: timedelta = timedelta(seconds=5)
+    mark_max_age: timedelta = MARK_MAX_AGE
+    """The mark beside a known book (the price band, the liquidation distance, the stop checks): not the
+    price a decision stands on, so a stream's last push (every 1 s on Binance's `markPrice@1s`) is enough."""
+    price_max_age: timedelta = timedelta(seconds=1)
+    """The price a decision stands on (execution.max_price_age_ms): the book top, or the mark where no book
+    is known; older is read again on the path. Never longer than ``mark_max_age``."""
     insurance_max_age: timedelta = timedelta(minutes=30)
     refresh_interval: timedelta = timedelta(seconds=15)
     request_attempts: int = 5
@@ -188,7 +196,7 @@ class CcxtAdapter(ABC):
         self._tiers: FreshnessCache[str, tuple[LeverageTier, ...]] = FreshnessCache(s.tiers_max_age, clock)
         self._funding: FreshnessCache[str, _MarkAndFunding] = FreshnessCache(s.funding_max_age, clock)
         self._marks: FreshnessCache[str, Decimal] = FreshnessCache(s.mark_max_age, clock)
-        self._books: FreshnessCache[str, tuple[Decimal, Decimal]] = FreshnessCache(s.mark_max_age, clock)
+        self._books: FreshnessCache[str, tuple[Decimal, Decimal]] = FreshnessCache(s.price_max_age, clock)
         self._insurance: FreshnessCache[str, Decimal] = FreshnessCache(s.insurance_max_age, clock)
         self._leverage_set: dict[str, tuple[int, MarginMode]] = {}
         self._margin_set: dict[str, MarginMode] = {}
@@ -799,13 +807,19 @@ class CcxtAdapter(ABC):
             self._insurance.put(symbol, balance)
 
     async def market_snapshot(self, symbol: str) -> MarketSnapshot:
-        """Cached parts as they are (flagged when too old); only a stale mark price is fetched now."""
+        """Cached parts as they are (flagged when too old); only a stale book top or mark is fetched now.
+
+        The book top is the decision's price and is read when older than ``price_max_age``; the mark only
+        when older than ``mark_max_age``, or than ``price_max_age`` where no book top could be had (then
+        the mark is the price).
+        """
         self._watched.add(symbol)
         market = await self._market_or_none(symbol)
-        if not self._marks.is_fresh(symbol):
-            await self._best_effort(self._refresh_mark_and_funding(symbol), "mark_and_funding", symbol)
         if not self._books.is_fresh(symbol):
             await self._best_effort(self._refresh_book(symbol), "book", symbol)
+        priced_by_mark = not self._books.is_fresh(symbol)
+        if not self._marks.is_fresh(symbol, self._settings.price_max_age if priced_by_mark else None):
+            await self._best_effort(self._refresh_mark_and_funding(symbol), "mark_and_funding", symbol)
         if self._tiers.entry(symbol) is None:
             await self._best_effort(self._refresh_tiers(symbol), "tiers", symbol)
         settle = market.settle if market is not None else "USDT"

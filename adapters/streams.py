@@ -115,6 +115,20 @@ def _book_top(book: Mapping[str, Any]) -> Prices:
     return (positive(str(bids[0][0])) if bids else None, positive(str(asks[0][0])) if asks else None)
 
 
+def _news(follower: _Follower, cache: Mapping[str, Any], symbols: list[str]) -> dict[str, Any]:
+    """The symbols whose entry in ccxt.pro's cache is new since the last look. A watch returns with the first
+    message of a burst only (ccxt/pro/binance.py `handle_tickers_and_bids_asks` resolves each message's own
+    future, and the next watch is not yet waiting): the rest of a frame (every symbol's markPrice@1s each
+    second, the bookTickers of one read) reach the cache alone, and were lost until the symbol's next push."""
+    news = {
+        symbol: cache[symbol]
+        for symbol in symbols
+        if symbol in cache and cache[symbol] is not follower.seen.get(symbol)
+    }
+    follower.seen.update(news)
+    return news
+
+
 class _PerSymbol:
     """Watches of one symbol each (ccxt.pro's Phemex has no multi-symbol ticker or book watch): each runs on
     across calls, and a call returns what the first to finish brought."""
@@ -164,6 +178,8 @@ class _Follower:
         self.problem: str | None = None
         self.task: asyncio.Task[None] | None = None
         self.watches = _PerSymbol()
+        self.seen: dict[str, object] = {}
+        """The ccxt.pro cache entry last recorded per symbol (Binance): what a wake-up finds newer is news."""
         self._pending: asyncio.Task[Mapping[str, Prices]] | None = None
         self._pending_symbols: list[str] = []
 
@@ -316,9 +332,11 @@ class MarketStreams:
             books = await follower.watches.next(exchange.watch_order_book, symbols)
             return {symbol: _book_top(book) for symbol, book in books.items()}
         if mark:
-            marks = await exchange.watch_mark_prices(symbols)
+            await exchange.watch_mark_prices(symbols)
+            marks = _news(follower, exchange.tickers, symbols)
             return {symbol: (positive((t.get("info") or {}).get("p")),) for symbol, t in marks.items()}
-        tops = await exchange.watch_bids_asks(symbols)
+        await exchange.watch_bids_asks(symbols)
+        tops = _news(follower, exchange.bidsasks, symbols)
         return {
             symbol: (positive((t.get("info") or {}).get("b")), positive((t.get("info") or {}).get("a")))
             for symbol, t in tops.items()

@@ -118,7 +118,8 @@ class SimProcess:
         self.family = family
         self.workdir = workdir
         self.config = config
-        """More TOML after the static price path (e.g. `[sim]\nrate_limits = "testnet"`)."""
+        """More TOML after the static price path (e.g. `[sim]\nrate_limits = "testnet"`); one with its own
+        `[price_path]` table replaces the static one."""
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -130,7 +131,8 @@ class SimProcess:
         """Start it (`extra`: more `executor sim` options, e.g. --fresh); its URL."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "sim.toml"
-        config.write_text('[price_path]\nkind = "static"\n' + self.config, encoding="utf-8")
+        static = "" if "[price_path]" in self.config else '[price_path]\nkind = "static"\n'
+        config.write_text(static + self.config, encoding="utf-8")
         out = self.workdir / "sim.out"
         command = [EXECUTOR, "sim", "--exchange", self.family, "--port", "0", "--config", str(config)]
         with out.open("wb") as sink:

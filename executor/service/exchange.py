@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from adapters.ccxt_base import AdapterSettings, CcxtAdapter, Credentials
+from adapters.ccxt_base import MARK_MAX_AGE, AdapterSettings, CcxtAdapter, Credentials
 from adapters.factory import build_adapter
 from adapters.ratelimit import Venue
 from adapters.streams import StreamSettings
@@ -110,7 +110,8 @@ async def open_exchange(settings: Settings, closers: list[Closer], *, keep_state
         sim_base_url=sim_url,
         settings=AdapterSettings(
             refresh_interval=timedelta(seconds=settings.execution.market_refresh_seconds),
-            mark_max_age=timedelta(milliseconds=settings.execution.max_price_age_ms),
+            price_max_age=timedelta(milliseconds=settings.execution.max_price_age_ms),
+            mark_max_age=max(MARK_MAX_AGE, timedelta(milliseconds=settings.execution.max_price_age_ms)),
             timeout_ms=round(settings.exchange.request_timeout_seconds * 1000),
             request_window_ms=settings.exchange.request_window_ms,
             not_found_grace=timedelta(seconds=settings.execution.not_found_grace_seconds),

@@ -357,6 +357,33 @@ async def test_stale_market_data_is_reported_as_stale(sim: Sim) -> None:
         await adapter.aclose()
 
 
+async def test_only_the_price_is_read_again_on_the_path_and_the_mark_when_it_is_the_price(sim: Sim) -> None:
+    """The book top is the decision's price (older than `price_max_age`: read again); the mark beside it may
+    be `mark_max_age` old, unless no book top can be had and the mark is the price."""
+    settings = replace(FAST, price_max_age=timedelta(milliseconds=200), mark_max_age=timedelta(seconds=30))
+    adapter = sim.new_adapter(settings)
+    mark_path = "/fapi/v1/premiumIndex" if sim.exchange == "binance" else "/md/v2/ticker/24hr"
+    book_path = "/fapi/v1/ticker/bookTicker" if sim.exchange == "binance" else "/md/v2/orderbook"
+
+    async def reads() -> tuple[int, int]:
+        return len(await sim.requests("GET", mark_path)), len(await sim.requests("GET", book_path))
+
+    try:
+        assert (await adapter.market_snapshot(BTC)).is_complete
+        marks, books = await reads()
+        await asyncio.sleep(0.3)  # the test is the ages: nothing to wait on but the clock
+        snapshot = await adapter.market_snapshot(BTC)
+        assert snapshot.is_complete and snapshot.bid is not None
+        assert await reads() == (marks, books + 1)
+        await sim.fault(action="error_5xx", method="GET", path=book_path, count=None, status=503)
+        await asyncio.sleep(0.3)
+        snapshot = await adapter.market_snapshot(BTC)
+        assert snapshot.bid is None and snapshot.is_complete
+        assert (await reads())[0] == marks + 1
+    finally:
+        await adapter.aclose()
+
+
 async def test_background_refresh_keeps_data_fresh_off_the_critical_path(sim: Sim) -> None:
     settings = replace(
         FAST, refresh_interval=timedelta(milliseconds=20), mark_max_age=timedelta(milliseconds=200)

@@ -14,7 +14,7 @@ import pytest
 from adapters.streams import MarketStreams, StreamSettings
 from executor.domain.market import MarketDataItem
 from executor.ports.exchange import MARKET_STREAMS, StreamName, StreamState
-from tests.support.adapter_sim import BTC, FAST, Sim, eventually, running_sim
+from tests.support.adapter_sim import BTC, ETH, FAST, Sim, eventually, running_sim
 
 D = Decimal
 STREAMED = replace(
@@ -54,6 +54,27 @@ async def test_a_live_stream_prices_the_snapshot_without_a_rest_read(sim: Sim) -
     assert (snapshot.mark_price, snapshot.bid, snapshot.ask) == (D(61000), D(61000), D(61000))
     assert MarketDataItem.MARK_PRICE not in snapshot.stale
     assert await price_reads(sim) == before
+
+
+async def test_every_symbol_in_a_frame_of_pushes_is_recorded(sim: Sim) -> None:
+    """markPrice@1s sends every symbol each second in one frame; ccxt.pro's watch returns with its first
+    message, and the others were lost (their marks read over REST on every decision)."""
+    sim.adapter.watch(ETH)
+    await eventually(lambda: state_of(sim, StreamName.MARK_PRICE) is StreamState.LIVE, 5)
+    await sim.mark(BTC, "61000")
+    await sim.mark(ETH, "3100")
+
+    def recorded() -> bool:
+        marks = (sim.adapter._marks.get(BTC), sim.adapter._marks.get(ETH))
+        return marks == (D(61000), D(3100))
+
+    await eventually(recorded, 3)
+    before = len(await sim.requests("GET", "/fapi/v1/premiumIndex"))
+    for _ in range(3):  # seconds of pushes: each symbol's mark stays fresh from the stream alone
+        for symbol in (BTC, ETH):
+            assert MarketDataItem.MARK_PRICE not in (await sim.adapter.market_snapshot(symbol)).stale
+        await asyncio.sleep(1)
+    assert len(await sim.requests("GET", "/fapi/v1/premiumIndex")) == before
 
 
 async def test_a_stalled_stream_falls_back_to_rest_and_comes_back(sim: Sim) -> None:
@@ -126,14 +147,18 @@ class _Chatty:
 
     def __init__(self) -> None:
         self.markets: dict[str, object] = {BTC: {}}
+        self.tickers: dict[str, object] = {}
+        self.bidsasks: dict[str, object] = {}
 
     async def watch_mark_prices(self, symbols: list[str]) -> dict[str, object]:
         await asyncio.sleep(0)
-        return {BTC: {"info": {"p": "60000"}}}
+        self.tickers[BTC] = {"info": {"p": "60000"}}
+        return {BTC: self.tickers[BTC]}
 
     async def watch_bids_asks(self, symbols: list[str]) -> dict[str, object]:
         await asyncio.sleep(0)
-        return {BTC: {"info": {"b": "59999", "a": "60001"}}}
+        self.bidsasks[BTC] = {"info": {"b": "59999", "a": "60001"}}
+        return {BTC: self.bidsasks[BTC]}
 
     async def close(self) -> None:
         return None
