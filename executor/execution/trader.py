@@ -46,7 +46,6 @@ from executor.ports.errors import AmbiguousWriteError, ExchangeError
 from executor.ports.exchange import ORDER_DEPARTURES, urgent_reads
 from executor.risk import Decision, decide
 from executor.store.models import DecisionRow, OrderRow, PositionRow, SignalRow
-from executor.store.repositories import Repositories
 
 log = get_logger("executor.trader")
 
@@ -279,12 +278,14 @@ class Trader:
                 entries = await tx.orders.unadopted_entries(ctx.account, symbol, IN_FLIGHT)
                 held = self._held(symbol, positions, entries, gathered[1])
                 decision = self._decide(signal, symbol, gathered, positions, held, now)
+            if decision.accepted:
+                assert symbol is not None
+                orders = self._intents(row, signal, symbol, decision, now)
             await tx.decisions.add(
-                decision_row(row, ctx.account, symbol or signal.symbol, signal.side, decision, now)
+                decision_row(row, ctx.account, symbol or signal.symbol, signal.side, decision, now), *orders
             )
             if decision.accepted:
                 assert symbol is not None
-                orders = await self._write_intents(tx, row, signal, symbol, decision, now)
                 stale = await self.keeper.legs.stale_in(tx, symbol)
         if equity is not None:
             ctx.book.announce(ended, equity)
@@ -370,15 +371,15 @@ class Trader:
             now,
         )
 
-    async def _write_intents(
+    def _intents(
         self,
-        tx: Repositories,
         row: SignalRow,
         signal: Instruction,
         symbol: str,
         decision: Decision,
         now: datetime,
     ) -> list[OrderRow]:
+        """The write-ahead rows of an accepted decision's entry, stop and take-profit, PENDING."""
         assert signal.side is not None and signal.entry is not None
         assert decision.qty is not None and decision.stop is not None
         side = signal.side
@@ -398,7 +399,7 @@ class Trader:
             legs.append(
                 (OrderKind.TAKE_PROFIT, OrderSide.closing(side), OrderType.TAKE_PROFIT_MARKET, None, target)
             )
-        rows = [
+        return [
             intent(
                 account=self.ctx.account,
                 client_id=client_order_id(signal.id, kind),
@@ -414,9 +415,6 @@ class Trader:
             )
             for kind, order_side, order_type, price, trigger in legs
         ]
-        for order in rows:
-            await tx.orders.add(order)
-        return rows
 
     async def _send(
         self,

@@ -5,7 +5,8 @@ began with reads and a SAVEPOINT (an insert-unless-present) ran the SAVEPOINT ou
 and releasing it committed on the spot: a crash later in the "transaction" left half of it written.
 The driver's own transaction handling is therefore switched off and every transaction starts with
 `BEGIN IMMEDIATE`: all of it commits or none of it does, and writers queue on the busy timeout instead
-of failing when another connection committed after their first read.
+of failing when another connection committed after their first read. Each statement is one trip to the
+driver's thread (executor/store/sqlite_driver.py).
 
 A transaction that only reads (on a connection with the `READ_ONLY` execution options: `Store.read()`)
 begins with a plain, deferred `BEGIN` instead and under `PRAGMA query_only`: it takes no write lock (in
@@ -22,6 +23,8 @@ from typing import Any, Final
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from executor.store.sqlite_driver import one_trip_dbapi
 
 _READ_ONLY_KEY: Final = "executor_read_only"
 READ_ONLY: Final = {_READ_ONLY_KEY: True, "postgresql_readonly": True}
@@ -80,7 +83,8 @@ def _open_only(path: Path) -> Any:
 
 def create_engine(url: str) -> AsyncEngine:
     path = ensure_sqlite_file(url)
-    engine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    one_trip = {"module": one_trip_dbapi()} if make_url(url).get_driver_name() == "aiosqlite" else {}
+    engine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"), **one_trip)
     if engine.dialect.name == "sqlite":
         if path is not None:
             event.listen(engine.sync_engine, "do_connect", _open_only(path))

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Float, and_, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -197,8 +197,11 @@ class RejectedSignalRepository(_Repository):
 
 
 class DecisionRepository(_Repository):
-    async def add(self, row: DecisionRow) -> DecisionRow:
+    async def add(self, row: DecisionRow, *intents: OrderRow) -> DecisionRow:
+        """The decision with the write-ahead rows of the orders it accepted, in one flush (one INSERT per
+        table); like `OrderRepository.add`, raises IntegrityError if a client id exists."""
         self.session.add(row)
+        self.session.add_all(intents)
         await self.session.flush()
         return row
 
@@ -351,12 +354,15 @@ class OrderRepository(_Repository):
                     and_(
                         OrderRow.position_pk.is_(None),
                         OrderRow.state.in_([OrderState.FILLED, OrderState.CANCELED]),
+                        # Money is text on SQLite: compared as a number here, so the entries that expired
+                        # unfilled (every resting limit's end, without a position) stay in the table, not
+                        # in every decision's read; exactly in Decimal below
+                        cast(OrderRow.filled_qty, Float) > 0,
                     ),
                 ),
             )
             .order_by(OrderRow.id)
         )
-        # Money is text on SQLite, so "filled at all" is decided here rather than in SQL.
         return [row for row in result.all() if row.state in live_states or row.filled_qty > 0]
 
     async def symbols(self, account: str) -> set[str]:
