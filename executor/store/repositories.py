@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Float, and_, cast, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,17 +66,28 @@ class SignalRepository(_Repository):
         payload: dict[str, Any],
         received_at: datetime,
     ) -> tuple[SignalRow, bool]:
-        """Store a signal once; a second arrival of the same id returns the first row and True."""
-        row = SignalRow(
-            account=account,
-            signal_id=signal_id,
-            source=source,
-            payload=payload,
-            status=SignalStatus.QUEUED,
-            received_at=received_at,
+        """Store a signal once; a second arrival of the same id returns the first row and True.
+
+        One `INSERT … ON CONFLICT DO NOTHING RETURNING id` (SQLite and PostgreSQL alike): the arrival path's
+        write, without the savepoint and the ORM flush an insert-unless-present otherwise takes."""
+        values: dict[str, Any] = {
+            "account": account,
+            "signal_id": signal_id,
+            "source": source,
+            "payload": payload,
+            "status": SignalStatus.QUEUED,
+            "received_at": received_at,
+        }
+        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
+        table = SignalRow.__table__
+        pk = await self.session.scalar(
+            dialect.insert(table)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=[table.c.account, table.c.signal_id])
+            .returning(table.c.id)
         )
-        if await self._insert_unique(row):
-            return row, False
+        if pk is not None:
+            return SignalRow(id=pk, error=None, decided_at=None, **values), False
         existing = await self.get(account, signal_id)
         assert existing is not None
         return existing, True
