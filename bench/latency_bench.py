@@ -1,7 +1,8 @@
 """Signal-to-wire latency and the naked window, measured at the simulator.
 
 Signal to wire: the sender takes `time.time_ns()` just before it sends an `open` signal (WebSocket,
-webhook, or XADD to the Redis stream the daemon consumes); the simulator records the wall time the entry
+webhook, or XADD to the Redis stream the daemon consumes; it keeps its WebSocket and HTTP connection open, as
+a strategy that sends often does); the simulator records the wall time the entry
 order request arrived (`arrival_wall_ns` in its request log, same machine, same clock). The difference is
 everything the daemon does between the signal and the entry on the wire: ingress, the durable store, the
 consumer, the risk decision, the write-ahead rows, and any exchange request made before the entry
@@ -40,7 +41,8 @@ import os
 import random
 import tempfile
 import time
-from contextlib import AsyncExitStack, ExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -48,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import websockets
 
 from bench.common import (
     arguments,
@@ -104,21 +107,45 @@ class NoEntry(Exception):
 
 @dataclass
 class Sender:
-    """Sends one signal over one ingress and returns once the daemon (or Redis) took it."""
+    """Sends one signal over one ingress and returns once the daemon (or Redis) took it. Like a strategy
+    that sends often, it keeps its connection open (`connected()`: one WebSocket, an HTTP keep-alive session
+    for the webhook), so a sample times the message, not the client's handshake."""
 
     daemon: Daemon
     ingress: str
     redis: Any = None
     stream: str = ""
+    ws: Any = None
+    http: aiohttp.ClientSession | None = None
+
+    @asynccontextmanager
+    async def connected(self) -> AsyncIterator[Sender]:
+        async with AsyncExitStack() as stack:
+            if self.ingress == "websocket":
+                self.ws = await stack.enter_async_context(
+                    websockets.connect(self.daemon.ws_url, open_timeout=5)
+                )
+            elif self.ingress == "webhook":
+                timeout = aiohttp.ClientTimeout(total=5)
+                self.http = await stack.enter_async_context(aiohttp.ClientSession(timeout=timeout))
+            yield self
 
     async def send(self, payload: dict[str, Any]) -> None:
+        body = json.dumps(payload)
         if self.ingress == "redis":
-            await self.redis.xadd(self.stream, {"signal": json.dumps(payload)})
+            await self.redis.xadd(self.stream, {"signal": body})
             return
-        if self.ingress == "websocket":
-            (answer,) = await self.daemon.ws_send([payload])
+        answer: dict[str, Any] = {}
+        if self.ws is not None:
+            await self.ws.send(body)
+            while "signal_id" not in answer:  # the daemon also pushes earlier signals' outcomes here
+                async with asyncio.timeout(5):
+                    answer = json.loads(await self.ws.recv())
         else:
-            _, answer = await self.daemon.post(payload)
+            assert self.http is not None
+            url, headers = self.daemon.http_url + "/signals", {"Content-Type": "text/plain"}
+            async with self.http.post(url, data=body.encode(), headers=headers) as response:
+                answer = await response.json(content_type=None)
         if answer.get("status") != "queued":
             raise RuntimeError(f"signal not queued: {json.dumps(answer)}")
 
@@ -246,6 +273,38 @@ async def symbol_free(daemon: Daemon, symbol: str, samples: Samples) -> None:
         raise NoEntry(f"{exc}: {await held()}") from exc
 
 
+async def warm_up(sim: Sim, daemon: Daemon) -> None:
+    """The steady state the samples measure: every bench symbol watched (a signal refused for its price band
+    makes the daemon read the symbol's tiers, funding and insurance fund, and subscribe its streams, as a
+    profile's `allowed_symbols` would at start-up) and every stream live. The daemon's first signal on a
+    symbol it does not watch yet pays those reads; that is not the path measured here."""
+    marks = (await sim.state())["marks"]
+    for symbol, sim_symbol in SYMBOLS:
+        far = on_tick(Decimal(marks[sim_symbol]) / 2, sim_symbol)
+        signal_id = f"lat-warm-{sim_symbol}-{time.time_ns()}"
+        payload: dict[str, Any] = {
+            "id": signal_id,
+            "symbol": symbol,
+            "side": "long",
+            "entry": {"type": "limit", "price": str(far)},
+            "stop": str(on_tick(far * Decimal("0.99"), sim_symbol)),
+            "conviction": 8,
+        }
+        await daemon.post(payload)
+
+        async def decided(signal_id: str = signal_id) -> bool:
+            return bool((await daemon.explain(signal_id)).get("decision"))
+
+        await wait_for(decided, f"the warm-up signal on {symbol}")
+
+    async def live() -> bool:
+        _, body = await daemon.get("/ready")
+        streams = body.get("streams", {}) if isinstance(body, dict) else {}
+        return bool(streams) and all(s.get("state") == "live" for s in streams.values())
+
+    await wait_for(live, "every stream live", within=15)
+
+
 async def round_trip_ms(sim: Sim, count: int = 50) -> float:
     times = []
     async with aiohttp.ClientSession() as session:
@@ -302,12 +361,15 @@ async def measure(
             f'volatility_bps = "{args.volatility_bps}"\n'
         )
         sim, daemon = await stack.enter_async_context(running(run.family, url, workdir, env, walk))
+        await warm_up(sim, daemon)
         run.streams, run.load = await stream_names(daemon), load_now()
         rtt = await round_trip_ms(sim)
         market = Samples()
         ingresses = ["websocket", "webhook", *(["redis"] if args.redis_url else [])]
         for ingress in ingresses:
-            sender = Sender(daemon, ingress, redis_client, stream or "")
+            sender = await stack.enter_async_context(
+                Sender(daemon, ingress, redis_client, stream or "").connected()
+            )
             for entry, count, spacing in (
                 ("limit", args.samples, LIMIT_SPACING),
                 ("market", args.market_samples, args.market_spacing),

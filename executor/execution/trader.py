@@ -134,6 +134,9 @@ class Trader:
         """The signal rows processed lately: a handed row among them was read from the queue already."""
         self._unhanded = 0
         """How many times a signal was queued without being handed over (`queued_elsewhere`)."""
+        self.on_done: Callable[[str], None] = lambda _signal_id: None
+        """Told each signal id the consumer is done with (decided or failed, its orders sent): the outcome
+        waiters (executor/service/explanation.py, `Finished`)."""
 
     def hand(self, row: SignalRow) -> None:
         """The inbox's stored row, handed over in memory once it is committed: the next pass takes it
@@ -185,6 +188,7 @@ class Trader:
                 self._unsettled = True
                 raise
             self._remember(row.id)
+            self.on_done(row.signal_id)
             processed += 1
         else:
             self._drained = drained and unhanded == self._unhanded

@@ -48,7 +48,7 @@ from executor.service.dashboard.view import (
     stream_views,
 )
 from executor.service.exchange import open_exchange
-from executor.service.explanation import wait_for_outcome
+from executor.service.explanation import Finished, wait_for_outcome
 from executor.service.history import history_router, with_markets
 from executor.service.http import HttpServer, build_app
 from executor.service.runtime import build_runtime
@@ -62,6 +62,7 @@ from executor.signals.webhook import signals_router
 from executor.signals.websocket import OutcomePush, WebSocketIngress
 from executor.store.health import MIB, StoreHealth
 from executor.store.leader import AccountLock
+from executor.store.models import SignalRow
 from executor.store.store import Store
 
 log = get_logger("executor.service")
@@ -87,11 +88,20 @@ def _split(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _outcome_push(store: Store, account: str, seconds: float) -> OutcomePush | None:
+def _outcome_push(store: Store, account: str, seconds: float, finished: Finished) -> OutcomePush | None:
     """The WebSocket's pushed outcomes, through the lookup `?wait=` uses; at 0, acknowledgements only."""
     if seconds <= 0:
         return None
-    return OutcomePush(lambda signal_id, wait: wait_for_outcome(store, account, signal_id, wait), seconds)
+    return OutcomePush(
+        lambda signal_id, wait: wait_for_outcome(store, account, signal_id, wait, finished), seconds
+    )
+
+
+def _queued(finished: Finished, trader: Trader, row: SignalRow) -> None:
+    """A signal the inbox stored: handed to the consumer; its outcome is waited for until the consumer is
+    done with it."""
+    finished.queued(row.signal_id)
+    trader.hand(row)
 
 
 def _queued_by_operator(trader: Trader, inbox: Inbox) -> None:
@@ -209,6 +219,8 @@ class Daemon:
             self._reporter = runtime.reporter
             ctx, keeper, guard, reconciler = runtime.ctx, runtime.keeper, runtime.guard, runtime.reconciler
             trader, clock = runtime.trader, runtime.ctx.clock
+            finished = Finished()
+            trader.on_done = finished.done
 
             # Settings refuse a bind beyond loopback without a secret, before anything starts.
             if not settings.ingress.has_secret:
@@ -220,7 +232,7 @@ class Daemon:
                 lambda: datetime.now(UTC),
                 on_result=lambda result: self.metrics.signals.labels(status=result.status.value).inc(),
                 store_problem=lambda: health.problem,
-                on_queued=trader.hand,
+                on_queued=partial(_queued, finished, trader),
             )
 
             async def report() -> dict[str, Any]:
@@ -244,7 +256,7 @@ class Daemon:
                     signals_router(
                         inbox,
                         wait_for_outcome=lambda signal_id, seconds: wait_for_outcome(
-                            store, account, signal_id, seconds
+                            store, account, signal_id, seconds, finished
                         ),
                     ),
                     signal_view_router(store, account),
@@ -299,7 +311,7 @@ class Daemon:
                 ws_port,
                 max_connections=limits.max_connections,
                 handshake_timeout=limits.header_timeout,
-                outcomes=_outcome_push(store, account, ingress_settings.websocket_outcome_seconds),
+                outcomes=_outcome_push(store, account, ingress_settings.websocket_outcome_seconds, finished),
             )
             await websocket.start()
             ingress.append(websocket)

@@ -6,7 +6,8 @@ here: `executor explain` imports this module, and the route lives in executor/se
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Any, Final
 
 from executor.domain.enums import SignalStatus
@@ -16,6 +17,8 @@ from executor.store.store import Store
 
 OUTCOME_POLL_SECONDS: Final = 0.1
 """How often a waiting sender's signal is looked up; a decision takes tens of milliseconds."""
+FINISHED_POLL_SECONDS: Final = 1.0
+"""How often a waiter told by `Finished` looks anyway: a signal the consumer defers is not done yet."""
 
 
 async def explanation(store: Store, account: str, signal_id: str) -> dict[str, Any] | None:
@@ -125,16 +128,65 @@ def outcome(found: dict[str, Any]) -> dict[str, Any]:
     return answer | {"status": "done", "accepted": True, "message": message}
 
 
-async def wait_for_outcome(store: Store, account: str, signal_id: str, seconds: float) -> dict[str, Any]:
+class Finished:
+    """The consumer's word that it is done with a signal (decided, failed, its orders sent), so that an
+    outcome waiter looks the outcome up then, not every 100 ms meanwhile: the WebSocket's pushed outcomes
+    polled the database on the event loop the decision runs on, and cost each signal ~4 ms on its way to
+    the wire (docs/performance.md, "Where the time goes")."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._queued: set[str] = set()
+
+    def queued(self, signal_id: str) -> None:
+        """Stored just now for the consumer: its outcome is not worth a lookup before `done`."""
+        self._queued.add(signal_id)
+
+    def done(self, signal_id: str) -> None:
+        self._queued.discard(signal_id)
+        for waiter in self._waiters.pop(signal_id, set()):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def pending(self, signal_id: str) -> bool:
+        return signal_id in self._queued
+
+    @contextmanager
+    def watch(self, signal_id: str) -> Iterator[asyncio.Future[None]]:
+        """A future set when `done(signal_id)` is called while the block runs."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(signal_id, set()).add(waiter)
+        try:
+            yield waiter
+        finally:
+            waiters = self._waiters.get(signal_id, set())
+            waiters.discard(waiter)
+            if not waiters:
+                self._waiters.pop(signal_id, None)
+
+
+async def wait_for_outcome(
+    store: Store, account: str, signal_id: str, seconds: float, finished: Finished | None = None
+) -> dict[str, Any]:
     """The signal's outcome once it is settled, or as it stands (`queued`) after `seconds`.
 
-    Cancelled (a WebSocket sender gone, its pushes cancelled), it stops between lookups: a lookup under
-    way is shielded, because a cancel while its session hands the connection back interrupts the
+    With `finished` it is looked up again when the consumer is done with the signal (and first then, for
+    one `finished` was told is queued), and every second for one the consumer defers; without, every
+    100 ms. Cancelled (a WebSocket sender gone, its pushes cancelled), it stops between lookups: a lookup
+    under way is shielded, because a cancel while its session hands the connection back interrupts the
     pool's rollback, which SQLAlchemy logs as an error and answers by discarding the connection."""
-    deadline = asyncio.get_running_loop().time() + seconds
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
     while True:
-        found = await asyncio.shield(explanation(store, account, signal_id))
-        current = {"id": signal_id, "status": "unknown"} if found is None else outcome(found)
-        if current["status"] not in ("queued", "unknown") or asyncio.get_running_loop().time() >= deadline:
-            return current
-        await asyncio.sleep(OUTCOME_POLL_SECONDS)
+        with finished.watch(signal_id) if finished is not None else nullcontext(None) as done:
+            if done is not None and finished is not None and finished.pending(signal_id):
+                # queued just now: the first lookup would only find it queued, and run beside its decision
+                await asyncio.wait({done}, timeout=min(FINISHED_POLL_SECONDS, deadline - loop.time()))
+            found = await asyncio.shield(explanation(store, account, signal_id))
+            current = {"id": signal_id, "status": "unknown"} if found is None else outcome(found)
+            if current["status"] not in ("queued", "unknown") or loop.time() >= deadline:
+                return current
+            if done is None:
+                await asyncio.sleep(min(OUTCOME_POLL_SECONDS, deadline - loop.time()))
+            else:
+                await asyncio.wait({done}, timeout=min(FINISHED_POLL_SECONDS, deadline - loop.time()))

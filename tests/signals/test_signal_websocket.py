@@ -13,7 +13,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, InvalidHandshake, InvalidStatus
 
 from executor.domain.enums import SignalSource, SignalStatus
-from executor.service.explanation import wait_for_outcome
+from executor.service import explanation as explanation_module
+from executor.service.explanation import Finished, explanation, wait_for_outcome
 from executor.signals.auth import InsecureBind
 from executor.signals.inbox import Inbox
 from executor.signals.websocket import OutcomePush, WebSocketIngress
@@ -190,10 +191,14 @@ async def test_connections_beyond_the_cap_are_closed_at_once_and_a_slow_handshak
 
 
 @contextlib.asynccontextmanager
-async def pushing(inbox: Inbox, store: Store, give_up_seconds: float) -> AsyncIterator[WebSocketIngress]:
-    """The daemon's wiring: outcomes found by the same lookup as the webhook's `?wait=`."""
+async def pushing(
+    inbox: Inbox, store: Store, give_up_seconds: float, finished: Finished | None = None
+) -> AsyncIterator[WebSocketIngress]:
+    """The daemon's wiring: outcomes found by the same lookup as the webhook's `?wait=`, looked up again when
+    the consumer tells `finished` it is done with the signal."""
     waiter = OutcomePush(
-        lambda signal_id, seconds: wait_for_outcome(store, ACCOUNT, signal_id, seconds), give_up_seconds
+        lambda signal_id, seconds: wait_for_outcome(store, ACCOUNT, signal_id, seconds, finished),
+        give_up_seconds,
     )
     server = WebSocketIngress(inbox, "127.0.0.1", 0, outcomes=waiter)
     await server.start()
@@ -234,6 +239,36 @@ async def test_the_outcome_follows_its_answer_on_the_same_connection_and_later_s
         assert (await ask(ws, signal_body("ws-out-1")))["status"] == "duplicate"
         async with asyncio.timeout(5):
             assert json.loads(await ws.recv())["status"] == "failed"  # a resend's too
+
+
+@SQLITE_ONLY
+async def test_a_pushed_outcome_is_looked_up_when_the_consumer_is_done_not_polled_meanwhile(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Polling every 100 ms ran its reads on the loop the decision runs on (~4 ms on each signal's path)."""
+    lookups: list[str] = []
+
+    async def counted(store: Store, account: str, signal_id: str) -> dict[str, object] | None:
+        lookups.append(signal_id)
+        return await explanation(store, account, signal_id)
+
+    monkeypatch.setattr(explanation_module, "explanation", counted)
+    finished = Finished()
+    inbox = Inbox(store, ACCOUNT, lambda: NOW, on_queued=lambda row: finished.queued(row.signal_id))
+    async with pushing(inbox, store, 20, finished) as server, connect(server.url) as ws:
+        assert (await ask(ws, signal_body("ws-told-1")))["status"] == "queued"
+        await asyncio.sleep(0.5)  # what is asserted is an absence: no lookup while the consumer works
+        assert lookups == []
+        await fail_signal(store, "ws-told-1", "no open position on SOL/USDT:USDT")
+        finished.done("ws-told-1")
+        async with asyncio.timeout(5):
+            pushed = json.loads(await ws.recv())
+        assert (pushed["id"], pushed["status"]) == ("ws-told-1", "failed")
+        assert lookups == ["ws-told-1"]
+        assert (await ask(ws, signal_body("ws-told-1")))["status"] == "duplicate"
+        async with asyncio.timeout(5):
+            assert json.loads(await ws.recv())["status"] == "failed"  # a resend's, looked up at once
+    assert lookups == ["ws-told-1", "ws-told-1"]
 
 
 @SQLITE_ONLY
