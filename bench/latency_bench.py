@@ -26,7 +26,8 @@ risk engine enforces) and expire after a second (the daemon cancels them; a samp
 of ours is in flight on its symbol): the path to the wire at a few request-weight units each. Market entries,
 which fill and need a close, cost ~50 units each on Binance, whose 1200 units a minute the daemon paces
 all requests to; so a few market samples per run, spaced so that no sample waits in the daemon's
-throttle. Each database gets a fresh simulator and daemon at the production intervals.
+throttle. Phemex's window is smaller (498 units a minute): its samples are spaced wider (`LIMIT_SPACING`,
+`MARKET_SPACING`). Each database gets a fresh simulator and daemon at the production intervals.
 
     python -m bench.latency_bench [--samples 12] [--market-samples 4] [--postgres-url URL] [--redis-url URL]
         [--exchange binance|phemex] [--keep FOLDER] [--book-step-ms 50] [--volatility-bps 0.3]
@@ -76,8 +77,16 @@ from harness.stress import Table, percentile
 
 SIGNAL_TO_WIRE_GOAL_MS = 5.0
 NAKED_GOAL_MS = 2.0
-LIMIT_SPACING = 0.4
-"""Seconds between limit samples: each rests (reserving margin) until the tracker cancels it at expiry."""
+LIMIT_SPACING = {"binance": 0.4, "phemex": 3.0}
+"""Seconds between limit samples: each rests (reserving margin) until the tracker cancels it at expiry. On
+Phemex a limit sample costs about 12 of ccxt's 498 units a minute (the order 1, the cancel at expiry 1, the
+cancel's read-back 5, and 5 for the look-up the private stream's report of the cancel triggers), a market one
+about 30 (entry, close, the close's look-ups, trades and funding reads), and the daemon's own following
+about 60 (account reads): at 0.4 s, and still at 1.5 s, the samples filled the window, and a sample's reads
+waited in ccxt's throttle (a close booked 37 s late; decisions waiting 0.2-2 s on an account read).
+Requests against the budget are bench/ratelimit_bench.py's subject; this one times the path when nothing
+queues."""
+MARKET_SPACING = {"binance": 1.5, "phemex": 5.0}
 LIMIT_BELOW_MARK = Decimal("0.97")
 """Where a limit sample rests: not marketable, and inside the price band (10 % away is PRICE_OUT_OF_BAND)."""
 SYMBOLS = [("SOL/USDT:USDT", "SOLUSDT"), ("ETH/USDT:USDT", "ETHUSDT"), ("BTC/USDT:USDT", "BTCUSDT")]
@@ -274,26 +283,32 @@ async def symbol_free(daemon: Daemon, symbol: str, samples: Samples) -> None:
 
 
 async def warm_up(sim: Sim, daemon: Daemon) -> None:
-    """The steady state the samples measure: every bench symbol watched (a signal refused for its price band
-    makes the daemon read the symbol's tiers, funding and insurance fund, and subscribe its streams, as a
-    profile's `allowed_symbols` would at start-up) and every stream live. The daemon's first signal on a
-    symbol it does not watch yet pays those reads; that is not the path measured here."""
+    """The steady state the samples measure: every bench symbol watched (a signal that expired a second ago
+    is refused `EXPIRED` after the daemon has read the symbol's tiers, funding and insurance fund and
+    subscribed its streams, as a profile's `allowed_symbols` would at start-up) and every stream live. The
+    daemon's first signal on a symbol it does not watch yet pays those reads; that is not the path measured
+    here."""
     marks = (await sim.state())["marks"]
+    expired = (datetime.now(UTC) - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
     for symbol, sim_symbol in SYMBOLS:
-        far = on_tick(Decimal(marks[sim_symbol]) / 2, sim_symbol)
+        limit = on_tick(Decimal(marks[sim_symbol]) * LIMIT_BELOW_MARK, sim_symbol)
         signal_id = f"lat-warm-{sim_symbol}-{time.time_ns()}"
         payload: dict[str, Any] = {
             "id": signal_id,
             "symbol": symbol,
             "side": "long",
-            "entry": {"type": "limit", "price": str(far)},
-            "stop": str(on_tick(far * Decimal("0.99"), sim_symbol)),
+            "entry": {"type": "limit", "price": str(limit)},
+            "stop": str(on_tick(limit * Decimal("0.99"), sim_symbol)),
             "conviction": 8,
+            "expires_at": expired,
         }
         await daemon.post(payload)
 
         async def decided(signal_id: str = signal_id) -> bool:
-            return bool((await daemon.explain(signal_id)).get("decision"))
+            decision = (await daemon.explain(signal_id)).get("decision") or {}
+            if decision and decision.get("reason") != "EXPIRED":
+                raise RuntimeError(f"the warm-up signal {signal_id} was not refused EXPIRED: {decision}")
+            return bool(decision)
 
         await wait_for(decided, f"the warm-up signal on {symbol}")
 
@@ -371,8 +386,8 @@ async def measure(
                 Sender(daemon, ingress, redis_client, stream or "").connected()
             )
             for entry, count, spacing in (
-                ("limit", args.samples, LIMIT_SPACING),
-                ("market", args.market_samples, args.market_spacing),
+                ("limit", args.samples, LIMIT_SPACING[run.family]),
+                ("market", args.market_samples, args.market_spacing or MARKET_SPACING[run.family]),
             ):
                 samples = Samples()
                 before = await histogram(daemon, HISTOGRAM)
@@ -468,7 +483,12 @@ def main() -> None:
     parser = arguments(__doc__)
     parser.add_argument("--samples", type=int, default=12, help="limit entries per ingress and run")
     parser.add_argument("--market-samples", type=int, default=4, help="market entries per ingress and run")
-    parser.add_argument("--market-spacing", type=float, default=1.5, help="seconds between market samples")
+    parser.add_argument(
+        "--market-spacing",
+        type=float,
+        default=0,
+        help="seconds between market samples (0: 1.5 Binance, 3 Phemex)",
+    )
     parser.add_argument(
         "--book-step-ms", type=float, default=50, help="the simulator's random walk moves the book this often"
     )
