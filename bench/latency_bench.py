@@ -79,13 +79,12 @@ SIGNAL_TO_WIRE_GOAL_MS = 5.0
 NAKED_GOAL_MS = 2.0
 LIMIT_SPACING = {"binance": 0.4, "phemex": 3.0}
 """Seconds between limit samples: each rests (reserving margin) until the tracker cancels it at expiry. On
-Phemex a limit sample costs about 12 of ccxt's 498 units a minute (the order 1, the cancel at expiry 1, the
-cancel's read-back 5, and 5 for the look-up the private stream's report of the cancel triggers), a market one
-about 30 (entry, close, the close's look-ups, trades and funding reads), and the daemon's own following
-about 60 (account reads): at 0.4 s, and still at 1.5 s, the samples filled the window, and a sample's reads
-waited in ccxt's throttle (a close booked 37 s late; decisions waiting 0.2-2 s on an account read).
-Requests against the budget are bench/ratelimit_bench.py's subject; this one times the path when nothing
-queues."""
+Phemex a limit sample costs 7 of ccxt's 498 units a minute (the order 1, the cancel at expiry 1, the cancel's
+read-back 5), a market one about 45 (entry and close, their look-ups by id, the close's trades and funding
+reads, the open-orders read), and the daemon's own following about 60 (account reads): at 0.4 s, and still
+at 1.5 s (one minute of that run: 453 units), the samples filled the window and a sample's reads waited in
+ccxt's throttle (a close booked 37 s late; decisions waiting 0.2-2 s on an account read). Requests against
+the budget are bench/ratelimit_bench.py's subject; this one times the path when nothing queues."""
 MARKET_SPACING = {"binance": 1.5, "phemex": 5.0}
 LIMIT_BELOW_MARK = Decimal("0.97")
 """Where a limit sample rests: not marketable, and inside the price band (10 % away is PRICE_OUT_OF_BAND)."""
