@@ -93,8 +93,9 @@ class ExecutionLock:
     symbol section takes no other section (it could wait forever).
     Work a symbol section needs done on the whole account (the breaker's check after a booked close) is
     deferred to its end (`with_account`): the account is taken right after the symbol is released, by the
-    same task, before it does anything else. While a task whose reads are urgent waits (a signal, resting
-    entries looked at for their expiry: `urgent_reads`), the holders' reads are urgent (`URGENT_READS`): it
+    same task, before it does anything else (inside this task's whole-account section it runs at once).
+    While a task whose reads are urgent waits (a signal, resting entries looked at for their expiry:
+    `urgent_reads`), the holders' reads are urgent (`URGENT_READS`): it
     must not wait for polling the throttle holds back (issue #10 item 12). A poller waiting (the tracker,
     the breaker, a reconciliation) does not make them urgent: that let the tracker's reads past their share
     of the rate window whenever two loops met."""
@@ -188,6 +189,7 @@ class ExecutionLock:
         URGENT_READS.reset(urgent)
         _HELD.reset(held)
         if section.nested:
+            await self._hand_out(section.deferred)
             return
         if section.symbol is not None:
             self._symbols[section.symbol].release()
@@ -196,6 +198,18 @@ class ExecutionLock:
             async with self:
                 for work in section.deferred:
                     await work()
+
+    @staticmethod
+    async def _hand_out(deferred: list[Work]) -> None:
+        """A nested section's deferred work: now inside this task's whole-account section, else to the
+        symbol section it is nested in (it was dropped: a breaker check after a close booked within a
+        whole-account pass waited for the breaker's next tick)."""
+        outer = _HELD.get()
+        if outer is not None and outer.symbol is not None:
+            outer.deferred.extend(deferred)
+            return
+        for work in deferred:
+            await work()
 
     async def _leave(self, symbol: str | None) -> None:
         async with self._changed:

@@ -80,6 +80,27 @@ async def test_work_for_the_whole_account_from_a_symbol_section_runs_when_the_sy
     assert log == ["eth in", "booked", "eth out", "check", "after"]
 
 
+async def test_work_deferred_in_a_nested_section_runs_in_the_whole_account_or_at_its_symbols_end() -> None:
+    """It was dropped: a close booked within a whole-account pass never had the breaker's check after it."""
+    lock, log = ExecutionLock(), list[str]()
+
+    async def check() -> None:
+        log.append("check")
+
+    async with lock:
+        async with lock.symbol("SOL"):
+            await lock.with_account(check)
+            log.append("booked")
+        log.append("after SOL")
+    assert log == ["booked", "check", "after SOL"]
+    log.clear()
+    async with lock.symbol("SOL"):
+        async with lock.symbol("SOL"):
+            await lock.with_account(check)
+        log.append("inner left")
+    assert log == ["inner left", "check"]
+
+
 async def test_inside_the_whole_account_a_symbol_section_is_part_of_it_and_a_symbol_takes_no_other() -> None:
     lock = ExecutionLock()
     async with lock, lock.symbol("SOL"):
