@@ -29,6 +29,9 @@ VALID_S = 6.0
 """The signal's validity: long enough for its decision and entry on a loaded machine."""
 FULL_WINDOW_S = 80.0
 """A validity that outlasts the filling of the throttle's read share on Phemex's testnet budget."""
+CLOCKS_S = 0.05
+"""How early a cancel may look: the daemon knows the simulator's time to half its sync request's round trip,
+and this test to its own read's (a cancel 4 ms "before" the expiry in CI, under four workers' load)."""
 DEFAULT_INTERVALS = {
     "EXECUTOR__EXECUTION__POLL_INTERVAL_SECONDS": str(POLL_INTERVAL_S),
     "EXECUTOR__EXECUTION__BREAKER_INTERVAL_SECONDS": "2",
@@ -79,7 +82,7 @@ async def test_an_expired_limit_entry_is_cancelled_within_a_poll_interval_and_a_
 
     sent = await eventually(lambda: first_cancel(sim), within=VALID_S + 30, what="the expired entry's cancel")
     late_s = (sent["arrival_wall_ms"] + offset_ms - expires_ms) / 1000
-    assert 0 <= late_s <= POLL_INTERVAL_S + PASS_S, (late_s, daemon.logged("task_failed"))
+    assert -CLOCKS_S <= late_s <= POLL_INTERVAL_S + PASS_S, (late_s, daemon.logged("task_failed"))
     await eventually(lambda: flat_view(sim), what="nothing left resting")
 
 
@@ -105,5 +108,5 @@ async def test_an_expired_limit_entry_is_cancelled_in_time_while_the_throttle_ho
     await eventually(reads_held, within=FULL_WINDOW_S - 10, what="reads held back by the throttle")
     sent = await eventually(lambda: first_cancel(sim), within=FULL_WINDOW_S + 30, what="the cancel")
     late_s = (sent["arrival_wall_ms"] + offset_ms - expires_ms) / 1000
-    assert 0 <= late_s <= POLL_INTERVAL_S + PASS_S, (late_s, daemon.logged("task_failed"))
+    assert -CLOCKS_S <= late_s <= POLL_INTERVAL_S + PASS_S, (late_s, daemon.logged("task_failed"))
     await eventually(lambda: flat_view(sim), what="nothing left resting")
