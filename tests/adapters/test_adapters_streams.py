@@ -20,6 +20,8 @@ D = Decimal
 STREAMED = replace(
     FAST,
     mark_max_age=timedelta(seconds=2),
+    # a book top pushed as the mark is set ages while the mark's next 1 s push is waited for
+    price_max_age=timedelta(seconds=2),
     streams=StreamSettings(
         stall_after=timedelta(seconds=2.5),
         backoff_first=timedelta(milliseconds=100),
