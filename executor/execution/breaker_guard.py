@@ -22,7 +22,6 @@ from executor.execution.context import AccountContext
 from executor.execution.operator import current_pause
 from executor.execution.positions import PositionKeeper
 from executor.observability.logging import get_logger
-from executor.ports.errors import ExchangeError
 from executor.risk import BreakerAction, BreakerVerdict, LossBasis, anchor_resume, evaluate_daily_loss, trip
 from executor.store.models import PositionRow
 
@@ -43,21 +42,7 @@ class BreakerGuard:
     async def on_booked(self, _position: PositionRow) -> None:
         """A booked close may trip the breaker, whose check acts on the whole account: at once when the
         booking held it, else as soon as the booking's symbol section ends."""
-        await self.ctx.lock.with_account(self._check_after_close)
-
-    async def _check_after_close(self) -> None:
-        """The check; a breach it finds waiting for its confirming reading is read again at once, not at the
-        breaker's next tick: after a database outage that tick can be seconds away (its loop's restart
-        pause; 3.2 s in crash trial seed 99102, and the trip came after the trial's check)."""
-        await self.check()
-        if self._breached_on is None or self.ctx.book.halted:
-            return
-        try:
-            await self.ctx.accounts.refresh()
-        except ExchangeError as exc:
-            log.warning("breaker_confirmation_deferred", error=str(exc))  # the next tick reads again
-            return
-        await self.check()
+        await self.ctx.lock.with_account(self.check)
 
     async def tick(self) -> None:
         """Periodic: pick up an operator's halt or resume, then evaluate on fresh equity: at most half the

@@ -151,27 +151,6 @@ async def test_a_breach_waiting_for_confirmation_is_confirmed_on_a_fresh_read_at
         assert tripped(f)
 
 
-async def test_a_breach_found_as_a_close_is_booked_is_confirmed_at_once_on_a_fresh_read(
-    sqlite_url: str,
-) -> None:
-    """Not at the breaker's next tick: after a database outage that tick waited out its loop's restart pause
-    (3.2 s in a crash trial, seed 99102), and the trip came after the trial's check."""
-    overrides: dict[str, Any] = {"daily_loss": {"basis": "equity", "limit_amount": "30"}}
-    async with flow("binance", sqlite_url, **overrides) as f:
-        await f.submit(id="s1", **LONG_SOL)
-        await f.guard.tick()  # the day's first equity
-        await f.mark("144")  # about 40 lost, the stop (140) not reached
-        await f.ctx.accounts.refresh()
-        await f.mark("139")  # then through the stop
-        before = await account_reads(f)
-        async with f.ctx.lock:
-            await (
-                f.keeper.sync_all()
-            )  # books the close (the breach's first reading); the breaker's tick never runs
-        assert tripped(f)
-        assert await account_reads(f) > before
-
-
 async def test_an_idle_account_is_read_on_the_streamed_cadence_too(sqlite_url: str) -> None:
     """No symbol watched yet (before the first signal): the market streams have nothing to follow and are
     not down, so the account is not read every tick for nothing (it was: 61 reads a minute, idle)."""
