@@ -183,6 +183,7 @@ class Daemon:
         profile = settings.risk_profile()
         supervisor = Supervisor()
         store = Store.open(settings.database.url, on_order_moved=self.metrics.order_moved)
+        store.on_recovered = supervisor.resume
         self._closers.append(store.close)
         http: HttpServer | None = None
         ingress: list[Any] = []

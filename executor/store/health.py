@@ -56,6 +56,7 @@ class StoreHealth:
         if problem != self.problem:
             if problem is None:
                 log.info("database writable again")
+                self._store.recovered()
             else:
                 log.error("database cannot take writes: not ready, signals refused", problem=problem)
         self.problem = problem

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from executor.store import migrate
@@ -18,6 +19,11 @@ class Store:
         self.engine = engine
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
         self._on_order_moved = on_order_moved
+        self._failing = False
+        self.on_recovered: Callable[[], None] = lambda: None
+        """Told when the database answers again after a failure: a transaction succeeded after one failed
+        on the database, or the health probe found it writable again (the daemon ends its loops' restart
+        pauses: executor/service/supervisor.py)."""
 
     @classmethod
     def open(cls, url: str, on_order_moved: OrderObserver | None = None) -> Store:
@@ -41,17 +47,33 @@ class Store:
             await connection.execution_options(**READ_ONLY)
             await connection.execute(text("SELECT 1"))
 
+    def recovered(self) -> None:
+        """The database answers again (also the health probe's word): tell `on_recovered` once per failure."""
+        if self._failing:
+            self._failing = False
+            self.on_recovered()
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Repositories]:
         """Commit on success, roll back on any exception: no partial writes. On SQLite it holds the write
         lock from its start (`BEGIN IMMEDIATE`): for anything that only reads, use `read()`."""
-        async with self._sessions() as session, session.begin():
-            yield Repositories(session, self._on_order_moved)
+        try:
+            async with self._sessions() as session, session.begin():
+                yield Repositories(session, self._on_order_moved)
+        except (DBAPIError, OSError):
+            self._failing = True
+            raise
+        self.recovered()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Repositories]:
         """A transaction that only reads: one consistent view, no write lock taken (SQLite: a deferred
         `BEGIN` under `PRAGMA query_only`; PostgreSQL: READ ONLY), and any write in it is refused."""
-        async with self._sessions() as session, session.begin():
-            await session.connection(execution_options=READ_ONLY)
-            yield Repositories(session, self._on_order_moved)
+        try:
+            async with self._sessions() as session, session.begin():
+                await session.connection(execution_options=READ_ONLY)
+                yield Repositories(session, self._on_order_moved)
+        except (DBAPIError, OSError):
+            self._failing = True
+            raise
+        self.recovered()
