@@ -14,10 +14,14 @@ from executor.config.settings import ExecutionSettings
 from executor.domain.account import AccountSnapshot
 from executor.execution.clock import ExchangeClock
 from executor.execution.riskbook import RiskBook
+from executor.observability.logging import get_logger
 from executor.observability.metrics import Metrics
-from executor.ports.exchange import URGENT_READS, ExchangePort
+from executor.ports.errors import ExchangeError
+from executor.ports.exchange import URGENT_READS, ExchangePort, urgent_reads
 from executor.risk import RiskProfile
 from executor.store.store import Store
+
+log = get_logger("executor.accounts")
 
 
 class AccountCache:
@@ -29,6 +33,8 @@ class AccountCache:
         self._streamed = streamed_seconds
         self._snapshot: AccountSnapshot | None = None
         self._fetched_at = 0.0
+        self._outdated_at = float("-inf")
+        self._renewal: asyncio.Task[None] | None = None
         self.followed: Callable[[], bool] = lambda: False
         """Whether the streams follow the account now (the daemon's `UserStreamApplier.follows`)."""
 
@@ -54,13 +60,37 @@ class AccountCache:
 
     def outdate(self) -> None:
         """A close was booked: a snapshot read before it may still show the position, and the next signal on
-        its symbol would be refused SYMBOL_HELD on it; the next `get` reads afresh (`latest` stays)."""
+        its symbol would be refused SYMBOL_HELD on it. The account is read again at once, off any signal's
+        path (a read a decision made itself cost two requests on its path after every close); until that
+        read is in, `fresh` has nothing (`latest` stays), and a read begun before this one is not kept."""
         self._fetched_at = float("-inf")
+        self._outdated_at = time.monotonic()
+        self._renewal = asyncio.create_task(self._renew())
+
+    async def _renew(self) -> None:
+        """Urgent (`urgent_reads`): the next signal may wait for it, as it would for its own read."""
+        try:
+            with urgent_reads():
+                await self.refresh()
+        except ExchangeError as exc:  # the next decision reads it on its path, and fails closed if it must
+            log.warning("account_read_after_close_failed", error=str(exc))
+        except Exception:  # a task of its own: nobody else would see it fail
+            log.exception("account_read_after_close_failed")
 
     async def refresh(self) -> AccountSnapshot:
+        started = time.monotonic()
         snapshot = await self._exchange.account_snapshot()
-        self._snapshot, self._fetched_at = snapshot, time.monotonic()
+        if started >= self._outdated_at:
+            self._snapshot, self._fetched_at = snapshot, time.monotonic()
         return snapshot
+
+    async def for_decision(self) -> AccountSnapshot:
+        """The snapshot a signal is decided on: the fresh one, else the read a booked close started (waited
+        for, not begun again), else a read now."""
+        renewal = self._renewal
+        if self.fresh() is None and renewal is not None and not renewal.done():
+            await asyncio.shield(renewal)
+        return self.fresh() or await self.refresh()
 
     async def get(self, max_age_seconds: float | None = None) -> AccountSnapshot:
         return self.fresh(max_age_seconds) or await self.refresh()

@@ -327,7 +327,7 @@ class Trader:
             )
         try:
             market = await ctx.exchange.market_snapshot(symbol)
-            account = ctx.accounts.fresh() or await ctx.accounts.refresh()
+            account = await ctx.accounts.for_decision()
         except ExchangeError as exc:
             return rejection(signal.id, ReasonCode.DATA_MISSING, f"exchange data unavailable: {exc}")
         return market, account

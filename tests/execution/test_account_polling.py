@@ -161,20 +161,28 @@ async def test_an_idle_account_is_read_on_the_streamed_cadence_too(sqlite_url: s
         assert await account_reads(f) == before
 
 
-async def test_a_booked_close_outdates_the_account_snapshot_and_the_next_open_on_its_symbol_is_taken(
+async def test_a_booked_close_reads_the_account_again_at_once_and_the_next_open_on_its_symbol_reads_nothing(
     sqlite_url: str,
 ) -> None:
     """A snapshot read before the close may still show the position: on the streamed cadence the next open
-    on that symbol was refused SYMBOL_HELD on it (an e2e in CI). The booking outdates it; the next reads
-    afresh."""
+    on that symbol was refused SYMBOL_HELD on it (an e2e in CI). The booking outdates it and reads the account
+    again at once, off the signal's path: the next open is taken on that read, with no account read of its
+    own (the latency bench saw two on every signal after a close)."""
     async with flow("binance", sqlite_url) as f:
         await f.submit(id="s1", **LONG_SOL)
         await f.ctx.accounts.refresh()
         await f.mark("139")  # through the stop at 140
+        before = await account_reads(f)
         await f.tick()
-        assert f.ctx.accounts.fresh() is None
+        assert f.ctx.accounts.fresh() is None  # outdated; its new read is under way
+        await eventually(lambda: f.ctx.accounts.fresh() is not None)
+        renewed = f.ctx.accounts.fresh()
+        assert renewed is not None and renewed.position("SOL/USDT:USDT") is None
+        assert await account_reads(f) > before
         await f.mark("150")
+        reads = await account_reads(f)
         await f.submit(id="s2", **LONG_SOL)
+        assert await account_reads(f) == reads
         assert len(await f.resting_stops()) == 1
 
 
