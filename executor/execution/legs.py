@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 
 from executor.domain.client_ids import client_order_id
-from executor.domain.enums import OrderKind, PositionStatus
+from executor.domain.enums import OrderKind
 from executor.domain.order_state import OrderState
 from executor.domain.orders import Order, OrderSide, OrderType
 from executor.execution.context import AccountContext
@@ -110,19 +110,7 @@ class OrderLegs:
 
     async def stale_in(self, tx: Repositories, symbol: str) -> list[OrderRow]:
         """`stale_on` in the caller's transaction (the signal path reads them with its decision)."""
-        rows = [
-            row
-            for row in await tx.orders.in_states(self.ctx.account, LIVE_STATES)
-            if row.symbol == symbol and row.kind is not OrderKind.ENTRY and row.position_pk is not None
-        ]
-        closed = {
-            pk
-            for pk in {row.position_pk for row in rows}
-            if pk is not None
-            and (position := await tx.positions.get(pk)) is not None
-            and position.status is not PositionStatus.OPEN
-        }
-        return [row for row in rows if row.position_pk in closed]
+        return list(await tx.orders.legs_of_ended_positions(self.ctx.account, symbol, LIVE_STATES))
 
     async def live(self, position_pk: int, kinds: Sequence[OrderKind] = PROTECTIVE) -> list[OrderRow]:
         """The position's legs of these kinds that the exchange may still hold."""

@@ -351,6 +351,26 @@ class OrderRepository(_Repository):
         )
         return result.all()
 
+    async def legs_of_ended_positions(
+        self, account: str, symbol: str, states: Sequence[OrderState]
+    ) -> Sequence[OrderRow]:
+        """Stops and take-profits on `symbol` in one of `states` whose position is no longer open: one query
+        on the symbol (every decision makes it; reading the account's live orders and their positions
+        hydrated each open position's legs, on every symbol, for none)."""
+        result = await self.session.scalars(
+            select(OrderRow)
+            .join(PositionRow, OrderRow.position_pk == PositionRow.id)
+            .where(
+                OrderRow.account == account,
+                OrderRow.symbol == symbol,
+                OrderRow.kind != OrderKind.ENTRY,
+                OrderRow.state.in_(states),
+                PositionRow.status != PositionStatus.OPEN,
+            )
+            .order_by(OrderRow.id)
+        )
+        return result.all()
+
     async def unadopted_entries(
         self, account: str, symbol: str, live_states: Sequence[OrderState]
     ) -> Sequence[OrderRow]:

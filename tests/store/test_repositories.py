@@ -395,3 +395,67 @@ async def test_unadopted_entries_are_live_ones_and_filled_ones_without_a_positio
         "filled-unadopted",
         "canceled-part-filled",
     ]
+
+
+async def test_legs_of_ended_positions_are_the_symbols_live_stops_whose_position_is_not_open(
+    store: Store,
+) -> None:
+    signal_pk = await _signal(store)
+
+    def position(symbol: str, status: PositionStatus) -> PositionRow:
+        return PositionRow(
+            account=ACCOUNT,
+            symbol=symbol,
+            side=Side.LONG,
+            status=status,
+            qty=Decimal(1),
+            entry_price=Decimal(100),
+            stop_price=Decimal(90),
+            take_profit=None,
+            leverage=5,
+            setup=Setup.PRIMARY,
+            equity_before=Decimal(1000),
+            exit_price=None,
+            opened_at=NOW,
+            closed_at=NOW if status is PositionStatus.CLOSED else None,
+        )
+
+    def leg(client_id: str, kind: OrderKind, state: OrderState, position_pk: int, symbol: str) -> OrderRow:
+        return OrderRow(
+            account=ACCOUNT,
+            client_order_id=client_id,
+            signal_pk=signal_pk,
+            position_pk=position_pk,
+            kind=kind,
+            symbol=symbol,
+            side=OrderSide.SELL,
+            order_type=OrderType.STOP_MARKET if kind is OrderKind.STOP else OrderType.MARKET,
+            qty=Decimal(1),
+            trigger_price=Decimal(90) if kind is OrderKind.STOP else None,
+            reduce_only=kind is not OrderKind.ENTRY,
+            conditional=kind is OrderKind.STOP,
+            state=state,
+            state_history=[history_entry(state, NOW)],
+            filled_qty=Decimal(0),
+            created_at=NOW,
+            updated_at=NOW,
+        )
+
+    sol, eth = "SOL/USDT:USDT", "ETH/USDT:USDT"
+    async with store.transaction() as tx:
+        closed = (await tx.positions.add(position(sol, PositionStatus.CLOSED))).id
+        still_open = (await tx.positions.add(position(sol, PositionStatus.OPEN))).id
+        other = (await tx.positions.add(position(eth, PositionStatus.CLOSED))).id
+        for row in (
+            leg("stale-stop", OrderKind.STOP, OrderState.OPEN, closed, sol),
+            leg("stale-unknown", OrderKind.STOP, OrderState.UNKNOWN, closed, sol),
+            leg("canceled-stop", OrderKind.STOP, OrderState.CANCELED, closed, sol),
+            leg("closed-entry", OrderKind.ENTRY, OrderState.OPEN, closed, sol),
+            leg("open-positions-stop", OrderKind.STOP, OrderState.OPEN, still_open, sol),
+            leg("other-symbol", OrderKind.STOP, OrderState.OPEN, other, eth),
+        ):
+            await tx.orders.add(row)
+    live = [OrderState.PENDING, OrderState.UNKNOWN, OrderState.OPEN]
+    async with store.read() as tx:
+        rows = await tx.orders.legs_of_ended_positions(ACCOUNT, sol, live)
+    assert [row.client_order_id for row in rows] == ["stale-stop", "stale-unknown"]
