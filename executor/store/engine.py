@@ -5,8 +5,8 @@ began with reads and a SAVEPOINT (an insert-unless-present) ran the SAVEPOINT ou
 and releasing it committed on the spot: a crash later in the "transaction" left half of it written.
 The driver's own transaction handling is therefore switched off and every transaction starts with
 `BEGIN IMMEDIATE`: all of it commits or none of it does, and writers queue on the busy timeout instead
-of failing when another connection committed after their first read. Each statement is one trip to the
-driver's thread (executor/store/sqlite_driver.py).
+of failing when another connection committed after their first read. A write transaction runs on the event
+loop, a read-only one on the driver's thread, one trip a statement (executor/store/sqlite_driver.py).
 
 A transaction that only reads (on a connection with the `READ_ONLY` execution options: `Store.read()`)
 begins with a plain, deferred `BEGIN` instead and under `PRAGMA query_only`: it takes no write lock (in
@@ -24,7 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from executor.store.sqlite_driver import one_trip_dbapi
+from executor.store.sqlite_driver import BEGIN_WRITE, BUSY_TIMEOUT_MS, QUERY_ONLY, one_trip_dbapi
 
 _READ_ONLY_KEY: Final = "executor_read_only"
 READ_ONLY: Final = {_READ_ONLY_KEY: True, "postgresql_readonly": True}
@@ -36,7 +36,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
     dbapi_connection.isolation_level = None
 
@@ -44,9 +44,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin(connection: Any) -> None:
     read_only = bool(connection.get_execution_options().get(_READ_ONLY_KEY, False))
     if connection.info.get(_READ_ONLY_KEY, False) != read_only:  # the pooled connection's mode, kept
-        connection.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+        connection.exec_driver_sql(QUERY_ONLY[read_only])
         connection.info[_READ_ONLY_KEY] = read_only
-    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    connection.exec_driver_sql("BEGIN" if read_only else BEGIN_WRITE)
 
 
 def ensure_sqlite_file(url: str) -> Path | None:

@@ -1,8 +1,11 @@
-"""The store's SQLite cursor (executor/store/sqlite_driver.py): one trip to the driver's thread per
-statement, with the results, counts and errors the driver gives."""
+"""The store's SQLite driver (executor/store/sqlite_driver.py): a read-only transaction's statement is one
+trip to the driver's thread; a write transaction runs on the loop without a trip, and waits for another
+connection's write lock on the thread, never on the loop; results, counts and errors are the driver's."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from executor.store.engine import create_engine
+from executor.store.engine import READ_ONLY, create_engine
 
 
 @pytest.fixture
@@ -39,13 +42,73 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return queued
 
 
-async def test_a_query_is_one_trip_to_the_drivers_thread(engine: AsyncEngine, trips: list[str]) -> None:
+async def test_a_query_that_only_reads_is_one_trip_to_the_drivers_thread(
+    engine: AsyncEngine, trips: list[str]
+) -> None:
     async with engine.connect() as connection:
+        await connection.execution_options(**READ_ONLY)
         await connection.execute(text("SELECT 1"))  # the connection's own set-up trips happen here
         trips.clear()
         rows = (await connection.execute(text("SELECT :a, :b"), {"a": 1, "b": "x"})).all()
         assert trips == ["run"]  # SQLAlchemy's own cursor: cursor, execute, fetchall, close
     assert [tuple(row) for row in rows] == [(1, "x")]
+
+
+async def test_a_write_transaction_runs_on_the_loop_without_a_trip(
+    engine: AsyncEngine, trips: list[str], tmp_path: Path
+) -> None:
+    async with engine.begin() as connection:  # a pooled connection, set up
+        await connection.execute(text("SELECT 1"))
+    trips.clear()
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO t (name) VALUES ('a')"))
+        names = (await connection.execute(text("SELECT name FROM t"))).scalars().all()
+    assert trips == []  # BEGIN IMMEDIATE, the insert, the select, the commit and the pool's reset
+    assert names == ["a"]
+    other = sqlite3.connect(tmp_path / "driver.db")
+    try:
+        assert other.execute("SELECT name FROM t").fetchall() == [("a",)]  # committed
+    finally:
+        other.close()
+
+
+async def test_a_write_lock_held_elsewhere_is_waited_for_on_the_thread_not_on_the_loop(
+    engine: AsyncEngine, trips: list[str], tmp_path: Path
+) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text("SELECT 1"))
+    holder = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def ticking() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    async def write() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t (name) VALUES ('late')"))
+
+    ticker = asyncio.create_task(ticking())
+    trips.clear()
+    writer = asyncio.create_task(write())
+    await asyncio.sleep(0.3)
+    try:
+        assert not writer.done()
+        assert ticks >= 10, "the loop was held while the write lock was waited for"
+        assert trips == ["run"]  # BEGIN IMMEDIATE, waiting on the thread
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    async with asyncio.timeout(5):
+        await writer
+    ticker.cancel()
+    assert trips == ["run"]  # the insert and the commit ran on the loop
+    async with engine.connect() as connection:
+        await connection.execution_options(**READ_ONLY)
+        assert (await connection.execute(text("SELECT name FROM t"))).scalars().all() == ["late"]
 
 
 async def test_writes_report_their_row_count_last_row_id_and_returned_rows(engine: AsyncEngine) -> None:
