@@ -8,6 +8,7 @@ at once.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from decimal import Decimal
 
@@ -22,6 +23,7 @@ from executor.execution.context import AccountContext
 from executor.execution.operator import current_pause
 from executor.execution.positions import PositionKeeper
 from executor.observability.logging import get_logger
+from executor.ports.exchange import urgent_reads
 from executor.risk import BreakerAction, BreakerVerdict, LossBasis, anchor_resume, evaluate_daily_loss, trip
 from executor.store.models import PositionRow
 
@@ -49,18 +51,24 @@ class BreakerGuard:
         breaker's interval old, or while the streams follow the account the tracker's latest snapshot
         (read every `streamed_account_seconds`; the breaker reads only when the tracker is a tick late).
         A breach waiting for its confirming reading reads at once: it would otherwise wait for the tracker's
-        next snapshot, seconds in which a database outage stalled the trip in a crash trial (seed 93052)."""
+        next snapshot, seconds in which a database outage stalled the trip in a crash trial (seed 93052).
+        That tick's reads are urgent (`urgent_reads`), as a signal's are: the confirming read, and the halt's
+        cancels and flatten it may lead to, must not wait for the pollers' share of the request budget (crash
+        trial seed 100361, Phemex: the read waited a second and more in the throttle, the breaker still
+        active when the trial looked)."""
         await self.ctx.book.refresh_if_changed()
         await self._notice_pause()
         settings = self.ctx.settings
         every = self.ctx.accounts.streamed_poll()
-        if every is None or self._breached_on is not None:
+        pending = self._breached_on is not None
+        if every is None or pending:
             max_age = settings.breaker_interval_seconds / 2
         else:
             max_age = every + settings.poll_interval_seconds
-        await self.ctx.accounts.get(max_age_seconds=max_age)
-        async with self.ctx.lock:
-            await self.check()
+        with urgent_reads() if pending else contextlib.nullcontext():
+            await self.ctx.accounts.get(max_age_seconds=max_age)
+            async with self.ctx.lock:
+                await self.check()
 
     async def check(self) -> None:
         """Evaluate the day's loss; the caller holds the execution lock."""

@@ -23,6 +23,7 @@ from executor.domain.enums import BreakerStatus, OrderKind
 from executor.domain.order_state import OrderState
 from executor.domain.user_events import GapReason, StreamGap
 from executor.execution.user_stream import UserStreamApplier
+from executor.ports.exchange import URGENT_READS
 from tests.support.adapter_sim import FAST, eventually
 from tests.support.flow import Flow, flow
 
@@ -149,6 +150,39 @@ async def test_a_breach_waiting_for_confirmation_is_confirmed_on_a_fresh_read_at
         await f.guard.tick()
         assert await account_reads(f) > before
         assert tripped(f)
+
+
+async def test_the_reads_of_a_tick_confirming_a_breach_are_urgent_and_an_ordinary_ticks_are_not(
+    sqlite_url: str,
+) -> None:
+    """The pollers' reads wait for their share of the request budget; the read that may confirm a breach, and
+    the flatten it leads to, do not: in a crash trial (seed 100361, Phemex) it waited a second and more."""
+    overrides: dict[str, Any] = {"daily_loss": {"basis": "equity", "limit_amount": "30"}}
+    async with followed("phemex", sqlite_url, **overrides) as (f, _, _):
+        urgency: list[bool] = []
+        exchange = f.ctx.exchange
+        read = exchange.account_snapshot
+
+        async def watched() -> Any:
+            urgency.append(URGENT_READS.get()())
+            return await read()
+
+        exchange.account_snapshot = watched  # type: ignore[method-assign]
+        await f.submit(id="s1", **LONG_SOL)
+        await asyncio.sleep(EVERY + INTERVALS.poll_interval_seconds)  # the snapshot is due for a read
+        urgency.clear()
+        await f.guard.tick()
+        assert urgency and not any(urgency)
+        await f.mark("144")
+        await f.ctx.accounts.refresh()
+        async with f.ctx.lock:
+            await f.guard.check()  # the first reading
+        assert not tripped(f)
+        await asyncio.sleep(INTERVALS.breaker_interval_seconds)
+        urgency.clear()
+        await f.guard.tick()
+        assert tripped(f)
+        assert urgency and all(urgency)  # the confirming read, and the flatten's
 
 
 async def test_an_idle_account_is_read_on_the_streamed_cadence_too(sqlite_url: str) -> None:
