@@ -54,26 +54,26 @@ class Store:
             self.on_recovered()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Repositories]:
-        """Commit on success, roll back on any exception: no partial writes. On SQLite it holds the write
-        lock from its start (`BEGIN IMMEDIATE`): for anything that only reads, use `read()`."""
+    async def _watched(self) -> AsyncIterator[None]:
+        """A failure on the database marks the store failing; the next success after one is `recovered`."""
         try:
-            async with self._sessions() as session, session.begin():
-                yield Repositories(session, self._on_order_moved)
+            yield
         except (DBAPIError, OSError):
             self._failing = True
             raise
         self.recovered()
 
     @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Repositories]:
+        """Commit on success, roll back on any exception: no partial writes. On SQLite it holds the write
+        lock from its start (`BEGIN IMMEDIATE`): for anything that only reads, use `read()`."""
+        async with self._watched(), self._sessions() as session, session.begin():
+            yield Repositories(session, self._on_order_moved)
+
+    @asynccontextmanager
     async def read(self) -> AsyncIterator[Repositories]:
         """A transaction that only reads: one consistent view, no write lock taken (SQLite: a deferred
         `BEGIN` under `PRAGMA query_only`; PostgreSQL: READ ONLY), and any write in it is refused."""
-        try:
-            async with self._sessions() as session, session.begin():
-                await session.connection(execution_options=READ_ONLY)
-                yield Repositories(session, self._on_order_moved)
-        except (DBAPIError, OSError):
-            self._failing = True
-            raise
-        self.recovered()
+        async with self._watched(), self._sessions() as session, session.begin():
+            await session.connection(execution_options=READ_ONLY)
+            yield Repositories(session, self._on_order_moved)
